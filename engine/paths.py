@@ -1,0 +1,25 @@
+"""Where tweetsmith keeps things: the user cache (converted models) and run directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The cache root: ``$TWEETSMITH_HOME`` or the platform's user cache dir for tweetsmith."""
+    env = os.environ.get("TWEETSMITH_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("tweetsmith"))
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def runs_root() -> Path:
+    """Default parent of run directories: ``./runs`` (``$TWEETSMITH_RUNS`` overrides)."""
+    return Path(os.environ.get("TWEETSMITH_RUNS", "runs"))

@@ -1,0 +1,166 @@
+"""Perplexity by DESIGN.md's definition, batched.
+
+Perplexity = exp(mean negative log-likelihood per predicted token) over the concatenation of the
+records (each + end-of-text), scored with a sliding window of ``max_len_tokens = min(1024, context)``
+and stride ``stride_tokens`` (512): each token is predicted exactly once, with the longest context
+the window allows; the first token is not predicted. Windows are batched (right padding masked out),
+which gives the same sums as scoring them one by one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tweetsmith.data.records import read_split_lines
+
+from .encoding import concat, encode_records
+
+DEFAULT_STRIDE_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    """Perplexity of one text, with the numbers needed to compare across tokenizers."""
+
+    file: str
+    records: int
+    tokens: int  # tokens predicted (all tokens but the first)
+    nll: float  # mean negative log-likelihood per predicted token, in nats
+    perplexity: float
+    bytes: int  # UTF-8 bytes of the text, one per record for its end of text
+    bits_per_byte: float  # tokenizer-independent: total NLL in bits / bytes
+    words: int  # whitespace words, plus one per record for its end of text
+    word_perplexity: float  # tokenizer-independent: exp(total NLL / words)
+    stride_tokens: int
+    max_len_tokens: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Window:
+    begin: int  # first input token
+    end: int  # one past the last input token
+    target_begin: int  # first token this window predicts (earlier ones are context only)
+
+
+def sliding_windows(n_tokens: int, max_len: int, stride: int) -> list[Window]:
+    """The windows of the definition: each token in [1, n) is a target in exactly one window."""
+    if not 0 < stride <= max_len:
+        raise ValueError(f"stride must be in 1..max_len ({max_len}), got {stride}")
+    windows, prev_end = [], 0
+    for start in range(0, n_tokens, stride):
+        # A window's first token has no context, so the next target must come after it: with
+        # stride == max_len the window starts one token early (still at most max_len tokens).
+        begin = min(start, prev_end - 1) if prev_end else start
+        end = min(begin + max_len, n_tokens)
+        target_begin = max(prev_end, begin + 1)
+        if end > target_begin:
+            windows.append(Window(begin, end, target_begin))
+        prev_end = end
+        if end == n_tokens:
+            break
+    return windows
+
+
+def max_len_for(model) -> int:
+    config = model.config
+    context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 1024
+    return min(1024, int(context))
+
+
+def sum_nll(
+    model,
+    ids: Sequence[int],
+    *,
+    stride_tokens: int = DEFAULT_STRIDE_TOKENS,
+    max_len_tokens: int | None = None,
+    batch_windows: int = 4,
+    pad_id: int = 0,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[float, int]:
+    """Total NLL (nats) and the number of predicted tokens of the token stream ``ids``."""
+    import torch
+    import torch.nn.functional as F
+
+    max_len = max_len_tokens or max_len_for(model)
+    windows = sliding_windows(len(ids), max_len, stride_tokens)
+    device = next(model.parameters()).device
+    all_ids = torch.tensor(ids, dtype=torch.long)
+    total_nll, total_tokens = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(windows), batch_windows):
+                if cancel is not None and cancel.is_set():
+                    break
+                batch = windows[start : start + batch_windows]
+                width = max(w.end - w.begin for w in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention = torch.zeros((len(batch), width), dtype=torch.long)
+                labels = torch.full((len(batch), width), -100, dtype=torch.long)
+                for row, w in enumerate(batch):
+                    length = w.end - w.begin
+                    input_ids[row, :length] = all_ids[w.begin : w.end]
+                    attention[row, :length] = 1
+                    first = w.target_begin - w.begin
+                    labels[row, first:length] = all_ids[w.target_begin : w.end]
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+                # logits at position i predict token i + 1
+                shift_logits = logits[:, :-1, :].float()
+                shift_labels = labels[:, 1:].to(device)
+                nll = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+                total_nll += float(nll)
+                total_tokens += int((shift_labels != -100).sum())
+                if on_progress:
+                    on_progress(min(start + batch_windows, len(windows)), len(windows))
+    finally:
+        model.train(was_training)
+    return total_nll, total_tokens
+
+
+def perplexity_of_lines(
+    model,
+    tokenizer,
+    lines: Sequence[str],
+    *,
+    eot_id: int,
+    pad_id: int = 0,
+    name: str = "<lines>",
+    stride_tokens: int = DEFAULT_STRIDE_TOKENS,
+    max_len_tokens: int | None = None,
+    batch_windows: int = 4,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PerplexityResult:
+    """Perplexity of records given as lines (see the module docstring for the definition)."""
+    ids = concat(encode_records(tokenizer, lines, eot_id))
+    max_len = max_len_tokens or max_len_for(model)
+    nll_sum, tokens = sum_nll(
+        model, ids, stride_tokens=stride_tokens, max_len_tokens=max_len, batch_windows=batch_windows,
+        pad_id=pad_id, cancel=cancel, on_progress=on_progress,
+    )
+    n_bytes = sum(len(line.encode("utf-8")) + 1 for line in lines)
+    words = sum(len(line.split()) + 1 for line in lines)
+    mean = nll_sum / max(tokens, 1)
+    return PerplexityResult(
+        file=name, records=len(lines), tokens=tokens, nll=mean, perplexity=math.exp(mean),
+        bytes=n_bytes, bits_per_byte=nll_sum / math.log(2) / max(n_bytes, 1),
+        words=words, word_perplexity=math.exp(nll_sum / max(words, 1)),
+        stride_tokens=stride_tokens, max_len_tokens=max_len,
+    )
+
+
+def perplexity_of_file(loaded, path: str | Path, **kwargs) -> PerplexityResult:
+    """Perplexity of a split file in line format, for a ``LoadedModel``."""
+    lines = read_split_lines(path)
+    return perplexity_of_lines(
+        loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, name=str(path), **kwargs
+    )

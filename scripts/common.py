@@ -1,0 +1,80 @@
+"""Helpers every command shares: flags built from config dataclasses, notices and progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import typing
+from typing import Any
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
+        flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "")
+        kind = _base_type(hints[field.name])
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if kind is bool:
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            continue
+        choices = field.metadata.get("choices")
+        parser.add_argument(
+            flag, dest=field.name, type=kind, default=default, choices=choices,
+            help=f"{help_text} (default: {default})",
+        )
+
+
+def _base_type(hint: Any) -> type:
+    """``int | None`` -> int; ``str`` -> str."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any):
+    """Build ``cls`` from the parsed flags (fields the parser lacks keep their defaults)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values.update(overrides)
+    return cls(**values)
+
+
+def notice(message: str) -> None:
+    """One plain line for the user on stderr (stdout stays clean for --json)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class ProgressLine:
+    """A single self-overwriting progress line on stderr: ``label [#####.....] 50% extra``."""
+
+    def __init__(self, label: str, total: int | None = None, width: int = 30, min_interval_s: float = 0.1):
+        self.label, self.total, self.width = label, total, width
+        self.min_interval_s = min_interval_s
+        self._last = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def update(self, done: int, extra: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        if self.total:
+            filled = int(self.width * min(done, self.total) / self.total)
+            bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * done / self.total:3.0f}%"
+        else:
+            bar = str(done)
+        line = f"{self.label} {bar} {extra}".rstrip()
+        if self._tty:
+            print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
+        elif force:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self, message: str = "") -> None:
+        if self._tty:
+            print("\r\x1b[K", end="", file=sys.stderr)
+        if message:
+            print(message, file=sys.stderr, flush=True)

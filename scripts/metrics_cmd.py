@@ -1,0 +1,18 @@
+"""`tweetsmith metrics` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "metrics (coming soon)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from .common import notice
+
+    notice("tweetsmith metrics is not built yet")
+    return 2

@@ -1,0 +1,18 @@
+"""`tweetsmith tui` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "tui (coming soon)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from .common import notice
+
+    notice("tweetsmith tui is not built yet")
+    return 2

@@ -1,0 +1,58 @@
+"""Perplexity against a plain, unbatched loop written here from DESIGN.md's definition."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tweetsmith.engine.models import load_model
+from tweetsmith.engine.perplexity import perplexity_of_lines, sliding_windows
+
+
+def reference_perplexity(model, tokenizer, lines, eot_id, max_len, stride):
+    """exp(mean NLL per predicted token); each token after the first predicted once, one window at a time."""
+    import torch
+
+    ids = []
+    for line in lines:
+        ids += tokenizer(line, add_special_tokens=False)["input_ids"] + [eot_id]
+    total, count, predicted = 0.0, 0, set()
+    with torch.no_grad():
+        for begin in range(0, len(ids), stride):
+            end = min(begin + max_len, len(ids))
+            logits = model(torch.tensor([ids[begin:end]])).logits[0]
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for pos in range(begin + 1, end):
+                if pos in predicted:
+                    continue
+                predicted.add(pos)
+                total -= float(logprobs[pos - begin - 1, ids[pos]])
+                count += 1
+            if end == len(ids):
+                break
+    assert predicted == set(range(1, len(ids)))
+    return math.exp(total / count), count
+
+
+@pytest.mark.parametrize("n_tokens,max_len,stride", [(10, 4, 2), (1000, 256, 100), (7, 16, 8), (513, 512, 512), (2000, 512, 512), (1, 8, 4)])
+def test_windows_predict_each_token_once(n_tokens, max_len, stride):
+    seen = []
+    for w in sliding_windows(n_tokens, max_len, stride):
+        assert w.end - w.begin <= max_len and w.begin < w.target_begin
+        seen.extend(range(w.target_begin, w.end))
+    assert seen == list(range(1, n_tokens))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
+def test_batched_perplexity_equals_plain_loop(fixture, request, vc_tweets):
+    loaded = load_model(str(request.getfixturevalue(fixture)))
+    lines = (vc_tweets / "valid.txt").read_text(encoding="utf-8").splitlines()[:60]
+    result = perplexity_of_lines(
+        loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id,
+        max_len_tokens=128, stride_tokens=48, batch_windows=3,
+    )
+    expected, count = reference_perplexity(loaded.model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
+    assert result.tokens == count
+    assert result.perplexity == pytest.approx(expected, rel=1e-4)
+    assert result.bits_per_byte == pytest.approx(result.nll * result.tokens / math.log(2) / result.bytes)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .errors import DataError
 
-# The author runs from the backslash to the first "- "; authors have no whitespace.
+# The author runs from the backslash to the first "-" (then an optional space); authors hold no
+# whitespace and no "-" (data.clean.author_token turns "-" into "_").
 _LINE = re.compile(r"^\\(\S*?)- ?(.*)$", re.DOTALL)
 
 

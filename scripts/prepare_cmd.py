@@ -1,18 +1,65 @@
-"""`tweetsmith prepare` (not built yet)."""
+"""`tweetsmith prepare INPUT... --out DIR`: read, clean and split a dataset into train/valid/test files.
+
+Thin: flags come from PrepareConfig, the work is tweetsmith.data.prepare, this module prints.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
-HELP = "prepare (coming soon)"
+HELP = ("read tweets or text (line format, CSV/TSV, JSON Lines, a Twitter archive's tweets.js, plain text, "
+        "or --builtin sotu), clean them and write DIR/train.txt, valid.txt, test.txt and stats.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    from tweetsmith.data.prepare import PrepareConfig
+
+    from .common import add_config_arguments
+
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="input files (several allowed); the format is detected unless --format is given")
+    add_config_arguments(parser, PrepareConfig, exclude=("inputs",))
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import notice
+    from tweetsmith.data.prepare import PrepareConfig, prepare
 
-    notice("tweetsmith prepare is not built yet")
-    return 2
+    from .common import config_from_args
+
+    config = config_from_args(PrepareConfig, args, inputs=tuple(args.inputs))
+    progress = _Progress() if sys.stderr.isatty() else None
+    try:
+        summary = prepare(config, on_progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        print(summary.table())
+    return 0
+
+
+class _Progress:
+    """Turns PrepareProgress events into one self-overwriting line per stage on stderr."""
+
+    def __init__(self):
+        self.stage = None
+        self.line = None
+
+    def __call__(self, event) -> None:
+        from .common import ProgressLine
+
+        if event.stage != self.stage:
+            self.close()
+            self.stage = event.stage
+            self.line = ProgressLine(event.stage, total=event.total or None)
+        self.line.update(event.done, f"{event.records:,} records")
+
+    def close(self) -> None:
+        if self.line:
+            self.line.close()
+            self.line = None

@@ -1,0 +1,87 @@
+"""Cleaning records: drop retweets, replies and empty records; strip URLs; one line per record.
+
+Every step can be switched off (CleanOptions), except one: a record always becomes ONE line, because
+the line format has no other way to end a record. Dropped records are counted by reason.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from .records import Record
+
+# Why a record was dropped; the summary reports a count for each (the readers count the first two,
+# the splitter the duplicates).
+SKIP_REASONS = ("too_long", "no_text", "retweet", "reply", "empty", "duplicate")
+
+# A URL runs to whitespace or a closing bracket/quote, so "(see http://t.co/x)" keeps its ")".
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]{}“”‘’]*")
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
+# Everything str.splitlines() treats as a line end: any of them would split a record in two somewhere.
+_LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+# Authors are tokens: no whitespace (the line format ends the author at "- "), no "-" or "\\".
+_AUTHOR_JUNK = re.compile(r"[\s\\\-]+")
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    keep_retweets: bool = False
+    keep_replies: bool = False
+    keep_urls: bool = False
+    unescape: bool = True
+    normalize_space: bool = True
+
+
+def author_token(name: str) -> str:
+    """A name as a valid author token: "@PaulG" -> "PaulG", "Van Buren" -> "Van_Buren"."""
+    return _AUTHOR_JUNK.sub("_", name.strip().lstrip("@")).strip("_")
+
+
+def remove_urls(text: str) -> str:
+    if "http" not in text and "www." not in text:  # the regex costs more than this test
+        return text
+    return _EMPTY_BRACKETS.sub("", _URL.sub("", text))
+
+
+class Cleaner:
+    """Cleans records one at a time; ``skipped`` counts the dropped ones by reason.
+
+    Duplicates are not this class's business: finding them needs the whole dataset, and the splitter
+    (data.split) already sorts every record into a bucket where its duplicates land too.
+    """
+
+    def __init__(self, options: CleanOptions = CleanOptions()):
+        self.options = options
+        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self._authors: dict[str, str] = {}
+
+    def clean(self, record: Record) -> Record | None:
+        """The cleaned record, or None when it is dropped (and counted)."""
+        options = self.options
+        text = record.text
+        if options.unescape and "&" in text:
+            text = html.unescape(text)
+        head = text.lstrip()
+        if not options.keep_retweets and head.startswith("RT @"):
+            self.skipped["retweet"] += 1
+            return None
+        if not options.keep_replies and head.startswith("@"):
+            self.skipped["reply"] += 1
+            return None
+        if not options.keep_urls:
+            text = remove_urls(text)
+        if options.normalize_space:
+            text = " ".join(text.split())
+        else:
+            text = text.translate(_LINE_BREAKS)
+        if not text.strip():
+            self.skipped["empty"] += 1
+            return None
+        author = self._authors.get(record.author)
+        if author is None:
+            if len(self._authors) > 100_000:  # a cache, not a registry: a million authors must not pile up
+                self._authors.clear()
+            author = self._authors[record.author] = author_token(record.author)
+        return Record(author, text)

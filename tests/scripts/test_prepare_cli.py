@@ -1,0 +1,126 @@
+"""`tweetsmith prepare` in-process: exit codes, one-line errors, --json, the human table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tweetsmith.scripts.cli import main
+
+
+def write(path, content: str | bytes):
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def bad_inputs(tmp_path):
+    """(name, argv inputs and flags, words the error line must contain) for every bad input."""
+    archive = write(tmp_path / "tweets.js", 'window.YTD.tweets.part0 = [{"tweet": {"full_text": ')
+    return [
+        ("missing", [str(tmp_path / "nope.txt")], ["nope.txt", "no such file"]),
+        ("directory", [str(tmp_path)], [str(tmp_path), "directory"]),
+        ("binary", [str(write(tmp_path / "img.png", b"\x89PNG\r\n\x1a\n\x00\x00\x0dIHDR"))], ["img.png", "binary"]),
+        ("empty", [str(write(tmp_path / "empty.txt", ""))], ["empty.txt", "empty"]),
+        ("blank", [str(write(tmp_path / "blank.txt", "\n" * 20000))], ["blank.txt", "no records"]),
+        ("utf8", [str(write(tmp_path / "bad.txt", b"\\a- caf\xe9\n"))], ["bad.txt", "byte 7", "--encoding"]),
+        ("no text column", [str(write(tmp_path / "t.csv", "id,likes\n1,2\n"))], ["t.csv", "--text-col"]),
+        ("archive", [str(archive)], ["tweets.js", "broken Twitter archive"]),
+        ("json line", [str(write(tmp_path / "x.jsonl", '{"text": "a"}\n{oops}\n'))], ["x.jsonl", "line 2"]),
+        ("encoding", [str(write(tmp_path / "ok.txt", "a\n")), "--encoding", "klingon"], ["klingon"]),
+        ("split", [str(tmp_path / "ok.txt"), "--split", "0.8,0.3,0.1"], ["--split", "sum to 1.2"]),
+        ("nothing", [], ["--builtin sotu"]),
+        ("all dropped", [str(write(tmp_path / "rt.txt", "RT @a: x\n@b hi\n"))], ["1 retweet", "1 reply"]),
+    ]
+
+
+def test_every_bad_input_is_one_line_exit_2_and_no_dir(tmp_path, capsys):
+    cases = bad_inputs(tmp_path)
+    for name, argv, words in cases:
+        out = tmp_path / "out" / name.replace(" ", "_")
+        code = main(["prepare", *argv, "--out", str(out)])
+        captured = capsys.readouterr()
+        lines = captured.err.splitlines()
+        assert code == 2, name
+        assert len(lines) == 1 and lines[0].startswith("tweetsmith: error: "), (name, captured.err)
+        assert "Traceback" not in captured.err and captured.out == ""
+        for word in words:
+            assert word in lines[0], (name, word, lines[0])
+        assert not out.exists(), name
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_encoding_flag_fixes_the_utf8_error(tmp_path, capsys):
+    path = write(tmp_path / "latin.txt", b"\\a- caf\xe9\n\\b- na\xefve\n")
+    assert main(["prepare", str(path), "--out", str(tmp_path / "o"), "--encoding", "latin-1", "--split", "1,0,0",
+                 "--json"]) == 0
+    assert (tmp_path / "o" / "train.txt").read_text(encoding="utf-8").splitlines() in (
+        ["\\a- café", "\\b- naïve"], ["\\b- naïve", "\\a- café"])
+
+
+def test_overlong_lines_are_counted_not_fatal(tmp_path, capsys):
+    path = write(tmp_path / "long.txt", "\\a- ok\n\\a- " + "x" * 2_000_000 + "\n\\b- fine\n")
+    assert main(["prepare", str(path), "--out", str(tmp_path / "o"), "--max-chars", "1000", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["skipped"]["too_long"] == 1 and summary["records"] == 2
+
+
+def test_json_summary_matches_files(tmp_path, capsys, vc_tweets):
+    out = tmp_path / "vc"
+    code = main(["prepare", str(vc_tweets / "valid.txt"), str(vc_tweets / "test.txt"), "--out", str(out),
+                 "--split", "0.7,0.15,0.15", "--seed", "3", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    assert captured.out.count("\n") == 1
+    summary = json.loads(captured.out)
+    assert summary == json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert summary["seed"] == 3 and summary["split"] == {"train": 0.7, "valid": 0.15, "test": 0.15}
+    assert [i["records"] for i in summary["inputs"]] == [3204, 3204]
+    authors: dict[str, dict[str, int]] = {}
+    for name in ("train", "valid", "test"):
+        lines = (out / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+        assert summary["splits"][name]["records"] == len(lines)
+        assert summary["splits"][name]["megabytes"] == pytest.approx((out / f"{name}.txt").stat().st_size / 1e6)
+        for line in lines:
+            author = line[1: line.index("- ")]
+            authors.setdefault(author, {}).setdefault(name, 0)
+            authors[author][name] += 1
+    assert {a: {k: v for k, v in c.items() if k != "total" and v} for a, c in summary["authors"].items()} == authors
+    assert summary["records"] + summary["skipped_total"] == summary["records_read"] == 6408
+
+
+def test_human_table_and_refusal_to_overwrite(tmp_path, capsys, vc_tweets):
+    out = tmp_path / "vc"
+    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "train" in text and "valid" in text and "test" in text and "skipped:" in text
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    write(foreign / "thesis.tex", "keep me")
+    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(foreign)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
+    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(foreign), "--force", "--json"]) == 0
+    assert sorted(p.name for p in foreign.iterdir()) == ["stats.json", "test.txt", "thesis.tex", "train.txt",
+                                                         "valid.txt"]
+
+
+def test_cleaning_flags_reach_prepare(tmp_path, capsys):
+    path = write(tmp_path / "t.txt", "\\a- RT @x: hi\n\\a- @y yo\n\\a- Q&amp;A http://t.co/z\n\\a- dup\n\\a- dup\n")
+    argv = ["prepare", str(path), "--split", "1,0,0", "--json"]
+    assert main([*argv, "--out", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "train.txt").read_text(encoding="utf-8").splitlines() in (
+        ["\\a- Q&A", "\\a- dup"], ["\\a- dup", "\\a- Q&A"])
+    assert main([*argv, "--out", str(tmp_path / "k"), "--keep-retweets", "--keep-replies", "--keep-urls",
+                 "--no-unescape", "--keep-duplicates"]) == 0
+    kept = (tmp_path / "k" / "train.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(kept) == sorted(["\\a- RT @x: hi", "\\a- @y yo", "\\a- Q&amp;A http://t.co/z", "\\a- dup",
+                                   "\\a- dup"])
+    capsys.readouterr()
+
+
+def test_builtin_sotu_cli(tmp_path, capsys):
+    assert main(["prepare", "--builtin", "sotu", "--out", str(tmp_path / "s"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["inputs"][0]["source"] == "builtin:sotu"
+    assert {"washington", "lincoln"} <= set(summary["authors"])

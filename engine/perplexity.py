@@ -143,6 +143,8 @@ def perplexity_of_lines(
     """Perplexity of records given as lines (see the module docstring for the definition)."""
     ids = concat(encode_records(tokenizer, lines, eot_id))
     max_len = max_len_tokens or max_len_for(model)
+    # A model whose context is shorter than the stride is scored in non-overlapping windows.
+    stride_tokens = min(stride_tokens, max_len)
     nll_sum, tokens = sum_nll(
         model, ids, stride_tokens=stride_tokens, max_len_tokens=max_len, batch_windows=batch_windows,
         pad_id=pad_id, cancel=cancel, on_progress=on_progress,

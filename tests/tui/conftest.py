@@ -1,0 +1,90 @@
+"""Fixtures for the app's pilot tests: the tiny Llama loaded once, and an app factory around it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_llama_dir):
+    """The tiny model loaded through the users' path, with a stable display name (for snapshots)."""
+    from tweetsmith.engine.models import load_model
+
+    loaded = load_model(str(tiny_llama_dir))
+    loaded.info = dataclasses.replace(loaded.info, name="tiny-llama")
+    return loaded
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(request):
+    """The tiny model gains nothing from threads, and on a busy 2-core machine two of them spin-wait
+    (60 tokens: 0.2 s with one thread, 5 s with two under load). Restored after each test; tests of
+    the real embedded model keep torch's default, as users have it."""
+    import torch
+
+    if request.node.get_closest_marker("embedded"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def tui_home(tmp_path, monkeypatch) -> Path:
+    """A private cache root, so no test reads or writes the user's sessions or data."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TWEETSMITH_HOME", str(home))
+    monkeypatch.setenv("TWEETSMITH_RUNS", str(tmp_path / "runs"))
+    return home
+
+
+@pytest.fixture()
+def make_app(tiny_loaded, small_splits, tmp_path, tui_home):
+    """``make_app(**overrides)`` -> a TweetsmithApp on the tiny model and the small splits."""
+    from tweetsmith.tui.app import TweetsmithApp
+
+    def make(**kwargs):
+        kwargs.setdefault("loaded", tiny_loaded)
+        kwargs.setdefault("data_dir", small_splits)
+        kwargs.setdefault("session_path", tmp_path / "session" / "chat.jsonl")
+        return TweetsmithApp(**kwargs)
+
+    return make
+
+
+async def _settle(pilot) -> None:
+    from textual.worker import WorkerCancelled, WorkerFailed
+
+    for _ in range(3):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except (WorkerCancelled, WorkerFailed):
+            pass
+        await pilot.pause()
+
+
+@pytest.fixture()
+def settle():
+    """``await settle(pilot)``: every worker has finished (cancelled or failed ones too) and the UI caught up."""
+    return _settle
+
+
+async def _submit(pilot, *lines: str) -> None:
+    for line in lines:
+        prompt = pilot.app.main.prompt
+        prompt.focus()
+        prompt.value = line
+        prompt.cursor_position = len(line)
+        await pilot.press("enter")
+
+
+@pytest.fixture()
+def submit():
+    """``await submit(pilot, "/temp 0.5", ...)``: put each line in the input and press Enter (typing it
+    key by key is tested once; here it would only cost time)."""
+    return _submit

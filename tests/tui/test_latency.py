@@ -1,0 +1,92 @@
+"""The UI answers a key within 100 ms while a model streams (the issue's explicit requirement).
+
+Delay = from sending the key to the moment the sampling reactive changes, measured while a thread
+worker streams from the model. The assertion is on the median of several presses, so one scheduler
+hiccup on a busy 2-core machine doesn't fail it; the embedded-model variant also prints the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import pytest
+
+from textual import events
+
+from tweetsmith.tui import messages as msg
+
+
+async def _key_delays(app, pilot, presses: int) -> tuple[list[float], float]:
+    """Start a long stream, then send T/t while it runs; return the delays and the time from the
+    request to the first text in the card (seconds).
+
+    Keys are posted to the app as the terminal driver does (``events.Key``); ``pilot.press`` would
+    also wait for the process to go idle, which never happens while a model runs.
+    """
+    main = app.main
+    changed: list[float] = []
+    main.watch(main, "sampling", lambda _value: changed.append(time.perf_counter()), init=False)
+    await pilot.press("escape")  # leave the input: the letters are sampling keys now
+    requested = time.perf_counter()
+    main.run_line("paulg")
+    while not any(c.streamed for c in main.cards.values()) and time.perf_counter() - requested < 60:
+        await asyncio.sleep(0.002)
+    first_text_s = time.perf_counter() - requested
+    delays: list[float] = []
+    for i in range(presses):
+        if not main.streaming:
+            break
+        before = len(changed)
+        key = "t" if i % 2 else "T"
+        started = time.perf_counter()
+        app.post_message(events.Key(key, key))
+        while len(changed) == before and time.perf_counter() - started < 2.0:
+            await asyncio.sleep(0.0005)
+        delays.append(changed[before] - started if len(changed) > before else float("inf"))
+        await asyncio.sleep(0.05)
+    return delays, first_text_s
+
+
+async def test_key_answers_within_100ms_while_streaming(make_app, settle, submit):
+    seen: list = []
+    app = make_app()
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        await submit(pilot, "/max 190", "/k 0", "/temp 1.5", "/n 20")
+        delays, _ = await _key_delays(app, pilot, presses=9)
+        assert any(isinstance(m, msg.TokensArrived) for m in seen)
+        assert app.main.streaming, "the stream ended before the presses did: the measurement needs a longer stream"
+        app.main.stop_generation()
+        await settle(pilot)
+    assert len(delays) >= 5
+    assert statistics.median(delays) < 0.100, delays
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+async def test_embedded_model_latency_and_first_token(embedded_dir, small_splits, tmp_path, tui_home, settle, submit, capsys):
+    """Time to first streamed token and key delay (p50/p95) with the real embedded model."""
+    from tweetsmith.engine.models import load_model
+    from tweetsmith.tui.app import TweetsmithApp
+
+    loaded = load_model("smollm2-135m")
+    app = TweetsmithApp(loaded=loaded, data_dir=small_splits, session_path=tmp_path / "chat.jsonl")
+    seen: list = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await settle(pilot)
+        await submit(pilot, "/max 200", "/k 0", "/n 3")
+        delays, first_text_s = await _key_delays(app, pilot, presses=30)
+        app.main.stop_generation()
+        await settle(pilot)
+    samples = [m.sample for m in {id(m): m for m in seen if isinstance(m, msg.SampleFinished)}.values()]
+    firsts = [round(s.first_token_s, 3) for s in samples]
+    speeds = [round(s.tokens_per_s, 1) for s in samples]
+    delays_ms = sorted(d * 1000 for d in delays)
+    p50 = statistics.median(delays_ms)
+    p95 = delays_ms[min(len(delays_ms) - 1, int(round(0.95 * (len(delays_ms) - 1))))]
+    with capsys.disabled():
+        print(f"\nembedded: first text in the card {first_text_s:.3f} s after the request; engine first token {firsts} s, "
+              f"{speeds} tokens/s; key delay over {len(delays_ms)} presses p50 {p50:.1f} ms p95 {p95:.1f} ms max {max(delays_ms):.1f} ms")
+    assert p50 < 100

@@ -1,0 +1,60 @@
+"""The session file and its markdown export, read back and compared with what was written."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from tweetsmith.engine.sampling import SamplingConfig
+from tweetsmith.tui.session import ChatEntry, Session, default_session_path, entry_from_sample, session_markdown
+
+
+def _sample(**changes):
+    values = dict(author="paulg", prompt="\\paulg- The best", text=" ideas [look] bad", new_tokens=5, seconds=0.5,
+                  first_token_s=0.1, tokens_per_s=10.0, config=SamplingConfig(temperature=0.7, seed=3), model="m",
+                  adapter=None, seed=3, stopped=False, user_text="The best")
+    values.update(changes)
+    return SimpleNamespace(**values)
+
+
+def test_entry_from_sample_keeps_params_and_costs():
+    entry = entry_from_sample(_sample(), side="tuned")
+    assert (entry.author, entry.prompt_text, entry.text, entry.side, entry.seed) == ("paulg", "The best", " ideas [look] bad", "tuned", 3)
+    assert entry.params == SamplingConfig(temperature=0.7, seed=3).to_dict()
+    assert entry.full_text == "The best ideas [look] bad"
+    assert entry.param_line() == "t 0.7 · k 50 · p 1 · seed 3"
+    assert entry.stats_line() == "5 tok · first 0.10 s · 10.0 tok/s"
+    assert "stopped" in entry_from_sample(_sample(stopped=True), side="base").stats_line()
+
+
+def test_session_appends_reloads_skips_broken_lines_and_archives(tmp_path):
+    path = tmp_path / "samples" / "chat.jsonl"
+    session = Session(path)
+    first, second = entry_from_sample(_sample(), side="base"), entry_from_sample(_sample(text=" two"), side="tuned")
+    session.add(first)
+    session.add(second)
+    assert [json.loads(line)["text"] for line in path.read_text().splitlines()] == [" ideas [look] bad", " two"]
+    with open(path, "a") as f:
+        f.write('{"author": "half a li')  # a crash mid-write
+    reopened = Session(path)
+    assert reopened.load() == [first, second]
+    assert reopened.texts() == [" ideas [look] bad", " two"] and reopened.texts("nobody") == []
+    reopened.add(first)  # after the broken line: still one readable entry per line
+    assert Session(path).load() == [first, second, first]
+    archived = session.clear()
+    assert not path.exists() and archived.is_file() and session.entries == []
+
+
+def test_markdown_quotes_each_sample_with_its_params():
+    entries = [ChatEntry(author="sama", prompt_text="", text="line one", params={"temperature": 0.9, "top_k": 50, "top_p": 1.0},
+                         seed=0, new_tokens=2, first_token_s=0.05, tokens_per_s=20.0, model="m", adapter="runs/x/final",
+                         side="tuned")]
+    assert session_markdown(entries, "chat").splitlines() == [
+        "# chat", "", "### @sama · tuned · m + runs/x/final", "", "> line one", "",
+        "*t 0.9 · k 50 · p 1 · seed 0 · 2 tok · first 0.05 s · 20.0 tok/s*",
+    ]
+
+
+def test_default_session_path(tmp_path):
+    assert default_session_path(tmp_path / "run", "x", tmp_path) == tmp_path / "run" / "samples" / "chat.jsonl"
+    assert default_session_path(None, "gpt2 medium/x", tmp_path) == tmp_path / "sessions" / "gpt2_medium_x.jsonl"

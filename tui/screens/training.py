@@ -1,0 +1,281 @@
+"""The training screen (ctrl+t): a form built from ``TrainConfig``'s fields, then live progress.
+
+The form's labels are the fields' help strings, so the CLI's ``--help`` and this form never disagree.
+Training runs in the app's worker: leaving this screen (Esc or ctrl+t) keeps it running, and the chat
+goes on with the model it had (the header shows the training's progress meanwhile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, Switch
+
+from ..display import short_path
+from ..widgets.loss_plot import LossPlot
+
+# The fields the form shows, in order; the rest keep TrainConfig's defaults.
+FORM_FIELDS = ("data", "model", "out", "lora", "lora_r", "lora_alpha", "lr", "epochs", "max_steps",
+               "batch_size", "block_size", "eval_every", "resume")
+LABELS = {
+    "data": "Data (directory with train/valid/test.txt, or a file to prepare)",
+    "lora": "LoRA (off: full fine-tune)",
+    "lr": "Learning rate (empty: 3e-4 LoRA, 5e-5 full)",
+}
+
+
+def _train_config_cls():
+    from tweetsmith.engine.train import TrainConfig
+
+    return TrainConfig
+
+
+def _field_info(name: str) -> tuple[type, Any, str]:
+    """(base type, default, help) of a TrainConfig field."""
+    cls = _train_config_cls()
+    hints = typing.get_type_hints(cls)
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    args = [a for a in typing.get_args(hints[name]) if a is not type(None)]
+    kind = args[0] if args else hints[name]
+    return kind, field.default, field.metadata.get("help", "")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class TrainingScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "back to chat (training goes on)"),
+        Binding("ctrl+s", "start", "start"),
+        Binding("ctrl+x", "stop", "stop (keeps a checkpoint)"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="train-title", markup=False)
+        with Horizontal():
+            with Vertical(id="train-left"):
+                with VerticalScroll(id="train-form"):
+                    for name in FORM_FIELDS:
+                        yield from self._field_row(name)
+                yield Static(id="form-error", classes="form-error", markup=False)
+                with Horizontal(id="train-buttons"):
+                    yield Button("Start", id="start", variant="primary", compact=True)
+                    yield Button("Stop", id="stop", variant="error", disabled=True, compact=True)
+                    yield Button("Use tuned", id="use-tuned", variant="success", disabled=True, compact=True)
+            with Vertical(id="train-status"):
+                yield Static(id="train-note", markup=False)
+                yield ProgressBar(id="train-progress", show_eta=False)
+                yield Static(id="train-stats")
+                yield LossPlot(id="loss-plot")
+                yield Static(id="train-result", markup=False)
+        yield Footer()
+
+    def _field_row(self, name: str) -> ComposeResult:
+        kind, default, help_text = _field_info(name)
+        label = LABELS.get(name, help_text[:1].upper() + help_text[1:])
+        with Vertical(classes="form-row", id=f"row-{name}"):
+            yield Label(label, classes="form-label")
+            if kind is bool:
+                yield Switch(value=bool(default), id=f"f-{name}")
+            else:
+                input_type = "integer" if kind is int else "number" if kind is float else "text"
+                yield Input(value="" if default is None else str(default), type=input_type, id=f"f-{name}", compact=True)
+
+    def on_mount(self) -> None:
+        self._title("")
+        self._set_defaults()
+        self.query_one("#train-progress", ProgressBar).display = False
+        self._say_chat_note()
+        self.query_one("#f-data", Input).focus()
+
+    def _set_defaults(self) -> None:
+        """Fill the form from what the app has open: its data, its base model, a fresh run dir, LoRA on."""
+        app = self.app
+        if app.data_dir is not None:
+            self._set("data", short_path(app.data_dir))
+        base = app.models.get("base") or app.model
+        if base is not None:
+            self._set("model", base.info.spec if base.info.source != "local" else short_path(Path(base.info.location)))
+        self.query_one("#f-lora", Switch).value = True
+        self._set("out", _fresh_run_dir(app.data_dir))
+
+    def _set(self, name: str, value: str) -> None:
+        self.query_one(f"#f-{name}", Input).value = value
+
+    def _say_chat_note(self) -> None:
+        model = getattr(getattr(self.app.model, "info", None), "name", "the loaded model")
+        self.query_one("#train-note", Static).update(
+            f"Training runs in the background: Esc returns to the chat, which keeps using {model} ({self.app.side}) meanwhile."
+        )
+
+    # --- the form -----------------------------------------------------------------------------------
+
+    def read_form(self) -> Any:
+        """The TrainConfig the form describes; raises ValueError naming the field and the fix."""
+        from tweetsmith.engine.train import validate
+
+        values: dict[str, Any] = {}
+        for name in FORM_FIELDS:
+            kind, default, _help = _field_info(name)
+            if kind is bool:
+                values[name] = self.query_one(f"#f-{name}", Switch).value
+                continue
+            raw = self.query_one(f"#f-{name}", Input).value.strip()
+            if raw == "":
+                if default is None or kind is str and name not in ("data", "model", "out"):
+                    values[name] = None
+                    continue
+                raise ValueError(f"{name}: needs a value ({_field_info(name)[2]})")
+            try:
+                values[name] = kind(raw) if kind is not str else raw
+            except ValueError:
+                raise ValueError(f"{name}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
+        data = Path(values["data"]).expanduser()
+        if not data.exists():
+            raise ValueError(f"data: {data} does not exist; give a directory from `tweetsmith prepare` or a file to prepare")
+        if data.is_dir() and not (data / "train.txt").is_file():
+            raise ValueError(f"data: {data} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {data}`)")
+        config = _train_config_cls()(**values)
+        validate(config)  # ConfigError names the flag and the valid range
+        return config
+
+    def action_start(self) -> None:
+        from tweetsmith.engine.errors import EngineError
+
+        if self.app.training_running:
+            self._form_error("training is already running; stop it first")
+            return
+        try:
+            config = self.read_form()
+        except (ValueError, EngineError) as err:
+            self._form_error(str(err))
+            return
+        self._form_error("")
+        self.start(config)
+
+    def start(self, config: Any) -> None:
+        self.query_one(LossPlot).reset()
+        self.query_one("#train-result", Static).update("")
+        self.query_one("#train-stats", Static).update(Content("starting… (loading the model and the data)"))
+        progress = self.query_one("#train-progress", ProgressBar)
+        progress.display = True
+        progress.update(total=None, progress=0)
+        self._set_running(True)
+        self.app.start_training(config)
+
+    def action_stop(self) -> None:
+        if self.app.training_running:
+            self.app.stop_training()
+            self.query_one("#train-stats", Static).update(Content("stopping at the next micro-batch (a checkpoint is kept)…"))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#stop")
+    def _stop_pressed(self) -> None:
+        self.action_stop()
+
+    @on(Button.Pressed, "#use-tuned")
+    def _use_tuned(self) -> None:
+        self.app.pop_screen()
+        self.app.switch_side("tuned")
+
+    @on(Switch.Changed, "#f-lora")
+    def _lora_changed(self, event: Switch.Changed) -> None:
+        for name in ("lora_r", "lora_alpha"):
+            self.query_one(f"#row-{name}").display = event.value
+
+    def _form_error(self, text: str) -> None:
+        error = self.query_one("#form-error", Static)
+        error.update(text)
+        error.display = bool(text)
+
+    def _set_running(self, running: bool) -> None:
+        self.query_one("#start", Button).disabled = running
+        self.query_one("#stop", Button).disabled = not running
+        if not running:
+            self._title("")
+
+    def _title(self, status: str) -> None:
+        self.query_one("#train-title", Static).update(f"tweetsmith · training{' · ' + status if status else ''}")
+
+    # --- events from the app's training worker ---------------------------------------------------
+
+    def apply_event(self, event: Any) -> None:
+        from tweetsmith.engine import train_events as ev
+
+        stats = self.query_one("#train-stats", Static)
+        progress = self.query_one("#train-progress", ProgressBar)
+        if isinstance(event, ev.TrainingStarted):
+            self._started = event
+            progress.update(total=max(event.total_steps, 1), progress=event.resumed_from_step)
+            self._title(f"running · {event.model_description} · {event.device} {event.dtype}")
+            stats.update(Content(
+                f"{event.method} · {event.trainable_parameters / 1e6:.2f}M of {event.total_parameters / 1e6:.0f}M params trained · "
+                f"{event.total_steps} steps · {event.train_tokens} tokens/epoch · block {event.block_size} · batch {event.batch_size}"
+            ))
+            if event.notice:
+                self.notify(event.notice, severity="warning")
+        elif isinstance(event, ev.StepLogged):
+            progress.update(total=max(event.total_steps, 1), progress=event.step)
+            self.query_one(LossPlot).add_loss(event.step, event.loss)
+            stats.update(Content(
+                f"step {event.step}/{event.total_steps} · epoch {event.epoch:.2f} · loss {event.loss:.3f} · lr {event.lr:.2e} · "
+                f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
+                + (f" · MFU {100 * event.mfu:.0f}%" if event.mfu else "")
+            ))
+        elif isinstance(event, ev.Evaluated):
+            self.query_one(LossPlot).add_perplexity(event.step, event.valid_perplexity)
+        elif isinstance(event, ev.CheckpointSaved):
+            self.query_one("#train-result", Static).update(f"checkpoint at step {event.step}{' (best so far)' if event.best else ''}")
+
+    def training_ended(self, finished: Any) -> None:
+        self._set_running(False)
+        self.query_one("#train-progress", ProgressBar).display = finished.outcome == "completed"
+        ppl = f" · valid perplexity {finished.valid_perplexity:.1f}" if finished.valid_perplexity else ""
+        verb = "Done" if finished.outcome == "completed" else "Stopped (checkpoint kept; tick resume to continue)"
+        tuned = bool(finished.result_dir)
+        text = f"{verb}: {finished.steps} steps in {_duration(finished.seconds)}{ppl} → {finished.run_dir}"
+        if tuned:
+            text += "\nctrl+b or 'Use tuned' switches the chat to the tuned model."
+        self.query_one("#train-result", Static).update(text)
+        self.query_one("#use-tuned", Button).disabled = not tuned
+        self._set("out", _fresh_run_dir(self.app.data_dir))
+
+    def training_failed(self, error: str) -> None:
+        self._set_running(False)
+        self.query_one("#train-progress", ProgressBar).display = False
+        self._form_error(error)
+
+
+def _fresh_run_dir(data_dir: Path | None) -> str:
+    """``runs/<data>-lora``, numbered so an existing run is never the default target."""
+    from tweetsmith.engine.paths import runs_root
+
+    stem = Path(data_dir).name if data_dir else "run"
+    root = runs_root()
+    candidate, i = root / f"{stem}-lora", 2
+    while candidate.exists():
+        candidate, i = root / f"{stem}-lora-{i}", i + 1
+    return str(candidate)

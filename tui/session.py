@@ -1,0 +1,175 @@
+"""The chat session: every sample with its parameters, appended to a jsonl file and exported as markdown.
+
+A session lives in the run directory (``RUN/samples/chat.jsonl``, DESIGN.md's ``samples/*.jsonl``) so
+reopening the run shows it again; without a run it lives in the user cache, one file per model.
+Each line is one ``ChatEntry``; a line that doesn't parse (a crash mid-write) is skipped on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SESSION_FILE = "chat.jsonl"
+
+
+@dataclass(frozen=True)
+class ChatEntry:
+    """One generated sample as the chat shows it and the session file stores it."""
+
+    author: str
+    prompt_text: str  # text the user asked to continue ("" for none)
+    text: str  # the generated continuation
+    side: str = "base"  # "base" or "tuned"
+    model: str = ""
+    adapter: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # the SamplingConfig's fields
+    seed: int | None = None
+    new_tokens: int = 0
+    seconds: float = 0.0
+    first_token_s: float | None = None
+    tokens_per_s: float = 0.0
+    stopped: bool = False  # cut short by Esc (or an error) before it ended by itself
+    error: str = ""  # what cut it, when an error did
+    created: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """The prompt text and its continuation, as the card shows it."""
+        return self.prompt_text + self.text  # exactly what the model continued: no space added
+
+    def param_line(self) -> str:
+        """``t 0.9 · k 50 · p 1.0 · seed 0``: the parameters that made this sample."""
+        p = self.params
+        parts = []
+        if "temperature" in p:
+            parts.append(f"t {p['temperature']:g}")
+        if "top_k" in p:
+            parts.append(f"k {p['top_k']}")
+        if "top_p" in p:
+            parts.append(f"p {p['top_p']:g}")
+        for name, short in (("typical_p", "typical"), ("min_p", "min-p"), ("repetition_penalty", "rep")):
+            value = p.get(name)
+            if value not in (None, 0, 0.0, 1.0):
+                parts.append(f"{short} {value:g}")
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return " · ".join(parts)
+
+    def stats_line(self) -> str:
+        """``31 tok · first 0.12 s · 14.2 tok/s``: what it cost."""
+        parts = [f"{self.new_tokens} tok"]
+        if self.first_token_s is not None:
+            parts.append(f"first {self.first_token_s:.2f} s")
+        parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.error:
+            parts.append(f"cut by an error: {self.error}")
+        elif self.stopped:
+            parts.append("stopped")
+        return " · ".join(parts)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> "ChatEntry":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})
+
+
+def entry_from_sample(sample: Any, *, side: str, prompt_text: str | None = None) -> ChatEntry:
+    """A ChatEntry from the engine's ``Sample`` (read by attribute, so a new field never breaks the app)."""
+    config = getattr(sample, "config", None)
+    params = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+    return ChatEntry(
+        author=getattr(sample, "author", ""),
+        prompt_text=getattr(sample, "user_text", "") if prompt_text is None else prompt_text,
+        text=getattr(sample, "text", ""),
+        side=side,
+        model=str(getattr(sample, "model", "") or ""),
+        adapter=getattr(sample, "adapter", None),
+        params=params,
+        seed=getattr(sample, "seed", params.get("seed")),
+        new_tokens=int(getattr(sample, "new_tokens", 0) or 0),
+        seconds=float(getattr(sample, "seconds", 0.0) or 0.0),
+        first_token_s=getattr(sample, "first_token_s", None),
+        tokens_per_s=float(getattr(sample, "tokens_per_s", 0.0) or 0.0),
+        stopped=bool(getattr(sample, "stopped", False)),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+
+
+class Session:
+    """The entries of this chat, mirrored to ``path`` (jsonl, one entry appended per sample)."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path is not None else None
+        self.entries: list[ChatEntry] = []
+
+    def load(self) -> list[ChatEntry]:
+        """Read the saved entries (skipping broken lines) and return them."""
+        self.entries = []
+        if self.path is None or not self.path.is_file():
+            return self.entries
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                self.entries.append(ChatEntry.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                continue  # half a line from a crash: the rest of the session still loads
+        return self.entries
+
+    def add(self, entry: ChatEntry) -> None:
+        self.entries.append(entry)
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab+") as f:
+            f.seek(0, 2)
+            ends_clean = f.tell() == 0 or (f.seek(-1, 2), f.read(1))[1] == b"\n"
+            # after half a line from a crash, start a new line so this entry stays readable
+            f.write((b"" if ends_clean else b"\n") + (entry.to_json() + "\n").encode("utf-8"))
+
+    def clear(self) -> Path | None:
+        """Empty the chat; the old file is kept beside it as ``chat-<time>.jsonl``. Returns that path."""
+        self.entries = []
+        if self.path is None or not self.path.is_file():
+            return None
+        archived = self.path.with_name(f"{self.path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{self.path.suffix}")
+        self.path.replace(archived)
+        return archived
+
+    def texts(self, author: str | None = None) -> list[str]:
+        """Generated texts (continuations) of this session, optionally for one author."""
+        return [e.text for e in self.entries if e.text.strip() and (author is None or e.author == author)]
+
+    def to_markdown(self, title: str = "tweetsmith chat") -> str:
+        return session_markdown(self.entries, title)
+
+
+def session_markdown(entries: Iterable[ChatEntry], title: str = "tweetsmith chat") -> str:
+    """The chat as markdown: one section per sample, the text quoted, its parameters and costs below."""
+    out = [f"# {title}", ""]
+    for entry in entries:
+        who = f"@{entry.author}" if entry.author else "(no author)"
+        model = entry.model + (f" + {entry.adapter}" if entry.adapter else "")
+        out.append(f"### {who} · {entry.side} · {model}".rstrip(" ·"))
+        out.append("")
+        for line in (entry.full_text or "(empty)").splitlines() or [""]:
+            out.append(f"> {line}")
+        out.append("")
+        out.append(f"*{entry.param_line()} · {entry.stats_line()}*")
+        out.append("")
+    return "\n".join(out)
+
+
+def default_session_path(run_dir: Path | None, model_name: str, home: Path) -> Path:
+    """``RUN/samples/chat.jsonl`` for a run, else ``HOME/sessions/<model>.jsonl``."""
+    if run_dir is not None:
+        return Path(run_dir) / "samples" / SESSION_FILE
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name).strip("_") or "model"
+    return home / "sessions" / f"{safe}.jsonl"

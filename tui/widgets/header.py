@@ -1,0 +1,73 @@
+"""The top line: which model the chat uses (model, adapter, device, dtype) and any notice about it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+
+class ModelHeader(Widget):
+    """``tweetsmith · smollm2-135m + LoRA (runs/vc) · cpu float32 · tuned``, plus a notice line.
+
+    The fields are reactive: the app sets them when a model loads or the side flips.
+    """
+
+    model_name: reactive[str] = reactive("loading model…")
+    adapter: reactive[str] = reactive("")
+    device: reactive[str] = reactive("")
+    dtype: reactive[str] = reactive("")
+    side: reactive[str] = reactive("base")
+    status: reactive[str] = reactive("")  # e.g. "training step 12/40 (chat uses the base model)"
+    notice: reactive[str] = reactive("")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header-title", markup=False)
+        yield Static(id="header-notice", markup=False)
+
+    def on_mount(self) -> None:
+        self._refresh_title()
+
+    def _refresh_title(self) -> None:
+        if not self.children:
+            return
+        parts = [("tweetsmith", "bold"), (" · ", "dim"), (self.model_name, "bold $accent")]
+        if self.adapter:
+            parts += [(" + ", "dim"), (self.adapter, "$accent")]
+        if self.device:
+            parts += [(" · ", "dim"), (f"{self.device} {self.dtype}".strip(), "")]
+        parts += [(" · ", "dim"), (self.side, "reverse bold" if self.side == "tuned" else "bold")]
+        if self.status:
+            parts += [(" · ", "dim"), (self.status, "italic")]
+        self.query_one("#header-title", Static).update(Content.assemble(*parts))
+        notice = self.query_one("#header-notice", Static)
+        notice.update(self.notice)
+        notice.display = bool(self.notice)
+
+    def watch_model_name(self) -> None:
+        self._refresh_title()
+
+    def watch_adapter(self) -> None:
+        self._refresh_title()
+
+    def watch_device(self) -> None:
+        self._refresh_title()
+
+    def watch_dtype(self) -> None:
+        self._refresh_title()
+
+    def watch_side(self) -> None:
+        self._refresh_title()
+
+    def watch_status(self) -> None:
+        self._refresh_title()
+
+    def watch_notice(self) -> None:
+        self._refresh_title()
+
+    @property
+    def title_text(self) -> str:
+        """The title as plain text (tests and screenshots read it)."""
+        return self.query_one("#header-title", Static).content.plain if self.children else ""

@@ -1,0 +1,100 @@
+"""A chat message: the author's handle, the text as it streams in, and a line of parameters and costs.
+
+Model text never goes through markup (``[/]`` in a tweet would raise, ``[red]`` would vanish): the
+body is built as ``Content`` from plain strings.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from ..session import ChatEntry
+
+
+class MessageCard(Vertical):
+    """One sample. ``append`` adds streamed text; ``finish`` adds the footer from the finished entry."""
+
+    def __init__(self, author: str, prompt_text: str = "", side: str = "base", *, id: str | None = None,
+                 show_side: bool = False):
+        super().__init__(id=id, classes=f"card side-{side}")
+        self.author = author
+        self.prompt_text = prompt_text
+        self.side = side
+        self.text = ""  # the continuation shown (the Sample's text once finished)
+        self.streamed = ""  # every piece that streamed in, joined (tests compare it with the Sample)
+        self.entry: ChatEntry | None = None
+        self.streaming = True
+        self._handle = Static(self._handle_content(show_side), classes="card-handle")
+        self._body = Static("", classes="card-body")
+        self._footer = Static(Content("streaming… (Esc stops)"), classes="card-footer")
+        self._render_body()
+
+    @classmethod
+    def from_entry(cls, entry: ChatEntry, *, id: str | None = None, show_side: bool = False) -> "MessageCard":
+        card = cls(entry.author, entry.prompt_text, entry.side, id=id, show_side=show_side)
+        card.text = entry.text
+        card.finish(entry)
+        return card
+
+    def compose(self) -> ComposeResult:
+        yield self._handle
+        yield self._body
+        yield self._footer
+
+    def _handle_content(self, show_side: bool) -> Content:
+        handle = f"@{self.author}" if self.author else "(no author)"
+        parts: list = [(handle, "bold $accent")]
+        if show_side:
+            parts += [("  ", ""), (self.side, "dim italic")]
+        return Content.assemble(*parts)
+
+    def _render_body(self) -> None:
+        parts: list = []
+        if self.prompt_text:
+            parts.append((self.prompt_text, "italic $text-muted"))
+        parts.append(self.text)
+        if self.streaming:
+            parts.append(("▌", "$accent"))
+        elif not self.text.strip():
+            parts.append(("(nothing: the model ended the tweet at once)", "dim italic"))
+        self._body.update(Content.assemble(*parts))
+
+    def append(self, text: str) -> None:
+        self.text += text
+        self.streamed += text
+        self._render_body()
+
+    def finish(self, entry: ChatEntry) -> None:
+        self.entry = entry
+        self.text = entry.text
+        self.streaming = False
+        self.set_class(entry.stopped, "stopped")
+        self.set_class(bool(entry.error), "failed")
+        self._render_body()
+        self._footer.update(Content(f"{entry.param_line()}  ·  {entry.stats_line()}"))
+
+    def fail(self, error: str) -> None:
+        """The stream broke: keep the text that came, say why under it."""
+        self.streaming = False
+        self.add_class("failed")
+        self._render_body()
+        self._footer.update(Content(f"cut by an error: {error}"))
+
+    @property
+    def body_text(self) -> str:
+        return self.prompt_text + self.text
+
+    @property
+    def footer_text(self) -> str:
+        content = self._footer.content
+        return content.plain if isinstance(content, Content) else str(content)
+
+
+class ABPair(Horizontal):
+    """Two cards side by side: the same prompt to the base and the tuned model (``/ab``)."""
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id, classes="ab-pair")

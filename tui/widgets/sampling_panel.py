@@ -1,0 +1,59 @@
+"""The current sampling parameters. One reactive holds the config, so a key press redraws the panel."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tweetsmith.engine.sampling import SamplingConfig
+
+
+class SamplingPanel(Widget):
+    config: reactive[SamplingConfig] = reactive(SamplingConfig, always_update=True)
+    keys_active: reactive[bool] = reactive(False)  # whether t/T... act now (the input is not focused)
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="panel-title", id="sampling-title")
+        yield Static(id="sampling-values")
+        yield Static(id="sampling-keys")
+
+    def watch_config(self, config: SamplingConfig) -> None:
+        if not self.children:
+            return
+        rows = [
+            ("temp", "greedy" if config.greedy else f"{config.temperature:g}", "t/T"),
+            ("top-k", "off" if config.top_k == 0 else str(config.top_k), "k/K"),
+            ("top-p", f"{config.top_p:g}", "p/P"),
+            ("samples", str(config.num_samples), "n/N"),
+            ("max tok", str(config.max_new_tokens), "/max"),
+            ("seed", str(config.seed), "/seed"),
+        ]
+        extra = [(n, v) for n, v in (("typical", config.typical_p), ("min-p", config.min_p), ("rep", config.repetition_penalty))
+                 if v not in (1.0, 0.0)]
+        parts: list = []
+        for i, (name, value, key) in enumerate(rows):
+            parts += [(f"{name:<8}", "dim"), (f"{value:>7}", "bold"), (f"  {key}", "dim italic")]
+            if i < len(rows) - 1 or extra:
+                parts.append("\n")
+        for i, (name, value) in enumerate(extra):
+            parts += [(f"{name:<8}", "dim"), (f"{value:>7g}", "bold")]
+            if i < len(extra) - 1:
+                parts.append("\n")
+        self.query_one("#sampling-values", Static).update(Content.assemble(*parts))
+
+    def watch_keys_active(self, active: bool) -> None:
+        if not self.children:
+            return
+        self.query_one("#sampling-title", Static).update(Content.assemble(("Sampling", "bold")))
+        keys = self.query_one("#sampling-keys", Static)
+        if active:
+            keys.update(Content.assemble(("keys on: ", "bold $success"), ("t/T k/K p/P n/N", "")))
+        else:
+            keys.update(Content.assemble(("keys off while typing: ", "$text-muted"), ("Esc", "bold"), (" to use them", "$text-muted")))
+
+    def on_mount(self) -> None:
+        self.watch_config(self.config)
+        self.watch_keys_active(self.keys_active)

@@ -165,18 +165,23 @@ def load_model(
     device: str | None = None,
     quantize: str | None = None,
     trainable_adapter: bool = False,
+    dtype: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> LoadedModel:
     """Load the model and tokenizer for ``spec`` on the best device, optionally with a LoRA adapter.
 
     ``quantize`` is None, "4bit" (NF4) or "8bit" (bitsandbytes; runs on CPU too, slowly).
+    ``dtype`` ("float32", "bfloat16", ...) overrides the device's default, e.g. fp32 master weights
+    for full fine-tuning on a GPU.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .device import pick_device
+    from .device import DevicePlan, pick_device
 
     resolved = resolve_spec(spec, allow_fallback=allow_fallback, progress=progress)
     plan = pick_device(device)
+    if dtype is not None:
+        plan = DevicePlan(plan.device, dtype)
     kwargs: dict[str, Any] = {"dtype": plan.dtype}
     if resolved.gguf_file:
         kwargs["gguf_file"] = resolved.gguf_file

@@ -26,7 +26,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude:
         choices = field.metadata.get("choices")
         parser.add_argument(
             flag, dest=field.name, type=kind, default=default, choices=choices,
-            help=f"{help_text} (default: {default})",
+            help=f"{help_text} (default: {default})" if default not in (None, "") else help_text,
         )
 
 

@@ -1,18 +1,119 @@
-"""`tweetsmith eval` (not built yet)."""
+"""``tweetsmith eval``: perplexity of split files, or a run's base-vs-tuned table (``--compare RUN``)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "eval (coming soon)"
+HELP = "perplexity of files (exp mean NLL per token, sliding window), or base vs tuned for a run with --compare"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model / --adapter / --no-fallback, shared by the commands that load a model."""
+    parser.add_argument("--model", default=None, help="model spec: hub id, model dir, .gguf, smollm2-135m or a run dir (default: gpt2-medium)")
+    parser.add_argument("--adapter", default=None, metavar="RUN", help="a LoRA run directory (or its final/) to put on the model")
+    parser.add_argument("--no-fallback", action="store_true", help="fail instead of falling back to the embedded model when the hub is unreachable")
+
+
+def load_from_args(args: argparse.Namespace, spec: str | None = None):
+    """Load the model the flags name, printing where it came from on stderr."""
+    from tweetsmith.engine.models import DEFAULT_MODEL, load_model
+
+    from .common import notice
+
+    loaded = load_model(spec or args.model or DEFAULT_MODEL, adapter=args.adapter, allow_fallback=not args.no_fallback, progress=notice)
+    if loaded.info.notice:
+        notice(loaded.info.notice)
+    notice(f"model: {loaded.info.describe()}")
+    return loaded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("files", nargs="*", metavar="FILE", help="split files in line format (\\author- text, one a line)")
+    add_model_arguments(parser)
+    parser.add_argument("--stride", type=int, default=512, dest="stride_tokens", help="sliding-window stride in tokens (default: 512)")
+    parser.add_argument("--batch-windows", type=int, default=4, help="windows scored per forward pass (default: 4)")
+    parser.add_argument("--compare", metavar="RUN", default=None, help="base vs tuned on the run's valid and test splits; saved to RUN/eval.json")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import notice
+    import json
 
-    notice("tweetsmith eval is not built yet")
-    return 2
+    from tweetsmith.engine.errors import ConfigError
+
+    if args.stride_tokens < 1 or args.batch_windows < 1:
+        raise ConfigError("--stride and --batch-windows must be 1 or more")
+    if args.compare:
+        if args.files:
+            raise ConfigError("--compare RUN evaluates the run's own splits; drop the FILE arguments")
+        comparison = _compare(args)
+        print(json.dumps(comparison, indent=2) if args.json else comparison_table(comparison))
+        return 0
+    if not args.files:
+        raise ConfigError("give FILE(s) to evaluate, or --compare RUN")
+    loaded = load_from_args(args)
+    results = [_evaluate(loaded, path, args) for path in args.files]
+    if args.json:
+        keys = ("file", "records", "tokens", "perplexity", "nll", "bits_per_byte", "word_perplexity", "stride_tokens", "max_len_tokens")
+        print(json.dumps({"model": loaded.info.spec, "adapter": loaded.info.adapter,
+                          "results": [{k: r.to_dict()[k] for k in keys} for r in results]}, indent=2))
+        return 0
+    print(f"{'file':<40} {'tokens':>9} {'perplexity':>10} {'nll':>7} {'bits/byte':>9} {'word ppl':>9}")
+    for r in results:
+        print(f"{r.file:<40} {r.tokens:>9} {r.perplexity:>10.2f} {r.nll:>7.4f} {r.bits_per_byte:>9.4f} {r.word_perplexity:>9.1f}")
+    print(f"(sliding window of {results[0].max_len_tokens} tokens, stride {results[0].stride_tokens}; "
+          f"bits/byte and word perplexity compare across tokenizers)")
+    return 0
+
+
+def _evaluate(loaded, path: str, args):
+    from tweetsmith.engine.perplexity import max_len_for, perplexity_of_file
+
+    from .common import ProgressLine, notice
+
+    max_len = max_len_for(loaded.model)
+    stride = min(args.stride_tokens, max_len)
+    if stride != args.stride_tokens:
+        notice(f"stride {args.stride_tokens} is longer than the model's {max_len}-token window: using {stride}")
+    bar = ProgressLine(f"eval {path}")
+    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=args.batch_windows,
+                                on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
+    bar.close()
+    return result
+
+
+def _compare(args) -> dict:
+    from tweetsmith.engine.experiments import compare_perplexity, run_data_dir
+
+    from .common import ProgressLine, notice
+
+    run_data_dir(args.compare)  # a bad run dir fails here, before any notice
+
+    bars: dict[str, ProgressLine] = {}
+
+    def progress(event) -> None:
+        bar = bars.get(event.label)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bar = bars[event.label] = ProgressLine(f"eval {event.label}", total=event.total)
+        bar.update(event.done)
+
+    notice(f"evaluating base and tuned models of {args.compare} on valid and test")
+    comparison = compare_perplexity(args.compare, stride_tokens=args.stride_tokens, on_progress=progress)
+    for bar in bars.values():
+        bar.close()
+    notice(f"saved {args.compare.rstrip('/')}/eval.json")
+    return comparison
+
+
+def comparison_table(comparison: dict) -> str:
+    """The assignment's table: perplexity of base and tuned, and the change, per split."""
+    lines = [f"{'split':<8} {'base':>10} {'tuned':>10} {'change':>18}"]
+    for split in ("valid", "test"):
+        base = comparison["base"][split]["perplexity"]
+        tuned = comparison["tuned"][split]["perplexity"]
+        change = comparison["change"][split]
+        lines.append(f"{split:<8} {base:>10.2f} {tuned:>10.2f} {change['perplexity']:>+9.2f} ({change['percent']:+.1f}%)")
+    lines.append(f"(model {comparison.get('model')}, stride {comparison.get('stride_tokens')} tokens, data {comparison.get('data')})")
+    return "\n".join(lines)

@@ -1,18 +1,92 @@
-"""`tweetsmith sweep` (not built yet)."""
+"""``tweetsmith sweep RUN --param temperature --values 0.5,0.7,1.0``: diversity and overlap against a sampling parameter."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "sweep (coming soon)"
+HELP = "vary temperature, top_k or top_p: dist-1/2, self-BLEU, overlap and length per value, base vs tuned, with PNG and terminal plots"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    from .common import add_config_arguments
+
+    parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
+    parser.add_argument("--param", default="temperature", help="temperature, top_k, top_p, typical_p, min_p or repetition_penalty (default: temperature)")
+    parser.add_argument("--values", default=None, help="comma-separated values (default grid for temperature, top_k, top_p)")
+    parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per value and model (default: 100)")
+    parser.add_argument("--base-only", action="store_true", help="only the base model's curve")
+    add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
+    parser.add_argument("--batch-size", type=int, default=16, help="samples generated together (default: 16)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the terminal plot")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def progress_printer():
+    """An on_progress for experiments' Progress events: one progress line per stage on stderr."""
+    from .common import ProgressLine
+
+    bars: dict = {}
+
+    def progress(event) -> None:
+        bar = bars.get(event.label)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bars.clear()
+            bar = bars[event.label] = ProgressLine(event.label, total=event.total)
+        bar.update(event.done, force=event.done == event.total)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return progress, close
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import notice
+    import json
+    from pathlib import Path
 
-    notice("tweetsmith sweep is not built yet")
-    return 2
+    from tweetsmith.engine.errors import ConfigError
+    from tweetsmith.engine.experiments import parse_sweep_values, sweep
+    from tweetsmith.engine.plots import plot_sweep, terminal_sweep_plot
+    from tweetsmith.engine.runs import RunPaths
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    from .common import config_from_args, notice
+
+    config = config_from_args(SamplingConfig, args).validated()
+    values = parse_sweep_values(args.param, args.values)  # bad values fail before any model loads
+    if args.num_samples < 2:
+        raise ConfigError(f"-n must be 2 or more (self-BLEU needs two samples), got {args.num_samples}")
+    progress, close = progress_printer()
+    result = sweep(args.run_dir, args.param, values, n=args.num_samples, config=config, batch_size=args.batch_size,
+                   sides=("base",) if args.base_only else ("base", "tuned"), on_progress=progress)
+    close()
+    if result.get("note"):
+        notice(result["note"])
+    png = plot_sweep(result, RunPaths(Path(args.run_dir)).plots / f"sweep-{args.param}.png")
+    result["plot"] = str(png)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    print(sweep_table(result))
+    if not args.no_plot:
+        print(terminal_sweep_plot(result))
+    notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {args.run_dir.rstrip('/')}/sweep-{args.param}.json")
+    return 0
+
+
+def sweep_table(result: dict) -> str:
+    n = result["n"]
+    lines = [f"{result['param']:>12} {'model':>6} {'dist-1':>7} {'dist-2':>7} {'sBLEU-4':>8} {'overlap':>8} {'words':>6}"]
+    for side, points in result["curves"].items():
+        for p in points:
+            value = "off" if result["param"] == "top_k" and p["value"] == 0 else f"{p['value']:g}"
+            bleu = p.get("self_bleu_4")
+            lines.append(f"{value:>12} {side:>6} {p['dist_1']:>7.3f} {p['dist_2']:>7.3f} "
+                         f"{'n/a' if bleu is None else f'{bleu:.3f}':>8} {p['overlap']:>8.3f} {p['mean_words']:>6.1f}")
+    lines.append(f"({n} samples per row; self-BLEU grows with the sample count)")
+    return "\n".join(lines)

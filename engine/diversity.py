@@ -1,0 +1,204 @@
+"""Diversity and overlap of generated text, by DESIGN.md's definitions.
+
+- Tokens: ``nltk.tokenize.TweetTokenizer(preserve_case=False)``.
+- dist-n: unique n-grams / total n-grams over all samples together (n-grams never cross samples).
+- self-BLEU-N: mean over samples of nltk ``sentence_bleu(all other samples, sample, weights=(1/N,)*N,
+  smoothing_function=SmoothingFunction().method1)``; computed with ``fast_bleu.SelfBLEU`` (same value
+  to 1e-9, C++ and counting each sample's n-grams once). It grows with the number of samples, so it
+  is always reported with that number; below 2 samples it is undefined (None).
+- Overlap with a reference (the test set): share of generated word tokens whose word is in the
+  reference's vocabulary; also the share of generated word types, and of generated word-bigram types,
+  found in the reference. A word token is a token with at least one letter or digit (so punctuation
+  does not inflate overlap; @mentions, #tags and URLs count).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from tweetsmith.data.records import parse_line
+
+DEFAULT_BLEU_N = 4
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from nltk.tokenize import TweetTokenizer
+
+    return TweetTokenizer(preserve_case=False)
+
+
+def tokenize(text: str) -> list[str]:
+    """The tokens every text metric uses (lower-cased TweetTokenizer tokens)."""
+    return _tokenizer().tokenize(text)
+
+
+def is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def words_of(tokens: Sequence[str]) -> list[str]:
+    return [t for t in tokens if is_word(t)]
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What overlap compares against: the word vocabulary and word-bigram types of a text (the test set)."""
+
+    name: str
+    lines: int
+    vocab: frozenset
+    bigrams: frozenset
+
+
+def reference_from_lines(lines: Iterable[str], name: str = "<reference>") -> Reference:
+    """A reference from lines in line format (the ``\\author- `` prefix is dropped) or plain text lines."""
+    vocab: set[str] = set()
+    bigrams: set[tuple[str, str]] = set()
+    count = 0
+    for line in lines:
+        words = words_of(tokenize(parse_line(line).text))
+        vocab.update(words)
+        bigrams.update(ngrams(words, 2))
+        count += 1
+    return Reference(name=name, lines=count, vocab=frozenset(vocab), bigrams=frozenset(bigrams))
+
+
+def reference_from_file(path) -> Reference:
+    from tweetsmith.data.records import read_split_lines
+
+    return reference_from_lines(read_split_lines(path), name=str(path))
+
+
+@dataclass(frozen=True)
+class DiversityResult:
+    """Diversity of a set of samples (and overlap with a reference when one was given)."""
+
+    samples: int
+    dist_1: float
+    dist_2: float
+    dist_3: float
+    self_bleu: float | None  # None below 2 samples; grows with ``samples``: always quote them together
+    self_bleu_n: int
+    overlap: float | None  # share of generated word tokens in the reference vocabulary
+    overlap_types: float | None  # share of generated word types in it
+    overlap_bigrams: float | None  # share of generated word-bigram types among the reference's
+    mean_words: float  # word tokens per sample
+    reference: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "samples": self.samples, "dist_1": self.dist_1, "dist_2": self.dist_2, "dist_3": self.dist_3,
+            f"self_bleu_{self.self_bleu_n}": self.self_bleu, "self_bleu_n": self.self_bleu_n,
+            "mean_words": self.mean_words,
+        }
+        if self.overlap is not None:
+            out.update(overlap=self.overlap, overlap_types=self.overlap_types, overlap_bigrams=self.overlap_bigrams,
+                       reference=self.reference)
+        return out
+
+    def self_bleu_label(self) -> str:
+        """E.g. ``self-BLEU-4 0.183 (100 samples)``."""
+        value = "n/a" if self.self_bleu is None else f"{self.self_bleu:.3f}"
+        return f"self-BLEU-{self.self_bleu_n} {value} ({self.samples} samples)"
+
+
+def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:
+    """Unique n-grams / total n-grams over all samples together (0 when there are none)."""
+    total, unique = 0, set()
+    for tokens in token_lists:
+        grams = ngrams(tokens, n)
+        total += len(grams)
+        unique.update(grams)
+    return len(unique) / total if total else 0.0
+
+
+def self_bleu(token_lists: Sequence[Sequence[str]], n: int = DEFAULT_BLEU_N) -> float | None:
+    """Mean over samples of BLEU-n against all the other samples (nltk's sentence_bleu, method1 smoothing)."""
+    if len(token_lists) < 2:
+        return None
+    lists = [list(t) for t in token_lists]
+    weights = (1.0 / n,) * n
+    if 2 <= n and abs(1.0 - sum(weights)) < 1e-15:  # what fast_bleu accepts
+        scores = _fast_self_bleu()(lists, {"n": weights}).get_score()["n"]
+    else:  # BLEU-1 and odd orders: nltk itself (slow, exact)
+        scores = _nltk_self_bleu(lists, weights)
+    return sum(scores) / len(scores)
+
+
+def _nltk_self_bleu(lists: list[list[str]], weights: tuple[float, ...]) -> list[float]:
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    smooth = SmoothingFunction().method1
+    return [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=weights, smoothing_function=smooth) for i, h in enumerate(lists)]
+
+
+class _QuietFaultHandler:
+    """Stands in for ``faulthandler`` inside fast_bleu, which calls ``faulthandler.enable()`` around its C++
+    calls: that raises when sys.stderr has no file descriptor (pytest's capture, a TUI). Then the real
+    stderr is used, or none."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def is_enabled(self) -> bool:
+        return self.real.is_enabled()
+
+    def enable(self, *args, **kwargs) -> None:
+        try:
+            self.real.enable(*args, **kwargs)
+        except (AttributeError, ValueError, OSError, RuntimeError):
+            import sys
+
+            try:
+                if sys.__stderr__ is not None:
+                    self.real.enable(file=sys.__stderr__)
+            except (AttributeError, ValueError, OSError, RuntimeError):
+                pass
+
+    def disable(self) -> None:
+        self.real.disable()
+
+
+def _fast_self_bleu():
+    import fast_bleu.__python_wrapper__ as wrapper
+
+    if not isinstance(wrapper.faulthandler, _QuietFaultHandler):
+        wrapper.faulthandler = _QuietFaultHandler(wrapper.faulthandler)
+    return wrapper.SelfBLEU
+
+
+def overlap_with(word_lists: Sequence[Sequence[str]], reference: Reference) -> tuple[float, float, float]:
+    """(token share, type share, bigram-type share) of generated words found in ``reference``."""
+    tokens = [w for words in word_lists for w in words]
+    types = set(tokens)
+    bigram_types = {g for words in word_lists for g in ngrams(words, 2)}
+    token_share = sum(w in reference.vocab for w in tokens) / len(tokens) if tokens else 0.0
+    type_share = len(types & reference.vocab) / len(types) if types else 0.0
+    bigram_share = len(bigram_types & reference.bigrams) / len(bigram_types) if bigram_types else 0.0
+    return token_share, type_share, bigram_share
+
+
+def diversity(texts: Sequence[str], *, reference: Reference | None = None, bleu_n: int = DEFAULT_BLEU_N) -> DiversityResult:
+    """All text metrics of ``texts`` (one sample each; pass the generated text, without the author prefix)."""
+    if bleu_n < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"self-BLEU n must be 1 or more, got {bleu_n}")
+    token_lists = [tokenize(t) for t in texts]
+    word_lists = [words_of(t) for t in token_lists]
+    overlap = overlap_with(word_lists, reference) if reference is not None else (None, None, None)
+    return DiversityResult(
+        samples=len(texts),
+        dist_1=distinct_n(token_lists, 1), dist_2=distinct_n(token_lists, 2), dist_3=distinct_n(token_lists, 3),
+        self_bleu=self_bleu(token_lists, bleu_n), self_bleu_n=bleu_n,
+        overlap=overlap[0], overlap_types=overlap[1], overlap_bigrams=overlap[2],
+        mean_words=sum(len(w) for w in word_lists) / len(texts) if texts else 0.0,
+        reference=reference.name if reference is not None else None,
+    )

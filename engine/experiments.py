@@ -1,0 +1,321 @@
+"""The assignment's experiments on a run: perplexity before/after, base-vs-tuned samples, sampling sweeps.
+
+Each function is what both the CLI and the app call: plain dicts out (JSON-ready, also cached in the
+run directory), progress as ``Progress`` events, cancellation through a ``threading.Event`` the caller
+holds (a cancelled experiment raises ``Cancelled`` and caches nothing).
+
+Cached files: ``RUN/eval.json`` (perplexity), ``RUN/compare.json`` (overlap and diversity),
+``RUN/sweep-<param>.json`` (sweeps); samples go to ``RUN/samples/*.jsonl``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tweetsmith.data.records import parse_line, read_split_lines
+
+from .diversity import DiversityResult, diversity, reference_from_file
+from .errors import ConfigError, EngineError, ModelError
+from .generate import generate_samples
+from .runs import RunPaths, load_run_model, read_run_config, write_json_atomic
+from .samples_io import save_samples
+from .sampling import SamplingConfig
+
+SPLITS = ("valid", "test")
+SIDES = ("base", "tuned")
+SWEEP_PARAMS = ("temperature", "top_k", "top_p", "typical_p", "min_p", "repetition_penalty")
+DEFAULT_SWEEP_VALUES = {
+    "temperature": (0.5, 0.7, 1.0, 1.2, 1.5),
+    "top_k": (5, 20, 50, 200, 0),
+    "top_p": (0.5, 0.7, 0.9, 0.95, 1.0),
+}
+
+
+class Cancelled(EngineError):
+    """The caller set the cancel event; nothing was cached."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: ``label`` (e.g. "base · valid"), ``done`` of ``total`` units of that stage."""
+
+    label: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+
+
+def run_data_dir(run_dir: str | Path) -> Path:
+    """The data directory the run was trained on (config.json's "data"), with train/valid/test.txt."""
+    config = read_run_config(run_dir)
+    data = config.get("data")
+    if not data:
+        raise ConfigError(f"{run_dir}/config.json has no \"data\" entry; it should name the split directory")
+    path = Path(data)
+    if not path.is_absolute() and not path.exists():
+        path = Path(run_dir) / data
+    if not (path / "test.txt").is_file():
+        raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
+    return path
+
+
+def has_tuned_model(run_dir: str | Path) -> bool:
+    return RunPaths(Path(run_dir)).final.is_dir()
+
+
+def _final_mtime(run_dir: str | Path) -> float | None:
+    final = RunPaths(Path(run_dir)).final
+    if not final.is_dir():
+        return None
+    return max((p.stat().st_mtime for p in final.iterdir()), default=final.stat().st_mtime)
+
+
+def _load(run_dir, side: str, loaded: Any | None):
+    """The model passed in, else the run's base or tuned model."""
+    return loaded if loaded is not None else load_run_model(run_dir, tuned=(side == "tuned"))
+
+
+def _release() -> None:
+    """Free a model this module loaded before loading the next (callers drop their reference first)."""
+    gc.collect()
+
+
+# --- perplexity before/after ---------------------------------------------------------------------
+
+
+def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
+                       stride_tokens: int = 512, on_progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> dict:
+    """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
+
+    Returns ``{"base": {"valid": PerplexityResult dict, "test": ...}, "tuned": {...}, "change":
+    {"valid": {"perplexity": tuned - base, "percent": ...}, ...}, "model", "run", "stride_tokens",
+    "created"}``. Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
+    """
+    from .perplexity import max_len_for, perplexity_of_file
+
+    data = run_data_dir(run_dir)
+    if not has_tuned_model(run_dir) and tuned is None:
+        raise ModelError(f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)")
+    out: dict[str, Any] = {"run": str(run_dir), "model": read_run_config(run_dir).get("model"), "data": str(data),
+                           "stride_tokens": stride_tokens}
+    for side, given in (("base", base), ("tuned", tuned)):
+        _check(cancel)
+        loaded = _load(run_dir, side, given)
+        # A model with a context shorter than the stride is scored in non-overlapping windows.
+        stride = min(stride_tokens, max_len_for(loaded.model))
+        out["stride_tokens"] = stride
+        out[side] = {}
+        for split in SPLITS:
+            label = f"{side} · {split}"
+            result = perplexity_of_file(
+                loaded, data / f"{split}.txt", stride_tokens=stride, cancel=cancel,
+                on_progress=(lambda done, total, label=label: on_progress(Progress(label, done, total))) if on_progress else None,
+            )
+            _check(cancel)
+            out[side][split] = result.to_dict()
+        loaded = None  # noqa: F841 (free it before the next model loads)
+        _release()
+    out["change"] = {
+        split: {
+            "perplexity": out["tuned"][split]["perplexity"] - out["base"][split]["perplexity"],
+            "percent": 100.0 * (out["tuned"][split]["perplexity"] / out["base"][split]["perplexity"] - 1.0),
+        }
+        for split in SPLITS
+    }
+    out["final_mtime"] = _final_mtime(run_dir)
+    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json_atomic(RunPaths(Path(run_dir)).eval, out)
+    return out
+
+
+def cached_comparison(run_dir: str | Path) -> dict | None:
+    """RUN/eval.json if present and still describing the current final/ model, else None (loads nothing)."""
+    path = RunPaths(Path(run_dir)).eval
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(cached, dict) or "base" not in cached or "tuned" not in cached:
+        return None
+    mtime = _final_mtime(run_dir)
+    if mtime is not None and cached.get("final_mtime") is not None and mtime > cached["final_mtime"] + 1e-6:
+        return None  # the model was retrained after this was computed
+    return cached
+
+
+# --- samples: authors, base vs tuned ----------------------------------------------------------------
+
+
+def authors_from_split(path: str | Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` authors drawn (with replacement, seeded) from a split's lines, so each author appears as often as in the data."""
+    authors = [parse_line(line).author for line in read_split_lines(path)]
+    authors = [a for a in authors if a]
+    if not authors:
+        raise ConfigError(f"{path}: no line has an author prefix (\\author- text); give --author")
+    rng = random.Random(seed)
+    return [rng.choice(authors) for _ in range(n)]
+
+
+def _stage(on_progress: ProgressFn | None, label: str) -> Callable[[int, int], None] | None:
+    if on_progress is None:
+        return None
+    return lambda done, total: on_progress(Progress(label, done, total))
+
+
+def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tuple[Path, list[str]]:
+    """The data directory and the sides to run: with a run, base always and tuned once final/ exists;
+    without one (the app on a bare model), the sides whose models were passed in."""
+    if run_dir is None and data_dir is None:
+        raise ConfigError("give a run directory or a data directory (with train.txt and test.txt)")
+    data = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
+    if not (data / "test.txt").is_file() or not (data / "train.txt").is_file():
+        raise ConfigError(f"{data}: needs train.txt and test.txt; run `tweetsmith prepare` to make the splits")
+    wanted = []
+    for side in sides:
+        if side not in SIDES:
+            raise ConfigError(f"unknown model side {side!r}; use base or tuned")
+        if given.get(side) is not None or (run_dir is not None and (side == "base" or has_tuned_model(run_dir))):
+            wanted.append(side)
+    if not wanted:
+        raise ConfigError("no model to sample: pass base/tuned models or a run directory")
+    return data, wanted
+
+
+def _save(run_dir, samples, name: str) -> str | None:
+    if run_dir is None:
+        return None
+    return str(save_samples(samples, RunPaths(Path(run_dir)).samples / name))
+
+
+def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),
+                    batch_size: int = 16, base: Any | None = None, tuned: Any | None = None,
+                    data_dir: str | Path | None = None, on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> dict:
+    """``n`` samples from the base and the tuned model (same authors and seeds), their overlap with the
+    test set and their diversity side by side; samples saved to RUN/samples/, the result to RUN/compare.json.
+
+    Returns ``{"n", "config", "reference", "sides": {"base": DiversityResult dict + "file", "tuned": ...}}``.
+    With ``run_dir=None`` pass the models and ``data_dir``; nothing is saved then.
+    """
+    config = config.validated()
+    given = {"base": base, "tuned": tuned}
+    data, sides = _plan(run_dir, data_dir, SIDES, given)
+    reference = reference_from_file(data / "test.txt")
+    authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "n": n, "config": config.to_dict(),
+                           "reference": str(data / "test.txt"), "sides": {}}
+    for side in sides:
+        _check(cancel)
+        loaded = _load(run_dir, side, given[side])
+        samples = generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
+                                   on_progress=_stage(on_progress, f"{side} samples"))
+        _check(cancel)
+        loaded = None  # noqa: F841 (free it before the next model loads)
+        _release()
+        file = _save(run_dir, samples, f"compare-{side}-{stamp}.jsonl")
+        result = diversity([s.text for s in samples], reference=reference)
+        out["sides"][side] = {**result.to_dict(), "file": file, "model": samples[0].model if samples else None}
+    if "tuned" not in out["sides"]:
+        out["note"] = "no tuned model (no final/ yet): base only"
+    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if run_dir is not None:
+        write_json_atomic(RunPaths(Path(run_dir)).root / "compare.json", out)
+    return out
+
+
+# --- sweeps -----------------------------------------------------------------------------------------
+
+
+def parse_sweep_values(param: str, values: str | Sequence[float] | None) -> list:
+    """Validated values for ``param`` ("0.5,0.7" or a list); the default grid when None."""
+    if param not in SWEEP_PARAMS:
+        raise ConfigError(f"can't sweep {param!r}; choose one of {', '.join(SWEEP_PARAMS)}")
+    if values is None or values == "":
+        if param not in DEFAULT_SWEEP_VALUES:
+            raise ConfigError(f"give --values for {param}, e.g. --values 1.0,1.2,1.5")
+        values = DEFAULT_SWEEP_VALUES[param]
+    if isinstance(values, str):
+        try:
+            values = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--values must be numbers separated by commas, got {values!r}") from None
+    kind = int if param == "top_k" else float
+    parsed = []
+    for v in values:
+        if kind is int and float(v) != int(float(v)):
+            raise ConfigError(f"top_k values must be whole numbers, got {v}")
+        value = kind(v)
+        SamplingConfig().with_changes(**{param: value})  # raises ConfigError naming the range
+        parsed.append(value)
+    if not parsed:
+        raise ConfigError("--values is empty; give at least one value")
+    return parsed
+
+
+def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] | None = None, *, n: int = 100,
+          config: SamplingConfig = SamplingConfig(), sides: Sequence[str] = SIDES, batch_size: int = 16,
+          base: Any | None = None, tuned: Any | None = None, data_dir: str | Path | None = None,
+          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> dict:
+    """Diversity and overlap of ``n`` samples per value of ``param``, one curve per model (base, tuned).
+
+    Every point uses the same authors and seeds, so curves differ only by the parameter. Returns plain
+    data for plotting: ``{"param", "values", "n", "config", "reference", "curves": {side: [metrics dict
+    per value, each with "value" and "file"]}}``; samples go to RUN/samples/, the result to
+    RUN/sweep-<param>.json. A run without final/ gets the base curve only. With ``run_dir=None`` pass
+    the models (``base``/``tuned``) and ``data_dir``; nothing is saved then.
+    """
+    values = parse_sweep_values(param, values)
+    config = config.validated()
+    given = {"base": base, "tuned": tuned}
+    data, wanted = _plan(run_dir, data_dir, sides, given)
+    reference = reference_from_file(data / "test.txt")
+    authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "param": param, "values": values, "n": n,
+                           "config": config.to_dict(), "reference": str(data / "test.txt"), "curves": {}}
+    for side in wanted:
+        _check(cancel)
+        loaded = _load(run_dir, side, given[side])
+        curve = []
+        for index, value in enumerate(values):
+            point_config = config.with_changes(**{param: value})
+            label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
+            samples = generate_samples(loaded, authors, point_config, batch_size=batch_size, cancel=cancel,
+                                       on_progress=_stage(on_progress, label))
+            _check(cancel)
+            file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}-{stamp}.jsonl")
+            result: DiversityResult = diversity([s.text for s in samples], reference=reference)
+            curve.append({"value": value, **result.to_dict(), "file": file})
+        out["curves"][side] = curve
+        loaded = None  # noqa: F841 (free it before the next model loads)
+        _release()
+    if "tuned" not in out["curves"]:
+        out["note"] = "no tuned model (no final/ yet): base only"
+    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if run_dir is not None:
+        write_json_atomic(RunPaths(Path(run_dir)).root / f"sweep-{param}.json", out)
+    return out
+
+
+def cached_json(run_dir: str | Path, name: str) -> dict | None:
+    """A cached experiment result (``compare.json``, ``sweep-temperature.json``, ...) or None."""
+    try:
+        return json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,139 @@
+"""PNG plots (matplotlib, Agg backend: no display needed) and terminal plots (plotext) of experiment results.
+
+Inputs are the plain dicts ``experiments.sweep`` returns, so a cached ``RUN/sweep-*.json`` can be
+re-plotted without a model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+# (key in a sweep point, axis label)
+SWEEP_METRICS = (
+    ("dist_1", "dist-1"),
+    ("dist_2", "dist-2"),
+    ("self_bleu", "self-BLEU"),
+    ("overlap", "overlap with test"),
+    ("mean_words", "mean words"),
+)
+SIDE_STYLE = {"base": ("tab:gray", "o", "--"), "tuned": ("tab:blue", "s", "-")}
+
+
+def _metric(point: dict, key: str) -> float | None:
+    if key == "self_bleu":
+        return point.get(f"self_bleu_{point.get('self_bleu_n', 4)}")
+    return point.get(key)
+
+
+def sweep_axis(sweep_result: dict) -> tuple[list[float], list[str]]:
+    """x positions and tick labels: numeric values, except top_k where 0 (off) goes last, labelled "off"."""
+    values = list(sweep_result["values"])
+    if sweep_result["param"] == "top_k":
+        order = sorted(range(len(values)), key=lambda i: (values[i] == 0, values[i]))
+        labels = ["off" if values[i] == 0 else str(values[i]) for i in order]
+        return [float(order.index(i)) for i in range(len(values))], labels
+    return [float(v) for v in values], [f"{v:g}" for v in values]
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_sweep(sweep_result: dict, path: str | Path) -> Path:
+    """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words) against the
+    swept parameter, a curve per model (base dashed grey, tuned blue)."""
+    plt = _mpl()
+
+    xs, labels = sweep_axis(sweep_result)
+    param = sweep_result["param"]
+    fig, axes = plt.subplots(1, len(SWEEP_METRICS), figsize=(4 * len(SWEEP_METRICS), 3.6), constrained_layout=True)
+    for ax, (key, title) in zip(axes, SWEEP_METRICS):
+        for side, points in sweep_result["curves"].items():
+            color, marker, style = SIDE_STYLE.get(side, ("tab:orange", "^", "-"))
+            pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
+            if pairs:
+                ax.plot([a for a, _ in pairs], [b for _, b in pairs], marker=marker, linestyle=style, color=color, label=side)
+        ax.set_title(title)
+        ax.set_xlabel(param)
+        if param == "top_k":
+            ax.set_xticks(sorted(xs), [labels[i] for i in range(len(labels))])
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{param} sweep: {sweep_result['n']} samples per point (self-BLEU-{_bleu_n(sweep_result)} at that count)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _bleu_n(sweep_result: dict) -> int:
+    for points in sweep_result["curves"].values():
+        for p in points:
+            return int(p.get("self_bleu_n", 4))
+    return 4
+
+
+def plot_training(metrics_path: str | Path, path: str | Path) -> Path | None:
+    """Training loss (and valid perplexity when logged) against step, from RUN/metrics.jsonl; None if empty."""
+    rows = []
+    try:
+        for line in Path(metrics_path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    except (OSError, json.JSONDecodeError):
+        return None
+    loss = [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None and r.get("step") is not None]
+    ppl = [(r["step"], r.get("valid_perplexity")) for r in rows if r.get("valid_perplexity") is not None]
+    if not loss and not ppl:
+        return None
+    plt = _mpl()
+    fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+    if loss:
+        ax.plot(*zip(*loss), color="tab:blue", label="train loss")
+        ax.set_ylabel("loss (nats/token)")
+    ax.set_xlabel("step")
+    if ppl:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*ppl), color="tab:red", marker="o", label="valid perplexity")
+        ax2.set_ylabel("valid perplexity")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="upper right")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100, height: int = 18) -> str:
+    """The sweep's curves as text (plotext), for the terminal."""
+    import plotext as plt
+
+    xs, labels = sweep_axis(sweep_result)
+    names = dict(SWEEP_METRICS)
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.subplots(1, len(metrics))
+    for column, key in enumerate(metrics, 1):
+        plt.subplot(1, column)
+        plt.title(f"{names.get(key, key)} vs {sweep_result['param']}")
+        for side, points in sweep_result["curves"].items():
+            pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
+            if pairs:
+                plt.plot([a for a, _ in pairs], [b for _, b in pairs], label=side, marker="dot")
+        plt.xticks(sorted(xs), labels if sweep_result["param"] == "top_k" else [f"{x:g}" for x in sorted(xs)])
+    text = plt.build()
+    plt.clear_figure()
+    return text

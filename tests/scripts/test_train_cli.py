@@ -1,0 +1,64 @@
+"""`tweetsmith train` in-process and as a subprocess (Ctrl-C keeps a checkpoint, exit 130)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tweetsmith.engine import checkpoints
+from tweetsmith.scripts.cli import main
+
+
+def _args(model, data, out, *extra):
+    return ["train", "--data", str(data), "--model", str(model), "--out", str(out), "--block-size", "32",
+            "--batch-size", "4", "--logging-steps", "1", "--precision", "fp32", *extra]
+
+
+def test_train_prints_progress_and_summary(tiny_gpt2_dir, small_splits, tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(_args(tiny_gpt2_dir, small_splits, run, "--lora", "--lora-r", "4", "--max-steps", "3",
+                      "--eval-every", "3", "--save-every", "0"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "training tiny-gpt2" in err and "(lora): 3 steps" in err
+    assert "step 3/3 loss" in err and "tok/s" in err and "ETA" in err
+    assert "done: 3 steps in" in err and "valid perplexity" in err and f"LoRA adapter in {run / 'final'}" in err
+    assert (run / "final" / "adapter_config.json").is_file()
+
+
+def test_bad_input_is_one_line_and_exit_2(tiny_gpt2_dir, small_splits, tmp_path, capsys):
+    code = main(_args(tiny_gpt2_dir, small_splits, tmp_path / "run", "--lr", "0"))
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == ["tweetsmith: error: --lr must be positive, got 0.0"]
+    code = main(_args(tiny_gpt2_dir, tmp_path / "missing", tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no such data directory" in err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_llama_dir, small_splits, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tweetsmith.scripts.cli", *_args(tiny_llama_dir, small_splits, run, "--max-steps", "100000",
+                                                                "--eval-every", "0", "--save-every", "0")],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:
+        lines.append(line)
+        if "step 2/" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=60)
+    err = "".join(lines) + rest
+    assert code == 130, err
+    assert "stopping after this micro-batch" in err and "stopped at step" in err and "--resume" in err
+    saved = checkpoints.newest(run / "checkpoints")
+    assert saved is not None and saved.step >= 2
+    assert (run / "final" / "model.safetensors").is_file()

@@ -50,11 +50,16 @@ def plain_generate(loaded, prompt, config, streamer_kind=None):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--max-new-tokens", type=int, default=30)
+    parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
+                             "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
     args = parser.parse_args()
 
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from tweetsmith.data.records import prompt_for
     from tweetsmith.engine.generate import generate_samples, stream_sample

@@ -43,10 +43,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=120)
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
+                             "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
     parser.add_argument("--stride", type=int, default=512)
     args = parser.parse_args()
 
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.encoding import concat, encode_records

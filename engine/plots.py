@@ -7,6 +7,7 @@ re-plotted without a model.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -117,13 +118,16 @@ def plot_training(metrics_path: str | Path, path: str | Path) -> Path | None:
     return path
 
 
-def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100, height: int = 18) -> str:
-    """The sweep's curves as text (plotext), for the terminal."""
+def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100,
+                        height: int = 18, color: bool = True) -> str:
+    """The sweep's curves as text (plotext), for the terminal; ``color=False`` for plain text (pipes, files)."""
     import plotext as plt
 
     xs, labels = sweep_axis(sweep_result)
     names = dict(SWEEP_METRICS)
-    plt.clear_figure()
+    # clear_figure() resets only the active subplot: reset the whole (global) figure, or an earlier
+    # plot's subplots leak into this one.
+    plt.main().clear_figure()
     plt.plotsize(width, height)
     plt.subplots(1, len(metrics))
     for column, key in enumerate(metrics, 1):
@@ -135,5 +139,5 @@ def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", 
                 plt.plot([a for a, _ in pairs], [b for _, b in pairs], label=side, marker="dot")
         plt.xticks(sorted(xs), labels if sweep_result["param"] == "top_k" else [f"{x:g}" for x in sorted(xs)])
     text = plt.build()
-    plt.clear_figure()
-    return text
+    plt.main().clear_figure()
+    return text if color else re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -87,7 +87,13 @@ def _compare(args) -> dict:
 
     from .common import ProgressLine, notice
 
+    from tweetsmith.engine.errors import ModelError
+    from tweetsmith.engine.experiments import has_tuned_model
+
     run_data_dir(args.compare)  # a bad run dir fails here, before any notice
+    if not has_tuned_model(args.compare):
+        raise ModelError(f"{args.compare}: no final/ model yet; finish training first (or evaluate the base with "
+                         f"`tweetsmith eval --model MODEL FILE...`)")
 
     bars: dict[str, ProgressLine] = {}
 

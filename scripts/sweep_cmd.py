@@ -47,6 +47,7 @@ def progress_printer():
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from tweetsmith.engine.errors import ConfigError
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(sweep_table(result))
     if not args.no_plot:
-        print(terminal_sweep_plot(result))
+        print(terminal_sweep_plot(result, color=sys.stdout.isatty()))
     notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {args.run_dir.rstrip('/')}/sweep-{args.param}.json")
     return 0
 

@@ -218,3 +218,16 @@ def test_sweep_without_a_run_uses_the_models_given(fake_run, tiny_llama_dir):
     assert compared["sides"]["base"]["dist_1"] == compared["sides"]["tuned"]["dist_1"]  # same model, same seeds
     with pytest.raises(ConfigError, match="give a run directory or a data directory"):
         sweep(None, "temperature", [0.7], n=2, base=base)
+
+
+def test_terminal_plots_do_not_leak_between_calls():
+    from tweetsmith.engine.plots import terminal_sweep_plot
+
+    def point(value, d):
+        return {"value": value, "dist_1": d, "self_bleu_4": 0.0, "self_bleu_n": 4}
+
+    one = {"param": "temperature", "values": [0.5, 1.0], "n": 5, "curves": {"base": [point(0.5, 0.3), point(1.0, 0.5)]}}
+    two = {"param": "top_k", "values": [5, 0], "n": 4, "curves": {"base": [point(5, 0.9), point(0, 1.0)], "tuned": [point(5, 0.8), point(0, 1.0)]}}
+    terminal_sweep_plot(one)
+    text = terminal_sweep_plot(two, color=False)  # used to raise IndexError in plotext's legend
+    assert "\x1b[" not in text and "dist-1 vs top_k" in text and "off" in text and "tuned" in text

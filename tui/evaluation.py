@@ -15,34 +15,8 @@ from typing import Any, Callable, Mapping
 from .display import short_path
 
 SPLITS = ("valid", "test")
-_fast_bleu_guarded = False
 
 
-def guard_fast_bleu() -> None:
-    """Let fast_bleu run under Textual: it calls ``faulthandler.enable()``, which needs ``sys.stderr.fileno()``,
-    and Textual replaces ``sys.stderr`` with a capture that has none ("file.fileno() is not a valid file
-    descriptor"). Only fast_bleu's reference to ``faulthandler`` is swapped: it now writes to the real stderr.
-    """
-    global _fast_bleu_guarded
-    if _fast_bleu_guarded:
-        return
-    import faulthandler
-    import sys
-    import types
-
-    try:
-        import fast_bleu.__python_wrapper__ as wrapper
-    except ImportError:
-        return
-    real = sys.__stderr__
-
-    def enable(file=None, all_threads: bool = True) -> None:
-        target = file if file is not None else real
-        if target is not None:
-            faulthandler.enable(file=target, all_threads=all_threads)
-
-    wrapper.faulthandler = types.SimpleNamespace(enable=enable, disable=faulthandler.disable, is_enabled=faulthandler.is_enabled)
-    _fast_bleu_guarded = True
 SIDES = ("base", "tuned")
 
 
@@ -173,35 +147,20 @@ def run_sweep(
     cancel: threading.Event,
 ) -> dict:
     """Diversity against ``param``: the engine's ``sweep`` for a trained run (both curves, cached in the run),
-    else the same measurement for the loaded model alone, built from the same engine parts.
+    else the same engine sweep for the loaded model alone, on ``data_dir`` (nothing saved).
 
     Returns the engine's shape: ``{"param", "values", "n", "curves": {side: [{"value", "dist_1", ...}]}}``.
     """
     from tweetsmith.engine import experiments
     from tweetsmith.engine.errors import ConfigError
 
-    guard_fast_bleu()
     report = _progress_adapter(on_progress)
     if run_dir is not None and experiments.has_tuned_model(run_dir):
         return experiments.sweep(run_dir, param, values, n=n, config=config, base=models.get("base"),
                                  tuned=models.get("tuned"), on_progress=report, cancel=cancel)
-    from tweetsmith.engine.diversity import diversity, reference_from_file
-    from tweetsmith.engine.generate import generate_samples
-
     if data_dir is None or not (Path(data_dir) / "test.txt").is_file():
         raise ConfigError("a sweep needs data with train.txt and test.txt; start with --data DIR or open a run")
-    loaded = models.get(side)
-    if loaded is None:
+    if models.get(side) is None:
         raise ConfigError("no model loaded yet; try again when the header shows one")
-    values = experiments.parse_sweep_values(param, values)
-    reference = reference_from_file(Path(data_dir) / "test.txt")
-    authors = experiments.authors_from_split(Path(data_dir) / "train.txt", n, seed=config.seed)
-    curve = []
-    for index, value in enumerate(values):
-        label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
-        samples = generate_samples(loaded, authors, config.with_changes(**{param: value}), cancel=cancel,
-                                   on_progress=lambda done, total, label=label: on_progress(label, done, total))
-        if cancel.is_set():
-            raise experiments.Cancelled("cancelled")
-        curve.append({"value": value, **diversity([s.text for s in samples], reference=reference).to_dict()})
-    return {"param": param, "values": values, "n": n, "config": config.to_dict(), "curves": {side: curve}}
+    return experiments.sweep(None, param, values, n=n, config=config, sides=(side,), data_dir=data_dir,
+                             **{side: models[side]}, on_progress=report, cancel=cancel)

@@ -13,7 +13,7 @@ from typing import Any
 from textual import work
 
 from .. import messages as msg
-from ..evaluation import compute_table, guard_fast_bleu
+from ..evaluation import compute_table
 from ..widgets.diversity_panel import DiversityPanel
 from ..widgets.perplexity_panel import PerplexityPanel
 
@@ -40,8 +40,6 @@ class MetricsMixin:
         try:
             from tweetsmith.data.records import read_split_lines
             from tweetsmith.engine.diversity import diversity, reference_from_lines
-
-            guard_fast_bleu()
 
             if self._reference is None and data_dir is not None and (Path(data_dir) / "test.txt").is_file():
                 self._reference = reference_from_lines(read_split_lines(Path(data_dir) / "test.txt"))

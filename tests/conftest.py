@@ -92,3 +92,40 @@ def small_splits(tmp_path, vc_tweets) -> Path:
         lines = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
         (out / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine two of them spin-wait
+    (~10x slower); modules of tiny-model tests use this, and torch's setting is restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_tuned_run(root: Path, base_dir: Path, splits: Path) -> Path:
+    """A run directory as training leaves it (config.json + final/), with perturbed weights standing in
+    for fine-tuning, so evaluation code can be tested without training."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = root / "run"
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model.save_pretrained(run / "final")
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(run / "final")
+    (run / "config.json").write_text(json.dumps({"model": str(base_dir), "method": "full", "data": str(splits)}))
+    return run
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, tiny_llama_dir, small_splits) -> Path:
+    return make_tuned_run(tmp_path, tiny_llama_dir, small_splits)

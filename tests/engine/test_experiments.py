@@ -27,15 +27,7 @@ from tweetsmith.engine.samples_io import load_samples
 from tweetsmith.engine.sampling import SamplingConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run ~10x faster on one thread when other processes share the 2 cores (no spin-waiting)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_fake_run(root, tiny_llama_dir, vc_tweets, lines=(120, 30, 30)):

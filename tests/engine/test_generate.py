@@ -15,15 +15,7 @@ from tweetsmith.engine.sampling import SamplingConfig
 AUTHORS = ["paulg", "sama", "naval", "pmarca", "a", "b", "c", "d"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run ~10x faster on one thread when other processes share the 2 cores (no spin-waiting)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,30 +11,9 @@ from tweetsmith.engine.perplexity import perplexity_of_file
 from tweetsmith.scripts.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def make_run(root, tiny_llama_dir, splits):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    run = root / "run"
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    model.save_pretrained(run / "final")
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(run / "final")
-    (run / "config.json").write_text(json.dumps({"model": str(tiny_llama_dir), "method": "full", "data": str(splits)}))
-    return run
 
 
 def test_eval_json_matches_the_engine(tiny_llama_dir, small_splits, capsys):
@@ -57,8 +36,8 @@ def test_eval_table_and_stride_capped(tiny_llama_dir, small_splits, capsys):
     assert "using 256" in captured.err  # 512 is longer than the tiny model's 256-token window
 
 
-def test_compare_prints_the_table_and_caches_it(tmp_path, tiny_llama_dir, small_splits, capsys):
-    run = make_run(tmp_path, tiny_llama_dir, small_splits)
+def test_compare_prints_the_table_and_caches_it(tiny_run, capsys):
+    run = tiny_run
     assert main(["eval", "--compare", str(run)]) == 0
     table = capsys.readouterr().out
     cached = json.loads((run / "eval.json").read_text())

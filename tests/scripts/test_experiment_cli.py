@@ -10,35 +10,14 @@ from tweetsmith.scripts.cli import main
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def make_run(root, tiny_llama_dir, splits):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    run = root / "run"
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    model.save_pretrained(run / "final")
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(run / "final")
-    (run / "config.json").write_text(json.dumps({"model": str(tiny_llama_dir), "method": "full", "data": str(splits)}))
-    return run
 
 
 @pytest.fixture()
-def run(tmp_path, tiny_llama_dir, small_splits):
-    return make_run(tmp_path, tiny_llama_dir, small_splits)
+def run(tiny_run):
+    return tiny_run
 
 
 def test_compare_side_by_side(run, capsys):

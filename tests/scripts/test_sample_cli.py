@@ -13,14 +13,7 @@ from tweetsmith.engine.sampling import SamplingConfig
 from tweetsmith.scripts.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_json_samples_equal_the_engine(tiny_llama_dir, tmp_path, capsys):

@@ -8,6 +8,7 @@ data for the same number of optimizer steps at the same batch size, each in its 
 memory is its own); useful tokens/s counts non-pad tokens only, measured after warm-up steps.
 
     python bench/train_throughput.py                 # CPU: the embedded model on vc_tweets, LoRA and full
+                                                     # (plus ours in fp32 where auto picked bf16: packing alone)
     python bench/train_throughput.py --gpu           # GPU: gpt2-medium-shaped model (random init), full, MFU
 
 On a GPU nothing is downloaded and no tokenizer is needed: the model is built from
@@ -198,13 +199,13 @@ def worker_baseline(args) -> dict:
 
 
 # ---------------------------------------------------------------- the driver
-def run_worker(kind: str, method: str, args, env, model, data, *, compile_: bool = False) -> dict:
+def run_worker(kind: str, method: str, args, env, model, data, *, compile_: bool = False, precision: str | None = None) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         result_path = f.name
     python = [sys.executable] + (["-S"] if sys.flags.no_site else [])
     cmd = python + [__file__, "--worker", kind, "--method", method, "--model", str(model), "--data", str(data),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-           "--block-size", str(args.block_size), "--precision", args.precision, "--result", result_path,
+           "--block-size", str(args.block_size), "--precision", precision or args.precision, "--result", result_path,
            "--log-every", str(args.log_every)]
     cmd += ["--gpu"] if args.gpu else []
     cmd += ["--compile"] if compile_ else []
@@ -293,6 +294,9 @@ def main() -> int:
             rows.append((method, "HF Trainer defaults", base, None))
             ours = run_worker("ours", method, args, env, model, data)
             rows.append((method, "tweetsmith", ours, base))
+            if not args.gpu and args.precision == "auto" and ours.get("dtype") == "bfloat16":
+                # what packing alone gives, without the CPU's bf16 matrix units
+                rows.append((method, "tweetsmith fp32", run_worker("ours", method, args, env, model, data, precision="fp32"), base))
             if args.compile or (args.compile is None and args.gpu and not args.tiny):
                 rows.append((method, "tweetsmith + compile", run_worker("ours", method, args, env, model, data, compile_=True), base))
         print_table(rows)

@@ -106,7 +106,7 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def make_tuned_run(root: Path, base_dir: Path, splits: Path) -> Path:
+def make_tuned_run(root: Path, base_dir: Path, splits: Path, **config_extra) -> Path:
     """A run directory as training leaves it (config.json + final/), with perturbed weights standing in
     for fine-tuning, so evaluation code can be tested without training."""
     import json
@@ -122,8 +122,15 @@ def make_tuned_run(root: Path, base_dir: Path, splits: Path) -> Path:
             p.add_(0.02 * torch.randn_like(p))
     model.save_pretrained(run / "final")
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(run / "final")
-    (run / "config.json").write_text(json.dumps({"model": str(base_dir), "method": "full", "data": str(splits)}))
+    config = {"model": str(base_dir), "method": "full", "data": str(splits), **config_extra}
+    (run / "config.json").write_text(json.dumps(config))
     return run
+
+
+@pytest.fixture(scope="session")
+def tuned_run_factory():
+    """``make_tuned_run`` for tests that need their own data sizes."""
+    return make_tuned_run
 
 
 @pytest.fixture()

@@ -30,31 +30,23 @@ from tweetsmith.engine.sampling import SamplingConfig
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def make_fake_run(root, tiny_llama_dir, vc_tweets, lines=(120, 30, 30)):
+@pytest.fixture(scope="session")
+def make_fake_run(tuned_run_factory):
     """A run dir: config.json naming the tiny model and a small data dir; final/ = the tiny model, perturbed."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    data = root / "data"
-    data.mkdir(parents=True)
-    for name, count in zip(("train", "valid", "test"), lines):
-        text = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
-        (data / f"{name}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
-    run = root / "run"
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    model.save_pretrained(run / "final")
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(run / "final")
-    (run / "config.json").write_text(json.dumps({"model": str(tiny_llama_dir), "method": "full", "data": str(data),
-                                                 "train": {"learning_rate": 3e-4, "max_steps": 10}}))
-    return run
+    def make(root, tiny_llama_dir, vc_tweets, lines=(120, 30, 30)):
+        data = root / "data"
+        data.mkdir(parents=True)
+        for name, count in zip(("train", "valid", "test"), lines):
+            text = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
+            (data / f"{name}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+        return tuned_run_factory(root, tiny_llama_dir, data, train={"learning_rate": 3e-4, "max_steps": 10})
+
+    return make
 
 
 @pytest.fixture(scope="module")
-def fake_run(tmp_path_factory, tiny_llama_dir, vc_tweets):
+def fake_run(tmp_path_factory, tiny_llama_dir, vc_tweets, make_fake_run):
     return make_fake_run(tmp_path_factory.mktemp("fake"), tiny_llama_dir, vc_tweets)
 
 
@@ -92,7 +84,7 @@ def test_cached_comparison_goes_stale_when_final_changes(fake_run):
     assert cached_comparison(fake_run) is not None
 
 
-def test_cancel_raises_and_caches_nothing(tmp_path, tiny_llama_dir, vc_tweets):
+def test_cancel_raises_and_caches_nothing(tmp_path, tiny_llama_dir, vc_tweets, make_fake_run):
     run = make_fake_run(tmp_path, tiny_llama_dir, vc_tweets, lines=(20, 10, 10))
     cancel = threading.Event()
     cancel.set()
@@ -157,7 +149,7 @@ def test_plots_write_pngs(fake_run, tmp_path):
     assert "dist-1 vs temperature" in text
 
 
-def test_report_answers_every_question(tmp_path, tiny_llama_dir, vc_tweets):
+def test_report_answers_every_question(tmp_path, tiny_llama_dir, vc_tweets, make_fake_run):
     from tweetsmith.engine.report import build_report
 
     run = make_fake_run(tmp_path, tiny_llama_dir, vc_tweets, lines=(60, 20, 20))

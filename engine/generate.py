@@ -146,8 +146,8 @@ class _PieceStreamer:
     character) and notes when the first new token arrived.
     """
 
-    def __init__(self, tokenizer, out: "queue.Queue"):
-        self.tokenizer, self.out = tokenizer, out
+    def __init__(self, tokenizer, out: "queue.Queue", prompt: str):
+        self.tokenizer, self.out, self.prompt = tokenizer, out, prompt
         self.ids: list[int] = []
         self.emitted = ""
         self.first_token_at: float | None = None
@@ -160,7 +160,7 @@ class _PieceStreamer:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         self.ids.extend(value.reshape(-1).tolist())
-        text = cut_at_stop(_decode(self.tokenizer, self.ids))
+        text = new_text(self.tokenizer, self.ids, self.prompt)
         if text.endswith("\ufffd"):
             return
         self._emit(text)
@@ -185,7 +185,18 @@ def cut_at_stop(text: str) -> str:
 
 
 def _prompt_ids(loaded, prompt: str) -> list[int]:
-    return [loaded.eot_id] + loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    # Encoded without trailing spaces: in training the space before a word belongs to the word's token
+    # ("\\paulg- The" is "...-", " The"), so a prompt ending in " " asks for a sequence never seen and
+    # the model answers with stray spaces and handles. new_text() gives the space back.
+    return [loaded.eot_id] + loaded.tokenizer(prompt.rstrip(" "), add_special_tokens=False)["input_ids"]
+
+
+def new_text(tokenizer, ids: Sequence[int], prompt: str) -> str:
+    """A sample's text from its new tokens: minus the spaces the prompt already ended with, up to the first newline."""
+    text = _decode(tokenizer, ids)
+    owed = len(prompt) - len(prompt.rstrip(" "))
+    lead = len(text) - len(text.lstrip(" "))
+    return cut_at_stop(text[min(owed, lead):])
 
 
 @dataclass(frozen=True)
@@ -230,7 +241,7 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     rows = []
     for row, ids in enumerate(new):
         n = end.ended_at[row] if end.ended_at[row] is not None else len(ids)
-        rows.append(_Row(cut_at_stop(_decode(loaded.tokenizer, ids[:n])), n))
+        rows.append(_Row(new_text(loaded.tokenizer, ids[:n], prompts[row]), n))
     return rows, end.cancelled
 
 
@@ -278,7 +289,7 @@ class SampleStream:
 
     def _run(self, loaded) -> None:
         try:
-            streamer = _PieceStreamer(loaded.tokenizer, self._queue)
+            streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt)
             rows, cancelled = _generate(loaded, [self.prompt], [self.config.seed], self.config,
                                         cancel=self.cancel_event, streamer=streamer)
             row = rows[0]

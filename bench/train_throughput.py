@@ -5,7 +5,9 @@ padded to the longest in its batch by DataCollatorForLanguageModeling, no packin
 assignment's run_language_modeling script trains. Ours is ``engine.train.train`` with its defaults
 (packed blocks, bf16 where the hardware has it, fused AdamW). Both train the same model on the same
 data for the same number of optimizer steps at the same batch size, each in its own process (so peak
-memory is its own); useful tokens/s counts non-pad tokens only, measured after warm-up steps.
+memory is its own); useful tokens/s counts non-pad tokens only, measured after warm-up steps. Tokens per
+CPU-second (all threads) is printed too: on a machine shared with other jobs it moves far less than
+wall-clock time, so compare its ratio when the two disagree.
 
     python bench/train_throughput.py                 # CPU: the embedded model on vc_tweets, LoRA and full
                                                      # (plus ours in fp32 where auto picked bf16: packing alone)
@@ -111,7 +113,7 @@ def worker_ours(args) -> dict:
             plan.update(device=event.device, dtype=event.dtype, tokens_per_step=event.tokens_per_step,
                         memory_estimate=event.memory_estimate_bytes)
         elif isinstance(event, StepLogged):
-            logged.append((event.step, time.perf_counter()))
+            logged.append((event.step, time.perf_counter(), time.process_time()))
             if event.step > args.warmup:
                 mfus.append(event.mfu)
             losses.append(event.loss)
@@ -124,15 +126,17 @@ def worker_ours(args) -> dict:
         )
         train(config, on_event=on_event)
     # packed: every token of every block is useful; measured from the first log at or after the warm-up
-    start_step, start_time = next(((s, t) for s, t in logged if s >= args.warmup), logged[-1])
-    end_step, end_time = logged[-1]
+    start_step, start_time, start_cpu = next((entry for entry in logged if entry[0] >= args.warmup), logged[-1])
+    end_step, end_time, end_cpu = logged[-1]
     if end_step <= start_step:
         raise SystemExit(f"need logged steps after the {args.warmup} warm-up steps")
     counted = (end_step - start_step) * plan["tokens_per_step"]
     seconds = end_time - start_time
     rate = counted / seconds
+    cpu_rate = counted / max(end_cpu - start_cpu, 1e-9)
     measured_mfu = [m for m in mfus if m is not None]
-    return dict(tokens_per_s=rate, seconds=seconds, tokens=counted, peak_bytes=peak_memory_bytes(plan["device"]),
+    return dict(tokens_per_s=rate, tokens_per_cpu_s=cpu_rate, seconds=seconds, tokens=counted,
+                peak_bytes=peak_memory_bytes(plan["device"]),
                 mfu=statistics.median(measured_mfu) if measured_mfu else None, dtype=plan["dtype"],
                 first_loss=losses[0], last_loss=losses[-1], tokens_per_step=plan["tokens_per_step"])
 
@@ -174,26 +178,30 @@ def worker_baseline(args) -> dict:
         widths.append(out["input_ids"].shape[1])
         return out
 
-    times = []
+    times, cpu_times = [], []
 
     class Clock(TrainerCallback):
         def on_step_end(self, args_, state, control, **kwargs):
             if cuda:
                 torch.cuda.synchronize()
             times.append(time.perf_counter())
+            cpu_times.append(time.process_time())
 
-    out = tempfile.mkdtemp(prefix="bench-baseline-")  # nothing is saved there (save_strategy="no")
-    targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-                              logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-                              use_cpu=not cuda, seed=42)
-    trainer = Trainer(model=model, args=targs, train_dataset=examples, data_collator=counting_collator, callbacks=[Clock()])
-    trainer.train()
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as out:  # nothing is saved (save_strategy="no")
+        targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
+                                  logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+                                  use_cpu=not cuda, seed=42)
+        trainer = Trainer(model=model, args=targs, train_dataset=examples, data_collator=counting_collator,
+                          callbacks=[Clock()])
+        trainer.train()
     rate, seconds, counted = steady_rate(times, counts[: len(times)], args.warmup)
+    cpu_rate, _, _ = steady_rate(cpu_times, counts[: len(cpu_times)], args.warmup)
     device = "cuda" if cuda else "cpu"
     mean_width = statistics.mean(widths[args.warmup : len(times)])
     peak = peak_flops(device)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return dict(tokens_per_s=rate, seconds=seconds, tokens=counted, peak_bytes=peak_memory_bytes(device),
+    return dict(tokens_per_s=rate, tokens_per_cpu_s=cpu_rate, seconds=seconds, tokens=counted,
+                peak_bytes=peak_memory_bytes(device),
                 mfu=rate * flops_per_token(model, int(mean_width)) / peak if peak else None, dtype="float32",
                 first_loss=losses[0], last_loss=losses[-1], tokens_per_step=counted / max(len(times) - args.warmup, 1))
 
@@ -225,17 +233,22 @@ def fmt_bytes(n: float) -> str:
 
 
 def print_table(rows: list[tuple[str, str, dict, dict | None]]) -> None:
-    header = f"{'method':<6} {'trainer':<22} {'dtype':<9} {'tok/step':>8} {'useful tok/s':>13} {'ratio':>6} {'peak mem':>10} {'MFU':>6} {'loss first->last':>17} {'wall':>6}"
+    """Wall-clock tokens/s, and tokens per CPU-second (all threads): the second barely moves when other
+    processes share the cores, so its ratio is the one to trust on a busy machine."""
+    header = (f"{'method':<6} {'trainer':<22} {'dtype':<9} {'tok/step':>8} {'useful tok/s':>13} {'ratio':>6} "
+              f"{'tok/CPU-s':>10} {'ratio':>6} {'peak mem':>10} {'MFU':>6} {'loss first->last':>17} {'wall':>6}")
     print(header)
     print("-" * len(header))
     for method, name, result, base in rows:
         if "error" in result:
             print(f"{method:<6} {name:<22} {result['error']}")
             continue
-        ratio = f"{result['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base and "error" not in base else "1.00x"
+        ok = base is not None and "error" not in base
+        ratio = f"{result['tokens_per_s'] / base['tokens_per_s']:.2f}x" if ok else "1.00x"
+        cpu_ratio = f"{result['tokens_per_cpu_s'] / base['tokens_per_cpu_s']:.2f}x" if ok else "1.00x"
         mfu = f"{100 * result['mfu']:.1f}%" if result.get("mfu") is not None else "-"
         print(f"{method:<6} {name:<22} {result['dtype']:<9} {result['tokens_per_step']:>8.0f} {result['tokens_per_s']:>13,.0f} "
-              f"{ratio:>6} {fmt_bytes(result['peak_bytes']):>10} {mfu:>6} "
+              f"{ratio:>6} {result['tokens_per_cpu_s']:>10,.0f} {cpu_ratio:>6} {fmt_bytes(result['peak_bytes']):>10} {mfu:>6} "
               f"{result['first_loss']:>7.3f} -> {result['last_loss']:<6.3f} {result['wall_s']:>5.0f}s")
 
 

@@ -1,4 +1,4 @@
-# The two set-up commands: `make run` (the app) and `make test` (the whole suite).
+# The two set-up commands: `make run` (the app; `make serve` for a browser) and `make test` (the whole suite).
 # Each creates .venv/ when missing, installs the project with its pinned dependencies (again only when
 # pyproject.toml changes), prepares the embedded offline model once, then runs.
 
@@ -7,13 +7,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench clean
+.PHONY: run serve test setup chromium bench clean
 
 run: setup
 	$(BIN)/tweetsmith $(ARGS)
 
-test: setup
+serve: setup
+	$(BIN)/tweetsmith serve $(ARGS)
+
+test: setup chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The browser tests of `tweetsmith serve` drive Debian's chromium (Playwright's own browser download is not
+# reachable everywhere). Installed with apt when apt-get exists and chromium is missing, as root or through
+# sudo; never fails: without it the tests fail with a message saying how to install it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "make: chromium is missing and neither root nor sudo is here: the browser tests will fail"; exit 0; fi; \
+	  echo "make: installing chromium with apt-get (for the browser tests of tweetsmith serve)"; \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "make: apt-get could not install chromium: the browser tests will fail"; }
 
 setup: $(STAMP)
 	@$(BIN)/tweetsmith setup

@@ -23,6 +23,9 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 # Authors are tokens: no whitespace (the line format ends the author at "- "), no "-" or "\\".
 _AUTHOR_JUNK = re.compile(r"[\s\\\-]+")
+# Half a UTF-16 pair: JSON may hold one ("\ud800"), so may UTF-7 or unicode_escape input and a command
+# line's undecodable bytes. No UTF-8 file can: each becomes U+FFFD, the replacement character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,12 @@ class CleanOptions:
 
 def author_token(name: str) -> str:
     """A name as a valid author token: "@PaulG" -> "PaulG", "Van Buren" -> "Van_Buren"."""
-    return _AUTHOR_JUNK.sub("_", name.strip().lstrip("@")).strip("_")
+    return _AUTHOR_JUNK.sub("_", valid_unicode(name).strip().lstrip("@")).strip("_")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with any lone surrogate replaced by U+FFFD, so it can be written as UTF-8."""
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def remove_urls(text: str) -> str:
@@ -60,7 +68,7 @@ class Cleaner:
     def clean(self, record: Record) -> Record | None:
         """The cleaned record, or None when it is dropped (and counted)."""
         options = self.options
-        text = record.text
+        text = valid_unicode(record.text)
         if options.unescape and "&" in text:
             text = html.unescape(text)
         head = text.lstrip()

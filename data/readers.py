@@ -70,17 +70,27 @@ def check_input(path: str | Path, encoding: str = "utf-8") -> Path:
 
 
 def check_encoding(encoding: str) -> str:
+    hint = "use e.g. utf-8, latin-1, cp1252, utf-16"
     try:
-        return codecs.lookup(encoding).name
+        info = codecs.lookup(encoding)
     except LookupError:
-        raise DataError(f"--encoding {encoding}: unknown encoding; use e.g. utf-8, latin-1, cp1252, utf-16") from None
+        raise DataError(f"--encoding {encoding}: unknown encoding; {hint}") from None
+    # rot13, base64, zlib and the like are codecs too, but they turn bytes into bytes (or str into str);
+    # idna and punycode encode host names and can't skip a bad byte (format detection needs that).
+    try:
+        usable = getattr(info, "_is_text_encoding", True) and isinstance(b"a\xff\n\x80".decode(info.name, "replace"), str)
+    except (UnicodeError, LookupError):
+        usable = False
+    if not usable:
+        raise DataError(f"--encoding {encoding}: not an encoding for text files; {hint}")
+    return info.name
 
 
 def _ascii_compatible(encoding: str) -> bool:
     """True when ASCII bytes mean ASCII text, so lines can be split on b'\\n' before decoding."""
     try:
         return b"a\n".decode(encoding) == "a\n"
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):
         return False
 
 
@@ -167,9 +177,10 @@ def _iter_lines(path: Path, encoding: str, max_chars: int, tally: ReadTally) -> 
             tally.bytes_read = offset
             try:
                 line = raw.decode(encoding)
-            except UnicodeDecodeError as err:
+            except UnicodeError as err:  # a decode error, or a codec's own complaint (idna, utf-16's BOM)
+                where = start + err.start if isinstance(err, UnicodeDecodeError) else start
                 raise DataError(
-                    f"{path}: not valid {encoding} at byte {start + err.start} (line {number}); "
+                    f"{path}: not valid {encoding} at byte {where} (line {number}); "
                     "re-save it as UTF-8 or name its encoding with --encoding (e.g. latin-1, cp1252)"
                 ) from None
             line = line.rstrip("\r\n")
@@ -202,7 +213,7 @@ def _iter_lines_text(path: Path, encoding: str, max_chars: int, tally: ReadTally
                     tally.too_long += 1
                     continue
                 yield number, line
-    except UnicodeDecodeError:
+    except UnicodeError:  # UnicodeDecodeError, or e.g. "UTF-16 stream does not start with BOM"
         raise DataError(
             f"{path}: not valid {encoding} (near line {number + 1}); name its encoding with --encoding"
         ) from None
@@ -245,7 +256,10 @@ def _csv_delimiter(header: str, text_col: str | None) -> str | None:
     """The delimiter that makes ``header`` a header with a text column, or None."""
     for delimiter in ("\t", ",", ";", "|"):
         if delimiter in header or delimiter == ",":
-            names = next(csv.reader([header], delimiter=delimiter), [])
+            try:
+                names = next(csv.reader([header], delimiter=delimiter), [])
+            except csv.Error:  # a stray carriage return or NUL: not a header
+                continue
             if _pick(names, text_col, TEXT_FIELDS) is not None:
                 return delimiter
     return None
@@ -255,7 +269,10 @@ def _consistent_rows(head: str, delimiter: str) -> bool:
     """True when the first data row has as many fields as the header, so "Body, mind and soul" opening a
     speech is not taken for a header."""
     complete = head[: head.rfind("\n") + 1] or head  # the sniffed head may end mid-line
-    rows = [row for row in csv.reader(io.StringIO(complete), delimiter=delimiter) if row][:2]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(complete), delimiter=delimiter) if row][:2]
+    except csv.Error:  # not even CSV
+        return False
     return len(rows) < 2 or len(rows[1]) == len(rows[0])
 
 
@@ -264,7 +281,11 @@ def _read_csv(path: Path, format: str, encoding: str, author_col: str | None, te
     lines = (line + "\n" for _, line in _iter_lines(path, encoding, max(max_chars, STRUCTURED_LINE_CHARS), tally))
     header_line = next(lines, "")
     delimiter = "\t" if format == "tsv" else (_csv_delimiter(header_line, text_col) or ",")
-    names = next(csv.reader([header_line], delimiter=delimiter), [])
+    try:
+        names = next(csv.reader([header_line], delimiter=delimiter), [])
+    except csv.Error as err:
+        raise DataError(f"{path}: bad CSV header ({err}); fix its first line, or read it as plain text with "
+                        "--format text") from None
     text_index = _pick(names, text_col, TEXT_FIELDS)
     if text_index is None:
         what = f"no column {text_col!r}" if text_col else "no text column"
@@ -361,9 +382,9 @@ def _load_json(path: Path, encoding: str, what: str, strip_prefix: bool = False)
     raw = path.read_bytes()
     try:
         text = raw.decode(encoding).lstrip("\ufeff")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not valid {encoding} at byte {err.start}; "
-                        "name its encoding with --encoding") from None
+    except UnicodeError as err:
+        where = f" at byte {err.start}" if isinstance(err, UnicodeDecodeError) else ""
+        raise DataError(f"{path}: not valid {encoding}{where}; name its encoding with --encoding") from None
     if strip_prefix:
         match = _ARCHIVE_PREFIX.match(text)
         if not match:

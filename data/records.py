@@ -25,9 +25,14 @@ class Record:
 
 
 def format_line(record: Record) -> str:
-    """The line for a record: ``\\author- text``, or just the text when the author is empty."""
+    """The line for a record: ``\\author- text``, or just the text when the author is empty.
+
+    An authorless text that itself looks like a prefixed line ("\\x- y", from a plain text file, say)
+    gets an empty prefix, ``\\- \\x- y``, so that it reads back as that text and not as author "x"."""
     if record.author:
         return f"\\{record.author}- {record.text}"
+    if record.text.startswith("\\") and _LINE.match(record.text):
+        return f"\\- {record.text}"
     return record.text
 
 

@@ -39,7 +39,11 @@ def parse_ratios(text: str) -> tuple[Fraction, Fraction, Fraction]:
         raise DataError(f"--split {text}: ratios must not be negative; {hint}")
     total = sum(values)
     if abs(total - 1) > Fraction(1, 10**9):
-        raise DataError(f"--split {text}: the ratios sum to {float(total):g}, not 1; {hint}")
+        try:
+            shown = f"{float(total):g}"
+        except OverflowError:  # "1e999,0,0" is a valid Fraction but no float
+            shown = "more than 1e308"
+        raise DataError(f"--split {text}: the ratios sum to {shown}, not 1; {hint}")
     return tuple(value / total for value in values)  # type: ignore[return-value]
 
 
@@ -184,7 +188,8 @@ class StratifiedSplitter:
                     next_label[author] = position + 1
                     label = labels[position]
                     chunks[label].append(line)
-                    words[label] += len(line.split()) - (1 if author else 0)  # the prefix is no word
+                    # the prefix is no word (an authorless line has one only when escaped: "\\- \\x- y")
+                    words[label] += len(line.split()) - (1 if author or line.startswith("\\- ") else 0)
                 done += len(rows)
                 del rows
                 for out, chunk in zip(outs, chunks):

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 from tweetsmith.data.records import parse_line, read_split_lines
 
-from .diversity import DiversityResult, diversity, reference_from_file
+from .bootstrap import DEFAULT_RESAMPLES, LEVEL, human_band_for_split, intervals
+from .diversity import DiversityResult, Reference, diversity, reference_from_file
 from .errors import ConfigError, EngineError, ModelError
 from .generate import generate_samples
 from .runs import RunPaths, load_run_model, read_run_config, write_json_atomic
@@ -196,6 +197,35 @@ def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tup
     return data, wanted
 
 
+def _index(data: Path, on_progress: ProgressFn | None):
+    """The memorisation index of the data's train split (built once per training file, then cached)."""
+    from .memorisation import index_for_data
+
+    if on_progress is None:
+        return index_for_data(data)
+    return index_for_data(data, on_progress=lambda stage, done, total: on_progress(Progress(f"indexing train.txt ({stage})", done, total)))
+
+
+def _measure(texts: Sequence[str], reference: Reference, index, seed: int) -> dict:
+    """Diversity and overlap, their bootstrap intervals (``ci``) and how many samples are copied from train."""
+    from .memorisation import copied_share
+
+    result: DiversityResult = diversity(texts, reference=reference)
+    matches = index.match_many(texts)
+    return {
+        **result.to_dict(),
+        "ci": intervals(texts, reference=reference, seed=seed).to_dict()["bounds"],
+        "copied": copied_share(matches),
+        "copied_count": sum(m.copied for m in matches),
+        "longest_span_mean": sum(m.words for m in matches) / len(matches) if matches else None,
+    }
+
+
+def _band(data: Path, n: int, seed: int) -> dict:
+    """The human band for ``n`` samples: the same figures on random sets of n test tweets."""
+    return human_band_for_split(data / "test.txt", n, seed=seed).to_dict()
+
+
 def _save(run_dir, samples, name: str) -> str | None:
     if run_dir is None:
         return None
@@ -209,7 +239,9 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     """``n`` samples from the base and the tuned model (same authors and seeds), their overlap with the
     test set and their diversity side by side; samples saved to RUN/samples/, the result to RUN/compare.json.
 
-    Returns ``{"n", "config", "reference", "sides": {"base": DiversityResult dict + "file", "tuned": ...}}``.
+    Returns ``{"n", "config", "reference", "human" (the band: bootstrap.HumanBand dict), "sides": {"base":
+    DiversityResult dict + "ci" (95% bootstrap intervals, key -> [low, high]) + "copied" (share of samples
+    copied from the train split) + "file", "tuned": ...}}``.
     With ``run_dir=None`` pass the models and ``data_dir``; nothing is saved then.
     """
     config = config.validated()
@@ -217,9 +249,11 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     data, sides = _plan(run_dir, data_dir, SIDES, given)
     reference = reference_from_file(data / "test.txt")
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    train_index = _index(data, on_progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "n": n, "config": config.to_dict(),
-                           "reference": str(data / "test.txt"), "sides": {}}
+                           "reference": str(data / "test.txt"), "ci_level": LEVEL, "resamples": DEFAULT_RESAMPLES,
+                           "human": _band(data, n, config.seed), "sides": {}}
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, given[side])
@@ -229,8 +263,8 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         file = _save(run_dir, samples, f"compare-{side}-{stamp}.jsonl")
-        result = diversity([s.text for s in samples], reference=reference)
-        out["sides"][side] = {**result.to_dict(), "file": file, "model": samples[0].model if samples else None}
+        measured = _measure([s.text for s in samples], reference, train_index, config.seed)
+        out["sides"][side] = {**measured, "file": file, "model": samples[0].model if samples else None}
     if "tuned" not in out["sides"]:
         out["note"] = "no tuned model (no final/ yet): base only"
     out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -275,8 +309,8 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     """Diversity and overlap of ``n`` samples per value of ``param``, one curve per model (base, tuned).
 
     Every point uses the same authors and seeds, so curves differ only by the parameter. Returns plain
-    data for plotting: ``{"param", "values", "n", "config", "reference", "curves": {side: [metrics dict
-    per value, each with "value" and "file"]}}``; samples go to RUN/samples/, the result to
+    data for plotting: ``{"param", "values", "n", "config", "reference", "human" (the band), "curves": {side:
+    [metrics dict per value, each with "value", "ci", "copied" and "file"]}}``; samples go to RUN/samples/, the result to
     RUN/sweep-<param>.json. A run without final/ gets the base curve only. With ``run_dir=None`` pass
     the models (``base``/``tuned``) and ``data_dir``; nothing is saved then.
     """
@@ -286,9 +320,11 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     data, wanted = _plan(run_dir, data_dir, sides, given)
     reference = reference_from_file(data / "test.txt")
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    train_index = _index(data, on_progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "param": param, "values": values, "n": n,
-                           "config": config.to_dict(), "reference": str(data / "test.txt"), "curves": {}}
+                           "config": config.to_dict(), "reference": str(data / "test.txt"), "ci_level": LEVEL,
+                           "resamples": DEFAULT_RESAMPLES, "human": _band(data, n, config.seed), "curves": {}}
     for side in wanted:
         _check(cancel)
         loaded = _load(run_dir, side, given[side])
@@ -300,8 +336,7 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
                                        on_progress=_stage(on_progress, label))
             _check(cancel)
             file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}-{stamp}.jsonl")
-            result: DiversityResult = diversity([s.text for s in samples], reference=reference)
-            curve.append({"value": value, **result.to_dict(), "file": file})
+            curve.append({"value": value, **_measure([s.text for s in samples], reference, train_index, config.seed), "file": file})
         out["curves"][side] = curve
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()

@@ -8,6 +8,9 @@ is cut at the first one) or after ``max_new_tokens``.
 Seeds: sample i of a request uses ``config.seed + i`` and records it. Each row samples from its own
 ``torch.Generator``, so a sample is the same whether it was generated alone or in a batch (up to float
 rounding of padded batches), and ``--seed S -n 1`` reproduces the sample that recorded seed S.
+Generation never touches torch's global RNG (the model runs in eval mode, so no dropout draws from it;
+``generate`` itself only takes the greedy pick of the one-hot scores our sampler returns), so a training
+in the same process keeps its own random stream.
 """
 
 from __future__ import annotations
@@ -232,11 +235,16 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     )
     processors = LogitsProcessorList([] if config.greedy else [_RowSampler(config, seeds, device)])
     end = _EndOfSample(loaded.tokenizer, width, loaded.eot_id, len(encoded), cancel)
-    torch.manual_seed(int(seeds[0]))
-    out = loaded.model.generate(
-        input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config,
-        logits_processor=processors, stopping_criteria=StoppingCriteriaList([end]), streamer=streamer,
-    )
+    model = loaded.model
+    was_training = model.training
+    model.eval()  # in train mode dropout would draw from torch's global RNG (and change the sample)
+    try:
+        out = model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config,
+            logits_processor=processors, stopping_criteria=StoppingCriteriaList([end]), streamer=streamer,
+        )
+    finally:
+        model.train(was_training)
     new = out[:, width:].tolist()
     rows = []
     for row, ids in enumerate(new):
@@ -272,14 +280,16 @@ class SampleStream:
 
     Generation runs in a daemon thread; an exception there is re-raised to the consumer. The consumer
     never waits forever: it checks that the thread is alive every 50 ms, and ``timeout_s`` (if given)
-    bounds the whole sample.
+    bounds the whole sample. ``num_threads`` (if given) is torch's intra-op thread count for that thread
+    alone (see ``engine.threads``).
     """
 
     def __init__(self, loaded, author: str, text: str, config: SamplingConfig, cancel: threading.Event | None,
-                 timeout_s: float | None = None):
+                 timeout_s: float | None = None, num_threads: int | None = None):
         self.author, self.prompt, self.config = author.strip().lstrip("@"), prompt_for(author, text), config.validated()
         self.cancel_event = cancel if cancel is not None else threading.Event()
         self.timeout_s = timeout_s
+        self.num_threads = num_threads
         self._queue: queue.Queue = queue.Queue()
         self._sample: Sample | None = None
         self._done = False
@@ -289,6 +299,10 @@ class SampleStream:
 
     def _run(self, loaded) -> None:
         try:
+            if self.num_threads:
+                from .threads import use_threads_in_this_thread
+
+                use_threads_in_this_thread(self.num_threads)
             streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt)
             rows, cancelled = _generate(loaded, [self.prompt], [self.config.seed], self.config,
                                         cancel=self.cancel_event, streamer=streamer)
@@ -343,9 +357,14 @@ class SampleStream:
 
 
 def stream_sample(loaded, author: str, text: str = "", config: SamplingConfig = SamplingConfig(), *,
-                  cancel: threading.Event | None = None, timeout_s: float | None = None) -> SampleStream:
-    """Start generating one sample for ``author`` (prompt ``\\author- text``) and stream its text."""
-    return SampleStream(loaded, author, text, config, cancel, timeout_s)
+                  cancel: threading.Event | None = None, timeout_s: float | None = None,
+                  num_threads: int | None = None) -> SampleStream:
+    """Start generating one sample for ``author`` (prompt ``\\author- text``) and stream its text.
+
+    ``num_threads``: torch threads for this generation only (e.g. 1 while a training runs in the same
+    process); None leaves torch's setting as it is.
+    """
+    return SampleStream(loaded, author, text, config, cancel, timeout_s, num_threads)
 
 
 # --- batched -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ SWEEP_METRICS = (
     ("self_bleu", "self-BLEU"),
     ("overlap", "overlap with test"),
     ("mean_words", "mean words"),
+    ("copied", "copied from train"),
 )
 SIDE_STYLE = {"base": ("tab:gray", "o", "--"), "tuned": ("tab:blue", "s", "-")}
 
@@ -26,6 +27,23 @@ def _metric(point: dict, key: str) -> float | None:
     if key == "self_bleu":
         return point.get(f"self_bleu_{point.get('self_bleu_n', 4)}")
     return point.get(key)
+
+
+def _stored_key(key: str, sweep_result: dict) -> str:
+    """The key a figure has in intervals and in the human band (self-BLEU carries its n)."""
+    return f"self_bleu_{_bleu_n(sweep_result)}" if key == "self_bleu" else key
+
+
+def human_bounds(sweep_result: dict, key: str) -> tuple[float, float] | None:
+    """The human band of a figure, (low, high), when the result has one."""
+    bounds = (sweep_result.get("human") or {}).get("bounds") or {}
+    value = bounds.get(_stored_key(key, sweep_result))
+    return (float(value[0]), float(value[1])) if value else None
+
+
+def _interval(point: dict, key: str, sweep_result: dict) -> tuple[float, float] | None:
+    value = (point.get("ci") or {}).get(_stored_key(key, sweep_result))
+    return (float(value[0]), float(value[1])) if value else None
 
 
 def sweep_axis(sweep_result: dict) -> tuple[list[float], list[str]]:
@@ -48,26 +66,37 @@ def _mpl():
 
 
 def plot_sweep(sweep_result: dict, path: str | Path) -> Path:
-    """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words) against the
-    swept parameter, a curve per model (base dashed grey, tuned blue)."""
+    """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words, copied) against
+    the swept parameter, a curve per model (base dashed grey, tuned blue) with its 95% bootstrap
+    interval shaded, and the human band (the same figure on as many test tweets) as a green stripe."""
     plt = _mpl()
 
     xs, labels = sweep_axis(sweep_result)
     param = sweep_result["param"]
     fig, axes = plt.subplots(1, len(SWEEP_METRICS), figsize=(4 * len(SWEEP_METRICS), 3.6), constrained_layout=True)
     for ax, (key, title) in zip(axes, SWEEP_METRICS):
+        band = human_bounds(sweep_result, key)
+        if band is not None:
+            ax.axhspan(band[0], band[1], color="tab:green", alpha=0.15, lw=0, label="human band")
         for side, points in sweep_result["curves"].items():
             color, marker, style = SIDE_STYLE.get(side, ("tab:orange", "^", "-"))
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
             if pairs:
                 ax.plot([a for a, _ in pairs], [b for _, b in pairs], marker=marker, linestyle=style, color=color, label=side)
+            spans = sorted((x, _interval(p, key, sweep_result)) for x, p in zip(xs, points) if _interval(p, key, sweep_result))
+            if spans:
+                ax.fill_between([a for a, _ in spans], [lo for _, (lo, _) in spans], [hi for _, (_, hi) in spans],
+                                color=color, alpha=0.2, lw=0)
         ax.set_title(title)
         ax.set_xlabel(param)
         if param == "top_k":
             ax.set_xticks(sorted(xs), [labels[i] for i in range(len(labels))])
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f"{param} sweep: {sweep_result['n']} samples per point (self-BLEU-{_bleu_n(sweep_result)} at that count)")
+    human = sweep_result.get("human")
+    band_note = f"; green: {human['repeats']} sets of {human['n']} test tweets" if human else ""
+    fig.suptitle(f"{param} sweep: {sweep_result['n']} samples per point (self-BLEU-{_bleu_n(sweep_result)} at that count); "
+                 f"shaded: 95% bootstrap interval{band_note}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -137,6 +166,10 @@ def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", 
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
             if pairs:
                 plt.plot([a for a, _ in pairs], [b for _, b in pairs], label=side, marker="dot")
+        band = human_bounds(sweep_result, key)
+        if band is not None:  # the human band's edges as two horizontal lines
+            plt.hline(band[0], "green")
+            plt.hline(band[1], "green")
         plt.xticks(sorted(xs), labels if sweep_result["param"] == "top_k" else [f"{x:g}" for x in sorted(xs)])
     text = plt.build()
     plt.main().clear_figure()

@@ -8,6 +8,7 @@ the app's forms come from it). ``validated()`` rejects values outside their rang
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 
 from .config import option
@@ -16,6 +17,13 @@ from .errors import ConfigError
 MAX_TEMPERATURE = 5.0
 MAX_NEW_TOKENS = 1024
 MAX_NUM_SAMPLES = 100_000
+FRESH_SEED_BOUND = 2**31  # fresh seeds are below this: short enough to read off a card and type back
+
+
+def fresh_seed() -> int:
+    """A new random seed for a request that did not pin one (from the OS, so two requests never share
+    torch's or Python's global random state); recorded with every sample so it can be reproduced."""
+    return secrets.randbelow(FRESH_SEED_BOUND)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,32 @@ class CheckpointSaved:
 
 
 @dataclass(frozen=True)
+class StageProgress:
+    """Work before or between steps that takes a while on a CPU: loading the model, encoding the splits,
+    evaluating the valid split. ``done``/``total`` in the stage's own unit (``total`` None when unknown)."""
+
+    stage: str  # "loading model", "encoding train", "evaluating valid", "saving checkpoint"
+    done: int
+    total: int | None
+    unit: str = ""  # "records", "windows", ...
+
+
+@dataclass(frozen=True)
+class StepHeartbeat:
+    """Inside an optimizer step, about every second on slow devices: proof of life and how far it got.
+
+    Sent from the forward and backward passes (module hooks), so a person watching a CPU run whose steps
+    take 10 s or more sees the line move, and the ETA is known from the first step on."""
+
+    step: int  # optimizer steps finished so far (the one running is ``step + 1``)
+    total_steps: int
+    fraction: float  # of the running step, estimated from layers passed (forward ~1/3, backward ~2/3)
+    micro_batch: int  # 1-based micro-batch of the running step
+    grad_accum: int
+    eta_s: float | None  # seconds left for the run at the measured step time (None before any estimate)
+
+
+@dataclass(frozen=True)
 class TrainingFinished:
     """The end: ``completed`` (all steps) or ``stopped`` (cancelled; a checkpoint was kept)."""
 
@@ -79,4 +105,4 @@ class TrainingFinished:
     run_dir: str
 
 
-TrainEvent = Union[TrainingStarted, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]
+TrainEvent = Union[TrainingStarted, StageProgress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]

@@ -5,9 +5,10 @@
 - ``TweetTrainer`` counts useful (non-pad) tokens, evaluates with THE perplexity definition
   (``perplexity.perplexity_of_lines``) instead of the Trainer's eval loop, and writes every checkpoint
   under ``checkpoints/.incomplete/`` first, renaming it into place when complete.
-- ``ControlCallback`` schedules evaluations and saves and honours the cancellation flag after every
-  micro-batch (a CPU optimizer step can take 10 s), restoring the RNG state of the last finished step so
-  the checkpoint written at the stop resumes exactly.
+- ``ControlCallback`` schedules evaluations and saves and honours the cancellation flag at step ends
+  (and, under DDP, only there, where all processes agree). In one process ``engine.step_watch`` stops
+  inside the step; either way the RNG state of the last finished step is restored so the checkpoint
+  written at the stop resumes exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from transformers import Trainer, TrainerCallback
 from . import checkpoints
 from .memory import mfu
 from .perplexity import DEFAULT_STRIDE_TOKENS, max_len_for, perplexity_of_lines
-from .train_events import CheckpointSaved, Evaluated, StepLogged, TrainEvent
+from .train_events import CheckpointSaved, Evaluated, StageProgress, StepHeartbeat, StepLogged, TrainEvent
 
 
 class RunMonitor:
@@ -73,6 +74,15 @@ class RunMonitor:
         self._record({"step": step, "epoch": round(event.epoch, 4), "loss": event.loss, "lr": event.lr,
                       "tokens_per_s": round(tokens_per_s, 2), **({"mfu": round(event.mfu, 4)} if event.mfu else {})})
         self.emit(event)
+
+    def heartbeat(self, *, step: int, total_steps: int, fraction: float, micro_batch: int, grad_accum: int) -> None:
+        """Inside a step: how far it got, and an ETA from the time per step measured so far (from the first
+        heartbeat of the first step, before any step has finished)."""
+        elapsed = max(time.perf_counter() - self.start_time - self.paused_s, 0.0)
+        done = (step - self.start_step) + fraction
+        eta = elapsed / done * max(total_steps - step - fraction, 0.0) if done > 0.02 else None
+        self.emit(StepHeartbeat(step=step, total_steps=total_steps, fraction=fraction, micro_batch=micro_batch,
+                                grad_accum=grad_accum, eta_s=eta))
 
     def evaluated(self, step: int, valid_perplexity: float) -> None:
         self.last_valid_perplexity = valid_perplexity
@@ -122,12 +132,33 @@ class TweetTrainer(Trainer):
         self._useful_tokens: torch.Tensor | int = 0
         self._staging = False
         self._evaluated_at: tuple[int, float] | None = None
+        self.step_watch = None  # engine.step_watch.StepWatch, set by the attempt
+        self._micro_batches = 0
         best = checkpoints.best(checkpoints_dir)
         self.best_step = best.step if best else None
         self.best_perplexity = best.valid_perplexity if best else None
 
+    chunked_loss = False  # set by the attempt: engine.chunked_loss instead of the model's full-logits loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's loss, or the same value computed in chunks of the head (see engine.chunked_loss),
+        normalised exactly as the Trainer normalises the model's own loss."""
+        if not self.chunked_loss or return_outputs or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        from .chunked_loss import chunked_nll_sum
+
+        total, count = chunked_nll_sum(model, inputs["input_ids"], inputs["labels"], inputs.get("attention_mask"))
+        scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
+        loss = total / (num_items_in_batch if scaled else max(count, 1))
+        if self.args.average_tokens_across_devices and scaled:
+            loss = loss * self.accelerator.num_processes
+        return loss
+
     # -- useful tokens/s: summed on the device, read once per log (no sync per micro-batch) --
     def training_step(self, model, inputs, *args, **kwargs):
+        if self.step_watch is not None:  # which micro-batch of the step runs, for the heartbeat
+            self.step_watch.micro_batch = self._micro_batches % self.args.gradient_accumulation_steps
+        self._micro_batches += 1
         mask = inputs.get("attention_mask")
         self._useful_tokens = self._useful_tokens + (mask.sum() if mask is not None else inputs["input_ids"].numel())
         return super().training_step(model, inputs, *args, **kwargs)
@@ -156,7 +187,7 @@ class TweetTrainer(Trainer):
             stride = min(DEFAULT_STRIDE_TOKENS, max_len_for(self.model))
             result = perplexity_of_lines(
                 self.model, self.processing_class, self.valid_lines, eot_id=self.eot_id, pad_id=self.pad_id,
-                name="valid", stride_tokens=stride,
+                name="valid", stride_tokens=stride, on_progress=self._evaluation_progress(),
             )
             value[0] = result.perplexity
         if self.args.world_size > 1:  # one process scores, all agree on the number (and so on saving the best)
@@ -172,6 +203,22 @@ class TweetTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         self.monitor.pause(time.perf_counter() - started)
         return metrics
+
+    def _evaluation_progress(self):
+        """Windows scored so far, at most about once a second (evaluating on a CPU takes minutes)."""
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0 or done >= total:
+                last[0] = now
+                self.monitor.emit(StageProgress("evaluating valid", done, total, "windows"))
+
+        return report
+
+    def save_stop_checkpoint(self) -> None:
+        """After a stop inside a step: the checkpoint of the last completed step (see TrainAttempt.train)."""
+        self._save_checkpoint(self.model, trial=None)
 
     # -- checkpoints: staged, then renamed into place; rotation keeps the newest K plus the best --
     def _get_output_dir(self, trial) -> str:
@@ -214,7 +261,7 @@ class ControlCallback(TrainerCallback):
         self.eval_every, self.save_every, self.world_size = eval_every, save_every, world_size
         self.stopped = False
         self.on_begin: Callable | None = None  # called with the TrainerState once the plan is known
-        self._rng: dict | None = None
+        self.last_step_rng: dict | None = None  # RNG state at the end of the last finished step
 
     def _cancel_requested(self) -> bool:
         """All processes must agree, or one would wait forever in the next all-reduce."""
@@ -235,7 +282,7 @@ class ControlCallback(TrainerCallback):
         control.should_save = state.global_step > 0  # the stop keeps a checkpoint
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._rng = rng_snapshot()
+        self.last_step_rng = rng_snapshot()
         if self.on_begin is not None:
             self.on_begin(state)
 
@@ -243,8 +290,8 @@ class ControlCallback(TrainerCallback):
         # Between micro-batches of one optimizer step: stop without finishing the step. The weights,
         # optimizer and data position are those of the last finished step; put the RNG back there too.
         if self.world_size == 1 and self.cancel.is_set():
-            if self._rng is not None:
-                rng_restore(self._rng)
+            if self.last_step_rng is not None:
+                rng_restore(self.last_step_rng)
             self._stop(state, control)
         return control
 
@@ -260,5 +307,5 @@ class ControlCallback(TrainerCallback):
         if self._cancel_requested():
             self._stop(state, control)
         else:
-            self._rng = rng_snapshot()
+            self.last_step_rng = rng_snapshot()
         return control

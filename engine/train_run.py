@@ -1,5 +1,7 @@
-"""One training attempt: load, tokenize, build the Trainer, train, save final/. ``engine.train`` retries it
-with half the micro-batch (and twice the accumulation) after a CUDA out-of-memory error.
+"""One training attempt: load, tokenize, plan memory, build the Trainer, train, save final/.
+
+``engine.train`` retries it with half the micro-batch (and twice the accumulation) after a CUDA
+out-of-memory error that the memory plan did not foresee.
 """
 
 from __future__ import annotations
@@ -15,28 +17,12 @@ from typing import Any
 from . import checkpoints
 from .errors import ConfigError
 from .runs import write_json_atomic, write_text_atomic
-from .train import MAX_DEFAULT_BLOCK
-from .train_events import TrainingFinished, TrainingStarted
+from .precision import PRECISION_DTYPES, choose_precision
+from .step_watch import StepCancelled, StepWatch
+from .train_events import StageProgress, TrainingFinished, TrainingStarted
+from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
 
 FINAL_STAGING = ".final.incomplete"
-PRECISION_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-def choose_precision(requested: str, device: str, quantized: bool) -> str:
-    """bf16 on GPUs that have it (else fp16) and on CPUs with native bf16 matrix units (AMX), else fp32."""
-    import torch
-
-    cuda = device.startswith("cuda")
-    if requested == "auto":
-        if cuda:
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        fast_bf16 = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-        return "bf16" if fast_bf16 and not quantized else "fp32"  # bitsandbytes' CPU kernels want fp32
-    if requested == "fp16" and not cuda:
-        raise ConfigError("--precision fp16 needs a GPU; use bf16 or fp32 on CPU")
-    if requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU has no bf16; use --precision fp16")
-    return requested
 
 
 def load_dtype(method: str, precision: str, device: str) -> str:
@@ -82,12 +68,20 @@ def training_arguments(**kwargs: Any):
 
 
 class TrainAttempt:
+    """One attempt at the run: load -> plan memory -> build the Trainer -> train -> save final/.
+
+    Each step is a method named for what it does; ``run`` reads top to bottom."""
+
     def __init__(self, config, splits, paths, procs, *, batch_size: int, grad_accum: int, resume_from: Path | None,
                  on_event, cancel, notice: str | None):
         self.config, self.splits, self.paths, self.procs = config, splits, paths, procs
         self.batch_size, self.grad_accum, self.resume_from = batch_size, grad_accum, resume_from
         self.on_event, self.cancel, self.notice = on_event, cancel, notice
         self.trainer = self.model = None
+
+    def emit(self, event) -> None:
+        if self.procs.is_main and self.on_event is not None:
+            self.on_event(event)
 
     def release(self) -> None:
         import torch
@@ -98,86 +92,145 @@ class TrainAttempt:
             torch.cuda.empty_cache()
 
     def run(self, started: float) -> TrainingFinished:
+        from .train_data import build_train_data
+
+        device = self.pick_device()
+        self.emit(StageProgress("loading model", 0, None))
+        loaded, precision = self.load(device)
+        self.emit(StageProgress("encoding train", 0, len(self.splits.train), "records"))
+        encoded = self.encode(loaded)
+        self.emit(StageProgress("encoding train", len(self.splits.train), len(self.splits.train), "records"))
+        model = self.model = self.wrap_for_method(loaded.model)
+        self.emit(StageProgress("measuring memory", 0, None))
+        plan = self.plan_memory(model, loaded, device, precision)
+        data = build_train_data(encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id)
+        self.write_run_record(loaded, model, plan, precision, device, data)
+        trainer, control, monitor = self.build_trainer(model, loaded, plan, precision, device, data)
+        self.announce_on_begin(control, monitor, loaded, model, plan, precision, device, data)
+        if self.cancel is not None and self.cancel.is_set():
+            return TrainingFinished("stopped", 0, time.perf_counter() - started, None, "", str(self.paths.root))
+        stopped_inside_step = self.train(trainer, control, monitor, model)
+        return self.finish(trainer, control, monitor, model, loaded, started, stopped_inside_step)
+
+    # -- the steps ---------------------------------------------------------------------------------
+    def pick_device(self) -> str:
         import torch
-        from transformers import PrinterCallback, set_seed
 
-        from .lora import apply_lora, count_parameters, target_modules_of
-        from .memory import available_bytes, estimate_training_bytes, flops_per_token, gib, peak_flops
-        from .models import load_model
-        from .train_data import build_train_data, encode_cached
-        from .train_loop import ControlCallback, RunMonitor, TweetTrainer
-
-        config, paths, procs = self.config, self.paths, self.procs
-        method = config.method
-        cuda = torch.cuda.is_available()
-        device = (f"cuda:{procs.local_rank}" if procs.world_size > 1 else "cuda") if cuda else "cpu"
-        if cuda and procs.world_size > 1:
+        procs = self.procs
+        if not torch.cuda.is_available():
+            return "cpu"
+        if procs.world_size > 1:
             torch.cuda.set_device(procs.local_rank)
-        precision = choose_precision(config.precision, device, config.quantize is not None)
+            return f"cuda:{procs.local_rank}"
+        return "cuda"
+
+    def load(self, device: str):
+        from .models import load_model
+
+        config = self.config
+        cpu_auto = config.precision == "auto" and not device.startswith("cuda") and config.quantize is None
+        # On GPU the precision decides a frozen base's dtype, so it comes first; on CPU weights load in fp32
+        # and the choice is measured on the loaded model's own matmul shape.
+        precision = "fp32" if cpu_auto else choose_precision(config.precision, device, config.quantize is not None)
         loaded = load_model(config.model, allow_fallback=config.allow_fallback, device=device, quantize=config.quantize,
-                            dtype=load_dtype(method, precision, device))
-        model = loaded.model
-        block_size = config.block_size or min(MAX_DEFAULT_BLOCK, loaded.context_tokens)
-        if block_size > loaded.context_tokens:
-            raise ConfigError(f"--block-size {block_size} exceeds {loaded.info.name}'s context of {loaded.context_tokens} tokens")
-        encoded = encode_cached(loaded.tokenizer, self.splits.train, loaded.eot_id, cache_dir=paths.root / "cache",
-                                name="train", write=procs.is_main)
-        data = build_train_data(encoded, block_size=block_size, pack=config.pack, pad_id=loaded.pad_id)
+                            dtype=load_dtype(config.method, precision, device))
+        if cpu_auto:
+            shape = loaded.model.config
+            hidden = getattr(shape, "hidden_size", None) or getattr(shape, "n_embd", None) or 576
+            inner = getattr(shape, "intermediate_size", None) or getattr(shape, "n_inner", None) or 4 * hidden
+            precision = choose_precision("auto", device, False, hidden=hidden, intermediate=inner)
+        return loaded, precision
+
+    def encode(self, loaded):
+        from .train_data import encode_cached
+
+        return encode_cached(loaded.tokenizer, self.splits.train, loaded.eot_id, cache_dir=self.paths.root / "cache",
+                             name="train", write=self.procs.is_main)
+
+    def wrap_for_method(self, model):
+        from transformers import set_seed
+
+        from .lora import apply_lora
+
+        config = self.config
         set_seed(config.seed)  # LoRA's initial weights
-        if method == "full":
+        if config.method == "full":
             model.requires_grad_(True)
         else:
             model = apply_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
-                               quantized=method == "qlora", gradient_checkpointing=config.gradient_checkpointing)
+                               quantized=config.method == "qlora", gradient_checkpointing=config.gradient_checkpointing)
         model.train()
-        base_config = model.get_base_model().config if method != "full" else model.config
-        base_config.use_cache = False  # no KV cache while training; restored before saving final/
-        self.model = model
-        trainable, total = count_parameters(model)
-        compute_bytes = 4 if precision == "fp32" else 2
-        estimate = estimate_training_bytes(model, batch_size=self.batch_size, block_size=block_size,
-                                           compute_bytes=compute_bytes, gradient_checkpointing=config.gradient_checkpointing)
-        notices = [n for n in (loaded.info.notice, self.notice) if n]
-        available = available_bytes(device)
-        if available is not None and estimate > available:
-            notices.append(f"this run may not fit: about {gib(estimate)} needed, {gib(available)} available; try "
-                           "--lora, --gradient-checkpointing, a smaller --batch-size or --block-size")
-        if method == "qlora" and not cuda:
-            notices.append("QLoRA on CPU: bitsandbytes' 4/8-bit CPU kernels work but are slow; it saves memory, not time")
+        self.base_config = model.get_base_model().config if config.method != "full" else model.config
+        self.base_config.use_cache = False  # no KV cache while training; restored before saving final/
+        return model
 
+    def plan_memory(self, model, loaded, device: str, precision: str) -> TrainPlan:
+        """Measure what an example costs and fit the run into the memory available now (see train_plan)."""
+        from .lora import count_parameters
+
+        config = self.config
+        batch, block = default_shape(device, loaded.context_tokens, self.batch_size, config.block_size)
+        if block > loaded.context_tokens:
+            raise ConfigError(f"--block-size {block} exceeds {loaded.info.name}'s context of {loaded.context_tokens} tokens")
+        trainable, _total = count_parameters(model)
+
+        def profile_for(block_size: int):
+            return probe_memory(model, block_size, precision=precision, trainable_parameters=trainable, device=device)
+
+        available = available_now(device) if self.procs.world_size == 1 else None
+        return plan_training(batch_size=batch, grad_accum=self.grad_accum, block_size=block,
+                             gradient_checkpointing=config.gradient_checkpointing, profile_for=profile_for,
+                             available=available, device=device)
+
+    def write_run_record(self, loaded, model, plan: TrainPlan, precision: str, device: str, data) -> None:
+        from .lora import target_modules_of
+
+        config, paths, procs = self.config, self.paths, self.procs
         resolved_spec = loaded.info.spec
         if Path(resolved_spec).expanduser().exists():
             resolved_spec = str(Path(resolved_spec).expanduser().resolve())
-        record = _config_record(config, model=resolved_spec, method=method, lr=config.learning_rate,
-                                block_size=block_size, batch_size=self.batch_size, grad_accum=self.grad_accum,
+        record = _config_record(config, model=resolved_spec, method=config.method, lr=config.learning_rate,
+                                block_size=plan.block_size, batch_size=plan.batch_size, grad_accum=plan.grad_accum,
+                                gradient_checkpointing=plan.gradient_checkpointing,
                                 world_size=procs.world_size, precision=precision, device=device, data=self.splits.data_dir,
-                                target_modules=target_modules_of(model) if method != "full" else [],
+                                target_modules=target_modules_of(model) if config.method != "full" else [],
                                 eot_id=loaded.eot_id, pad_id=loaded.pad_id, train_tokens=data.useful_tokens,
                                 resumed_from=str(self.resume_from) if self.resume_from else None)
-        if procs.is_main:
-            paths.root.mkdir(parents=True, exist_ok=True)
-            checkpoints.clear_staging(paths.checkpoints)
-            write_json_atomic(paths.config, record)
-            if self.resume_from is None:
-                paths.metrics.unlink(missing_ok=True)
-            else:  # lines logged after the checkpoint (before a kill) would come again: drop them
-                trim_metrics(paths.metrics, checkpoints.step_of(self.resume_from))
+        if not procs.is_main:
+            return
+        paths.root.mkdir(parents=True, exist_ok=True)
+        checkpoints.clear_staging(paths.checkpoints)
+        write_json_atomic(paths.config, record)
+        if self.resume_from is None:
+            paths.metrics.unlink(missing_ok=True)
+        else:  # lines logged after the checkpoint (before a kill) would come again: drop them
+            trim_metrics(paths.metrics, checkpoints.step_of(self.resume_from))
 
+    def build_trainer(self, model, loaded, plan: TrainPlan, precision: str, device: str, data):
+        from transformers import PrinterCallback
+
+        from .memory import flops_per_token, peak_flops
+        from .train_loop import ControlCallback, RunMonitor, TweetTrainer
+
+        config, paths, procs = self.config, self.paths, self.procs
+        cuda = device.startswith("cuda")
+        if plan.gradient_checkpointing and not config.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()  # LoRA on a frozen base: checkpointed layers need a grad-requiring input
         monitor = RunMonitor(on_event=self.on_event, metrics_path=paths.metrics, is_main=procs.is_main,
-                             flops_per_token=flops_per_token(model, block_size), peak_flops=peak_flops(device))
+                             flops_per_token=flops_per_token(model, plan.block_size), peak_flops=peak_flops(device))
         control = ControlCallback(cancel=self.cancel, eval_every=config.eval_every, save_every=config.save_every,
                                   world_size=procs.world_size)
         args = training_arguments(
-            output_dir=str(paths.checkpoints), per_device_train_batch_size=self.batch_size,
-            gradient_accumulation_steps=self.grad_accum, learning_rate=config.learning_rate,
+            output_dir=str(paths.checkpoints), per_device_train_batch_size=plan.batch_size,
+            gradient_accumulation_steps=plan.grad_accum, learning_rate=config.learning_rate,
             num_train_epochs=config.epochs, max_steps=config.max_steps or -1, lr_scheduler_type=config.lr_scheduler,
             warmup_steps=config.warmup, logging_strategy="steps", logging_steps=config.logging_steps,
             eval_strategy="no", save_strategy="no", seed=config.seed, report_to="none", disable_tqdm=True,
             log_level="error", log_level_replica="error", use_cpu=not cuda, bf16=precision == "bf16",
             fp16=precision == "fp16", tf32=True if cuda else None, optim="adamw_torch_fused",
             dataloader_pin_memory=cuda, remove_unused_columns=False, label_names=["labels"],
-            torch_compile=config.compile, gradient_checkpointing=config.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+            torch_compile=config.compile, gradient_checkpointing=plan.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
             ddp_backend="gloo" if not cuda and procs.world_size > 1 else None, ddp_find_unused_parameters=False,
         )
         trainer = TweetTrainer(
@@ -187,38 +240,80 @@ class TrainAttempt:
             callbacks=[control],
         )
         trainer.remove_callback(PrinterCallback)
+        trainer.chunked_loss = config.loss == "chunked" or (config.loss == "auto" and cuda)
+        # In one process the stop flag is checked inside every layer's forward and backward; under DDP all
+        # processes must agree first, so they stop at the end of a step (ControlCallback).
+        trainer.step_watch = StepWatch(
+            model, cancel=self.cancel if procs.world_size == 1 else None, grad_accum=plan.grad_accum,
+            on_heartbeat=lambda fraction, micro: monitor.heartbeat(
+                step=trainer.state.global_step, total_steps=trainer.state.max_steps, fraction=fraction,
+                micro_batch=micro, grad_accum=plan.grad_accum),
+        )
         self.trainer = trainer
-        description = loaded.info.describe() + (f" + LoRA r{config.lora_r}" if method != "full" else "")
-        per_step = self.batch_size * self.grad_accum * procs.world_size
+        return trainer, control, monitor
+
+    def announce_on_begin(self, control, monitor, loaded, model, plan: TrainPlan, precision: str, device: str, data) -> None:
+        from .lora import count_parameters
+
+        config = self.config
+        trainable, total = count_parameters(model)
+        description = loaded.info.describe() + (f" + LoRA r{config.lora_r}" if config.method != "full" else "")
+        per_step = plan.batch_size * plan.grad_accum * self.procs.world_size
+        notices = [n for n in (loaded.info.notice, self.notice, plan.change) if n]
+        if config.method == "qlora" and not device.startswith("cuda"):
+            notices.append("QLoRA on CPU: bitsandbytes' 4/8-bit CPU kernels work but are slow; it saves memory, not time")
 
         def announce(state) -> None:
             monitor.begin(state.global_step)
             monitor.emit(TrainingStarted(
                 total_steps=state.max_steps, epochs=state.max_steps * per_step / max(data.examples, 1),
-                train_tokens=data.useful_tokens, block_size=block_size, batch_size=self.batch_size,
-                grad_accum=self.grad_accum, memory_estimate_bytes=estimate, device=device,
-                dtype=PRECISION_DTYPES[precision], method=method, trainable_parameters=trainable,
+                train_tokens=data.useful_tokens, block_size=plan.block_size, batch_size=plan.batch_size,
+                grad_accum=plan.grad_accum, memory_estimate_bytes=plan.estimate_bytes, device=device,
+                dtype=PRECISION_DTYPES[precision], method=config.method, trainable_parameters=trainable,
                 total_parameters=total, resumed_from_step=state.global_step, model_description=description,
                 notice="; ".join(notices) or None,
             ))
 
         control.on_begin = announce
-        if self.cancel is not None and self.cancel.is_set():
-            return TrainingFinished("stopped", 0, time.perf_counter() - started, None, "", str(paths.root))
-        trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+
+    def train(self, trainer, control, monitor, model) -> bool:
+        """Run the Trainer; True when a stop arrived inside a step (then the last completed step is saved)."""
+        try:
+            trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+            return False
+        except StepCancelled:
+            pass
+        finally:
+            trainer.step_watch.remove()
+        # The abandoned step changed nothing but gradients and the RNG: drop the first, rewind the second,
+        # and keep the last completed step as a checkpoint so --resume continues exactly.
+        from .train_loop import rng_restore
+
+        model.zero_grad(set_to_none=True)
+        if control.last_step_rng is not None:
+            rng_restore(control.last_step_rng)
+        control.stopped = True
+        step = trainer.state.global_step
+        if step > 0 and not (self.paths.checkpoints / f"{checkpoints.PREFIX}{step}").exists():
+            trainer.save_stop_checkpoint()
+        return True
+
+    def finish(self, trainer, control, monitor, model, loaded, started: float, stopped_inside_step: bool) -> TrainingFinished:
         monitor.flush()
         steps = trainer.state.global_step
         result_dir = ""
         if steps > 0:
-            base_config.use_cache = True
-            if procs.is_main:
-                save_final(model, loaded, config, method, paths)
-            result_dir = str(paths.final)
-        trainer.accelerator.wait_for_everyone()
+            self.base_config.use_cache = True
+            if self.procs.is_main:
+                self.emit(StageProgress("saving final model", 0, None))
+                save_final(model, loaded, self.config, self.config.method, self.paths)
+            result_dir = str(self.paths.final)
+        if not stopped_inside_step:
+            trainer.accelerator.wait_for_everyone()
         return TrainingFinished(
             outcome="stopped" if control.stopped else "completed", steps=steps,
             seconds=time.perf_counter() - started, valid_perplexity=monitor.last_valid_perplexity,
-            result_dir=result_dir, run_dir=str(paths.root),
+            result_dir=result_dir, run_dir=str(self.paths.root),
         )
 
 

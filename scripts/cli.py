@@ -14,6 +14,7 @@ import sys
 # command name -> module with HELP, add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "tui": "tweetsmith.scripts.tui_cmd",
+    "serve": "tweetsmith.scripts.serve_cmd",
     "prepare": "tweetsmith.scripts.prepare_cmd",
     "train": "tweetsmith.scripts.train_cmd",
     "eval": "tweetsmith.scripts.eval_cmd",
@@ -22,6 +23,9 @@ COMMANDS = {
     "compare": "tweetsmith.scripts.compare_cmd",
     "sweep": "tweetsmith.scripts.sweep_cmd",
     "report": "tweetsmith.scripts.report_cmd",
+    "memorisation": "tweetsmith.scripts.memorisation_cmd",
+    "score": "tweetsmith.scripts.score_cmd",
+    "runs": "tweetsmith.scripts.runs_cmd",
     "models": "tweetsmith.scripts.models_cmd",
     "setup": "tweetsmith.scripts.setup_cmd",
 }
@@ -42,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Every character str.splitlines() breaks at: an error that echoes a column name or a path from the
+# user's file may hold one, and an error is one line.
+_LINE_BREAKS = {c: c.encode("unicode_escape").decode("ascii") for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(message: str) -> str:
+    """``message`` with any line break inside it written as an escape (``\\n``), so it stays one line."""
+    return message.translate(str.maketrans(_LINE_BREAKS))
+
+
 def main(argv: list[str] | None = None) -> int:
     from tweetsmith.data.errors import DataError
     from tweetsmith.engine.errors import EngineError
@@ -53,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except (DataError, EngineError) as err:
-        print(f"tweetsmith: error: {err}", file=sys.stderr)
+        print(f"tweetsmith: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tweetsmith: interrupted", file=sys.stderr)

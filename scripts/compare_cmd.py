@@ -44,30 +44,61 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+ROWS = [
+    ("overlap (word tokens in test vocab)", "overlap", "{:.3f}"),
+    ("overlap (word types)", "overlap_types", "{:.3f}"),
+    ("overlap (word-bigram types)", "overlap_bigrams", "{:.3f}"),
+    ("dist-1", "dist_1", "{:.3f}"),
+    ("dist-2", "dist_2", "{:.3f}"),
+    ("dist-3", "dist_3", "{:.3f}"),
+    ("self-BLEU-4", "self_bleu_4", "{:.3f}"),
+    ("mean words", "mean_words", "{:.1f}"),
+]
+
+
+def cell(value, interval, fmt: str) -> str:
+    """``0.612 [0.600-0.630]``: a figure and its 95% bootstrap interval."""
+    if value is None:
+        return "n/a"
+    text = fmt.format(value)
+    if interval:
+        text += f" [{fmt.format(interval[0])}-{fmt.format(interval[1])}]"
+    return text
+
+
+def band_cell(band: dict | None, key: str, fmt: str) -> str:
+    bounds = (band or {}).get("bounds", {}).get(key)
+    return f"{fmt.format(bounds[0])}-{fmt.format(bounds[1])}" if bounds else "–"
+
+
 def side_by_side(result: dict) -> str:
-    """Overlap and diversity of base and tuned samples, one column each."""
+    """Overlap and diversity of base and tuned samples with 95% intervals, the human band, the copied share."""
+    from tweetsmith.engine.bootstrap import verdict
+
     sides = list(result["sides"])
-    rows = [
-        ("samples", "samples", "{:.0f}"),
-        ("overlap (word tokens in test vocab)", "overlap", "{:.3f}"),
-        ("overlap (word types)", "overlap_types", "{:.3f}"),
-        ("overlap (word-bigram types)", "overlap_bigrams", "{:.3f}"),
-        ("dist-1", "dist_1", "{:.3f}"),
-        ("dist-2", "dist_2", "{:.3f}"),
-        ("dist-3", "dist_3", "{:.3f}"),
-        ("self-BLEU-4", "self_bleu_4", "{:.3f}"),
-        ("mean words", "mean_words", "{:.1f}"),
-    ]
-    lines = [f"{'':<36}" + "".join(f"{s:>10}" for s in sides)]
-    for label, key, fmt in rows:
-        cells = []
-        for s in sides:
-            value = result["sides"][s].get(key)
-            cells.append(f"{'n/a' if value is None else fmt.format(value):>10}")
-        lines.append(f"{label:<36}" + "".join(cells))
+    band = result.get("human")
+    width = 22
+    head = f"{'':<36}" + "".join(f"{s:>{width}}" for s in sides) + (f"{'human band':>14}" if band else "")
+    lines = [head, f"{'samples':<36}" + "".join(f"{result['sides'][s]['samples']:>{width}}" for s in sides)]
+    for label, key, fmt in ROWS:
+        cells = [cell(result["sides"][s].get(key), (result["sides"][s].get("ci") or {}).get(key), fmt) for s in sides]
+        line = f"{label:<36}" + "".join(f"{c:>{width}}" for c in cells)
+        lines.append(line + (f"{band_cell(band, key, fmt):>14}" if band else ""))
+    if all("copied" in result["sides"][s] for s in sides):
+        cells = [f"{100 * result['sides'][s]['copied']:.1f}% ({result['sides'][s]['copied_count']})" for s in sides]
+        lines.append(f"{'copied from train (8+ word span)':<36}" + "".join(f"{c:>{width}}" for c in cells))
     config = result["config"]
     lines.append(f"(t={config['temperature']:g} k={config['top_k']} p={config['top_p']:g}, seed {config['seed']}; "
-                 f"same authors and seeds for both; reference {result['reference']})")
+                 f"same authors and seeds for both; reference {result['reference']}; [95% bootstrap interval, "
+                 f"{result.get('resamples', 1000)} resamples])")
+    if band:
+        lines.append(f"(human band: the same figures on {band['repeats']} random sets of {band['n']} test tweets, "
+                     f"overlap against the rest of the test split)")
+        for s in sides:
+            verdicts = [f"{key.replace('_', ' ').replace('self bleu 4', 'self-BLEU')} "
+                        f"{verdict(result['sides'][s].get(key), tuple(band['bounds'][key]))}"
+                        for _, key, _ in ROWS if key in band["bounds"] and result["sides"][s].get(key) is not None]
+            lines.append(f"{s} vs human: " + ", ".join(verdicts))
     for s in sides:
         lines.append(f"{s} samples: {result['sides'][s]['file']}")
     return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""``tweetsmith sample``: generate samples for authors (streamed when there is one), print and save them."""
+"""``tweetsmith sample``: generate samples for authors (streamed when there is one), print and save them.
+
+Without ``--seed`` each call draws a fresh seed (two calls, two different tweets) and prints it on stderr
+with the samples; ``--seed N`` reproduces them (sample i uses N + i), as it does a card of the app.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="", help="text the sample starts with, after the author prefix")
     parser.add_argument("-n", "--num-samples", type=int, default=1, dest="num_samples",
                         help="samples per --author, or in all when authors are drawn from the data (default: 1)")
-    add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
+    add_config_arguments(parser, SamplingConfig, exclude=("num_samples", "seed"))
+    parser.add_argument("--seed", type=int, default=None, help="random seed of the first sample; sample i uses seed + i "
+                        "(default: a fresh seed each call, printed with the samples)")
     parser.add_argument("--batch-size", type=int, default=16, help="samples generated together (default: 16)")
     parser.add_argument("--out", default=None, help="save to this file: .jsonl (samples with settings) or a text file (\\author- text lines)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every sample")
@@ -33,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from tweetsmith.engine.errors import ConfigError
-    from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 
     from .common import config_from_args, notice
 
-    config = config_from_args(SamplingConfig, args).validated()
+    config = config_from_args(SamplingConfig, args, seed=fresh_seed() if args.seed is None else args.seed).validated()
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be 1 or more, got {args.batch_size}")
     if args.base and not args.run_dir:
@@ -48,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         samples = [_stream(loaded, authors[0], args.prompt, config)]
     else:
         samples = _batched(loaded, authors, args.prompt, config, args.batch_size)
+        if samples:
+            seeds = f"seed {samples[0].seed}" if len(samples) == 1 else f"seeds {samples[0].seed}..{samples[-1].seed}"
+            notice(f"{seeds} (sample i uses seed + i): --seed {config.seed} gives these samples again")
     out = _save(samples, args)
     if args.json:
         print(json.dumps({"model": loaded.info.spec, "adapter": loaded.info.adapter, "file": str(out) if out else None,

@@ -75,19 +75,41 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(sweep_table(result))
     if not args.no_plot:
-        print(terminal_sweep_plot(result, color=sys.stdout.isatty()))
+        print(terminal_sweep_plot(result, metrics=("dist_1", "self_bleu", "copied"), width=120, color=sys.stdout.isatty()))
     notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {args.run_dir.rstrip('/')}/sweep-{args.param}.json")
     return 0
 
 
+TABLE_METRICS = (("dist-1", "dist_1"), ("dist-2", "dist_2"), ("sBLEU-4", "self_bleu_4"), ("overlap", "overlap"))
+
+
 def sweep_table(result: dict) -> str:
+    """One row per value and model: each figure with its 95% bootstrap interval, words, copied share;
+    then the human band of each figure."""
     n = result["n"]
-    lines = [f"{result['param']:>12} {'model':>6} {'dist-1':>7} {'dist-2':>7} {'sBLEU-4':>8} {'overlap':>8} {'words':>6}"]
+    width = 20
+    lines = [f"{result['param']:>12} {'model':>6}" + "".join(f"{name:>{width}}" for name, _ in TABLE_METRICS)
+             + f" {'words':>6} {'copied':>7}"]
     for side, points in result["curves"].items():
         for p in points:
             value = "off" if result["param"] == "top_k" and p["value"] == 0 else f"{p['value']:g}"
-            bleu = p.get("self_bleu_4")
-            lines.append(f"{value:>12} {side:>6} {p['dist_1']:>7.3f} {p['dist_2']:>7.3f} "
-                         f"{'n/a' if bleu is None else f'{bleu:.3f}':>8} {p['overlap']:>8.3f} {p['mean_words']:>6.1f}")
-    lines.append(f"({n} samples per row; self-BLEU grows with the sample count)")
+            cells = []
+            for _, key in TABLE_METRICS:
+                figure, interval = p.get(key), (p.get("ci") or {}).get(key)
+                text = "n/a" if figure is None else f"{figure:.3f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+                cells.append(f"{text:>{width}}")
+            copied = p.get("copied")
+            lines.append(f"{value:>12} {side:>6}" + "".join(cells) + f" {p['mean_words']:>6.1f} "
+                         f"{'n/a' if copied is None else f'{100 * copied:.0f}%':>7}")
+    band = result.get("human")
+    if band:
+        cells = []
+        for _, key in TABLE_METRICS:
+            bounds = band["bounds"].get(key)
+            cells.append(f"{f'{bounds[0]:.3f}-{bounds[1]:.3f}' if bounds else '–':>{width}}")
+        words = band["bounds"].get("mean_words")
+        lines.append(f"{'human':>12} {'band':>6}" + "".join(cells) + f" {f'{words[0]:.0f}-{words[1]:.0f}' if words else '–':>6}")
+        lines.append(f"(human band: {band['repeats']} random sets of {band['n']} test tweets)")
+    lines.append(f"({n} samples per row; self-BLEU grows with the sample count; [95% bootstrap interval]; "
+                 f"copied: a span of 8+ words from a training tweet)")
     return "\n".join(lines)

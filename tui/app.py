@@ -4,15 +4,23 @@ Model work never runs on the event loop: loading and training are thread workers
 messages from ``tui.messages`` back), generation and evaluation are workers of the chat screen.
 After a model loads, ``gc.collect(); gc.freeze()`` moves torch's ~500k objects out of the collector's
 reach, which removes the 150-330 ms full collections that otherwise stall keys while streaming.
+
+Leaving: every way out (ctrl+q, /quit, SIGHUP, SIGTERM, the terminal going away: see ``tui.lifeline``) goes
+through ``request_shutdown``, which sets every cancel event the engine watches (generation, perplexity,
+sweeps), asks a running training to stop (it saves a checkpoint of the last completed step) and exits
+once it has, or after ``TRAINING_STOP_WAIT_S``. Without that, Python's exit waits for the worker threads:
+a training or an evaluation would go on for minutes with no UI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -23,6 +31,12 @@ from textual.screen import Screen
 from . import messages as msg
 from .palette import TweetsmithCommands
 from .startup import StartPlan, authors_of, builtin_data_dir, plan_start
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.train_events import TrainEvent
+
+TRAINING_STOP_WAIT_S = 60.0  # leaving while a training runs: wait this long for its stop checkpoint
+QUICK_EVAL_RECORDS = 100  # after a training: perplexity on the first N valid records (seconds, not minutes)
 
 
 def _error_text(err: BaseException) -> str:
@@ -76,8 +90,16 @@ class TweetsmithApp(App):
         self.authors: list[str] = []
         self.training_cancel: threading.Event | None = None
         self.training_running = False
+        self.training_idle = threading.Event()  # set while no training thread runs (threads may wait on it)
+        self.training_idle.set()
         self.last_training: Any = None  # engine TrainingFinished of this app's last training
-        self.default_torch_threads: int | None = None
+        self.quick_eval_records = QUICK_EVAL_RECORDS
+        self.event_loop: asyncio.AbstractEventLoop | None = None  # for threads and signal handlers
+        self.shutting_down = False
+        self._shutdown_code = 0
+        self._cancels: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        # Reentrant: a signal handler runs in the main thread, possibly while that thread is in track().
+        self._cancels_lock = threading.RLock()
 
     # --- screens ----------------------------------------------------------------------------------
 
@@ -94,6 +116,51 @@ class TweetsmithApp(App):
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
+        self.event_loop = asyncio.get_running_loop()
+
+    # --- leaving ------------------------------------------------------------------------------------
+
+    def track(self, cancel: threading.Event) -> threading.Event:
+        """Register a cancel event the engine watches, so leaving the app sets it; returns it."""
+        with self._cancels_lock:
+            self._cancels.add(cancel)
+        return cancel
+
+    def cancel_all_work(self) -> None:
+        """Set every registered cancel event and the training's. Thread-safe (events only): the signal
+        handlers and the terminal watchdog call it before the event loop runs anything."""
+        with self._cancels_lock:
+            cancels = list(self._cancels)
+        for cancel in cancels:
+            cancel.set()
+        if self.training_cancel is not None:
+            self.training_cancel.set()
+
+    def action_quit(self) -> None:
+        self.request_shutdown("quit")
+
+    def request_shutdown(self, reason: str, return_code: int = 0) -> None:
+        """Stop everything and exit: generation and evaluations at once; a running training is asked to
+        stop (it saves a checkpoint of the last completed step) and waited for, up to TRAINING_STOP_WAIT_S."""
+        self.cancel_all_work()
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        self._shutdown_code = return_code
+        if self.training_idle.is_set():
+            self.exit(return_code=return_code)
+            return
+        self.log.info(f"leaving ({reason}): stopping the training first")
+        self.notify("stopping the training; it keeps a checkpoint of the last completed step…", title="Leaving", timeout=30)
+        self.set_timer(TRAINING_STOP_WAIT_S, lambda: self.exit(return_code=return_code))
+
+    def _exit_if_shutting_down(self) -> None:
+        """The training ended while leaving: now leave."""
+        if self.shutting_down:
+            self.exit(return_code=self._shutdown_code)
+
+    def on_unmount(self) -> None:
+        self.cancel_all_work()  # however the app ended, no worker thread goes on without a UI
 
     def main_screen_ready(self) -> None:
         """Called by the chat screen once mounted: start loading (or show the models we were given)."""
@@ -259,8 +326,11 @@ class TweetsmithApp(App):
     # --- training ---------------------------------------------------------------------------------
 
     def start_training(self, config: Any) -> None:
+        if self.shutting_down:
+            return
         self.training_cancel = threading.Event()
         self.training_running = True
+        self.training_idle.clear()
         self.run_training(config, self.training_cancel)
 
     def stop_training(self) -> None:
@@ -273,12 +343,24 @@ class TweetsmithApp(App):
 
         try:
             config = self._prepared(config, cancel)
-            finished = train(config, on_event=lambda event: self.post_message(msg.TrainingEventArrived(event)), cancel=cancel)
+            finished = train(config, on_event=self.relay_training_event, cancel=cancel)
         except Exception as err:  # noqa: BLE001 - shown on the training screen, the app goes on
             self.post_message(msg.TrainingFailed(_error_text(err)))
             return
+        finally:
+            self.training_idle.set()
         gc.collect()
         self.post_message(msg.TrainingEnded(finished))
+
+    def relay_training_event(self, event: TrainEvent) -> None:
+        """The training's ``on_event`` (called in its thread): progress that the next one supersedes
+        (stage progress, heartbeats) as a replaceable message, everything else as one message each."""
+        from tweetsmith.engine.train_events import StageProgress, StepHeartbeat
+
+        if isinstance(event, (StageProgress, StepHeartbeat)):
+            self.post_message(msg.TrainingProgressed(event))
+        else:
+            self.post_message(msg.TrainingEventArrived(event))
 
     def _prepared(self, config: Any, cancel: threading.Event) -> Any:
         """A data *file* is prepared (cleaned and split) into the user cache first; a directory is used as is."""
@@ -300,25 +382,44 @@ class TweetsmithApp(App):
         return self.get_screen("training") if self.is_screen_installed("training") else None
 
     def on_training_event_arrived(self, message: msg.TrainingEventArrived) -> None:
+        from tweetsmith.engine.train_events import StepLogged
+
         screen = self._training_screen()
         if screen is not None:
             screen.apply_event(message.event)
-        step, total = getattr(message.event, "step", None), getattr(message.event, "total_steps", None)
-        if step is not None and total:
-            self.main.header.status = f"training {step}/{total} (chat uses the {self.side} model meanwhile)"
+        if isinstance(message.event, StepLogged):
+            self._header_progress(message.event.step, message.event.total_steps)
+
+    def on_training_progressed(self, message: msg.TrainingProgressed) -> None:
+        from tweetsmith.engine.train_events import StepHeartbeat
+
+        screen = self._training_screen()
+        if screen is not None:
+            screen.apply_progress(message.event)
+        if isinstance(message.event, StepHeartbeat):
+            self._header_progress(message.event.step, message.event.total_steps)
+
+    def _header_progress(self, step: int, total_steps: int) -> None:
+        if total_steps and not self.shutting_down:
+            self.main.header.status = f"training {step}/{total_steps} (chat uses the {self.side} model meanwhile)"
 
     def on_training_ended(self, message: msg.TrainingEnded) -> None:
         self.training_running = False
         self.last_training = message.finished
+        if self.shutting_down:
+            self._exit_if_shutting_down()
+            return
         screen = self._training_screen()
         if screen is not None:
             screen.training_ended(message.finished)
         self.main.header.status = ""
-        if getattr(message.finished, "result_dir", ""):
+        if message.finished.result_dir:
             self.adopt_run(Path(message.finished.run_dir))
-            self.notify("ctrl+b switches the chat to the tuned model; the perplexity panel is being refreshed.",
+            n = self.quick_eval_records
+            self.notify(f"ctrl+b switches the chat to the tuned model. Perplexity on the first {n} valid records is "
+                        "being computed (seconds); ctrl+e for the full valid and test splits (minutes on a CPU).",
                         title="Tuned model ready", timeout=12)
-            self.main.evaluate()
+            self.main.evaluate_quick(n)
 
     def adopt_run(self, run_dir: Path) -> None:
         """A training just produced ``run_dir``: its tuned model becomes the other side of ctrl+b.
@@ -334,6 +435,9 @@ class TweetsmithApp(App):
 
     def on_training_failed(self, message: msg.TrainingFailed) -> None:
         self.training_running = False
+        if self.shutting_down:
+            self._exit_if_shutting_down()
+            return
         screen = self._training_screen()
         if screen is not None:
             screen.training_failed(message.error)
@@ -355,5 +459,14 @@ def screen_text(app: App) -> str:
 
 
 def run_app(**kwargs: Any) -> int:
-    TweetsmithApp(**kwargs).run()
-    return 0
+    """Run the app in this terminal; it ends with the terminal (see ``tui.lifeline``). Returns the exit code."""
+    from .lifeline import Lifeline
+
+    app = TweetsmithApp(**kwargs)
+    lifeline = Lifeline(app)
+    lifeline.install()
+    try:
+        app.run()
+    finally:
+        lifeline.stop()
+    return app.return_code or 0

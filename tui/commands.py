@@ -7,13 +7,18 @@ we only check that a value has the right shape, so every error is one short line
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Union
 
 
 class CommandError(ValueError):
-    """A line the app can't act on; the message is shown inline under the input."""
+    """A line the app can't act on; the message is shown inline under the input, so it is one line:
+    a line break typed or pasted into the input (U+2028, say) and echoed in the message becomes a space."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.splitlines()))
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,16 @@ def _optional_text(arg: str, spec: CommandSpec) -> str | None:
     return arg or None
 
 
+def _seed(arg: str, spec: CommandSpec) -> int | None:
+    """``/seed 7`` pins the seed; ``/seed auto`` (None) goes back to a fresh seed per request."""
+    if arg.lower() == "auto":
+        return None
+    try:
+        return int(arg)
+    except ValueError:
+        raise CommandError(f"/seed needs a whole number or auto, e.g. {spec.usage} or /seed auto") from None
+
+
 def _optional_prompt(arg: str, spec: CommandSpec) -> Prompt | None:
     return parse_prompt(arg) if arg else None
 
@@ -104,11 +119,36 @@ def _sweep(arg: str, spec: CommandSpec) -> SweepRequest:
         values = tuple(float(w) for w in words[1:]) or None
     except ValueError:
         raise CommandError(f"/sweep values must be numbers, e.g. {spec.usage}") from None
+    if values and not all(math.isfinite(v) for v in values):  # nan, inf, 1e400
+        raise CommandError(f"/sweep values must be finite numbers, e.g. {spec.usage}")
     if field == "top_k" and values:
         if any(v != int(v) for v in values):
             raise CommandError("/sweep k values must be whole numbers, e.g. /sweep k 5 20 50")
         values = tuple(int(v) for v in values)
     return SweepRequest(field, values, samples)
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """``/score TEXT``: score ``text`` for ``author`` (None: the chat's current author)."""
+
+    author: str | None
+    text: str
+
+
+def _score(arg: str, spec: CommandSpec) -> ScoreRequest:
+    """``\\paulg- text``, ``paulg: text`` or bare text (the current author's)."""
+    if not arg:
+        raise CommandError(f"/score needs a text: {spec.usage}")
+    if arg.startswith("\\"):
+        from tweetsmith.data.records import parse_line
+
+        record = parse_line(arg)
+        return ScoreRequest(record.author, record.text)
+    head, colon, text = arg.partition(":")
+    if colon and head.strip() and " " not in head.strip() and text.strip():
+        return ScoreRequest(head.strip().lstrip("@"), text.strip())
+    return ScoreRequest(None, arg)
 
 
 COMMAND_SPECS: tuple[CommandSpec, ...] = (
@@ -117,7 +157,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("p", "/p 0.9", "top-p (nucleus): smallest set of tokens with this much probability", _float, ("top_p", "topp"), "top_p"),
     CommandSpec("n", "/n 5", "samples per Enter, streamed one after another", _int, ("samples",), "num_samples"),
     CommandSpec("max", "/max 60", "most new tokens per sample", _int, ("max_new_tokens",), "max_new_tokens"),
-    CommandSpec("seed", "/seed 1", "random seed of the next sample (sample i of n uses seed + i)", _int, (), "seed"),
+    CommandSpec("seed", "/seed 1", "pin the seed (sample i of n uses seed + i); /seed auto: a fresh one per Enter", _seed),
     CommandSpec("model", "/model smollm2-135m", "load another model (hub id, directory, .gguf or smollm2-135m)", _text),
     CommandSpec("run", "/run runs/vc", "open a run directory (its base and tuned models)", _text),
     CommandSpec("base", "/base", "generate with the base model"),
@@ -126,6 +166,8 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("train", "/train", "open the training screen"),
     CommandSpec("eval", "/eval", "compute perplexity of base and tuned on valid and test"),
     CommandSpec("sweep", "/sweep temp 0.5 0.9 1.3 n=20", "dist-n and self-BLEU against temp, k or p (n samples per value)", _sweep),
+    CommandSpec("score", "/score paulg: The best", "log-probability of each token under base and tuned, and what tuning changed most", _score),
+    CommandSpec("source", "/source", "the training tweet the latest copied sample comes from (key s)"),
     CommandSpec("save", "/save chat.md", "export this chat as markdown (default: in the run directory)", _optional_text),
     CommandSpec("clear", "/clear", "clear the chat (the saved session is archived, not deleted)"),
     CommandSpec("help", "/help", "list keys and commands"),

@@ -3,6 +3,8 @@
 ``PerplexityTable`` is the panel's plain model: perplexity per (side, split). With a run directory the
 engine's ``experiments.compare_perplexity`` computes base vs tuned and caches them in ``RUN/eval.json``
 (shown at once next time); without a run the loaded base model is scored with ``perplexity_of_file``.
+Right after a training, ``quick_table`` scores only the first N records of valid (seconds, where the
+full splits take minutes on a CPU); its table has the valid row alone and a note that says so.
 """
 
 from __future__ import annotations
@@ -115,8 +117,57 @@ def compute_table(
             models[side], Path(data_dir) / f"{split}.txt", cancel=cancel,
             on_progress=lambda done, total, label=label: on_progress(label, done, total),
         )
+        if cancel.is_set():
+            break  # a cancelled pass scored only part of the file: not its perplexity
         values[(side, split)] = result.perplexity
     return PerplexityTable(values, note=f"on {short_path(Path(data_dir))} (not cached: no trained run yet)")
+
+
+def quick_table(
+    *,
+    run_dir: Path,
+    models: Mapping[str, Any],
+    records: int,
+    on_progress: Callable[[str, int, int], None],
+    cancel: threading.Event,
+) -> tuple[PerplexityTable, Any]:
+    """Base vs tuned on the first ``records`` records of the run's valid split (nothing cached).
+
+    Uses the models the app holds when they are the run's and loads the others; returns the table and
+    the tuned model if it loaded it (else None), so the app can keep it for ctrl+b.
+    """
+    from tweetsmith.data.records import read_split_lines
+    from tweetsmith.engine.experiments import run_data_dir
+    from tweetsmith.engine.perplexity import perplexity_of_lines
+    from tweetsmith.engine.runs import load_run_model, read_run_config
+
+    lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")
+    head = lines[:records]
+    given = dict(models)
+    base = given.get("base")
+    if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
+        given.pop("base")
+    values: dict[tuple[str, str], float] = {}
+    loaded_tuned = None
+    for side in SIDES:
+        if cancel.is_set():
+            break
+        loaded = given.get(side)
+        if loaded is None:
+            on_progress(f"loading the {side} model", 0, 1)
+            loaded = load_run_model(run_dir, tuned=(side == "tuned"))
+            if side == "tuned":
+                loaded_tuned = loaded
+        label = f"{side} · valid[:{len(head)}]"
+        result = perplexity_of_lines(
+            loaded.model, loaded.tokenizer, head, eot_id=loaded.eot_id, pad_id=loaded.pad_id, cancel=cancel,
+            on_progress=lambda done, total, label=label: on_progress(label, done, total),
+        )
+        if cancel.is_set():
+            break
+        values[(side, "valid")] = result.perplexity
+    note = f"valid: its first {len(head)} of {len(lines)} records only · ctrl+e: full valid and test"
+    return PerplexityTable(values, splits=("valid",), note=note), loaded_tuned
 
 
 def _progress_adapter(on_progress: Callable[[str, int, int], None]) -> Callable[..., None]:

@@ -9,9 +9,15 @@ error that says what to do. Progress messages that supersede each other allow re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, TrainEvent, TrainingFinished
+
+    from .evaluation import PerplexityTable
 
 
 # --- models ---------------------------------------------------------------------------------------
@@ -87,6 +93,7 @@ class SampleFailed(Message):
     author: str
     prompt_text: str
     side: str
+    config: SamplingConfig  # what the sample was asked with, its seed included
 
 
 @dataclass
@@ -112,7 +119,7 @@ class PerplexityProgressed(Message):
 
 @dataclass
 class PerplexityComputed(Message):
-    table: Any  # tui.evaluation.PerplexityTable
+    table: PerplexityTable
     cached: bool = False
 
 
@@ -159,16 +166,75 @@ class SweepFailed(Message):
 
 @dataclass
 class TrainingEventArrived(Message):
-    """One of engine.train_events' dataclasses (TrainingStarted, StepLogged, Evaluated, ...)."""
+    """An engine event every one of which is shown (TrainingStarted, StepLogged, Evaluated, CheckpointSaved)."""
 
-    event: Any
+    event: TrainEvent
+
+
+@dataclass
+class TrainingProgressed(Message):
+    """Where the training is now: a stage's progress or a heartbeat inside a step. Only the newest matters,
+    so a pending one is replaced by the next (a slow UI never works through a backlog of them)."""
+
+    event: StageProgress | StepHeartbeat
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainingProgressed)
 
 
 @dataclass
 class TrainingEnded(Message):
-    finished: Any  # engine.train_events.TrainingFinished
+    finished: TrainingFinished
 
 
 @dataclass
 class TrainingFailed(Message):
+    error: str
+
+
+# --- memorisation and surprisal -------------------------------------------------------------------
+
+
+@dataclass
+class SampleMatched(Message):
+    """A card's text was checked against the training split (``match``: engine.memorisation.SpanMatch)."""
+
+    card_id: str
+    text: str
+    match: Any
+
+
+@dataclass
+class SurprisalScored(Message):
+    """Cards' texts scored under ``side``: card_id -> (the text scored, engine.surprisal.TextScore)."""
+
+    side: str
+    scores: dict
+
+
+@dataclass
+class TextScored(Message):
+    """``/score TEXT``: the text's TextScore per side, the tokens that changed most, the sides not loaded."""
+
+    author: str
+    text: str
+    scores: dict
+    disagreements: list
+    missing: list
+
+
+@dataclass
+class IntervalsComputed(Message):
+    """Bootstrap intervals of the session's samples and the human band for as many, for ``samples`` samples."""
+
+    samples: int
+    intervals: Any  # engine.bootstrap.Intervals | None
+    band: Any  # engine.bootstrap.HumanBand | None
+
+
+@dataclass
+class InsightFailed(Message):
+    """Memorisation, surprisal or intervals could not be computed; one line saying why."""
+
+    what: str
     error: str

@@ -1,4 +1,5 @@
-"""`prepare` end to end: the real vc_tweets read in place, stats against the files, atomic output."""
+"""`prepare` end to end: tweet files made here (with every kind of junk cleaning drops), stats against
+the files, atomic output."""
 
 from __future__ import annotations
 
@@ -19,8 +20,22 @@ KEEP_ALL = dict(keep_retweets=True, keep_replies=True, keep_urls=True, unescape=
                 keep_duplicates=True)
 
 
-def vc_files(vc_tweets):
-    return tuple(str(vc_tweets / f"{name}.txt") for name in SPLITS)
+TWEETS_PER_FILE = {"train": 600, "valid": 150, "test": 150}
+
+
+@pytest.fixture(scope="module")
+def tweet_dir(tmp_path_factory, tweets_factory):
+    """Three line-format files like the assignment's, with retweets, replies, bare links, empty texts,
+    blank lines and repeats mixed in (a quarter as many as there are tweets)."""
+    out = tmp_path_factory.mktemp("tweets")
+    for seed, (name, count) in enumerate(TWEETS_PER_FILE.items()):
+        lines = tweets_factory(count, seed=seed, noise=True)
+        (out / f"{name}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return out
+
+
+def vc_files(tweet_dir):
+    return tuple(str(tweet_dir / f"{name}.txt") for name in SPLITS)
 
 
 def read_out(out):
@@ -65,26 +80,36 @@ def reference_clean(lines):
     return kept, skipped
 
 
-def input_lines(vc_tweets):
-    return [line for path in vc_files(vc_tweets) for line in open(path, encoding="utf-8").read().split("\n")[:-1]]
+def input_lines(tweet_dir):
+    return [line for path in vc_files(tweet_dir) for line in open(path, encoding="utf-8").read().split("\n")[:-1]]
 
 
-def test_vc_tweets_every_line_lands_in_one_split(tmp_path, vc_tweets):
+def test_generated_data_has_every_kind_of_junk(tweet_dir):
+    """The inputs below are only a test of cleaning if they hold what cleaning drops."""
+    lines = input_lines(tweet_dir)
+    _kept, skipped = reference_clean(lines)
+    assert len(lines) == sum(count + count // 4 for count in TWEETS_PER_FILE.values())
+    assert all(skipped[reason] >= 5 for reason in ("retweet", "reply", "empty", "duplicate")), skipped
+    assert sum("https://t.co/" in line for line in lines) >= 50 and sum("&amp;" in line for line in lines) >= 10
+    assert len({parse_line(line).author for line in lines} - {""}) == 8
+
+
+def test_every_line_lands_in_one_split(tmp_path, tweet_dir):
     out = tmp_path / "vc"
-    summary = prepare(PrepareConfig(inputs=vc_files(vc_tweets), out=str(out), **KEEP_ALL))
-    lines = input_lines(vc_tweets)
+    summary = prepare(PrepareConfig(inputs=vc_files(tweet_dir), out=str(out), **KEEP_ALL))
+    lines = input_lines(tweet_dir)
     expected = Counter(format_line(parse_line(line)) for line in lines if parse_line(line).text.strip())
     files = read_out(out)
     assert Counter(files["train"] + files["valid"] + files["test"]) == expected
     assert summary.records == sum(expected.values())
-    assert summary.records_read == len(lines) == 16020
-    assert summary.skipped["empty"] == len(lines) - summary.records
+    assert summary.records_read == len(lines) == 1124
+    assert summary.skipped["empty"] == len(lines) - summary.records > 0
 
 
-def test_vc_tweets_default_cleaning_matches_reference(tmp_path, vc_tweets):
+def test_default_cleaning_matches_reference(tmp_path, tweet_dir):
     out = tmp_path / "vc"
-    summary = prepare(PrepareConfig(inputs=vc_files(vc_tweets), out=str(out), seed=7))
-    kept, skipped = reference_clean(input_lines(vc_tweets))
+    summary = prepare(PrepareConfig(inputs=vc_files(tweet_dir), out=str(out), seed=7))
+    kept, skipped = reference_clean(input_lines(tweet_dir))
     files = read_out(out)
     assert Counter(files["train"] + files["valid"] + files["test"]) == Counter(kept)
     assert {k: v for k, v in summary.skipped.items() if v} == dict(skipped)
@@ -103,11 +128,11 @@ def test_vc_tweets_default_cleaning_matches_reference(tmp_path, vc_tweets):
         assert stats["splits"][name]["words"] == sum(len(parse_line(x).text.split()) for x in files[name])
         assert read_split_lines(out / f"{name}.txt") == files[name]
     assert {a: c["total"] for a, c in stats["authors"].items()} == dict(per_author)
-    assert stats["records_read"] == 16020 and stats["split"] == {"train": 0.8, "valid": 0.1, "test": 0.1}
+    assert stats["records_read"] == 1124 and stats["split"] == {"train": 0.8, "valid": 0.1, "test": 0.1}
 
 
-def test_same_seed_same_files_other_seed_other_files(tmp_path, vc_tweets):
-    config = dict(inputs=(vc_files(vc_tweets)[1],), split="0.6,0.2,0.2")
+def test_same_seed_same_files_other_seed_other_files(tmp_path, tweet_dir):
+    config = dict(inputs=(vc_files(tweet_dir)[1],), split="0.6,0.2,0.2")
     prepare(PrepareConfig(out=str(tmp_path / "a"), seed=1, **config))
     prepare(PrepareConfig(out=str(tmp_path / "b"), seed=1, **config))
     prepare(PrepareConfig(out=str(tmp_path / "c"), seed=2, **config))
@@ -116,27 +141,27 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path, vc_tweets):
     assert a["test"] != c["test"] and sorted(sum(a.values(), [])) == sorted(sum(c.values(), []))
 
 
-def test_previous_output_is_replaced_and_foreign_dir_refused(tmp_path, vc_tweets):
+def test_previous_output_is_replaced_and_foreign_dir_refused(tmp_path, tweet_dir):
     out = tmp_path / "out"
-    prepare(PrepareConfig(inputs=(vc_files(vc_tweets)[2],), out=str(out), seed=1))
+    prepare(PrepareConfig(inputs=(vc_files(tweet_dir)[2],), out=str(out), seed=1))
     before = read_out(out)
     (out / "notes.md").write_text("mine", encoding="utf-8")
     # A failing run leaves the previous output whole.
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"\\a- fine\n" * 100 + b"\\a- broken \xff\n")
     with pytest.raises(DataError, match="byte 911"):  # 100 lines of 9 bytes, then 11 before the bad one
-        prepare(PrepareConfig(inputs=(vc_files(vc_tweets)[1], str(bad)), out=str(out)))
+        prepare(PrepareConfig(inputs=(vc_files(tweet_dir)[1], str(bad)), out=str(out)))
     assert read_out(out) == before
     # A new run overwrites the splits and keeps other files.
-    prepare(PrepareConfig(inputs=(vc_files(vc_tweets)[2],), out=str(out), seed=2))
+    prepare(PrepareConfig(inputs=(vc_files(tweet_dir)[2],), out=str(out), seed=2))
     assert read_out(out) != before and (out / "notes.md").read_text(encoding="utf-8") == "mine"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "train.txt").write_text("precious\n", encoding="utf-8")
     with pytest.raises(DataError, match="--force"):
-        prepare(PrepareConfig(inputs=(vc_files(vc_tweets)[2],), out=str(foreign)))
+        prepare(PrepareConfig(inputs=(vc_files(tweet_dir)[2],), out=str(foreign)))
     assert (foreign / "train.txt").read_text(encoding="utf-8") == "precious\n"
-    prepare(PrepareConfig(inputs=(vc_files(vc_tweets)[2],), out=str(foreign), force=True))
+    prepare(PrepareConfig(inputs=(vc_files(tweet_dir)[2],), out=str(foreign), force=True))
     assert (foreign / "train.txt").read_text(encoding="utf-8") != "precious\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "foreign", "out"]  # no temp dirs left
 

@@ -26,9 +26,8 @@ def nltk_dist(texts, n):
 
 
 @pytest.fixture(scope="module")
-def tweets(vc_tweets):
-    lines = (vc_tweets / "valid.txt").read_text(encoding="utf-8").splitlines()[:80]
-    return [parse_line(line).text for line in lines]
+def tweets(tweets_factory):
+    return [parse_line(line).text for line in tweets_factory(80, seed=3)]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])

@@ -31,23 +31,19 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
-def make_fake_run(tuned_run_factory):
+def make_fake_run(tuned_run_factory, splits_factory):
     """A run dir: config.json naming the tiny model and a small data dir; final/ = the tiny model, perturbed."""
 
-    def make(root, tiny_llama_dir, vc_tweets, lines=(120, 30, 30)):
-        data = root / "data"
-        data.mkdir(parents=True)
-        for name, count in zip(("train", "valid", "test"), lines):
-            text = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
-            (data / f"{name}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    def make(root, tiny_llama_dir, lines=(120, 30, 30)):
+        data = splits_factory(root / "data", lines)
         return tuned_run_factory(root, tiny_llama_dir, data, train={"learning_rate": 3e-4, "max_steps": 10})
 
     return make
 
 
 @pytest.fixture(scope="module")
-def fake_run(tmp_path_factory, tiny_llama_dir, vc_tweets, make_fake_run):
-    return make_fake_run(tmp_path_factory.mktemp("fake"), tiny_llama_dir, vc_tweets)
+def fake_run(tmp_path_factory, tiny_llama_dir, make_fake_run):
+    return make_fake_run(tmp_path_factory.mktemp("fake"), tiny_llama_dir)
 
 
 def test_compare_perplexity_equals_separate_evaluations(fake_run, tiny_llama_dir):
@@ -84,8 +80,8 @@ def test_cached_comparison_goes_stale_when_final_changes(fake_run):
     assert cached_comparison(fake_run) is not None
 
 
-def test_cancel_raises_and_caches_nothing(tmp_path, tiny_llama_dir, vc_tweets, make_fake_run):
-    run = make_fake_run(tmp_path, tiny_llama_dir, vc_tweets, lines=(20, 10, 10))
+def test_cancel_raises_and_caches_nothing(tmp_path, tiny_llama_dir, make_fake_run):
+    run = make_fake_run(tmp_path, tiny_llama_dir, lines=(20, 10, 10))
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
@@ -149,10 +145,10 @@ def test_plots_write_pngs(fake_run, tmp_path):
     assert "dist-1 vs temperature" in text
 
 
-def test_report_answers_every_question(tmp_path, tiny_llama_dir, vc_tweets, make_fake_run):
+def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
     from tweetsmith.engine.report import build_report
 
-    run = make_fake_run(tmp_path, tiny_llama_dir, vc_tweets, lines=(60, 20, 20))
+    run = make_fake_run(tmp_path, tiny_llama_dir, lines=(60, 20, 20))
     (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 5 - s / 10, "tokens_per_s": 100.0}) + "\n" for s in range(1, 6)))
     path = build_report(run, n=4, sweeps=("temperature",), config=SamplingConfig(max_new_tokens=8))
     text = path.read_text()

@@ -9,9 +9,12 @@ import pytest
 from tweetsmith.engine.models import load_model
 from tweetsmith.engine.perplexity import perplexity_of_lines, sliding_windows
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def reference_perplexity(model, tokenizer, lines, eot_id, max_len, stride):
-    """exp(mean NLL per predicted token); each token after the first predicted once, one window at a time."""
+    """(exp(mean NLL per predicted token), predicted tokens, total NLL in nats); each token after the first
+    predicted once, one window at a time."""
     import torch
 
     ids = []
@@ -32,7 +35,7 @@ def reference_perplexity(model, tokenizer, lines, eot_id, max_len, stride):
             if end == len(ids):
                 break
     assert predicted == set(range(1, len(ids)))
-    return math.exp(total / count), count
+    return math.exp(total / count), count, total
 
 
 @pytest.mark.parametrize("n_tokens,max_len,stride", [(10, 4, 2), (1000, 256, 100), (7, 16, 8), (513, 512, 512), (2000, 512, 512), (1, 8, 4)])
@@ -45,14 +48,19 @@ def test_windows_predict_each_token_once(n_tokens, max_len, stride):
 
 
 @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
-def test_batched_perplexity_equals_plain_loop(fixture, request, vc_tweets):
+def test_batched_perplexity_equals_plain_loop(fixture, request, tweets_factory):
     loaded = load_model(str(request.getfixturevalue(fixture)))
-    lines = (vc_tweets / "valid.txt").read_text(encoding="utf-8").splitlines()[:60]
+    lines = tweets_factory(60, seed=5)
     result = perplexity_of_lines(
         loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id,
         max_len_tokens=128, stride_tokens=48, batch_windows=3,
     )
-    expected, count = reference_perplexity(loaded.model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
+    expected, count, total_nll = reference_perplexity(loaded.model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
     assert result.tokens == count
     assert result.perplexity == pytest.approx(expected, rel=1e-4)
-    assert result.bits_per_byte == pytest.approx(result.nll * result.tokens / math.log(2) / result.bytes)
+    # Bits per byte by its definition: total NLL in bits over the text's UTF-8 bytes, each record's end of
+    # text counting one byte, i.e. the size of the split file (one line per record) on disk.
+    n_bytes = len("".join(line + "\n" for line in lines).encode("utf-8"))
+    assert n_bytes > sum(len(line) + 1 for line in lines)  # emoji and dashes: bytes are not characters
+    assert result.bytes == n_bytes
+    assert result.bits_per_byte == pytest.approx(total_nll / math.log(2) / n_bytes, rel=1e-4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from tweetsmith.engine import checkpoints
 from tweetsmith.engine.errors import ConfigError, EngineError, ModelError, TrainingError
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import TrainingStarted
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(model_dir, data, out, **overrides) -> TrainConfig:
@@ -113,39 +116,64 @@ def test_full_disk_is_a_training_error_and_keeps_the_last_checkpoint(tiny_llama_
     assert finished.steps == 3
 
 
-def test_out_of_memory_halves_the_micro_batch_and_doubles_accumulation(tiny_llama_dir, small_splits, tmp_path, monkeypatch):
-    import torch
+class OutOfMemoryInSteps:
+    """Makes the tiny Llama run out of "GPU memory" inside real training steps: its forward raises
+    ``torch.cuda.OutOfMemoryError`` (as CUDA's allocator does) on the first ``times`` forward passes made
+    from ``Trainer.training_step``, and every training forward's micro-batch rows are recorded."""
 
-    from tweetsmith.engine import train_run
+    def __init__(self, monkeypatch, times: int):
+        import torch
+        from transformers import LlamaForCausalLM
 
-    real_run = train_run.TrainAttempt.run
-    attempts = []
+        from tweetsmith.engine.train_loop import TweetTrainer
 
-    def run_once_oom(self, started):
-        attempts.append((self.batch_size, self.grad_accum))
-        if len(attempts) == 1:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_run(self, started)
+        self.times, self.raised, self.rows, self.in_step = times, 0, [], False
+        real_forward, real_step = LlamaForCausalLM.forward, TweetTrainer.training_step
 
-    monkeypatch.setattr(train_run.TrainAttempt, "run", run_once_oom)
+        def forward(model, *args, **kwargs):
+            if self.in_step and model.training:
+                ids = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+                self.rows.append(int(ids.shape[0]))
+                if self.raised < self.times:
+                    self.raised += 1
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return real_forward(model, *args, **kwargs)
+
+        def training_step(trainer, *args, **kwargs):
+            self.in_step = True
+            try:
+                return real_step(trainer, *args, **kwargs)
+            finally:
+                self.in_step = False
+
+        monkeypatch.setattr(LlamaForCausalLM, "forward", forward)
+        monkeypatch.setattr(TweetTrainer, "training_step", training_step)
+
+
+def test_out_of_memory_in_a_step_retries_with_half_the_micro_batch_and_the_same_effective_batch(
+        tiny_llama_dir, small_splits, tmp_path, monkeypatch):
+    oom = OutOfMemoryInSteps(monkeypatch, times=1)
     events = []
-    finished = train(tiny_config(tiny_llama_dir, small_splits, tmp_path / "run", batch_size=4), on_event=events.append)
-    assert attempts == [(4, 1), (2, 2)] and finished.outcome == "completed"
-    started = [e for e in events if isinstance(e, TrainingStarted)][0]
+    run = tmp_path / "run"
+    finished = train(tiny_config(tiny_llama_dir, small_splits, run, batch_size=4, max_steps=3, save_every=0),
+                     on_event=events.append)
+    assert oom.raised == 1 and finished.outcome == "completed" and finished.steps == 3
+    # The failed micro-batch had 4 rows; then every micro-batch has 2, two of them per optimizer step:
+    # 4 rows a step before and after, so the run optimizes what was asked.
+    assert oom.rows == [4] + [2] * (3 * 2), oom.rows
+    started = [e for e in events if isinstance(e, TrainingStarted)][-1]
     assert (started.batch_size, started.grad_accum) == (2, 2) and "out of GPU memory" in started.notice
+    config = json.loads((run / "config.json").read_text())
+    assert (config["batch_size"], config["grad_accum"]) == (2, 2)
+    assert (run / "final" / "model.safetensors").is_file()
 
 
 def test_out_of_memory_at_batch_one_says_what_to_change(tiny_llama_dir, small_splits, tmp_path, monkeypatch):
-    import torch
-
-    from tweetsmith.engine import train_run
-
-    def always_oom(self, started):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(train_run.TrainAttempt, "run", always_oom)
+    oom = OutOfMemoryInSteps(monkeypatch, times=10**9)
     with pytest.raises(TrainingError, match="--gradient-checkpointing"):
         train(tiny_config(tiny_llama_dir, small_splits, tmp_path / "run", batch_size=1))
+    assert oom.rows == [1]  # one try at batch 1, in a real step, then the advice
+    assert not (tmp_path / "run" / "final").exists()
 
 
 def test_errors_are_engine_or_data_errors():

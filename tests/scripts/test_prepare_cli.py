@@ -31,6 +31,15 @@ def bad_inputs(tmp_path):
         ("split", [str(tmp_path / "ok.txt"), "--split", "0.8,0.3,0.1"], ["--split", "sum to 1.2"]),
         ("nothing", [], ["--builtin sotu"]),
         ("all dropped", [str(write(tmp_path / "rt.txt", "RT @a: x\n@b hi\n"))], ["1 retweet", "1 reply"]),
+        # Found by the property tests (test_prepare_properties.py); each was a traceback before.
+        ("utf-16 without BOM", [str(write(tmp_path / "le.txt", "a\nb\n".encode("utf-16-le"))), "--encoding", "utf-16"],
+         ["le.txt", "not valid utf-16"]),
+        ("bytes codec", [str(tmp_path / "ok.txt"), "--encoding", "rot13"], ["rot13", "not an encoding for text files"]),
+        ("host-name codec", [str(tmp_path / "ok.txt"), "--encoding", "idna"], ["idna", "not an encoding for text files"]),
+        ("huge ratio", [str(tmp_path / "ok.txt"), "--split", "1e999,0,0"], ["--split", "more than 1e308"]),
+        ("carriage return in a CSV header", [str(write(tmp_path / "cr.csv", "te\rxt,id\nhi,1\n"))], ["cr.csv"]),
+        ("line break in a column name", [str(write(tmp_path / "sep.csv", "id,li\x1ckes\n1,2\n"))],
+         ["sep.csv", "li\\x1ckes", "--text-col"]),
     ]
 
 
@@ -65,9 +74,16 @@ def test_overlong_lines_are_counted_not_fatal(tmp_path, capsys):
     assert summary["skipped"]["too_long"] == 1 and summary["records"] == 2
 
 
-def test_json_summary_matches_files(tmp_path, capsys, vc_tweets):
+@pytest.fixture()
+def tweet_files(tmp_path, tweets_factory):
+    """Two line-format files of 300 tweets each, junk mixed in (75 lines each)."""
+    return [write(tmp_path / f"in-{seed}.txt", "".join(line + "\n" for line in tweets_factory(300, seed=seed, noise=True)))
+            for seed in (1, 2)]
+
+
+def test_json_summary_matches_files(tmp_path, capsys, tweet_files):
     out = tmp_path / "vc"
-    code = main(["prepare", str(vc_tweets / "valid.txt"), str(vc_tweets / "test.txt"), "--out", str(out),
+    code = main(["prepare", str(tweet_files[0]), str(tweet_files[1]), "--out", str(out),
                  "--split", "0.7,0.15,0.15", "--seed", "3", "--json"])
     captured = capsys.readouterr()
     assert code == 0 and captured.err == ""
@@ -75,7 +91,7 @@ def test_json_summary_matches_files(tmp_path, capsys, vc_tweets):
     summary = json.loads(captured.out)
     assert summary == json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert summary["seed"] == 3 and summary["split"] == {"train": 0.7, "valid": 0.15, "test": 0.15}
-    assert [i["records"] for i in summary["inputs"]] == [3204, 3204]
+    assert [i["records"] for i in summary["inputs"]] == [375, 375]
     authors: dict[str, dict[str, int]] = {}
     for name in ("train", "valid", "test"):
         lines = (out / f"{name}.txt").read_text(encoding="utf-8").splitlines()
@@ -86,21 +102,22 @@ def test_json_summary_matches_files(tmp_path, capsys, vc_tweets):
             authors.setdefault(author, {}).setdefault(name, 0)
             authors[author][name] += 1
     assert {a: {k: v for k, v in c.items() if k != "total" and v} for a, c in summary["authors"].items()} == authors
-    assert summary["records"] + summary["skipped_total"] == summary["records_read"] == 6408
+    assert summary["records"] + summary["skipped_total"] == summary["records_read"] == 750
+    assert summary["skipped_total"] > 0 and len(authors) == 8
 
 
-def test_human_table_and_refusal_to_overwrite(tmp_path, capsys, vc_tweets):
+def test_human_table_and_refusal_to_overwrite(tmp_path, capsys, tweet_files):
     out = tmp_path / "vc"
-    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(out)]) == 0
+    assert main(["prepare", str(tweet_files[0]), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "train" in text and "valid" in text and "test" in text and "skipped:" in text
     foreign = tmp_path / "mine"
     foreign.mkdir()
     write(foreign / "thesis.tex", "keep me")
-    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(foreign)]) == 2
+    assert main(["prepare", str(tweet_files[0]), "--out", str(foreign)]) == 2
     assert "--force" in capsys.readouterr().err
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
-    assert main(["prepare", str(vc_tweets / "test.txt"), "--out", str(foreign), "--force", "--json"]) == 0
+    assert main(["prepare", str(tweet_files[0]), "--out", str(foreign), "--force", "--json"]) == 0
     assert sorted(p.name for p in foreign.iterdir()) == ["stats.json", "test.txt", "thesis.tex", "train.txt",
                                                          "valid.txt"]
 
@@ -124,3 +141,18 @@ def test_builtin_sotu_cli(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["inputs"][0]["source"] == "builtin:sotu"
     assert {"washington", "lincoln"} <= set(summary["authors"])
+
+
+def test_odd_text_prepares_and_reads_back(tmp_path, capsys):
+    """Found by the property tests: text that looks like a prefixed line and lone surrogates in JSON."""
+    from tweetsmith.data.records import read_split
+
+    text = write(tmp_path / "speech.txt", "\\x- a plain line that looks like a tweet\nanother line\n")
+    assert main(["prepare", str(text), "--format", "text", "--split", "1,0,0", "--out", str(tmp_path / "t")]) == 0
+    records = read_split(tmp_path / "t" / "train.txt")
+    assert sorted((r.author, r.text) for r in records) == [("", "\\x- a plain line that looks like a tweet"),
+                                                           ("", "another line")]
+    lone = write(tmp_path / "lone.jsonl", '{"author": "a\\udc80b", "text": "half \\ud83d a pair"}\n')
+    assert main(["prepare", str(lone), "--split", "1,0,0", "--out", str(tmp_path / "j")]) == 0
+    assert (tmp_path / "j" / "train.txt").read_text(encoding="utf-8") == "\\a\ufffdb- half \ufffd a pair\n"
+    capsys.readouterr()

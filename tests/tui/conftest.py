@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -88,3 +91,55 @@ def submit():
     """``await submit(pilot, "/temp 0.5", ...)``: put each line in the input and press Enter (typing it
     key by key is tested once; here it would only cost time)."""
     return _submit
+
+
+class MessageLog:
+    """A ``message_hook`` that records the app's messages and lets a test await one.
+
+    Tests wait on what the app says happened (a message from a worker, the end of a training), never on
+    the clock: ``await log.wait_for(lambda m: isinstance(m, TrainingEnded))``. The hook runs on the
+    event loop as each message is dispatched, so setting an asyncio.Event there is safe. Iterating the
+    log gives every message seen (one is dispatched once per node it bubbles through).
+    """
+
+    def __init__(self) -> None:
+        self.seen: list = []
+        self.arrived: list[float] = []  # perf_counter() at each dispatch, parallel to ``seen``
+        self._waits: list[tuple[Callable, asyncio.Event, list]] = []
+
+    def __call__(self, message) -> None:
+        self.seen.append(message)
+        self.arrived.append(time.perf_counter())
+        for predicate, event, found in self._waits:
+            if not event.is_set() and predicate(message):
+                found.append((message, self.arrived[-1]))
+                event.set()
+
+    def __iter__(self):
+        return iter(self.seen)
+
+    def of(self, kind: type) -> list:
+        """The distinct messages of a kind, in order."""
+        return list({id(m): m for m in self.seen if isinstance(m, kind)}.values())
+
+    async def wait_for(self, predicate: Callable, hang_guard_s: float = 900.0):
+        """(message, arrival time) of the first message for which ``predicate`` holds, one seen before
+        included. ``hang_guard_s`` only turns a hang (a message that never comes) into a failure."""
+        for message, arrived in zip(self.seen, self.arrived):
+            if predicate(message):
+                return message, arrived
+        entry = (predicate, asyncio.Event(), [])
+        self._waits.append(entry)
+        try:
+            await asyncio.wait_for(entry[1].wait(), hang_guard_s)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no such message in {hang_guard_s:.0f} s: the app never said it happened") from None
+        finally:
+            self._waits.remove(entry)
+        return entry[2][0]
+
+
+@pytest.fixture()
+def message_log() -> MessageLog:
+    """``run_test(message_hook=message_log)``, then ``await message_log.wait_for(predicate)``."""
+    return MessageLog()

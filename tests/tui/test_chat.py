@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from textual import events
@@ -37,12 +36,12 @@ async def test_type_a_user_and_stream(make_app, tiny_loaded, settle, tmp_path):
         assert card.author == "paulg" and card.prompt_text == "The best"
         # What streamed into the card is exactly the sample's text, and the text is the engine's for that seed.
         assert card.text == sample.text and card.streamed == sample.text
-        direct = stream_sample(tiny_loaded, "paulg", "The best", app.main.sampling).sample
+        direct = stream_sample(tiny_loaded, "paulg", "The best", app.main.sampling.with_changes(seed=sample.seed)).sample
         assert direct.text == sample.text
-        assert f"{sample.new_tokens} tok" in card.footer_text and "t 0.9 · k 50 · p 1 · seed 0" in card.footer_text
+        assert f"{sample.new_tokens} tok" in card.footer_text and f"t 0.9 · k 50 · p 1 · seed {sample.seed}" in card.footer_text
         assert len(_unique(seen, msg.TokensArrived)) >= 1
     saved = [json.loads(line) for line in (tmp_path / "session" / "chat.jsonl").read_text().splitlines()]
-    assert [(e["author"], e["prompt_text"], e["text"], e["seed"]) for e in saved] == [("paulg", "The best", sample.text, 0)]
+    assert [(e["author"], e["prompt_text"], e["text"], e["seed"]) for e in saved] == [("paulg", "The best", sample.text, sample.seed)]
 
 
 async def test_n_samples_use_consecutive_seeds(make_app, settle, submit):
@@ -53,21 +52,19 @@ async def test_n_samples_use_consecutive_seeds(make_app, settle, submit):
         await submit(pilot, "/n 3", "@sama")
         await settle(pilot)
         samples = [m.sample for m in _finished(seen)]
-        assert [s.seed for s in samples] == [0, 1, 2] and {s.author for s in samples} == {"sama"}
+        first = samples[0].seed  # drawn fresh for the request; its samples take the next seeds
+        assert [s.seed for s in samples] == [first, first + 1, first + 2] and {s.author for s in samples} == {"sama"}
         assert [c.text for c in app.screen.query(MessageCard)] == [s.text for s in samples]
 
 
-async def test_escape_stops_the_stream(make_app, settle, submit):
-    seen: list = []
+async def test_escape_stops_the_stream(make_app, settle, submit, message_log):
+    seen = message_log
     app = make_app()
-    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+    async with app.run_test(size=(120, 40), message_hook=seen) as pilot:
         await settle(pilot)
         await submit(pilot, "/max 190", "/temp 1.5", "/k 0", "/n 20")
         app.main.run_line("paulg")
-        for _ in range(2000):  # until the first text has arrived (no pilot waits: the stream is quick)
-            await asyncio.sleep(0.002)
-            if _unique(seen, msg.TokensArrived):
-                break
+        await seen.wait_for(lambda m: isinstance(m, msg.TokensArrived))  # the stream is under way
         app.post_message(events.Key("escape", None))  # as the terminal driver sends it
         await settle(pilot)
         finished = _finished(seen)

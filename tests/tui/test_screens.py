@@ -90,8 +90,8 @@ async def test_palette_lists_the_app_commands(make_app, settle):
         await app.run_action("slash('/temp 0.4')")
         assert app.main.sampling.temperature == 0.4
         await pilot.press("ctrl+p", *"train a")
-        await pilot.pause(0.3)
+        await settle(pilot)  # the palette's search workers have finished: the hits are listed
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert type(app.screen).__name__ == "TrainingScreen"
     assert {name for name, _help, _action in PALETTE_COMMANDS} >= {"Train a model", "Evaluate perplexity", "Sweep temperature"}

@@ -15,13 +15,9 @@ from tweetsmith.tui.widgets.perplexity_panel import PerplexityPanel, format_perp
 
 
 @pytest.fixture(scope="module")
-def module_splits(tmp_path_factory, vc_tweets) -> Path:
+def module_splits(tmp_path_factory, splits_factory) -> Path:
     """Small splits shared by this module's tests (the trained run records this path)."""
-    out = tmp_path_factory.mktemp("splits")
-    for name, count in (("train", 120), ("valid", 30), ("test", 30)):
-        lines = (vc_tweets / f"{name}.txt").read_text(encoding="utf-8").splitlines()[:count]
-        (out / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+    return splits_factory(tmp_path_factory.mktemp("splits"), (120, 30, 30))
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +36,41 @@ def _unique(seen, kind):
     return list({id(m): m for m in seen if isinstance(m, kind)}.values())
 
 
-async def _wait_for(pilot, condition, timeout_s: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-    await pilot.pause()
+def _ended(message) -> bool:
+    return isinstance(message, (msg.TrainingEnded, msg.TrainingFailed))
 
 
-async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir, module_splits, tmp_path, settle):
+def _step_logged(message) -> bool:
+    return isinstance(message, msg.TrainingEventArrived) and type(message.event).__name__ == "StepLogged"
+
+
+def _signal_when_run(screen, action: str) -> asyncio.Event:
+    """An event set each time the screen's ``action_<action>`` has run: a click's handling, observed
+    (a click is handled some loop turns after pilot.click returns; waiting a while would be a race)."""
+    done = asyncio.Event()
+    original = getattr(screen, f"action_{action}")
+
+    def run_then_signal() -> None:
+        original()
+        done.set()
+
+    setattr(screen, f"action_{action}", run_then_signal)
+    return done
+
+
+async def _handled(done: asyncio.Event) -> None:
+    await asyncio.wait_for(done.wait(), 600)  # a hang guard only: the action runs in a few loop turns
+    done.clear()
+
+
+async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir, module_splits, tmp_path, settle,
+                                                        message_log):
     from tweetsmith.tui.screens.training import TrainingScreen
     from tweetsmith.tui.widgets.loss_plot import LossPlot
 
-    seen: list = []
+    seen = message_log
     app = make_app(data_dir=module_splits)
-    async with app.run_test(size=(130, 48), message_hook=seen.append) as pilot:
+    async with app.run_test(size=(130, 48), message_hook=seen) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+t")
         screen = app.screen
@@ -65,14 +80,21 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
                   "batch_size": "2", "block_size": "32", "eval_every": "5", "lora_r": "4"}
         for name, value in fields.items():
             screen.query_one(f"#f-{name}", Input).value = value
-        await pilot.click("#start")
+        # A button ignores clicks for its 0.2 s press animation: the second click must not depend on
+        # how long the first took, so the animation is off.
+        screen.query_one("#start", Button).active_effect_duration = 0
+        started = _signal_when_run(screen, "start")
+        assert await pilot.click("#start")
+        await _handled(started)
         error = screen.query_one("#form-error")
         assert error.display and "max_steps: 'nine' is not a whole number" in str(error.content)
+        assert not app.training_running
         screen.query_one("#f-max_steps", Input).value = "10"
-        await pilot.pause()
-        await pilot.click("#start")
-        await _wait_for(pilot, lambda: not error.display, 10)  # the click is handled on the next loop turns
-        await _wait_for(pilot, lambda: _unique(seen, msg.TrainingEnded) or _unique(seen, msg.TrainingFailed), 120)
+        assert await pilot.click("#start")
+        await _handled(started)
+        assert not error.display and app.training_running
+        await seen.wait_for(_ended)
+        await settle(pilot)  # the training worker has finished and its last messages are handled
         assert not _unique(seen, msg.TrainingFailed), _unique(seen, msg.TrainingFailed)
         finished = _unique(seen, msg.TrainingEnded)[0].finished
         assert finished.outcome == "completed" and finished.steps == 10
@@ -86,7 +108,7 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert "Done: 10 steps" in str(screen.query_one("#train-result").content)
         assert app.run_dir == tmp_path / "runs" / "ui"
         assert not screen.query_one("#use-tuned", Button).disabled
-        await pilot.click("#use-tuned")
+        assert await pilot.click("#use-tuned")
         await settle(pilot)
         assert app.side == "tuned" and app.model.info.adapter is not None
         assert "tuned" in app.main.header.title_text and "LoRA" in app.main.header.title_text
@@ -95,21 +117,24 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert table is not None and table.get("tuned", "valid") is not None
 
 
-async def test_training_stop_keeps_a_checkpoint(make_app, tiny_llama_dir, module_splits, tmp_path, settle):
+async def test_training_stop_keeps_a_checkpoint(make_app, tiny_llama_dir, module_splits, tmp_path, settle, message_log):
     from tweetsmith.engine.train import TrainConfig
 
-    seen: list = []
+    seen = message_log
     app = make_app(data_dir=module_splits)
-    async with app.run_test(size=(130, 48), message_hook=seen.append) as pilot:
+    async with app.run_test(size=(130, 48), message_hook=seen) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+t")
         out = tmp_path / "runs" / "stop"
         app.screen.start(TrainConfig(data=str(module_splits), model=str(tiny_llama_dir), out=str(out), lora=True,
                                      max_steps=5000, batch_size=2, block_size=32, eval_every=0, logging_steps=1))
-        await _wait_for(pilot, lambda: any(type(e.event).__name__ == "StepLogged" for e in _unique(seen, msg.TrainingEventArrived)))
+        await seen.wait_for(_step_logged)
         assert app.training_running
-        await pilot.click("#stop")
-        await _wait_for(pilot, lambda: _unique(seen, msg.TrainingEnded) or _unique(seen, msg.TrainingFailed), 60)
+        stopped = _signal_when_run(app.screen, "stop")
+        assert await pilot.click("#stop")
+        await _handled(stopped)
+        await seen.wait_for(_ended)
+        await settle(pilot)
         finished = _unique(seen, msg.TrainingEnded)[0].finished
         assert finished.outcome == "stopped" and 0 < finished.steps < 5000
         assert any((out / "checkpoints").iterdir())

@@ -3,6 +3,11 @@
 A mixin of ``MainScreen`` (which owns the cards, the session and the sampling config). One request is
 ``n`` samples (seeds ``seed .. seed+n-1``) for one side, or ``n`` base/tuned pairs for ``/ab``; Esc sets
 the request's cancel event, which the engine checks every token, and cancels the worker group.
+
+Seeds: each request draws a fresh seed (``engine.sampling.fresh_seed``) unless ``/seed N`` pinned one, so
+Enter twice gives two tweets; the card shows the seed it used, and ``/seed N`` or ``tweetsmith sample
+--seed N`` gives that tweet again. Torch's thread count is never changed for the process: while a
+training runs, each sample's own generation thread gets one thread (``stream_sample(num_threads=1)``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 from textual import work
 from textual.worker import get_current_worker
 
-from tweetsmith.engine.sampling import SamplingConfig
+from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 
 from .. import messages as msg
 from ..commands import Prompt
@@ -29,7 +34,7 @@ FLUSH_S = 0.05  # streamed text reaches the card at most every 50 ms: one messag
 class Job:
     card_id: str
     side: str
-    index: int  # sample i of the request: seed + i
+    index: int  # sample i of the request: seed + i (the two cards of an /ab pair share it)
     column: int = 0
     pair_id: str | None = None
 
@@ -42,6 +47,7 @@ class GenerationMixin:
     _cancel: threading.Event | None
     _last_prompt: Prompt | None
     _pending_ab: Prompt | None
+    seed_auto: bool  # True: a fresh seed per request; False: ``sampling.seed`` pinned by /seed N
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -75,9 +81,11 @@ class GenerationMixin:
             else:
                 pair = f"pair-{self._counter + 1}"
                 jobs += [Job(self._next_id(), side, i, column, pair) for column, side in enumerate(sides)]
-        self._cancel = threading.Event()
+        self._cancel = self.app.track(threading.Event())
         self.streaming = True
-        self.generate(prompt, jobs, self.sampling, models, self._cancel)
+        seed = fresh_seed() if self.seed_auto else self.sampling.seed
+        self.generate(prompt, jobs, self.sampling.with_changes(seed=seed), models, self._cancel,
+                      1 if self.app.training_running else None)
 
     def stop_generation(self, quiet: bool = False) -> None:
         if self._cancel is not None:
@@ -88,11 +96,14 @@ class GenerationMixin:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
     def generate(self, prompt: Prompt, jobs: list[Job], config: SamplingConfig, models: dict[str, Any],
-                 cancel: threading.Event) -> None:
-        """Stream each job's sample, posting the text every ~50 ms; a failure keeps what came."""
+                 cancel: threading.Event, num_threads: int | None = None) -> None:
+        """Stream each job's sample, posting the text every ~50 ms; a failure keeps what came.
+
+        ``num_threads``: torch threads of each sample's generation thread alone (1 while training runs,
+        so the two do not fight over the cores); None leaves torch's setting alone.
+        """
         from tweetsmith.engine.generate import stream_sample
 
-        self._set_threads()
         worker = get_current_worker()
         for job in jobs:
             if cancel.is_set() or worker.is_cancelled:
@@ -101,9 +112,10 @@ class GenerationMixin:
             received: list[str] = []
             pending: list[str] = []
             last = time.perf_counter()
+            job_config = config.with_changes(seed=config.seed + job.index, num_samples=1)
             try:
-                stream = stream_sample(models[job.side], prompt.author, prompt.text,
-                                       config.with_changes(seed=config.seed + job.index, num_samples=1), cancel=cancel)
+                stream = stream_sample(models[job.side], prompt.author, prompt.text, job_config, cancel=cancel,
+                                       num_threads=num_threads)
                 for piece in stream:
                     received.append(piece)
                     pending.append(piece)
@@ -120,18 +132,9 @@ class GenerationMixin:
                 if pending:
                     self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
                 self.post_message(msg.SampleFailed(job.card_id, _error_text(err), "".join(received),
-                                                   prompt.author, prompt.text, job.side))
+                                                   prompt.author, prompt.text, job.side, job_config))
                 break
         self.post_message(msg.GenerationEnded(stopped=cancel.is_set(), cancel=cancel))
-
-    def _set_threads(self) -> None:
-        """One torch thread for generation while training runs (both get faster than when they fight)."""
-        import torch
-
-        app = self.app
-        if app.default_torch_threads is None:
-            app.default_torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1 if app.training_running else app.default_torch_threads)
 
     async def on_sample_started(self, message: msg.SampleStarted) -> None:
         card = MessageCard(message.author, message.prompt_text, message.side, id=message.card_id,
@@ -170,7 +173,7 @@ class GenerationMixin:
         self.notify(message.error, title="Generation failed", severity="error", timeout=10)
         if message.partial:
             self._save_entry(ChatEntry(author=message.author, prompt_text=message.prompt_text, text=message.partial,
-                                       side=message.side, params=self.sampling.to_dict(), seed=self.sampling.seed,
+                                       side=message.side, params=message.config.to_dict(), seed=message.config.seed,
                                        stopped=True, error=message.error, created=time.strftime("%Y-%m-%dT%H:%M:%S")))
 
     def on_generation_ended(self, message: msg.GenerationEnded) -> None:

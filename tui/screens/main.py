@@ -35,7 +35,9 @@ from ..widgets.message_card import MessageCard
 from ..widgets.perplexity_panel import PerplexityPanel
 from ..widgets.prompt_input import AuthorAutoComplete, PromptInput
 from ..widgets.sampling_panel import SamplingPanel
+from ..widgets.insight_cards import SurprisalLegend
 from .generation import GenerationMixin
+from .insight import InsightMixin
 from .metrics import MetricsMixin
 
 MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the file keeps them all
@@ -46,7 +48,7 @@ _TOPP = Binding.Group("top-p")
 _NUM = Binding.Group("samples")
 
 
-class MainScreen(GenerationMixin, MetricsMixin, Screen):
+class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
     BINDINGS = [
         Binding("escape", "escape", "stop/leave"),
         Binding("t", "param('t')", "temperature −0.1", group=_TEMP),
@@ -59,12 +61,16 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
         Binding("N", "param('N')", "samples +1", group=_NUM),
         # Terminals with the kitty keyboard protocol may send shift+t rather than T.
         *[Binding(f"shift+{k.lower()}", f"param('{k}')", "", show=False) for k in "TKPN"],
+        # Listed in the help (F1), not in the footer, which is full.
+        Binding("u", "surprisal", "colour the cards' tokens by surprisal (again: off)", show=False),
+        Binding("s", "source", "the training tweet the last sample copied from", show=False),
         Binding("enter", "focus_input", "Type", show=False),
         Binding("slash", "focus_input('/')", "Command", show=False),
         Binding("at", "focus_input('@')", "User", show=False),
     ]
 
     sampling: reactive[SamplingConfig] = reactive(SamplingConfig, always_update=True)
+    seed_auto: reactive[bool] = reactive(True)  # a fresh seed per request until /seed N pins sampling.seed
     streaming: reactive[bool] = reactive(False)
 
     def __init__(self) -> None:
@@ -77,6 +83,7 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
         self._pending_ab: Prompt | None = None
         self._reference: Any = None  # engine.diversity reference vocabulary of the test split
         self._ppl_cancel: threading.Event | None = None
+        self._ppl_quick = False
         self.current_author = ""
 
     # --- layout -----------------------------------------------------------------------------------
@@ -88,6 +95,7 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
             with Vertical(id="side"):
                 yield PerplexityPanel(id="perplexity", classes="panel")
                 yield DiversityPanel(id="diversity", classes="panel")
+                yield SurprisalLegend(id="surprisal-legend", classes="panel")
                 yield SamplingPanel(id="sampling", classes="panel")
         yield Static(id="input-error", markup=False)
         prompt = PromptInput(placeholder="paulg: The best startups   (Tab completes usernames · /help for commands)", id="prompt")
@@ -109,12 +117,18 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
 
     def on_mount(self) -> None:
         self.prompt.focus()
-        self.query_one(SamplingPanel).config = self.sampling
+        panel = self.query_one(SamplingPanel)
+        panel.seed_auto = self.seed_auto
+        panel.config = self.sampling
         self.app.main_screen_ready()
 
     def watch_sampling(self, config: SamplingConfig) -> None:
         if self.is_mounted:
             self.query_one(SamplingPanel).config = config
+
+    def watch_seed_auto(self, auto: bool) -> None:
+        if self.is_mounted:
+            self.query_one(SamplingPanel).seed_auto = auto
 
     # --- focus rule -------------------------------------------------------------------------------
 
@@ -133,7 +147,7 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "param" and not self.keys_active:
+        if action in ("param", "surprisal", "source") and not self.keys_active:
             return None  # refused: the input has the letters now
         return True
 
@@ -167,6 +181,14 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
             return False
         return True
 
+    def pin_seed(self, seed: int | None) -> None:
+        """``/seed N``: every request uses N (sample i of n: N + i) until ``/seed auto`` (None)."""
+        if seed is None:
+            self.seed_auto = True
+            return
+        if self.set_param("seed", seed):
+            self.seed_auto = False
+
     # --- model and data ---------------------------------------------------------------------------
 
     def model_ready(self, side: str, loaded: Any, seconds: float, activate: bool) -> None:
@@ -188,6 +210,7 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
             if self.session.path is None:
                 self._open_session(loaded)
             self._show_cached_perplexity()
+            self.refresh_surprisal()
         if self._pending_ab is not None and {"base", "tuned"} <= set(self.app.models):
             prompt, self._pending_ab = self._pending_ab, None
             self.start_generation(prompt, ["base", "tuned"])
@@ -278,7 +301,9 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
             self.set_param(spec.field, command.value)
             return
         name, value = command.name, command.value
-        if name == "model":
+        if name == "seed":
+            self.pin_seed(value)  # type: ignore[arg-type]
+        elif name == "model":
             self.app.open_target(None, str(value))
         elif name == "run":
             run = Path(str(value)).expanduser()
@@ -300,6 +325,10 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
             self.evaluate()
         elif name == "sweep":
             self.open_sweep(value)
+        elif name == "score":
+            self.score_line(value)
+        elif name == "source":
+            self.show_source()
         elif name == "save":
             self.save_markdown(value)
         elif name == "clear":
@@ -307,7 +336,7 @@ class MainScreen(GenerationMixin, MetricsMixin, Screen):
         elif name == "help":
             self.app.action_help()
         elif name == "quit":
-            self.app.exit()
+            self.app.action_quit()
 
     # --- sweep, save, clear -----------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class SweepScreen(Screen):
 
     def on_mount(self) -> None:
         app = self.app
+        app.track(self._cancel)  # leaving the app cancels the sweep too
         self.query_one("#sweep-status", Static).update("generating…")
         self.run_sweep(app.run_dir, dict(app.models), app.side, app.data_dir)
 

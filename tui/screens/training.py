@@ -3,6 +3,11 @@
 The form's labels are the fields' help strings, so the CLI's ``--help`` and this form never disagree.
 Training runs in the app's worker: leaving this screen (Esc or ctrl+t) keeps it running, and the chat
 goes on with the model it had (the header shows the training's progress meanwhile).
+
+Progress: the bar counts optimizer steps and moves inside a step with the engine's heartbeats (step +
+fraction), and a status line under it says what runs now: a stage before or between steps ("evaluating
+valid 120/180 windows") or the running step ("step 13/138 · micro-batch 1/1 · 63% · ETA 24m00s"), so a
+CPU run whose steps take 10 s or more is visibly alive.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,6 +27,9 @@ from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, S
 
 from ..display import short_path
 from ..widgets.loss_plot import LossPlot
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, TrainEvent, TrainingFinished
 
 # The fields the form shows, in order; the rest keep TrainConfig's defaults.
 FORM_FIELDS = ("data", "model", "out", "lora", "lora_r", "lora_alpha", "lr", "epochs", "max_steps",
@@ -47,6 +55,11 @@ def _field_info(name: str) -> tuple[type, Any, str]:
     args = [a for a in typing.get_args(hints[name]) if a is not type(None)]
     kind = args[0] if args else hints[name]
     return kind, field.default, field.metadata.get("help", "")
+
+
+def _one_line(text: str) -> str:
+    """Text echoed in the form's one-line error: any line break in it becomes a space."""
+    return " ".join(text.splitlines())
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -82,6 +95,7 @@ class TrainingScreen(Screen):
             with Vertical(id="train-status"):
                 yield Static(id="train-note", markup=False)
                 yield ProgressBar(id="train-progress", show_eta=False)
+                yield Static(id="train-activity", markup=False)
                 yield Static(id="train-stats")
                 yield LossPlot(id="loss-plot")
                 yield Static(id="train-result", markup=False)
@@ -102,6 +116,7 @@ class TrainingScreen(Screen):
         self._title("")
         self._set_defaults()
         self.query_one("#train-progress", ProgressBar).display = False
+        self._activity("")
         self._say_chat_note()
         self.query_one("#f-data", Input).focus()
 
@@ -147,11 +162,18 @@ class TrainingScreen(Screen):
                 values[name] = kind(raw) if kind is not str else raw
             except ValueError:
                 raise ValueError(f"{name}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
-        data = Path(values["data"]).expanduser()
-        if not data.exists():
-            raise ValueError(f"data: {data} does not exist; give a directory from `tweetsmith prepare` or a file to prepare")
-        if data.is_dir() and not (data / "train.txt").is_file():
-            raise ValueError(f"data: {data} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {data}`)")
+        try:  # "~nosuser" (RuntimeError), a NUL (ValueError), a name too long (OSError): all the user's to fix
+            data = Path(values["data"]).expanduser()
+            exists, is_dir = data.exists(), data.is_dir()
+            has_train = is_dir and (data / "train.txt").is_file()
+        except (OSError, RuntimeError, ValueError) as err:
+            raise ValueError(f"data: {_one_line(values['data'])!r} is not a usable path ({_one_line(str(err))}); "
+                             "give a directory from `tweetsmith prepare` or a file to prepare") from None
+        shown = _one_line(str(data))
+        if not exists:
+            raise ValueError(f"data: {shown} does not exist; give a directory from `tweetsmith prepare` or a file to prepare")
+        if is_dir and not has_train:
+            raise ValueError(f"data: {shown} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {shown}`)")
         config = _train_config_cls()(**values)
         validate(config)  # ConfigError names the flag and the valid range
         return config
@@ -174,6 +196,7 @@ class TrainingScreen(Screen):
         self.query_one(LossPlot).reset()
         self.query_one("#train-result", Static).update("")
         self.query_one("#train-stats", Static).update(Content("starting… (loading the model and the data)"))
+        self._activity("")
         progress = self.query_one("#train-progress", ProgressBar)
         progress.display = True
         progress.update(total=None, progress=0)
@@ -222,7 +245,30 @@ class TrainingScreen(Screen):
 
     # --- events from the app's training worker ---------------------------------------------------
 
-    def apply_event(self, event: Any) -> None:
+    def _activity(self, text: str) -> None:
+        line = self.query_one("#train-activity", Static)
+        line.update(text)
+        line.display = bool(text)  # no blank line while nothing runs
+
+    @property
+    def activity_text(self) -> str:
+        """The status line as plain text (what runs now)."""
+        content = self.query_one("#train-activity", Static).content
+        return content.plain if isinstance(content, Content) else str(content)
+
+    def apply_progress(self, event: StageProgress | StepHeartbeat) -> None:
+        """A stage's progress or a heartbeat inside a step: the status line, and the bar for a step."""
+        from tweetsmith.engine.train_events import StepHeartbeat
+
+        if isinstance(event, StepHeartbeat):
+            fraction = min(max(event.fraction, 0.0), 1.0)
+            total = max(event.total_steps, 1)
+            self.query_one("#train-progress", ProgressBar).update(total=total, progress=min(event.step + fraction, total))
+            self._activity(heartbeat_line(event))
+        else:
+            self._activity(stage_line(event))
+
+    def apply_event(self, event: TrainEvent) -> None:
         from tweetsmith.engine import train_events as ev
 
         stats = self.query_one("#train-stats", Static)
@@ -240,6 +286,7 @@ class TrainingScreen(Screen):
         elif isinstance(event, ev.StepLogged):
             progress.update(total=max(event.total_steps, 1), progress=event.step)
             self.query_one(LossPlot).add_loss(event.step, event.loss)
+            self._activity(f"step {event.step}/{event.total_steps} done · ETA {_duration(event.eta_s)}")
             stats.update(Content(
                 f"step {event.step}/{event.total_steps} · epoch {event.epoch:.2f} · loss {event.loss:.3f} · lr {event.lr:.2e} · "
                 f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
@@ -250,8 +297,9 @@ class TrainingScreen(Screen):
         elif isinstance(event, ev.CheckpointSaved):
             self.query_one("#train-result", Static).update(f"checkpoint at step {event.step}{' (best so far)' if event.best else ''}")
 
-    def training_ended(self, finished: Any) -> None:
+    def training_ended(self, finished: TrainingFinished) -> None:
         self._set_running(False)
+        self._activity("")
         self.query_one("#train-progress", ProgressBar).display = finished.outcome == "completed"
         ppl = f" · valid perplexity {finished.valid_perplexity:.1f}" if finished.valid_perplexity else ""
         verb = "Done" if finished.outcome == "completed" else "Stopped (checkpoint kept; tick resume to continue)"
@@ -265,8 +313,25 @@ class TrainingScreen(Screen):
 
     def training_failed(self, error: str) -> None:
         self._set_running(False)
+        self._activity("")
         self.query_one("#train-progress", ProgressBar).display = False
         self._form_error(error)
+
+
+def stage_line(event: StageProgress) -> str:
+    """``evaluating valid 120/180 windows``; ``loading model`` while the total is unknown and nothing is done."""
+    unit = f" {event.unit}" if event.unit else ""
+    if event.total:
+        return f"{event.stage} {event.done}/{event.total}{unit}"
+    return f"{event.stage} {event.done}{unit}" if event.done else f"{event.stage}…"
+
+
+def heartbeat_line(event: StepHeartbeat) -> str:
+    """``step 13/138 · micro-batch 1/1 · 63% · ETA 24m00s``: the running step (``event.step`` are done)."""
+    running = min(event.step + 1, event.total_steps)
+    percent = int(100 * min(max(event.fraction, 0.0), 1.0) + 1e-9)  # floor: 100% only when done
+    return (f"step {running}/{event.total_steps} · micro-batch {event.micro_batch}/{event.grad_accum} · "
+            f"{percent}% · ETA {_duration(event.eta_s)}")
 
 
 def _fresh_run_dir(data_dir: Path | None) -> str:

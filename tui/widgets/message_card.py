@@ -6,12 +6,15 @@ body is built as ``Content`` from plain strings.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
 from ..session import ChatEntry
+from .card_marks import styled_runs
 
 
 class MessageCard(Vertical):
@@ -27,6 +30,8 @@ class MessageCard(Vertical):
         self.streamed = ""  # every piece that streamed in, joined (tests compare it with the Sample)
         self.entry: ChatEntry | None = None
         self.streaming = True
+        self.match: Any = None  # engine.memorisation.SpanMatch of the finished text, once checked
+        self.surprisal: Any = None  # engine.surprisal.TextScore of the body, while colours are on
         self._handle = Static(self._handle_content(show_side), classes="card-handle")
         self._body = Static("", classes="card-body")
         self._footer = Static(Content("streaming… (Esc stops)"), classes="card-footer")
@@ -53,9 +58,14 @@ class MessageCard(Vertical):
 
     def _render_body(self) -> None:
         parts: list = []
-        if self.prompt_text:
-            parts.append((self.prompt_text, "italic $text-muted"))
-        parts.append(self.text)
+        copied = self.copied_span
+        if not self.streaming and (copied is not None or self.surprisal is not None):
+            tokens = self.surprisal.tokens if self.surprisal is not None else ()
+            parts += styled_runs(self.body_text, len(self.prompt_text), copied=copied, tokens=tokens)
+        else:
+            if self.prompt_text:
+                parts.append((self.prompt_text, "italic $text-muted"))
+            parts.append(self.text)
         if self.streaming:
             parts.append(("▌", "$accent"))
         elif not self.text.strip():
@@ -74,7 +84,7 @@ class MessageCard(Vertical):
         self.set_class(entry.stopped, "stopped")
         self.set_class(bool(entry.error), "failed")
         self._render_body()
-        self._footer.update(Content(f"{entry.param_line()}  ·  {entry.stats_line()}"))
+        self._footer.update(Content(self._footer_line()))
 
     def fail(self, error: str) -> None:
         """The stream broke: keep the text that came, say why under it."""
@@ -86,6 +96,36 @@ class MessageCard(Vertical):
     @property
     def body_text(self) -> str:
         return self.prompt_text + self.text
+
+    @property
+    def copied_span(self) -> tuple[int, int] | None:
+        """Characters of the body copied from a training tweet (None unless the sample counts as copied)."""
+        m = self.match
+        if m is None or not m.copied or m.char_start is None:
+            return None
+        return (m.char_start, m.char_end)
+
+    def mark_match(self, match: Any, text: str) -> None:
+        """The memorisation check of ``text``: when it is still this card's text, a copied span is
+        underlined and the footer says so."""
+        if text != self.body_text:
+            return
+        self.match = match
+        self._render_body()
+        if self.entry is not None:
+            self._footer.update(Content(self._footer_line()))
+
+    def show_surprisal(self, score: Any) -> None:
+        """Colour the tokens by surprisal (``engine.surprisal.TextScore`` of ``body_text``), or None to stop."""
+        self.surprisal = score
+        self._render_body()
+
+    def _footer_line(self) -> str:
+        assert self.entry is not None
+        line = f"{self.entry.param_line()}  ·  {self.entry.stats_line()}"
+        if self.copied_span is not None:
+            line += f"  ·  copied: {self.match.words} words of a training tweet (s shows it)"
+        return line
 
     @property
     def footer_text(self) -> str:

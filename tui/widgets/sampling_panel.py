@@ -1,4 +1,7 @@
-"""The current sampling parameters. One reactive holds the config, so a key press redraws the panel."""
+"""The current sampling parameters. One reactive holds the config, so a key press redraws the panel.
+
+The seed row says ``auto`` (a fresh seed per request, shown on each card) or the value ``/seed N`` pinned.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from tweetsmith.engine.sampling import SamplingConfig
 class SamplingPanel(Widget):
     config: reactive[SamplingConfig] = reactive(SamplingConfig, always_update=True)
     keys_active: reactive[bool] = reactive(False)  # whether t/T... act now (the input is not focused)
+    seed_auto: reactive[bool] = reactive(True)  # the seed row shows "auto" instead of config.seed
 
     def compose(self) -> ComposeResult:
         yield Static(classes="panel-title", id="sampling-title")
@@ -29,7 +33,7 @@ class SamplingPanel(Widget):
             ("top-p", f"{config.top_p:g}", "p/P"),
             ("samples", str(config.num_samples), "n/N"),
             ("max tok", str(config.max_new_tokens), "/max"),
-            ("seed", str(config.seed), "/seed"),
+            ("seed", "auto" if self.seed_auto else str(config.seed), "/seed"),
         ]
         extra = [(n, v) for n, v in (("typical", config.typical_p), ("min-p", config.min_p), ("rep", config.repetition_penalty))
                  if v not in (1.0, 0.0)]
@@ -43,6 +47,9 @@ class SamplingPanel(Widget):
             if i < len(extra) - 1:
                 parts.append("\n")
         self.query_one("#sampling-values", Static).update(Content.assemble(*parts))
+
+    def watch_seed_auto(self) -> None:
+        self.watch_config(self.config)
 
     def watch_keys_active(self, active: bool) -> None:
         if not self.children:

@@ -1,0 +1,144 @@
+"""Training memory: the plan's estimate against the measured peak, for the shapes users train.
+
+Each row trains for real (one optimizer step through ``engine.train.train``, in a process of its own) and
+compares the estimate the run announced (``TrainingStarted.memory_estimate_bytes``, see
+engine/train_plan.py) with the measured peak: the process's peak RSS on CPU, ``max_memory_allocated``
+on CUDA. The target is |error| <= 25%. Models: the embedded SmolLM2-135M with its real weights, and
+GPT-2 small / medium shapes (random init, word-level tokenizer: nothing is downloaded). Rows whose
+estimate would not fit in 70% of the memory available now are listed as skipped, not run.
+
+    python bench/train_memory.py            # CPU: the grid below
+    python bench/train_memory.py --quick    # fewer rows
+    python bench/train_memory.py --gpu      # the same on CUDA (peak = max_memory_allocated)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+CHILD = r"""
+import json, resource, sys
+import torch
+from tweetsmith.engine.train import TrainConfig, train
+from tweetsmith.engine.train_events import TrainingStarted
+spec = json.loads(sys.argv[1])
+torch.manual_seed(0)
+started = []
+config = TrainConfig(data=spec["data"], model=spec["model"], out=spec["out"], lora=spec["method"] == "lora",
+                     max_steps=1, batch_size=spec["batch"], block_size=spec["block"], eval_every=0, save_every=0,
+                     logging_steps=1, precision="fp32" if not torch.cuda.is_available() else "auto")
+if torch.cuda.is_available():
+    torch.cuda.reset_peak_memory_stats()
+train(config, on_event=lambda e: started.append(e) if isinstance(e, TrainingStarted) else None)
+peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+s = started[-1]
+print(json.dumps({"estimate": s.memory_estimate_bytes, "peak": peak, "batch": s.batch_size, "accum": s.grad_accum,
+                  "block": s.block_size}))
+"""
+
+
+def gpt2_shape(root: Path, name: str, n_layer: int, n_embd: int, n_head: int) -> Path:
+    """A random-init GPT-2 of a real shape with a 50,257-word tokenizer (the GPT-2 vocabulary size)."""
+    from train_throughput import make_gpu_assets
+
+    model_dir, _ = make_gpu_assets(root / name, n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab=50257,
+                                   lines=10, seed=0)
+    return model_dir
+
+
+def tweet_data(root: Path, tokenizer_words: int = 5000) -> Path:
+    """Tweet-length lines of the random words the GPT-2-shaped tokenizer knows ("t0".."tN"), and for the
+    embedded model the same lines read as text: enough for one step of any shape below."""
+    rnd = random.Random(0)
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", 4000), ("valid", 50), ("test", 50)):
+        lines = [f"\\u{rnd.randint(0, 11)}- " + " ".join(f"t{rnd.randint(0, tokenizer_words)}" for _ in range(rnd.randint(10, 40)))
+                 for _ in range(count)]
+        (data / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
+def available_bytes() -> int:
+    meminfo = Path("/proc/meminfo").read_text()
+    return next(int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemAvailable:")) * 1024
+
+
+def rough_need(params_m: float, method: str, batch: int, block: int, vocab: int, layers: int, hidden: int) -> float:
+    """A coarse upper guess to skip rows that cannot fit on this machine (the bench measures the rest)."""
+    weights = params_m * 1e6 * 4 * (4 if method == "full" else 1)
+    return 1.5e9 + weights + batch * block * (5 * vocab * 4 + layers * hidden * 60 * 4)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--gpu", action="store_true")
+    args = parser.parse_args(argv)
+    from train_throughput import ensure_importable
+
+    env = ensure_importable()
+    if not args.gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    from tweetsmith.engine.embedded import ensure_embedded
+
+    with tempfile.TemporaryDirectory(prefix="train-memory-") as tmp:
+        root = Path(tmp)
+        data = tweet_data(root)
+        models = {"smollm2-135m": (str(ensure_embedded()), 135, 49152, 30, 576)}
+        models["gpt2"] = (str(gpt2_shape(root, "gpt2", 12, 768, 12)), 124, 50257, 12, 768)
+        if not args.quick:
+            models["gpt2-medium"] = (str(gpt2_shape(root, "gpt2-medium", 24, 1024, 16)), 355, 50257, 24, 1024)
+        grid = [("smollm2-135m", "lora", b, t) for t, b in ((128, 16), (256, 1), (256, 4), (256, 8), (512, 4), (1024, 1), (1024, 4))]
+        grid += [("smollm2-135m", "full", 4, 256), ("smollm2-135m", "full", 1, 1024)]
+        grid += [("gpt2", "lora", 8, 256), ("gpt2", "full", 4, 256), ("gpt2", "lora", 2, 1024)]
+        if not args.quick:
+            grid += [("gpt2-medium", "lora", 4, 256), ("gpt2-medium", "full", 1, 512), ("smollm2-135m", "lora", 16, 512)]
+        else:
+            grid = grid[::2]
+        rows = []
+        for name, method, batch, block in grid:
+            path, params_m, vocab, layers, hidden = models[name]
+            need = rough_need(params_m, method, batch, block, vocab, layers, hidden)
+            if need > 0.7 * available_bytes():
+                rows.append((name, method, batch, block, None, None, "skipped: would not fit here"))
+                continue
+            out = root / f"run-{name}-{method}-{batch}-{block}"
+            spec = {"data": str(data), "model": path, "out": str(out), "method": method, "batch": batch, "block": block}
+            done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                rows.append((name, method, batch, block, None, None, f"failed: {done.stderr.strip().splitlines()[-1][:60]}"))
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            note = "" if (result["batch"], result["block"]) == (batch, block) else f"planned {result['batch']}x{result['accum']}x{result['block']}"
+            rows.append((name, method, batch, block, result["estimate"], result["peak"], note))
+            print(f"  {name} {method} {batch}x{block}: estimate {result['estimate'] / 2**30:.2f} GiB, "
+                  f"peak {result['peak'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    what = "max_memory_allocated" if args.gpu else "peak RSS"
+    print(f"\n| model | method | batch x block | estimate | measured ({what}) | estimate / measured | note |")
+    print("|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for name, method, batch, block, estimate, peak, note in rows:
+        if estimate is None:
+            print(f"| {name} | {method} | {batch} x {block} | | | | {note} |")
+            continue
+        ratio = estimate / peak
+        worst = max(worst, abs(ratio - 1))
+        print(f"| {name} | {method} | {batch} x {block} | {estimate / 2**30:.2f} GiB | {peak / 2**30:.2f} GiB | "
+              f"{ratio:.2f}x | {note} |")
+    print(f"\nworst error {100 * worst:.0f}% (target <= 25%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""``tweetsmith memorisation SAMPLES --train DIR``: is the model copying its training tweets?
+
+For each sample, the longest span of words it shares with any training record; prints the share of
+copied samples (a shared span of 8+ words, or the whole of a shorter sample), the distribution of
+longest spans and the worst cases beside the training records they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "share of samples copied from the training split, the distribution of longest shared word spans, the worst cases"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line")
+    parser.add_argument("--train", required=True, metavar="DIR", help="the data directory (train.txt) or a run directory trained on it")
+    parser.add_argument("--worst", type=int, default=5, help="how many worst cases to show (default: 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def train_dir(path: str):
+    """A data directory with train.txt, or the data directory of a run."""
+    from pathlib import Path
+
+    from tweetsmith.engine.errors import ConfigError
+
+    folder = Path(path)
+    if (folder / "train.txt").is_file():
+        return folder
+    if (folder / "config.json").is_file():
+        from tweetsmith.engine.experiments import run_data_dir
+
+        return run_data_dir(folder)
+    raise ConfigError(f"{path}: no train.txt here; give the data directory from `tweetsmith prepare` (or a run directory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from tweetsmith.data.errors import DataError
+    from tweetsmith.engine.errors import ConfigError
+    from tweetsmith.engine.memorisation import index_for_data, summarize
+    from tweetsmith.engine.samples_io import read_scored_texts
+
+    from .common import ProgressLine, notice
+
+    if args.worst < 0:
+        raise ConfigError(f"--worst must be 0 or more, got {args.worst}")
+    items = read_scored_texts(args.samples)
+    if not items:
+        raise DataError(f"{args.samples}: no samples in it")
+    data = train_dir(args.train)
+    bar = ProgressLine("indexing train.txt (once; cached)")
+    index = index_for_data(data, on_progress=lambda stage, done, total: (setattr(bar, "total", total), bar.update(done, stage)))
+    bar.close()
+    notice(f"index of {index.records:,} training records ({index.source})")
+    matches = index.match_many(i.text for i in items)
+    summary = summarize(matches, worst=args.worst)
+    summary.update(file=args.samples, train=str(data / "train.txt"))
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(render(summary, [i.author for i in items]))
+    return 0
+
+
+def render(summary: dict, authors: list[str]) -> str:
+    share = summary["copied_share"]
+    lines = [f"copied: {summary['copied']} of {summary['samples']} samples ({100 * share:.1f}%) share a span of "
+             f"{summary['copy_span_words']}+ words (or all of a shorter sample) with a training record"]
+    spans = summary["longest_span"]
+    lines.append(f"longest shared span: mean {spans['mean']:.1f} words, median {spans['median']:.0f}, max {spans['max']}")
+    histogram = {int(k): v for k, v in spans["histogram"].items()}
+    top = max(histogram.values())
+    lines.append("words  samples")
+    for length in range(0, max(histogram) + 1):
+        count = histogram.get(length, 0)
+        if count or length <= summary["copy_span_words"]:
+            bar = "#" * round(40 * count / top)
+            marker = "  <- copied from here" if length == summary["copy_span_words"] else ""
+            lines.append(f"{length:>5}  {count:>7}  {bar}{marker}")
+    if summary["worst"]:
+        lines.append("")
+        lines.append("worst cases:")
+    for case in summary["worst"]:
+        author = authors[case["sample"]] if case["sample"] < len(authors) else ""
+        flag = "COPIED" if case["copied"] else "      "
+        lines.append(f"{flag} {case['words']:>3} words  sample {case['sample']}{f' (@{author})' if author else ''}: "
+                     f"\"{case['span']}\"")
+        if case["record_text"] is not None:
+            lines.append(f"{'':>17}training record {case['record']}: {case['record_text']}")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""What `tweetsmith train` shows while it runs: the engine's events as a rich progress display on a terminal,
+or as a plain line every few seconds when stderr is a log file or CI (no carriage returns there).
+
+Every stage that takes a while on a CPU moves: loading the model, encoding, measuring memory, each
+optimizer step (with the heartbeat from inside the step, so a 15-second CPU step still moves about
+every second), evaluating the valid split, saving. Notices, evaluations and best checkpoints are
+printed as lines of their own above the bar.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+PLAIN_EVERY_S = 10.0  # a log file gets one progress line this often, not one per event
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.3g}M"
+
+
+class TrainProgress:
+    """Call it with each engine event; call ``finish`` with the TrainingFinished (or ``close`` on error)."""
+
+    def __init__(self, *, merge: bool = False, stream=None, plain_every_s: float = PLAIN_EVERY_S) -> None:
+        self.stream = stream or sys.stderr
+        self.merge = merge
+        self.method = "full"
+        self.plain_every_s = plain_every_s
+        self.live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self._progress = None
+        self._task = None
+        self._last_plain = 0.0
+        self._total_steps = 0
+        self._step_info = ""  # loss, tokens/s of the last logged step
+
+    # -- output -------------------------------------------------------------------------------
+    def _ensure_progress(self):
+        if self._progress is None and self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+
+            console = Console(file=self.stream, stderr=True)
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[info]}"), console=console, refresh_per_second=4,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=None, info="")
+        return self._progress
+
+    def line(self, message: str) -> None:
+        """A line of its own, above a live bar (or plainly)."""
+        progress = self._ensure_progress()
+        if progress is not None:
+            progress.console.print(message, markup=False, highlight=False)
+        else:
+            print(message, file=self.stream, flush=True)
+
+    def show(self, description: str, completed: float | None, total: float | None, info: str, *, force: bool = False) -> None:
+        progress = self._ensure_progress()
+        if progress is not None:
+            progress.update(self._task, description=description, completed=completed or 0, total=total, info=info)
+            return
+        now = time.monotonic()
+        if force or now - self._last_plain >= self.plain_every_s:
+            self._last_plain = now
+            amount = f" {completed:.1f}/{total:g}" if completed is not None and total else ""
+            print(f"{description}{amount} {info}".rstrip(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    # -- events -------------------------------------------------------------------------------
+    def __call__(self, event) -> None:
+        from tweetsmith.engine import train_events as ev
+
+        if isinstance(event, ev.StageProgress):
+            unit = f" {event.unit}" if event.unit else ""
+            amount = f"{event.done:,}/{event.total:,}{unit}" if event.total else ""
+            self.show(event.stage, event.done, event.total, amount, force=event.total is None)
+        elif isinstance(event, ev.TrainingStarted):
+            self._started(event)
+        elif isinstance(event, ev.StepHeartbeat):
+            part = f"micro-batch {event.micro_batch}/{event.grad_accum} · " if event.grad_accum > 1 else ""
+            self.show("train", event.step + event.fraction, event.total_steps,
+                      f"step {event.step + 1}/{event.total_steps} {part}{self._step_info}ETA {format_duration(event.eta_s)}")
+        elif isinstance(event, ev.StepLogged):
+            mfu = f" MFU {100 * event.mfu:.0f}%" if event.mfu is not None else ""
+            self._step_info = f"loss {event.loss:.3f} · {event.tokens_per_s:,.0f} tok/s{mfu} · "
+            self.show("train", event.step, event.total_steps,
+                      f"step {event.step}/{event.total_steps} {self._step_info}ETA {format_duration(event.eta_s)}",
+                      force=False)
+        elif isinstance(event, ev.Evaluated):
+            self.line(f"step {event.step}: valid perplexity {event.valid_perplexity:.2f}")
+        elif isinstance(event, ev.CheckpointSaved) and event.best:
+            self.line(f"step {event.step}: best so far, checkpoint {event.path}")
+
+    def _started(self, event) -> None:
+        self.method = event.method
+        self._total_steps = event.total_steps
+        if event.notice:
+            self.line(event.notice)
+        resumed = f", resuming at step {event.resumed_from_step}" if event.resumed_from_step else ""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        processes = f" x {world} processes" if world > 1 else ""
+        self.line(
+            f"training {event.model_description} ({event.method}): {event.total_steps} steps "
+            f"({event.epochs:.2f} epochs{resumed}), {event.batch_size} x {event.grad_accum}{processes} x "
+            f"{event.block_size} tokens per step, {event.dtype} on {event.device}, "
+            f"{_millions(event.trainable_parameters)} of {_millions(event.total_parameters)} parameters trained, "
+            f"~{event.memory_estimate_bytes / 2**30:.1f} GiB planned"
+        )
+        self.show("train", event.resumed_from_step, event.total_steps, "first step…", force=True)
+
+    def finish(self, finished) -> None:
+        self.close()
+        ppl = f"; valid perplexity {finished.valid_perplexity:.2f}" if finished.valid_perplexity is not None else ""
+        took = format_duration(finished.seconds)
+        what = "full model" if self.method == "full" else "merged model" if self.merge else "LoRA adapter"
+        if finished.outcome == "completed":
+            message = f"done: {finished.steps} steps in {took}{ppl}; {what} in {finished.result_dir}"
+        elif finished.steps:
+            message = (f"stopped at step {finished.steps} after {took}{ppl}; checkpoint kept, {what} so far in "
+                       f"{finished.result_dir}; continue with --resume --out {finished.run_dir}")
+        else:
+            message = "stopped before the first step; nothing was saved"
+        print(message, file=self.stream, flush=True)

@@ -1,0 +1,128 @@
+"""The run card (start, finish, listing) and the fixed-prompt training samples, each on its own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+
+import pytest
+import torch
+
+from tweetsmith.engine.card import (
+    data_summary,
+    file_sha256,
+    finish_card,
+    list_runs,
+    read_card,
+    reproduce_command,
+    start_card,
+)
+from tweetsmith.engine.train import TrainConfig
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.txt").write_text("\\a- one\n\\b- two\n\n\\a- three\n", encoding="utf-8")
+    (data / "valid.txt").write_text("\\a- four\n", encoding="utf-8")
+    (data / "test.txt").write_text("\\b- five\n\\b- six\n", encoding="utf-8")
+    return data
+
+
+def test_data_summary_hashes_the_splits(data_dir):
+    summary = data_summary(data_dir)
+    expected = hashlib.sha256()
+    for name in ("train", "valid", "test"):
+        raw = (data_dir / f"{name}.txt").read_bytes()
+        expected.update(f"{name}.txt\0{len(raw)}\0".encode() + raw)
+    assert summary["sha256"] == expected.hexdigest()
+    size = {name: (data_dir / f"{name}.txt").stat().st_size for name in ("train", "valid", "test")}
+    assert summary["splits"] == {"train": {"records": 3, "bytes": size["train"]}, "valid": {"records": 1, "bytes": size["valid"]},
+                                 "test": {"records": 2, "bytes": size["test"]}}
+    (data_dir / "test.txt").write_text("\\b- five\n\\b- sixx\n", encoding="utf-8")
+    assert data_summary(data_dir)["sha256"] != summary["sha256"]
+
+
+def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
+    import argparse
+
+    from tweetsmith.scripts.common import add_config_arguments, config_from_args
+
+    config = TrainConfig(data="my data", model="smollm2-135m", out="runs/x", lora=True, lora_r=16, lr=2e-4, max_steps=50,
+                         pack=False, resume=True, allow_fallback=False, quantize="4bit")
+    command = reproduce_command(config)
+    words = shlex.split(command)
+    assert words[:2] == ["tweetsmith", "train"] and "--resume" not in words and "--no-pack" in words
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TrainConfig)
+    again = config_from_args(TrainConfig, parser.parse_args(words[2:]))
+    assert again == TrainConfig(**{**config.__dict__, "resume": False})
+
+
+def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir):
+    run = tmp_path / "run"
+    config = TrainConfig(data=str(data_dir), model=str(tiny_llama_dir), out=str(run), lora=True, max_steps=4)
+    resolved = {"method": "lora", "batch_size": 2, "block_size": 64, "grad_accum": 1, "world_size": 1}
+    memo = tmp_path / "hashes.json"
+    card = start_card(run, config, resolved=resolved, model_spec=str(tiny_llama_dir), model_source="local",
+                      model_location=str(tiny_llama_dir), device="cpu", precision="fp32", memo=memo)
+    assert card["status"] == "running" and card["results"] is None
+    weights = tiny_llama_dir / "model.safetensors"
+    assert card["model"]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert json.loads(memo.read_text())  # remembered: a second card does not re-read the weights
+    assert file_sha256(weights, memo) == card["model"]["weights_sha256"]
+    assert card["libraries"]["torch"] == torch.__version__.split("+")[0] or card["libraries"]["torch"] == torch.__version__
+    assert card["data"]["sha256"] == data_summary(data_dir)["sha256"]
+    assert card["reproduce"] == reproduce_command(config)
+    assert "Status: **running**" in (run / "card.md").read_text()
+
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"step": 2, "loss": 3.0}, {"step": 2, "valid_perplexity": 20.0}, {"step": 4, "loss": 2.5, "valid_perplexity": 22.0}]))
+    card = finish_card(run, outcome="completed", steps=4, seconds=12.3, result_dir=str(run / "final"))
+    results = card["results"]
+    assert card["status"] == "completed" and card["ended"]
+    assert results["tokens_seen"] == 4 * 2 * 1 * 1 * 64 and results["tokens_seen_estimated"]
+    assert (results["final_loss"], results["final_valid_perplexity"]) == (2.5, 22.0)
+    assert (results["best_valid_perplexity"], results["best_step"]) == (20.0, 2)
+    assert read_card(run) == card
+    text = (run / "card.md").read_text()
+    assert "best valid perplexity: 20 (step 2)" in text and card["reproduce"] in text
+    assert finish_card(run, outcome="stopped", steps=4, seconds=1, tokens_seen=77)["results"]["tokens_seen"] == 77
+
+    rows = list_runs(tmp_path)
+    assert [(r["run"], r["method"], r["steps"], r["best_valid_perplexity"]) for r in rows] == [(str(run), "lora", 4, 20.0)]
+
+
+def test_list_runs_reads_runs_without_a_card(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"model": "gpt2", "data": "d", "method": "full"}))
+    (old / "metrics.jsonl").write_text(json.dumps({"step": 7, "loss": 1.0, "valid_perplexity": 9.5}) + "\n")
+    (tmp_path / "not-a-run").mkdir()
+    rows = list_runs(tmp_path)
+    assert len(rows) == 1 and rows[0]["status"] == "no card"
+    assert (rows[0]["model"], rows[0]["steps"], rows[0]["best_valid_perplexity"]) == ("gpt2", 7, 9.5)
+
+
+def test_training_samples_are_the_same_each_time(tiny_llama_dir, one_torch_thread):
+    from tweetsmith.engine.generate import generate_samples
+    from tweetsmith.engine.models import load_model
+    from tweetsmith.engine.training_samples import SAMPLING, fixed_authors, training_samples
+
+    assert fixed_authors(["\\b- x", "\\a- y", "\\b- z", "\\c- w", "\\a- v", "no author"], n=2) == ["a", "b"]
+    assert fixed_authors(["no author"]) == [""]
+    loaded = load_model(str(tiny_llama_dir))
+    model = loaded.model
+    model.train()
+    torch.manual_seed(99)
+    before = torch.random.get_rng_state()
+    first = training_samples(model, loaded.tokenizer, ["a", "b"], eot_id=loaded.eot_id, pad_id=loaded.pad_id)
+    assert torch.equal(torch.random.get_rng_state(), before)  # training's randomness is untouched
+    assert model.training
+    second = training_samples(model, loaded.tokenizer, ["a", "b"], eot_id=loaded.eot_id, pad_id=loaded.pad_id)
+    assert first == second and [s.seed for s in first] == [SAMPLING.seed, SAMPLING.seed + 1]
+    model.eval()
+    direct = generate_samples(loaded, ["a", "b"], SAMPLING, batch_size=2)
+    assert [s.text for s in first] == [s.text for s in direct]

@@ -61,18 +61,15 @@ def _shares(per_sample: Sequence[Sequence], weight=None) -> tuple[np.ndarray, np
     """Each sample's share of the distinct items of all samples: an item held k times in all counts 1/k
     at each holding, so the shares sum to the number of distinct items. Returns (shares of the items
     with ``weight(item)`` true, shares of all items), one value per sample."""
-    seen: dict = {}
-    for items in per_sample:
-        for item in items:
-            seen[item] = seen.get(item, 0) + 1
-    inside = np.zeros(len(per_sample))
-    every = np.zeros(len(per_sample))
-    for s, items in enumerate(per_sample):
-        for item in items:
-            share = 1.0 / seen[item]
-            every[s] += share
-            if weight is not None and weight(item):
-                inside[s] += share
+    from collections import Counter
+    from itertools import chain
+
+    share = {item: 1.0 / k for item, k in Counter(chain.from_iterable(per_sample)).items()}
+    every = np.array([sum(map(share.__getitem__, items)) for items in per_sample], dtype=np.float64)
+    if weight is None:
+        return np.zeros(len(per_sample)), every
+    kept = {item: v for item, v in share.items() if weight(item)}
+    inside = np.array([sum(kept.get(item, 0.0) for item in items) for items in per_sample], dtype=np.float64)
     return inside, every
 
 
@@ -88,26 +85,33 @@ def replicates(texts: Sequence[str], *, reference: Reference | None = None, bleu
     n = len(texts)
     if n == 0:
         return {}
-    indices = draws(n, resamples, seed) if indices is None else indices
-    counts = _counts(indices, n).astype(np.float64)
-    out: dict[str, np.ndarray] = {}
+    # Per-sample numbers, one column each; every draw sums them with its multiplicities in one product.
+    columns: dict[str, np.ndarray] = {}
     for order in (1, 2, 3):
         grams = [ngrams(tokens, order) for tokens in token_lists]
-        _, unique = _shares(grams)
-        total = np.array([len(g) for g in grams], dtype=np.float64)
-        out[f"dist_{order}"] = _ratio(counts @ unique, counts @ total)
+        columns[f"unique_{order}"] = _shares(grams)[1]
+        columns[f"total_{order}"] = np.array([len(g) for g in grams], dtype=np.float64)
     scores = self_bleu_scores(token_lists, bleu_n)
     if scores is not None:
-        out[f"self_bleu_{bleu_n}"] = counts @ np.array(scores) / n
-    words = np.array([len(w) for w in word_lists], dtype=np.float64)
-    out["mean_words"] = counts @ words / n
+        columns["bleu"] = np.array(scores, dtype=np.float64)
+    columns["words"] = np.array([len(w) for w in word_lists], dtype=np.float64)
     if reference is not None:
-        hits = np.array([sum(w in reference.vocab for w in ws) for ws in word_lists], dtype=np.float64)
-        out["overlap"] = _ratio(counts @ hits, counts @ words)
-        inside, every = _shares([set(ws) for ws in word_lists], reference.vocab.__contains__)
-        out["overlap_types"] = _ratio(counts @ inside, counts @ every)
-        inside, every = _shares([set(ngrams(ws, 2)) for ws in word_lists], reference.bigrams.__contains__)
-        out["overlap_bigrams"] = _ratio(counts @ inside, counts @ every)
+        columns["hits"] = np.array([sum(w in reference.vocab for w in ws) for ws in word_lists], dtype=np.float64)
+        columns["types_in"], columns["types"] = _shares([set(ws) for ws in word_lists], reference.vocab.__contains__)
+        columns["bigrams_in"], columns["bigrams"] = _shares([set(ngrams(ws, 2)) for ws in word_lists],
+                                                             reference.bigrams.__contains__)
+    names = list(columns)
+    indices = draws(n, resamples, seed) if indices is None else indices
+    summed = _counts(indices, n).astype(np.float64) @ np.stack([columns[k] for k in names], axis=1)
+    sums = {name: summed[:, i] for i, name in enumerate(names)}
+    out = {f"dist_{k}": _ratio(sums[f"unique_{k}"], sums[f"total_{k}"]) for k in (1, 2, 3)}
+    if "bleu" in sums:
+        out[f"self_bleu_{bleu_n}"] = sums["bleu"] / n
+    out["mean_words"] = sums["words"] / n
+    if reference is not None:
+        out["overlap"] = _ratio(sums["hits"], sums["words"])
+        out["overlap_types"] = _ratio(sums["types_in"], sums["types"])
+        out["overlap_bigrams"] = _ratio(sums["bigrams_in"], sums["bigrams"])
     return out
 
 

@@ -112,8 +112,18 @@ def rotate(directory: Path, *, keep: int, best_step: int | None) -> list[Path]:
     if best_step is not None:
         keep_steps.add(best_step)
     removed = []
+    staging = staging_root(directory)
     for checkpoint in checkpoints:
         if checkpoint.step not in keep_steps:
-            shutil.rmtree(checkpoint.path, ignore_errors=True)
+            # Out of sight first: a kill in the middle of the delete must not leave half a checkpoint-N.
+            doomed = staging / f"old-{checkpoint.path.name}"
+            shutil.rmtree(doomed, ignore_errors=True)
+            staging.mkdir(exist_ok=True)
+            os.replace(checkpoint.path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
             removed.append(checkpoint.path)
+    try:
+        staging.rmdir()  # only when empty: a save in progress keeps its staging directory
+    except OSError:
+        pass
     return removed

@@ -34,8 +34,16 @@ def _tokenizer():
 
 
 def tokenize(text: str) -> list[str]:
-    """The tokens every text metric uses (lower-cased TweetTokenizer tokens)."""
-    return _tokenizer().tokenize(text)
+    """The tokens every text metric uses (lower-cased TweetTokenizer tokens).
+
+    Remembered for the last 65,536 texts: the tokenizer costs ~0.3 ms a tweet, and the bootstrap
+    intervals, the human band and the app tokenize the same samples and test tweets again."""
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(_tokenizer().tokenize(text))
 
 
 def is_word(token: str) -> bool:
@@ -47,7 +55,7 @@ def words_of(tokens: Sequence[str]) -> list[str]:
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return list(zip(*(tokens[i:] for i in range(n)))) if n > 0 else []
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,9 @@ class TrainingFinished:
     valid_perplexity: float | None  # the last evaluation's, None if none ran
     result_dir: str  # final/: the adapter or the full model ("" when nothing was trained)
     run_dir: str
+    final_step: int | None = None  # the optimizer step whose weights final/ holds (None when nothing was trained)
+    final_is_best: bool = False  # final/ holds the checkpoint with the lowest valid perplexity (evaluation ran)
+    final_valid_perplexity: float | None = None  # that step's valid perplexity, when it was evaluated
 
 
 TrainEvent = Union[TrainingStarted, StageProgress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]

@@ -245,6 +245,9 @@ class TweetTrainer(Trainer):
         ppl = self._evaluated_at[1] if self._evaluated_at and self._evaluated_at[0] == step else None
         target = self.checkpoints_dir / f"{checkpoints.PREFIX}{step}"
         if main:
+            # This step's metrics line is held until the next step's log: write it before the checkpoint
+            # becomes complete, or a kill after the rename would resume past a step metrics.jsonl never got.
+            self.monitor.flush()
             target = checkpoints.publish(staged, self.checkpoints_dir, step=step, valid_perplexity=ppl)
             checkpoints.clear_staging(self.checkpoints_dir)
             checkpoints.rotate(self.checkpoints_dir, keep=self.keep_checkpoints, best_step=self.best_step)

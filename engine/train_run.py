@@ -301,10 +301,19 @@ class TrainAttempt:
     def finish(self, trainer, control, monitor, model, loaded, started: float, stopped_inside_step: bool) -> TrainingFinished:
         monitor.flush()
         steps = trainer.state.global_step
-        result_dir = ""
+        result_dir, final_step, final_is_best = "", None, False
+        final_ppl = monitor.last_valid_perplexity if trainer._evaluated_at and trainer._evaluated_at[0] == steps else None
         if steps > 0:
             self.base_config.use_cache = True
+            final_step = steps
             if self.procs.is_main:
+                best = best_checkpoint(trainer)
+                if best is not None:  # evaluation ran: final/ holds the lowest valid perplexity, not the last step
+                    if best.step != steps:
+                        self.emit(StageProgress(f"loading the best checkpoint (step {best.step})", 0, None))
+                        # The Trainer's own resume loader: adapter (peft) or full weights, as they were saved.
+                        trainer._load_from_checkpoint(str(best.path), model=model)
+                    final_step, final_is_best, final_ppl = best.step, True, best.valid_perplexity
                 self.emit(StageProgress("saving final model", 0, None))
                 save_final(model, loaded, self.config, self.config.method, self.paths)
             result_dir = str(self.paths.final)
@@ -313,8 +322,17 @@ class TrainAttempt:
         return TrainingFinished(
             outcome="stopped" if control.stopped else "completed", steps=steps,
             seconds=time.perf_counter() - started, valid_perplexity=monitor.last_valid_perplexity,
-            result_dir=result_dir, run_dir=str(self.paths.root),
+            result_dir=result_dir, run_dir=str(self.paths.root), final_step=final_step, final_is_best=final_is_best,
+            final_valid_perplexity=final_ppl,
         )
+
+
+def best_checkpoint(trainer) -> checkpoints.Checkpoint | None:
+    """The complete checkpoint of the best valid perplexity the trainer tracked (None when no evaluation ran)."""
+    if trainer.best_step is None:
+        return None
+    found = [c for c in checkpoints.list_checkpoints(trainer.checkpoints_dir) if c.step == trainer.best_step]
+    return found[0] if found else checkpoints.best(trainer.checkpoints_dir)
 
 
 def trim_metrics(path: Path, max_step: int) -> None:

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-PLAIN_EVERY_S = 10.0  # a log file gets one progress line this often, not one per event
+PLAIN_EVERY_S = float(os.environ.get("TWEETSMITH_PROGRESS_EVERY_S", "10"))  # a log gets a progress line this often
 
 
 def format_duration(seconds: float | None) -> str:
@@ -27,6 +27,16 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def final_holds(finished) -> str:
+    """Which weights final/ holds: the best checkpoint by valid perplexity when evaluation ran, else the last step."""
+    if finished.final_step is None:
+        return ""
+    if finished.final_is_best:
+        ppl = f" {finished.final_valid_perplexity:.2f}" if finished.final_valid_perplexity is not None else ""
+        return f"; final/ holds step {finished.final_step}, the best valid perplexity{ppl}"
+    return f"; final/ holds the last step ({finished.final_step})"
+
+
 def _millions(n: int) -> str:
     return f"{n / 1e6:.3g}M"
 
@@ -34,11 +44,11 @@ def _millions(n: int) -> str:
 class TrainProgress:
     """Call it with each engine event; call ``finish`` with the TrainingFinished (or ``close`` on error)."""
 
-    def __init__(self, *, merge: bool = False, stream=None, plain_every_s: float = PLAIN_EVERY_S) -> None:
+    def __init__(self, *, merge: bool = False, stream=None, plain_every_s: float | None = None) -> None:
         self.stream = stream or sys.stderr
         self.merge = merge
         self.method = "full"
-        self.plain_every_s = plain_every_s
+        self.plain_every_s = PLAIN_EVERY_S if plain_every_s is None else plain_every_s
         self.live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
         self._progress = None
         self._task = None
@@ -104,7 +114,7 @@ class TrainProgress:
             self._step_info = f"loss {event.loss:.3f} · {event.tokens_per_s:,.0f} tok/s{mfu} · "
             self.show("train", event.step, event.total_steps,
                       f"step {event.step}/{event.total_steps} {self._step_info}ETA {format_duration(event.eta_s)}",
-                      force=False)
+                      force=event.step >= event.total_steps)  # a log always gets the last step's line
         elif isinstance(event, ev.Evaluated):
             self.line(f"step {event.step}: valid perplexity {event.valid_perplexity:.2f}")
         elif isinstance(event, ev.CheckpointSaved) and event.best:
@@ -132,11 +142,12 @@ class TrainProgress:
         ppl = f"; valid perplexity {finished.valid_perplexity:.2f}" if finished.valid_perplexity is not None else ""
         took = format_duration(finished.seconds)
         what = "full model" if self.method == "full" else "merged model" if self.merge else "LoRA adapter"
+        holds = final_holds(finished)
         if finished.outcome == "completed":
-            message = f"done: {finished.steps} steps in {took}{ppl}; {what} in {finished.result_dir}"
+            message = f"done: {finished.steps} steps in {took}{ppl}; {what} in {finished.result_dir}{holds}"
         elif finished.steps:
             message = (f"stopped at step {finished.steps} after {took}{ppl}; checkpoint kept, {what} so far in "
-                       f"{finished.result_dir}; continue with --resume --out {finished.run_dir}")
+                       f"{finished.result_dir}{holds}; continue with --resume --out {finished.run_dir}")
         else:
             message = "stopped before the first step; nothing was saved"
         print(message, file=self.stream, flush=True)

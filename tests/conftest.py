@@ -59,7 +59,7 @@ def pytest_make_collect_report(collector):
 
 # --- hypothesis: reproducible by default ----------------------------------------------------------
 # The default profile draws the same examples on every run (CI never turns red by luck) and writes no
-# example database; HYPOTHESIS_PROFILE=explore draws fresh ones, more of them, to hunt for new bugs.
+# example database; HYPOTHESIS_PROFILE=explore draws fresh ones on each run, to hunt for new bugs.
 try:
     from hypothesis import settings as _hypothesis_settings
 except ImportError:  # the property tests import hypothesis themselves and fail with the fix
@@ -68,7 +68,7 @@ else:
     _hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None,
                                           print_blob=True)
     _hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None,
-                                          print_blob=True, max_examples=2000)
+                                          print_blob=True)
     # Triage: the first failure of each test at once, unshrunk (shrinking a big input can take minutes).
     from hypothesis import Phase as _Phase
 

@@ -13,7 +13,7 @@ from tweetsmith.engine import checkpoints, step_watch
 from tweetsmith.engine.errors import TrainingError
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, StepLogged, TrainingStarted
-from tweetsmith.engine.train_plan import MemoryProfile, candidates, plan_training
+from tweetsmith.engine.train_plan import HEADROOM, MemoryProfile, candidates, plan_training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -121,20 +121,24 @@ def test_plan_keeps_the_request_when_it_fits():
 
 
 def test_plan_halves_the_micro_batch_first_with_the_same_effective_batch():
-    # 500 MiB fixed + 8 x 1000 MiB does not fit 6 GiB x 0.9; 500 + 4 x 1000 does.
+    # A budget where 4 examples of 1000 MiB fit and 8 do not.
+    fits_four = int(profile(1000).estimate(4, False) / HEADROOM) + 2**20
+    assert profile(1000).estimate(8, False) > HEADROOM * fits_four
     plan = plan_training(batch_size=8, grad_accum=1, block_size=256, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(1000, block=block), available=6 * 2**30, device="cpu")
+                         profile_for=lambda block: profile(1000, block=block), available=fits_four, device="cpu")
     assert (plan.batch_size, plan.grad_accum, plan.gradient_checkpointing) == (4, 2, False)
     assert plan.tokens_per_step == 8 * 256
     assert "--batch-size 4 --grad-accum 2" in plan.change and "same tokens per step" in plan.change
 
 
 def test_plan_turns_on_checkpointing_then_shortens_the_block():
-    # Even one example (500 + 6000 MiB) does not fit 5 GiB; with checkpointing (750 MiB each) eight do.
-    plan = plan_training(batch_size=8, grad_accum=1, block_size=1024, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(6000 * block / 1024, block=block), available=5 * 2**30,
+    # Even one example of 6000 MiB does not fit; with checkpointing (750 MiB each) four do.
+    budget = int(profile(6000).estimate(4, True) / HEADROOM) + 2**20
+    assert profile(6000).estimate(1, False) > HEADROOM * budget
+    plan = plan_training(batch_size=4, grad_accum=1, block_size=1024, gradient_checkpointing=False,
+                         profile_for=lambda block: profile(6000 * block / 1024, block=block), available=budget,
                          device="cpu")
-    assert plan.gradient_checkpointing and plan.block_size == 1024 and plan.batch_size * plan.grad_accum == 8
+    assert plan.gradient_checkpointing and plan.block_size == 1024 and (plan.batch_size, plan.grad_accum) == (4, 1)
     assert "--gradient-checkpointing" in plan.change
 
     # A fixed cost near the budget leaves only a short block.

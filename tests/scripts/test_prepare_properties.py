@@ -117,7 +117,7 @@ def jsonl_file(draw):
     good = st.builds(lambda t, a, extra: {**extra, text_key: t, author_key: a}, json_text, author_value,
                      st.dictionaries(field_names, json_value, max_size=2))
     objects = draw(st.lists(_mostly(good, json_value | st.dictionaries(field_names, json_value, max_size=4)),
-                            min_size=1, max_size=15))
+                            min_size=1, max_size=10))
     ensure_ascii = draw(st.booleans())  # True writes lone surrogates as \ud800 escapes, which JSON allows
     if draw(st.booleans()):
         content = json.dumps(objects, ensure_ascii=ensure_ascii, indent=draw(st.sampled_from([None, 1])))
@@ -132,7 +132,7 @@ def archive_file(draw):
     """An archive's tweets.js, sometimes with its account.js beside it (the author's username)."""
     tweet = st.builds(lambda t, extra: {**extra, "full_text": t}, _mostly(json_text, json_value),
                       st.dictionaries(st.sampled_from(["id", "text", "lang", "full_text"]), json_value, max_size=2))
-    items = draw(st.lists(_mostly(st.builds(lambda t: {"tweet": t}, tweet), tweet | json_value), max_size=12))
+    items = draw(st.lists(_mostly(st.builds(lambda t: {"tweet": t}, tweet), tweet | json_value), max_size=8))
     prefix = draw(_mostly(st.sampled_from(["window.YTD.tweets.part0 = ", "window.YTD.tweet.part1="]),
                           st.sampled_from(["window.YTD.x = ", "", "var tweets = ", "window.YTD = "])))
     body = json.dumps(draw(_mostly(st.just(items), json_value)), ensure_ascii=draw(st.booleans()))
@@ -228,6 +228,18 @@ def flags(draw):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("prepare-properties")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_parser():
+    """main() builds the whole command line's parser on each call (~15 ms, a third of an example's time);
+    one parser answers every parse_args here as well."""
+    from tweetsmith.scripts import cli
+
+    parser = cli.build_parser()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "build_parser", lambda: parser)
+        yield
 
 
 @pytest.fixture(scope="module")

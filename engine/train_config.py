@@ -3,6 +3,7 @@ its fields) and ``validate``, which refuses absurd values with one line naming t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .config import option
@@ -59,6 +60,8 @@ def validate(config: TrainConfig) -> None:
     """Refuse absurd parameters with one line naming the flag."""
     checks = [
         (config.lr is None or config.lr > 0, f"--lr must be positive, got {config.lr}"),
+        (config.lr is None or math.isfinite(config.lr), f"--lr must be a finite number, got {config.lr}"),
+        (math.isfinite(config.epochs) and math.isfinite(config.warmup), "--epochs and --warmup must be finite numbers"),
         (config.batch_size > 0, f"--batch-size must be at least 1, got {config.batch_size}"),
         (config.grad_accum > 0, f"--grad-accum must be at least 1, got {config.grad_accum}"),
         (config.max_steps >= 0, f"--max-steps must be 0 (use --epochs) or positive, got {config.max_steps}"),

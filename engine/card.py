@@ -200,7 +200,8 @@ def start_card(run_dir: str | Path, config: Any, *, model_spec: str, model_sourc
         "libraries": library_versions(),
         "device": device,
         "precision": precision,
-        "reproduce": reproduce_command(values),
+        # The data directory as resolved (absolute), so the command works from anywhere.
+        "reproduce": reproduce_command({**values, **({"data": str(resolved["data"])} if (resolved or {}).get("data") else {})}),
         "results": None,
     }
     return _write(run_dir, card)

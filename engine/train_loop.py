@@ -41,6 +41,7 @@ class RunMonitor:
         self.flops_per_token, self.peak_flops = flops_per_token, peak_flops
         self.pending: dict | None = None
         self.last_valid_perplexity: float | None = None
+        self.tokens_seen = 0  # useful tokens trained on in this session (for the run card)
         self.start_time = self.last_log_time = time.perf_counter()
         self.start_step = 0
         self.paused_s = self.paused_since_log_s = 0.0
@@ -63,6 +64,7 @@ class RunMonitor:
         now = time.perf_counter()
         interval = max(now - self.last_log_time - self.paused_since_log_s, 1e-9)
         tokens_per_s = tokens / interval
+        self.tokens_seen += tokens
         done = max(step - self.start_step, 1)
         per_step = max(now - self.start_time - self.paused_s, 0.0) / done
         event = StepLogged(
@@ -88,6 +90,13 @@ class RunMonitor:
         self.last_valid_perplexity = valid_perplexity
         self._record({"step": step, "valid_perplexity": valid_perplexity})
         self.emit(Evaluated(step=step, valid_perplexity=valid_perplexity))
+
+    def samples_generated(self, step: int, samples: list) -> None:
+        """The fixed-prompt samples of an evaluation: into the step's metrics line, and as an event."""
+        from .training_samples import SamplesGenerated
+
+        self._record({"step": step, "samples": [s.to_dict() for s in samples]})
+        self.emit(SamplesGenerated(step=step, samples=tuple(samples)))
 
     def checkpoint_saved(self, step: int, path: Path, best: bool) -> None:
         self.emit(CheckpointSaved(step=step, path=str(path), best=best))
@@ -133,6 +142,7 @@ class TweetTrainer(Trainer):
         self._staging = False
         self._evaluated_at: tuple[int, float] | None = None
         self.step_watch = None  # engine.step_watch.StepWatch, set by the attempt
+        self.sample_authors: list[str] = []  # fixed prompts sampled at every evaluation, set by the attempt
         self._micro_batches = 0
         best = checkpoints.best(checkpoints_dir)
         self.best_step = best.step if best else None
@@ -198,6 +208,11 @@ class TweetTrainer(Trainer):
             self.best_perplexity, self.best_step = ppl, step
             self.control.should_save = True  # keep the best: save it even off the save schedule
         self.monitor.evaluated(step, ppl)
+        if self.sample_authors and self.is_world_process_zero():
+            from .training_samples import training_samples
+
+            self.monitor.samples_generated(step, training_samples(
+                self.model, self.processing_class, self.sample_authors, eot_id=self.eot_id, pad_id=self.pad_id))
         metrics = {f"{metric_key_prefix}_valid_perplexity": ppl}
         super().log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

@@ -201,6 +201,11 @@ class TrainAttempt:
         paths.root.mkdir(parents=True, exist_ok=True)
         checkpoints.clear_staging(paths.checkpoints)
         write_json_atomic(paths.config, record)
+        from .card import start_card
+
+        start_card(paths.root, config, resolved=record, model_spec=resolved_spec, model_source=loaded.info.source,
+                   model_location=loaded.info.location, device=device, precision=precision, data_dir=self.splits.data_dir,
+                   resumed_from=str(self.resume_from) if self.resume_from else None)
         if self.resume_from is None:
             paths.metrics.unlink(missing_ok=True)
         else:  # lines logged after the checkpoint (before a kill) would come again: drop them
@@ -240,6 +245,9 @@ class TrainAttempt:
             callbacks=[control],
         )
         trainer.remove_callback(PrinterCallback)
+        from .training_samples import fixed_authors
+
+        trainer.sample_authors = fixed_authors(self.splits.train)  # sampled at every evaluation, same seeds
         trainer.chunked_loss = config.loss == "chunked" or (config.loss == "auto" and cuda)
         # In one process the stop flag is checked inside every layer's forward and backward; under DDP all
         # processes must agree first, so they stop at the end of a step (ControlCallback).
@@ -319,6 +327,11 @@ class TrainAttempt:
             result_dir = str(self.paths.final)
         if not stopped_inside_step:
             trainer.accelerator.wait_for_everyone()
+        if self.procs.is_main:
+            from .card import finish_card
+
+            finish_card(self.paths.root, outcome="stopped" if control.stopped else "completed", steps=steps,
+                        seconds=time.perf_counter() - started, tokens_seen=monitor.tokens_seen, result_dir=result_dir)
         return TrainingFinished(
             outcome="stopped" if control.stopped else "completed", steps=steps,
             seconds=time.perf_counter() - started, valid_perplexity=monitor.last_valid_perplexity,

@@ -117,6 +117,9 @@ class TrainProgress:
                       force=event.step >= event.total_steps)  # a log always gets the last step's line
         elif isinstance(event, ev.Evaluated):
             self.line(f"step {event.step}: valid perplexity {event.valid_perplexity:.2f}")
+        elif type(event).__name__ == "SamplesGenerated":  # engine.training_samples: same prompts and seeds each time
+            self.line("\n".join([f"step {event.step} samples:"] + [
+                f"  @{s.author} (seed {s.seed}): {s.text}" for s in event.samples]))
         elif isinstance(event, ev.CheckpointSaved) and event.best:
             self.line(f"step {event.step}: best so far, checkpoint {event.path}")
 

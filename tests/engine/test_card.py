@@ -126,3 +126,31 @@ def test_training_samples_are_the_same_each_time(tiny_llama_dir, one_torch_threa
     model.eval()
     direct = generate_samples(loaded, ["a", "b"], SAMPLING, batch_size=2)
     assert [s.text for s in first] == [s.text for s in direct]
+
+
+def test_training_writes_the_card_and_samples_each_evaluation(tiny_llama_dir, small_splits, tmp_path, one_torch_thread):
+    from tweetsmith.data.records import read_split_lines
+    from tweetsmith.engine.train import train
+    from tweetsmith.engine.training_samples import SAMPLING, SamplesGenerated, fixed_authors
+
+    run = tmp_path / "run"
+    config = TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(run), lora=True, lora_r=4, max_steps=4,
+                         batch_size=4, block_size=32, eval_every=2, save_every=2, logging_steps=1, precision="fp32", lr=1e-3)
+    events = []
+    finished = train(config, on_event=events.append)
+    card = read_card(run)
+    assert card["status"] == "completed" and card["started"] and card["ended"]
+    assert card["reproduce"] == reproduce_command(config) and card["flags"]["max_steps"] == 4
+    assert card["data"]["sha256"] == data_summary(small_splits)["sha256"] and card["model"]["weights_sha256"]
+    results = card["results"]
+    assert results["steps"] == 4 and not results["tokens_seen_estimated"]
+    assert results["tokens_seen"] == 4 * 4 * 32  # packed blocks: every token useful
+    assert results["final_valid_perplexity"] == pytest.approx(finished.valid_perplexity)
+    authors = fixed_authors(read_split_lines(small_splits / "train.txt"))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    sampled = [r for r in rows if "samples" in r]
+    assert [r["step"] for r in sampled] == [2, 4] and all("valid_perplexity" in r for r in sampled)
+    for row in sampled:
+        assert [(s["author"], s["seed"]) for s in row["samples"]] == [(a, SAMPLING.seed + i) for i, a in enumerate(authors)]
+    generated = [e for e in events if isinstance(e, SamplesGenerated)]
+    assert [[s.to_dict() for s in e.samples] for e in generated] == [r["samples"] for r in sampled]

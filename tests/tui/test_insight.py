@@ -140,3 +140,23 @@ async def test_diversity_panel_gets_intervals_and_the_human_band(make_app, settl
         dist_row = next(line for line in text.splitlines() if line.startswith("dist-1"))
         assert f"{half:.2f}".lstrip("0") in dist_row
         assert any(isinstance(m, msg.IntervalsComputed) and m.samples == 3 for m in seen)
+
+
+async def test_training_screen_shows_the_latest_fixed_prompt_samples(make_app, settle):
+    from tweetsmith.engine.training_samples import SamplesGenerated, TrainingSample
+    from tweetsmith.tui.widgets.training_samples import TrainingSamplesView
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        view = app.screen.query_one(TrainingSamplesView)
+        assert not view.display
+        for step, text in ((2, "first [try]"), (4, "second try")):
+            event = SamplesGenerated(step, (TrainingSample("sama", 1234, text), TrainingSample("paulg", 1235, "")))
+            app.post_message(msg.TrainingEventArrived(event))
+            await settle(pilot)
+        assert view.display and view.event.step == 4
+        assert view.plain.splitlines() == ["samples at step 4 (same prompts and seeds each evaluation)",
+                                           "@sama seed 1234: second try", "@paulg seed 1235: (empty)"]

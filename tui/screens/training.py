@@ -27,6 +27,7 @@ from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, S
 
 from ..display import short_path
 from ..widgets.loss_plot import LossPlot
+from ..widgets.training_samples import TrainingSamplesView
 
 if TYPE_CHECKING:
     from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, TrainEvent, TrainingFinished
@@ -98,6 +99,7 @@ class TrainingScreen(Screen):
                 yield Static(id="train-activity", markup=False)
                 yield Static(id="train-stats")
                 yield LossPlot(id="loss-plot")
+                yield TrainingSamplesView(id="train-samples")
                 yield Static(id="train-result", markup=False)
         yield Footer()
 
@@ -292,6 +294,8 @@ class TrainingScreen(Screen):
                 f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
                 + (f" · MFU {100 * event.mfu:.0f}%" if event.mfu else "")
             ))
+        elif type(event).__name__ == "SamplesGenerated":  # engine.training_samples: fixed prompts and seeds
+            self.query_one(TrainingSamplesView).show(event)
         elif isinstance(event, ev.Evaluated):
             self.query_one(LossPlot).add_perplexity(event.step, event.valid_perplexity)
         elif isinstance(event, ev.CheckpointSaved):

@@ -1,4 +1,4 @@
-# The two set-up commands: `make run` (the app; `make serve` for a browser) and `make test` (the whole suite).
+# The two set-up commands: `make run` (the app; `make run ARGS="serve"` for a browser) and `make test` (the whole suite).
 # Each creates .venv/ when missing, installs the project with its pinned dependencies (again only when
 # pyproject.toml changes), prepares the embedded offline model once, then runs.
 
@@ -7,13 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test setup chromium bench clean
+.PHONY: run test setup chromium bench clean
 
 run: setup
 	$(BIN)/tweetsmith $(ARGS)
-
-serve: setup
-	$(BIN)/tweetsmith serve $(ARGS)
 
 test: setup chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -193,48 +193,6 @@ def exact_self_bleu_scores(lists: Sequence[Sequence[str]], weights: Sequence[flo
     return scores
 
 
-def _nltk_self_bleu(lists: list[list[str]], weights: tuple[float, ...]) -> list[float]:
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
-    smooth = SmoothingFunction().method1
-    return [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=weights, smoothing_function=smooth) for i, h in enumerate(lists)]
-
-
-class _QuietFaultHandler:
-    """Stands in for ``faulthandler`` inside fast_bleu, which calls ``faulthandler.enable()`` around its C++
-    calls: that raises when sys.stderr has no file descriptor (pytest's capture, a TUI). Then the real
-    stderr is used, or none."""
-
-    def __init__(self, real):
-        self.real = real
-
-    def is_enabled(self) -> bool:
-        return self.real.is_enabled()
-
-    def enable(self, *args, **kwargs) -> None:
-        try:
-            self.real.enable(*args, **kwargs)
-        except (AttributeError, ValueError, OSError, RuntimeError):
-            import sys
-
-            try:
-                if sys.__stderr__ is not None:
-                    self.real.enable(file=sys.__stderr__)
-            except (AttributeError, ValueError, OSError, RuntimeError):
-                pass
-
-    def disable(self) -> None:
-        self.real.disable()
-
-
-def _fast_self_bleu():
-    import fast_bleu.__python_wrapper__ as wrapper
-
-    if not isinstance(wrapper.faulthandler, _QuietFaultHandler):
-        wrapper.faulthandler = _QuietFaultHandler(wrapper.faulthandler)
-    return wrapper.SelfBLEU
-
-
 def overlap_with(word_lists: Sequence[Sequence[str]], reference: Reference) -> tuple[float, float, float]:
     """(token share, type share, bigram-type share) of generated words found in ``reference``."""
     tokens = [w for words in word_lists for w in words]

@@ -286,3 +286,26 @@ def tuned_run_factory():
 @pytest.fixture()
 def tiny_run(tmp_path, tiny_llama_dir, small_splits) -> Path:
     return make_tuned_run(tmp_path, tiny_llama_dir, small_splits)
+
+
+STARTUP_WORDS = ("the best startups look like toys at first and grow because users love what they make "
+                 "founders should talk to users every week and ship small things fast").split()
+
+
+def write_startup_tweets(data: Path, counts: dict[str, int], authors: tuple[str, ...]) -> Path:
+    """Tweet-like ``\\author- text`` split files from a small vocabulary (seeded): quick training data."""
+    import random
+
+    rnd = random.Random(0)
+    data.mkdir(parents=True, exist_ok=True)
+    for name, count in counts.items():
+        lines = [f"\\{rnd.choice(authors)}- " + " ".join(rnd.choice(STARTUP_WORDS) for _ in range(rnd.randint(6, 24)))
+                 for _ in range(count)]
+        (data / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
+@pytest.fixture(scope="session")
+def startup_tweets():
+    """``write_startup_tweets`` for tests that train on quick tweet-like data."""
+    return write_startup_tweets

@@ -33,18 +33,9 @@ RUN_TIMEOUT_S = 300.0
 
 
 @pytest.fixture()
-def tweets(tmp_path) -> Path:
+def tweets(tmp_path, startup_tweets) -> Path:
     """A few hundred tweet-like records, ``\\author- text``, made here."""
-    rnd = random.Random(0)
-    words = ("the best startups look like toys at first and grow because users love what they make "
-             "founders should talk to users every week and ship small things fast").split()
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, count in (("train", 300), ("valid", 12), ("test", 12)):
-        lines = [f"\\{rnd.choice(['paulg', 'sama', 'pmarca'])}- " + " ".join(rnd.choice(words) for _ in range(rnd.randint(6, 24)))
-                 for _ in range(count)]
-        (data / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return data
+    return startup_tweets(tmp_path / "data", {"train": 300, "valid": 12, "test": 12}, ('paulg', 'sama', 'pmarca'))
 
 
 class Training:

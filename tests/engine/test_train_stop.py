@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import threading
 from pathlib import Path
 
@@ -19,18 +18,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()
-def tweets(tmp_path) -> Path:
+def tweets(tmp_path, startup_tweets) -> Path:
     """Tweet-like records of two authors, written by the test."""
-    rnd = random.Random(0)
-    words = ("the best startups look like toys at first and grow because users love what they make "
-             "founders should talk to users every week and ship small things fast").split()
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, count in (("train", 240), ("valid", 30), ("test", 30)):
-        lines = [f"\\{rnd.choice(['paulg', 'sama'])}- " + " ".join(rnd.choice(words) for _ in range(rnd.randint(6, 24)))
-                 for _ in range(count)]
-        (data / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return data
+    return startup_tweets(tmp_path / "data", {"train": 240, "valid": 30, "test": 30}, ('paulg', 'sama'))
 
 
 def config(model_dir, data, out, **overrides) -> TrainConfig:

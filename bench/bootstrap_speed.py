@@ -47,12 +47,12 @@ def loop_bounds(texts, reference, resamples: int, seed: int = 0):
     per["overlap"] = ([sum(w in reference.vocab for w in ws) for ws in words], [len(w) for w in words])
     per["overlap_types"] = shares([set(w) for w in words], lambda w: w in reference.vocab)
     per["overlap_bigrams"] = shares([set(ngrams(w, 2)) for w in words], lambda g: g in reference.bigrams)
-    figures = {k: [] for k in [*per, "self_bleu_4", "mean_words"]}
+    figures = {k: [] for k in [*per, "self_bleu", "mean_words"]}
     for row in np.random.default_rng(seed).integers(0, n, size=(resamples, n)):
         for key, (num, den) in per.items():
             d = sum(den[i] for i in row)
             figures[key].append(sum(num[i] for i in row) / d if d else 0.0)
-        figures["self_bleu_4"].append(sum(bleu[i] for i in row) / n)
+        figures["self_bleu"].append(sum(bleu[i] for i in row) / n)
         figures["mean_words"].append(sum(len(words[i]) for i in row) / n)
     return {k: tuple(np.percentile(v, [2.5, 97.5])) for k, v in figures.items()}
 

@@ -2,7 +2,8 @@
 
 1. streaming (engine.generate.stream_sample: text at every token) against a plain ``generate`` and
    transformers' TextIteratorStreamer: time to first token and tokens/s, same prompts and seeds;
-2. 100 samples batched (engine.generate.generate_samples, batch 16, left padding) against one at a time.
+2. the compare workload, 100 samples: the engine's own decoding loop (rows leave the batch as they end)
+   at several batch sizes against the previous ``model.generate`` path (bench/generation_baseline.py).
 
     python bench/generation_speed.py [--samples 100] [--max-new-tokens 40]
 """
@@ -50,7 +51,8 @@ def plain_generate(loaded, prompt, config, streamer_kind=None):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--max-new-tokens", type=int, default=60, help="the sampling default")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
@@ -91,23 +93,35 @@ def main() -> int:
         tps = statistics.median(n / t for _, t, n in values)
         print(f"| {name} | {first:.3f} | {tps:.1f} | {tps / base_tps:.2f}x |")
 
-    # 2. batched vs one at a time, same authors and seeds
+    # 2. the compare workload: N samples over several authors, the previous model.generate path (batch 16)
+    #    against the engine's own loop at several batch sizes; same prompts, seeds and stop rule.
+    from generation_baseline import generate_texts
+
     authors = [AUTHORS[i % len(AUTHORS)] for i in range(args.samples)]
+    prompts = [prompt_for(a, "") for a in authors]
+    seeds = [config.seed + i for i in range(len(authors))]
     started = time.perf_counter()
-    batched = generate_samples(loaded, authors, config, batch_size=16)
-    batched_s = time.perf_counter() - started
-    started = time.perf_counter()
-    single = [generate_samples(loaded, [a], config.with_changes(seed=config.seed + i))[0] for i, a in enumerate(authors)]
-    single_s = time.perf_counter() - started
-    same = sum(a.text == b.text for a, b in zip(batched, single))
+    baseline = []
+    for start in range(0, len(prompts), 16):
+        baseline.extend(generate_texts(loaded, prompts[start:start + 16], seeds[start:start + 16], config))
+    baseline_s = time.perf_counter() - started
+    rows = [("model.generate, 16 a batch (previous path, baseline)", baseline_s, baseline)]
+    for batch in args.batch_sizes:
+        started = time.perf_counter()
+        samples = generate_samples(loaded, authors, config, batch_size=batch)
+        rows.append((f"engine loop, {batch} a batch", time.perf_counter() - started,
+                     [(s.text, s.new_tokens) for s in samples]))
     print(f"\n{args.samples} samples (max {args.max_new_tokens} new tokens, stop at newline/end-of-text):")
-    print("| method | seconds | samples/s | new tokens | ratio vs one at a time |\n|---|---:|---:|---:|---:|")
-    for name, seconds, samples in (("one at a time (baseline)", single_s, single), ("batched, 16 a batch", batched_s, batched)):
-        print(f"| {name} | {seconds:.1f} | {len(samples) / seconds:.2f} | {sum(s.new_tokens for s in samples)} | {single_s / seconds:.2f}x |")
-    print(f"identical texts batched vs one at a time (same seeds): {same}/{len(authors)}")
+    print("| method | seconds | samples/s | new tokens | same text as baseline | ratio vs baseline |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, seconds, texts in rows:
+        same = sum(a[0] == b[0] for a, b in zip(texts, baseline))
+        print(f"| {name} | {seconds:.1f} | {len(texts) / seconds:.2f} | {sum(n for _, n in texts)} | "
+              f"{same}/{len(texts)} | {baseline_s / seconds:.2f}x |")
     return 0
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "bench"))
     sys.exit(main())

@@ -2,9 +2,12 @@
 
 The baseline is the loop of transformers' perplexity guide: one window per forward pass, the context
 part of the labels set to -100, loss times predicted tokens summed. Both score the same windows
-(DESIGN.md's definition), so their perplexities must agree; the table shows both.
+(docs/definitions.md), so their perplexities must agree; the table shows both.
 
-    python bench/perplexity_speed.py [--lines 120] [--model smollm2-135m]
+Rows: the baseline; the engine's path before this change (every position's logits, a LoRA adapter
+unmerged); the engine now (logits only where a target is predicted, adapters merged while scoring).
+
+    python bench/perplexity_speed.py [--lines 120] [--model smollm2-135m] [--adapter RUN]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def main() -> int:
                         help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
                              "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
     parser.add_argument("--stride", type=int, default=512)
+    parser.add_argument("--adapter", default=None, help="a LoRA run to score with (the tuned model's case)")
     args = parser.parse_args()
 
     import torch
@@ -58,7 +62,7 @@ def main() -> int:
     from tweetsmith.engine.models import load_model
     from tweetsmith.engine.perplexity import max_len_for, sum_nll
 
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, adapter=args.adapter)
     lines = read_split_lines(DATA)[: args.lines]
     ids = concat(encode_records(loaded.tokenizer, lines, loaded.eot_id))
     max_len = max_len_for(loaded.model)
@@ -69,10 +73,21 @@ def main() -> int:
     started = time.perf_counter()
     nll, n = baseline(loaded.model, ids, max_len, args.stride)
     rows.append(("unbatched loop (baseline)", time.perf_counter() - started, nll, n))
-    for batch in (1, 4):
-        started = time.perf_counter()
-        nll, n = sum_nll(loaded.model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=batch, pad_id=loaded.pad_id)
-        rows.append((f"engine, {batch} windows/batch", time.perf_counter() - started, nll, n))
+    from tweetsmith.engine import perplexity
+    from tweetsmith.engine.lora import adapters_merged
+
+    real = perplexity.accepts_logits_to_keep
+    perplexity.accepts_logits_to_keep = lambda model: False  # the previous path: logits at every position
+    started = time.perf_counter()
+    nll, n = sum_nll(loaded.model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id)
+    rows.append(("engine before: 4 windows/batch, every logit" + (", adapter unmerged" if args.adapter else ""),
+                 time.perf_counter() - started, nll, n))
+    perplexity.accepts_logits_to_keep = real
+    started = time.perf_counter()
+    with adapters_merged(loaded.model) as model:
+        nll, n = sum_nll(model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id)
+    rows.append(("engine now: logits at targets only" + (", adapter merged" if args.adapter else ""),
+                 time.perf_counter() - started, nll, n))
     base_s = rows[0][1]
     print(f"| method | seconds | tokens/s | perplexity | ratio vs baseline |\n|---|---:|---:|---:|---:|")
     for name, seconds, nll, n in rows:

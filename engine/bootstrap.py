@@ -32,16 +32,16 @@ from typing import Sequence
 
 import numpy as np
 
-from .diversity import DEFAULT_BLEU_N, Reference, diversity, ngrams, self_bleu_scores, tokenize, words_of
+from .diversity import DEFAULT_BLEU_N, Reference, diversity, figure_key, ngrams, self_bleu_scores, tokenize, words_of
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_REPEATS = 20
 LEVEL = 0.95
 
 
-def metric_keys(bleu_n: int = DEFAULT_BLEU_N, with_overlap: bool = True) -> list[str]:
+def metric_keys(with_overlap: bool = True) -> list[str]:
     """The figures that get an interval, named as in ``DiversityResult.to_dict``."""
-    keys = ["dist_1", "dist_2", "dist_3", f"self_bleu_{bleu_n}", "mean_words"]
+    keys = ["dist_1", "dist_2", "dist_3", "self_bleu", "mean_words"]
     return keys + (["overlap", "overlap_types", "overlap_bigrams"] if with_overlap else [])
 
 
@@ -106,7 +106,7 @@ def replicates(texts: Sequence[str], *, reference: Reference | None = None, bleu
     sums = {name: summed[:, i] for i, name in enumerate(names)}
     out = {f"dist_{k}": _ratio(sums[f"unique_{k}"], sums[f"total_{k}"]) for k in (1, 2, 3)}
     if "bleu" in sums:
-        out[f"self_bleu_{bleu_n}"] = sums["bleu"] / n
+        out["self_bleu"] = sums["bleu"] / n
     out["mean_words"] = sums["words"] / n
     if reference is not None:
         out["overlap"] = _ratio(sums["hits"], sums["words"])
@@ -159,7 +159,8 @@ class HumanBand:
     @classmethod
     def from_dict(cls, d: dict) -> "HumanBand":
         return cls(n=int(d["n"]), repeats=int(d["repeats"]), seed=int(d["seed"]), source=d.get("source", "test"),
-                   bounds={k: (float(v[0]), float(v[1])) for k, v in d["bounds"].items()}, means=dict(d.get("means", {})))
+                   bounds={figure_key(k): (float(v[0]), float(v[1])) for k, v in d["bounds"].items()},
+                   means={figure_key(k): v for k, v in d.get("means", {}).items()})
 
 
 def verdict(value: float | None, bounds: tuple[float, float] | None) -> str | None:
@@ -206,7 +207,7 @@ class HumanPool:
         for _ in range(repeats):
             chosen = rng.choice(len(self.texts), size=size, replace=False)
             result = diversity([self.texts[i] for i in chosen], reference=self._rest(chosen), bleu_n=bleu_n).to_dict()
-            for key in metric_keys(bleu_n):
+            for key in metric_keys():
                 if result.get(key) is not None:
                     rows.setdefault(key, []).append(float(result[key]))
         tail = 100 * (1 - LEVEL) / 2

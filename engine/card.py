@@ -19,12 +19,13 @@ import platform
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .runs import RunPaths, write_json_atomic, write_text_atomic
+from .runs import RunPaths, is_run_dir, read_metrics, write_json_atomic, write_text_atomic
 
-CARD_JSON = "card.json"
-CARD_MD = "card.md"
+if TYPE_CHECKING:
+    from .results import RunSummary
+
 SPLITS = ("train", "valid", "test")
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "textual", "nltk")
 WEIGHT_NAMES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
@@ -131,7 +132,7 @@ def library_versions() -> dict:
 def reproduce_command(config: Any) -> str:
     """The ``tweetsmith train`` command that makes this run again: every flag that differs from its
     default (flag names as the CLI builds them from ``TrainConfig``), never ``--resume``."""
-    from .train import TrainConfig
+    from .train_config import TrainConfig
 
     values = config if isinstance(config, dict) else dataclasses.asdict(config)
     parts = ["tweetsmith", "train"]
@@ -154,8 +155,8 @@ def reproduce_command(config: Any) -> str:
 
 
 def card_paths(run_dir: str | Path) -> tuple[Path, Path]:
-    root = Path(run_dir)
-    return root / CARD_JSON, root / CARD_MD
+    paths = RunPaths(Path(run_dir))
+    return paths.card, paths.card_md
 
 
 def read_card(run_dir: str | Path) -> dict | None:
@@ -207,20 +208,9 @@ def start_card(run_dir: str | Path, config: Any, *, model_spec: str, model_sourc
     return _write(run_dir, card)
 
 
-def _metrics(run_dir: str | Path) -> list[dict]:
-    rows = []
-    try:
-        for line in RunPaths(Path(run_dir)).metrics.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    except (OSError, json.JSONDecodeError):
-        pass
-    return rows
-
-
 def results_from_metrics(run_dir: str | Path) -> dict:
     """Final and best numbers in RUN/metrics.jsonl: the last loss, the last and the lowest valid perplexity."""
-    rows = _metrics(run_dir)
+    rows = read_metrics(run_dir)
     losses = [r for r in rows if r.get("loss") is not None]
     evals = [r for r in rows if r.get("valid_perplexity") is not None]
     best = min(evals, key=lambda r: r["valid_perplexity"]) if evals else None
@@ -302,31 +292,33 @@ def render_markdown(card: dict) -> str:
 # --- listing runs ------------------------------------------------------------------------------------
 
 
-def run_summary(run_dir: str | Path) -> dict | None:
+def run_summary(run_dir: str | Path) -> RunSummary | None:
     """One row for ``tweetsmith runs``: from the card, else from config.json and metrics.jsonl (older runs)."""
+    from .results import RunSummary
+
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     if card is not None:
         results = card.get("results") or results_from_metrics(run_dir)
         flags = card.get("flags") or {}
-        return {"run": str(run_dir), "model": (card.get("model") or {}).get("spec"), "data": (card.get("data") or {}).get("dir"),
-                "method": card.get("method"), "steps": results.get("steps") if card.get("results") else None,
-                "best_valid_perplexity": results.get("best_valid_perplexity"), "status": card.get("status"),
-                "when": card.get("ended") or card.get("started"), "max_steps": flags.get("max_steps")}
+        return RunSummary(run=str(run_dir), model=(card.get("model") or {}).get("spec"), data=(card.get("data") or {}).get("dir"),
+                          method=card.get("method"), steps=results.get("steps") if card.get("results") else None,
+                          best_valid_perplexity=results.get("best_valid_perplexity"), status=card.get("status"),
+                          when=card.get("ended") or card.get("started"), max_steps=flags.get("max_steps"))
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(RunPaths(run_dir).config.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     results = results_from_metrics(run_dir)
-    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime((run_dir / "config.json").stat().st_mtime))
-    return {"run": str(run_dir), "model": config.get("model"), "data": config.get("data"), "method": config.get("method"),
-            "steps": results.get("final_step_logged"), "best_valid_perplexity": results.get("best_valid_perplexity"),
-            "status": "no card", "when": when, "max_steps": config.get("max_steps")}
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(RunPaths(run_dir).config.stat().st_mtime))
+    return RunSummary(run=str(run_dir), model=config.get("model"), data=config.get("data"), method=config.get("method"),
+                      steps=results.get("final_step_logged"), best_valid_perplexity=results.get("best_valid_perplexity"),
+                      status="no card", when=when, max_steps=config.get("max_steps"))
 
 
-def list_runs(root: str | Path) -> list[dict]:
+def list_runs(root: str | Path) -> list[RunSummary]:
     """The runs directly under ``root`` (or ``root`` itself when it is a run), newest first."""
     root = Path(root)
-    folders = [root] if (root / "config.json").is_file() or (root / CARD_JSON).is_file() else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    folders = [root] if is_run_dir(root) or RunPaths(root).card.is_file() else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     rows = [row for row in (run_summary(p) for p in folders) if row is not None]
-    return sorted(rows, key=lambda r: r.get("when") or "", reverse=True)
+    return sorted(rows, key=lambda r: r.when or "", reverse=True)

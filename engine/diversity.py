@@ -1,4 +1,4 @@
-"""Diversity and overlap of generated text, by DESIGN.md's definitions.
+"""Diversity and overlap of generated text, by the definitions in docs/definitions.md.
 
 - Tokens: ``nltk.tokenize.TweetTokenizer(preserve_case=False)``.
 - dist-n: unique n-grams / total n-grams over all samples together (n-grams never cross samples).
@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -104,20 +105,35 @@ class DiversityResult:
     reference: str | None = None
 
     def to_dict(self) -> dict:
+        """JSON-ready; self-BLEU is always ``self_bleu`` with its order in ``self_bleu_n``."""
         out = {
             "samples": self.samples, "dist_1": self.dist_1, "dist_2": self.dist_2, "dist_3": self.dist_3,
-            f"self_bleu_{self.self_bleu_n}": self.self_bleu, "self_bleu_n": self.self_bleu_n,
-            "mean_words": self.mean_words,
+            "self_bleu": self.self_bleu, "self_bleu_n": self.self_bleu_n, "mean_words": self.mean_words,
         }
         if self.overlap is not None:
             out.update(overlap=self.overlap, overlap_types=self.overlap_types, overlap_bigrams=self.overlap_bigrams,
                        reference=self.reference)
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiversityResult":
+        """The inverse of ``to_dict`` (also reads files written when self-BLEU was stored as ``self_bleu_<n>``)."""
+        n = int(d.get("self_bleu_n", DEFAULT_BLEU_N))
+        return cls(samples=int(d["samples"]), dist_1=d["dist_1"], dist_2=d["dist_2"], dist_3=d["dist_3"],
+                   self_bleu=d["self_bleu"] if "self_bleu" in d else d.get(f"self_bleu_{n}"), self_bleu_n=n,
+                   overlap=d.get("overlap"), overlap_types=d.get("overlap_types"),
+                   overlap_bigrams=d.get("overlap_bigrams"), mean_words=d["mean_words"], reference=d.get("reference"))
+
     def self_bleu_label(self) -> str:
         """E.g. ``self-BLEU-4 0.183 (100 samples)``."""
         value = "n/a" if self.self_bleu is None else f"{self.self_bleu:.3f}"
         return f"self-BLEU-{self.self_bleu_n} {value} ({self.samples} samples)"
+
+
+def figure_key(name: str) -> str:
+    """The one name of a figure: ``self_bleu`` whatever its order (files written before this stored it
+    as ``self_bleu_<n>``, a key readers had to guess)."""
+    return "self_bleu" if re.fullmatch(r"self_bleu_\d+", name) else name
 
 
 def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:

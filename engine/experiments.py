@@ -1,36 +1,52 @@
 """The assignment's experiments on a run: perplexity before/after, base-vs-tuned samples, sampling sweeps.
 
-Each function is what both the CLI and the app call: plain dicts out (JSON-ready, also cached in the
-run directory), progress as ``Progress`` events, cancellation through a ``threading.Event`` the caller
-holds (a cancelled experiment raises ``Cancelled`` and caches nothing).
+Each function is what both the CLI and the app call: typed results out (``engine.results``, cached in
+the run directory with their ``to_json``), progress as ``Progress`` events, cancellation through a
+``threading.Event`` the caller holds (a cancelled experiment raises ``Cancelled`` and caches nothing).
 
-Cached files: ``RUN/eval.json`` (perplexity), ``RUN/compare.json`` (overlap and diversity),
-``RUN/sweep-<param>.json`` (sweeps); samples go to ``RUN/samples/*.jsonl``.
+Cached files (paths from ``engine.runs.RunPaths``): ``eval.json`` (perplexity), ``compare.json``
+(overlap and diversity), ``sweep-<param>.json`` (sweeps); samples go to ``samples/*.jsonl``.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import random
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from tweetsmith.data.records import parse_line, read_split_lines
 
-from .bootstrap import DEFAULT_RESAMPLES, LEVEL, human_band_for_split, intervals
-from .diversity import DiversityResult, Reference, diversity, reference_from_file
+from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split, intervals
+from .diversity import Reference, diversity, reference_from_file
 from .errors import ConfigError, EngineError, ModelError
-from .generate import generate_samples
-from .runs import RunPaths, load_run_model, read_run_config, write_json_atomic
+from .generate import DEFAULT_BATCH_SIZE, generate_samples
+from .progress import ProgressFn, counting
+from .results import (
+    NO_TUNED_NOTE,
+    SIDES,
+    SPLITS,
+    PerplexityComparison,
+    SampleComparison,
+    SampleFigures,
+    SweepPoint,
+    SweepResult,
+)
+from .runs import (
+    RunPaths,
+    final_mtime,
+    has_final_model,
+    load_run_model,
+    read_json,
+    read_run_config,
+    run_data_dir,
+    write_json_atomic,
+)
 from .samples_io import save_samples
 from .sampling import SamplingConfig
 
-SPLITS = ("valid", "test")
-SIDES = ("base", "tuned")
 SWEEP_PARAMS = ("temperature", "top_k", "top_p", "typical_p", "min_p", "repetition_penalty")
 DEFAULT_SWEEP_VALUES = {
     "temperature": (0.5, 0.7, 1.0, 1.2, 1.5),
@@ -43,46 +59,9 @@ class Cancelled(EngineError):
     """The caller set the cancel event; nothing was cached."""
 
 
-@dataclass(frozen=True)
-class Progress:
-    """A progress event: ``label`` (e.g. "base · valid"), ``done`` of ``total`` units of that stage."""
-
-    label: str
-    done: int
-    total: int
-
-
-ProgressFn = Callable[[Progress], None]
-
-
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
-
-
-def run_data_dir(run_dir: str | Path) -> Path:
-    """The data directory the run was trained on (config.json's "data"), with train/valid/test.txt."""
-    config = read_run_config(run_dir)
-    data = config.get("data")
-    if not data:
-        raise ConfigError(f"{run_dir}/config.json has no \"data\" entry; it should name the split directory")
-    path = Path(data)
-    if not path.is_absolute() and not path.exists():
-        path = Path(run_dir) / data
-    if not (path / "test.txt").is_file():
-        raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
-    return path
-
-
-def has_tuned_model(run_dir: str | Path) -> bool:
-    return RunPaths(Path(run_dir)).final.is_dir()
-
-
-def _final_mtime(run_dir: str | Path) -> float | None:
-    final = RunPaths(Path(run_dir)).final
-    if not final.is_dir():
-        return None
-    return max((p.stat().st_mtime for p in final.iterdir()), default=final.stat().st_mtime)
 
 
 def _load(run_dir, side: str, loaded: Any | None):
@@ -95,68 +74,81 @@ def _release() -> None:
     gc.collect()
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 # --- perplexity before/after ---------------------------------------------------------------------
 
 
 def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
                        stride_tokens: int = 512, on_progress: ProgressFn | None = None,
-                       cancel: threading.Event | None = None) -> dict:
+                       cancel: threading.Event | None = None) -> PerplexityComparison:
     """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
 
-    Returns ``{"base": {"valid": PerplexityResult dict, "test": ...}, "tuned": {...}, "change":
-    {"valid": {"perplexity": tuned - base, "percent": ...}, ...}, "model", "run", "stride_tokens",
-    "created"}``. Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
+    Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
     """
-    from .perplexity import max_len_for, perplexity_of_file
+    from .perplexity import max_len_for
+    from .perplexity_cache import cached_perplexity_of_file
 
     data = run_data_dir(run_dir)
-    if not has_tuned_model(run_dir) and tuned is None:
+    if not has_final_model(run_dir) and tuned is None:
         raise ModelError(f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)")
-    out: dict[str, Any] = {"run": str(run_dir), "model": read_run_config(run_dir).get("model"), "data": str(data),
-                           "stride_tokens": stride_tokens}
+    results: dict[str, dict] = {}
+    stride = stride_tokens
     for side, given in (("base", base), ("tuned", tuned)):
         _check(cancel)
         loaded = _load(run_dir, side, given)
         # A model with a context shorter than the stride is scored in non-overlapping windows.
         stride = min(stride_tokens, max_len_for(loaded.model))
-        out["stride_tokens"] = stride
-        out[side] = {}
+        results[side] = {}
         for split in SPLITS:
-            label = f"{side} · {split}"
-            result = perplexity_of_file(
+            # The base model's figures are the same for every run on this data: computed once, then cached.
+            results[side][split], _ = cached_perplexity_of_file(
                 loaded, data / f"{split}.txt", stride_tokens=stride, cancel=cancel,
-                on_progress=(lambda done, total, label=label: on_progress(Progress(label, done, total))) if on_progress else None,
+                on_progress=counting(on_progress, f"{side} · {split}", "windows"),
             )
             _check(cancel)
-            out[side][split] = result.to_dict()
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
-    out["change"] = {
-        split: {
-            "perplexity": out["tuned"][split]["perplexity"] - out["base"][split]["perplexity"],
-            "percent": 100.0 * (out["tuned"][split]["perplexity"] / out["base"][split]["perplexity"] - 1.0),
-        }
-        for split in SPLITS
-    }
-    out["final_mtime"] = _final_mtime(run_dir)
-    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    write_json_atomic(RunPaths(Path(run_dir)).eval, out)
-    return out
+    comparison = PerplexityComparison(
+        run=str(run_dir), model=read_run_config(run_dir).get("model"), data=str(data), stride_tokens=stride,
+        base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
+    )
+    write_json_atomic(RunPaths(Path(run_dir)).eval, comparison.to_json())
+    return comparison
 
 
-def cached_comparison(run_dir: str | Path) -> dict | None:
+def cached_comparison(run_dir: str | Path) -> PerplexityComparison | None:
     """RUN/eval.json if present and still describing the current final/ model, else None (loads nothing)."""
-    path = RunPaths(Path(run_dir)).eval
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    cached = _cached(RunPaths(Path(run_dir)).eval, PerplexityComparison)
+    if cached is None:
         return None
-    if not isinstance(cached, dict) or "base" not in cached or "tuned" not in cached:
-        return None
-    mtime = _final_mtime(run_dir)
-    if mtime is not None and cached.get("final_mtime") is not None and mtime > cached["final_mtime"] + 1e-6:
+    mtime = final_mtime(run_dir)
+    if mtime is not None and cached.final_mtime is not None and mtime > cached.final_mtime + 1e-6:
         return None  # the model was retrained after this was computed
     return cached
+
+
+def cached_samples(run_dir: str | Path) -> SampleComparison | None:
+    """RUN/compare.json as a ``SampleComparison``, or None when there is none (or it can't be read)."""
+    return _cached(RunPaths(Path(run_dir)).compare, SampleComparison)
+
+
+def cached_sweep(run_dir: str | Path, param: str) -> SweepResult | None:
+    """RUN/sweep-<param>.json as a ``SweepResult``, or None when there is none (or it can't be read)."""
+    return _cached(RunPaths(Path(run_dir)).sweep(param), SweepResult)
+
+
+def _cached(path: Path, kind):
+    """A cache file read back as ``kind``; a missing, broken or foreign file is no cache (computed again)."""
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return kind.from_json(raw)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
 
 
 # --- samples: authors, base vs tuned ----------------------------------------------------------------
@@ -172,12 +164,6 @@ def authors_from_split(path: str | Path, n: int, seed: int = 0) -> list[str]:
     return [rng.choice(authors) for _ in range(n)]
 
 
-def _stage(on_progress: ProgressFn | None, label: str) -> Callable[[int, int], None] | None:
-    if on_progress is None:
-        return None
-    return lambda done, total: on_progress(Progress(label, done, total))
-
-
 def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tuple[Path, list[str]]:
     """The data directory and the sides to run: with a run, base always and tuned once final/ exists;
     without one (the app on a bare model), the sides whose models were passed in."""
@@ -190,7 +176,7 @@ def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tup
     for side in sides:
         if side not in SIDES:
             raise ConfigError(f"unknown model side {side!r}; use base or tuned")
-        if given.get(side) is not None or (run_dir is not None and (side == "base" or has_tuned_model(run_dir))):
+        if given.get(side) is not None or (run_dir is not None and (side == "base" or has_final_model(run_dir))):
             wanted.append(side)
     if not wanted:
         raise ConfigError("no model to sample: pass base/tuned models or a run directory")
@@ -201,29 +187,28 @@ def _index(data: Path, on_progress: ProgressFn | None):
     """The memorisation index of the data's train split (built once per training file, then cached)."""
     from .memorisation import index_for_data
 
-    if on_progress is None:
-        return index_for_data(data)
-    return index_for_data(data, on_progress=lambda stage, done, total: on_progress(Progress(f"indexing train.txt ({stage})", done, total)))
+    return index_for_data(data, on_progress=on_progress)
 
 
-def _measure(texts: Sequence[str], reference: Reference, index, seed: int) -> dict:
-    """Diversity and overlap, their bootstrap intervals (``ci``) and how many samples are copied from train."""
+def _measure(texts: Sequence[str], reference: Reference, index, seed: int, *, file: str | None,
+             model: str | None = None) -> SampleFigures:
+    """Diversity and overlap, their bootstrap intervals and how many samples are copied from train."""
     from .memorisation import copied_share
 
-    result: DiversityResult = diversity(texts, reference=reference)
     matches = index.match_many(texts)
-    return {
-        **result.to_dict(),
-        "ci": intervals(texts, reference=reference, seed=seed).to_dict()["bounds"],
-        "copied": copied_share(matches),
-        "copied_count": sum(m.copied for m in matches),
-        "longest_span_mean": sum(m.words for m in matches) / len(matches) if matches else None,
-    }
+    return SampleFigures(
+        diversity=diversity(texts, reference=reference),
+        ci=intervals(texts, reference=reference, seed=seed).bounds,
+        copied=copied_share(matches),
+        copied_count=sum(m.copied for m in matches),
+        longest_span_mean=sum(m.words for m in matches) / len(matches) if matches else None,
+        file=file, model=model,
+    )
 
 
-def _band(data: Path, n: int, seed: int) -> dict:
+def _band(data: Path, n: int, seed: int) -> HumanBand:
     """The human band for ``n`` samples: the same figures on random sets of n test tweets."""
-    return human_band_for_split(data / "test.txt", n, seed=seed).to_dict()
+    return human_band_for_split(data / "test.txt", n, seed=seed)
 
 
 def _save(run_dir, samples, name: str) -> str | None:
@@ -233,15 +218,12 @@ def _save(run_dir, samples, name: str) -> str | None:
 
 
 def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),
-                    batch_size: int = 16, base: Any | None = None, tuned: Any | None = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE, base: Any | None = None, tuned: Any | None = None,
                     data_dir: str | Path | None = None, on_progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None) -> dict:
+                    cancel: threading.Event | None = None) -> SampleComparison:
     """``n`` samples from the base and the tuned model (same authors and seeds), their overlap with the
     test set and their diversity side by side; samples saved to RUN/samples/, the result to RUN/compare.json.
 
-    Returns ``{"n", "config", "reference", "human" (the band: bootstrap.HumanBand dict), "sides": {"base":
-    DiversityResult dict + "ci" (95% bootstrap intervals, key -> [low, high]) + "copied" (share of samples
-    copied from the train split) + "file", "tuned": ...}}``.
     With ``run_dir=None`` pass the models and ``data_dir``; nothing is saved then.
     """
     config = config.validated()
@@ -251,26 +233,27 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "n": n, "config": config.to_dict(),
-                           "reference": str(data / "test.txt"), "ci_level": LEVEL, "resamples": DEFAULT_RESAMPLES,
-                           "human": _band(data, n, config.seed), "sides": {}}
+    human = _band(data, n, config.seed)
+    measured: dict[str, SampleFigures] = {}
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, given[side])
         samples = generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
-                                   on_progress=_stage(on_progress, f"{side} samples"))
+                                   on_progress=counting(on_progress, f"{side} samples", "samples"))
         _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         file = _save(run_dir, samples, f"compare-{side}-{stamp}.jsonl")
-        measured = _measure([s.text for s in samples], reference, train_index, config.seed)
-        out["sides"][side] = {**measured, "file": file, "model": samples[0].model if samples else None}
-    if "tuned" not in out["sides"]:
-        out["note"] = "no tuned model (no final/ yet): base only"
-    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        measured[side] = _measure([s.text for s in samples], reference, train_index, config.seed, file=file,
+                                  model=samples[0].model if samples else None)
+    result = SampleComparison(
+        run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(data / "test.txt"), human=human,
+        sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
+        note="" if "tuned" in measured else NO_TUNED_NOTE, created=_now(),
+    )
     if run_dir is not None:
-        write_json_atomic(RunPaths(Path(run_dir)).root / "compare.json", out)
-    return out
+        write_json_atomic(RunPaths(Path(run_dir)).compare, result.to_json())
+    return result
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -303,16 +286,14 @@ def parse_sweep_values(param: str, values: str | Sequence[float] | None) -> list
 
 
 def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] | None = None, *, n: int = 100,
-          config: SamplingConfig = SamplingConfig(), sides: Sequence[str] = SIDES, batch_size: int = 16,
+          config: SamplingConfig = SamplingConfig(), sides: Sequence[str] = SIDES, batch_size: int = DEFAULT_BATCH_SIZE,
           base: Any | None = None, tuned: Any | None = None, data_dir: str | Path | None = None,
-          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> dict:
+          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> SweepResult:
     """Diversity and overlap of ``n`` samples per value of ``param``, one curve per model (base, tuned).
 
-    Every point uses the same authors and seeds, so curves differ only by the parameter. Returns plain
-    data for plotting: ``{"param", "values", "n", "config", "reference", "human" (the band), "curves": {side:
-    [metrics dict per value, each with "value", "ci", "copied" and "file"]}}``; samples go to RUN/samples/, the result to
-    RUN/sweep-<param>.json. A run without final/ gets the base curve only. With ``run_dir=None`` pass
-    the models (``base``/``tuned``) and ``data_dir``; nothing is saved then.
+    Every point uses the same authors and seeds, so curves differ only by the parameter. Samples go to
+    RUN/samples/, the result to RUN/sweep-<param>.json. A run without final/ gets the base curve only.
+    With ``run_dir=None`` pass the models (``base``/``tuned``) and ``data_dir``; nothing is saved then.
     """
     values = parse_sweep_values(param, values)
     config = config.validated()
@@ -322,9 +303,8 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out: dict[str, Any] = {"run": str(run_dir) if run_dir else None, "param": param, "values": values, "n": n,
-                           "config": config.to_dict(), "reference": str(data / "test.txt"), "ci_level": LEVEL,
-                           "resamples": DEFAULT_RESAMPLES, "human": _band(data, n, config.seed), "curves": {}}
+    human = _band(data, n, config.seed)
+    curves: dict[str, tuple[SweepPoint, ...]] = {}
     for side in wanted:
         _check(cancel)
         loaded = _load(run_dir, side, given[side])
@@ -333,24 +313,18 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
             point_config = config.with_changes(**{param: value})
             label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
             samples = generate_samples(loaded, authors, point_config, batch_size=batch_size, cancel=cancel,
-                                       on_progress=_stage(on_progress, label))
+                                       on_progress=counting(on_progress, label, "samples"))
             _check(cancel)
             file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}-{stamp}.jsonl")
-            curve.append({"value": value, **_measure([s.text for s in samples], reference, train_index, config.seed), "file": file})
-        out["curves"][side] = curve
+            curve.append(SweepPoint(value, _measure([s.text for s in samples], reference, train_index, config.seed, file=file)))
+        curves[side] = tuple(curve)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
-    if "tuned" not in out["curves"]:
-        out["note"] = "no tuned model (no final/ yet): base only"
-    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    result = SweepResult(
+        run=str(run_dir) if run_dir else None, param=param, values=tuple(values), n=n, config=config,
+        reference=str(data / "test.txt"), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
+        note="" if "tuned" in curves else NO_TUNED_NOTE, created=_now(),
+    )
     if run_dir is not None:
-        write_json_atomic(RunPaths(Path(run_dir)).root / f"sweep-{param}.json", out)
-    return out
-
-
-def cached_json(run_dir: str | Path, name: str) -> dict | None:
-    """A cached experiment result (``compare.json``, ``sweep-temperature.json``, ...) or None."""
-    try:
-        return json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+        write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())
+    return result

@@ -2,15 +2,15 @@
 
 The prompt is ``\\author- `` plus any text (``data.records.prompt_for``), preceded by the end-of-text
 token so the model sees the start of a record exactly as in training. A sample ends at the end-of-text
-token, at a newline (checked on the decoded text, so a newline inside or across tokens counts; the text
-is cut at the first one) or after ``max_new_tokens``.
+token, at a token holding a newline (the text is cut at the first one) or after ``max_new_tokens``; the
+token loop itself is ``engine.decode_loop``.
 
 Seeds: sample i of a request uses ``config.seed + i`` and records it. Each row samples from its own
 ``torch.Generator``, so a sample is the same whether it was generated alone or in a batch (up to float
 rounding of padded batches), and ``--seed S -n 1`` reproduces the sample that recorded seed S.
-Generation never touches torch's global RNG (the model runs in eval mode, so no dropout draws from it;
-``generate`` itself only takes the greedy pick of the one-hot scores our sampler returns), so a training
-in the same process keeps its own random stream.
+Generation never touches torch's global RNG (the model runs in eval mode, so no dropout draws from it,
+and every draw comes from a row's own generator), so a training in the same process keeps its own
+random stream.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Callable, Iterator, Sequence
 
 from tweetsmith.data.records import prompt_for
 
+from .decode_loop import STOP_TEXT, decode_rows
 from .errors import ConfigError, EngineError
-from .sampling import SamplingConfig, logits_warpers
+from .sampling import SamplingConfig
 
-STOP_TEXT = "\n"
+DEFAULT_BATCH_SIZE = 64  # samples decoded together: 3.3x the samples/s of 16 here (bench/generation_speed.py)
 POLL_S = 0.05  # how often a waiting consumer checks that the generation thread is still alive
 
 
@@ -78,68 +79,6 @@ class Sample:
 
 
 # --- generate() plumbing -------------------------------------------------------------------------
-
-
-class _RowSampler:
-    """Logits processor: warp (temperature, top-k, ...) then draw each row with its own generator.
-
-    Returns scores that are -inf everywhere but the drawn token, so greedy selection in ``generate``
-    takes it. A row's draws never depend on the other rows of its batch.
-    """
-
-    def __init__(self, config: SamplingConfig, seeds: Sequence[int], device):
-        import torch
-
-        self.warpers = logits_warpers(config)
-        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        for warper in self.warpers:
-            scores = warper(input_ids, scores)
-        # Inverse-CDF draw, one uniform per row from that row's generator (torch.multinomial costs
-        # ~20 ms a row on a 49k vocabulary on CPU; this is ~0.2 ms). searchsorted(right=True) lands on
-        # the first token whose cumulative probability exceeds u, which always has probability > 0.
-        cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
-        u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64, device=scores.device) for g in self.generators])
-        chosen = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp_(max=scores.shape[-1] - 1)
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(1, chosen, 0.0)
-        return out
-
-
-class _EndOfSample:
-    """Stopping criterion: end-of-text, a newline in the decoded new text, or the caller's cancel event.
-
-    Records for each row how many new tokens it had when it ended (the stop token included).
-    """
-
-    def __init__(self, tokenizer, prompt_width: int, eot_id: int, batch: int, cancel: threading.Event | None):
-        self.tokenizer, self.prompt_width, self.eot_id, self.cancel = tokenizer, prompt_width, eot_id, cancel
-        self.ended_at: list[int | None] = [None] * batch
-        self.cancelled = False
-        self._has_stop: dict[tuple[int, ...], bool] = {}
-
-    def _stops(self, tail: tuple[int, ...]) -> bool:
-        # Two tokens, so a newline split over byte-level tokens is still seen.
-        if tail not in self._has_stop:
-            self._has_stop[tail] = STOP_TEXT in self.tokenizer.decode(list(tail), skip_special_tokens=True)
-        return self._has_stop[tail]
-
-    def __call__(self, input_ids, scores=None, **kwargs):
-        import torch
-
-        batch = input_ids.shape[0]
-        if self.cancel is not None and self.cancel.is_set():
-            self.cancelled = True
-            return torch.ones(batch, dtype=torch.bool, device=input_ids.device)
-        n_new = input_ids.shape[1] - self.prompt_width
-        tails = input_ids[:, max(self.prompt_width, input_ids.shape[1] - 2):].tolist()
-        for row in range(batch):
-            if self.ended_at[row] is None and (tails[row][-1] == self.eot_id or self._stops(tuple(tails[row]))):
-                self.ended_at[row] = n_new
-        return torch.tensor([e is not None for e in self.ended_at], dtype=torch.bool, device=input_ids.device)
 
 
 class _PieceStreamer:
@@ -209,11 +148,19 @@ class _Row:
 
 
 def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: SamplingConfig, *,
-              cancel: threading.Event | None = None, streamer=None) -> tuple[list[_Row], bool]:
-    """One ``generate`` call on left-padded prompts; returns the rows and whether it was cancelled."""
-    import torch
-    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+              require_text: Sequence[bool] | None = None, cancel: threading.Event | None = None,
+              streamer=None) -> tuple[list[_Row], bool]:
+    """Sample every prompt to its end in one batch; returns the rows and whether it was cancelled.
 
+    Left padding with explicit positions, so a row's numbers do not depend on the other rows of its
+    batch (up to float rounding). ``require_text[i]``: row i may not stop before it
+    has produced a non-blank token (set when the user typed nothing after the author: in the tweets
+    every record ends in a space before its end-of-text, so a model learns "space, then end" and
+    without this rule drew empty samples).
+    """
+    import torch
+
+    require_text = list(require_text) if require_text is not None else [False] * len(prompts)
     encoded = [_prompt_ids(loaded, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
     if width + config.max_new_tokens > loaded.context_tokens:
@@ -221,36 +168,22 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
             f"prompt of {width} tokens plus max_new_tokens {config.max_new_tokens} exceeds the model's context of "
             f"{loaded.context_tokens} tokens; shorten the prompt or lower max_new_tokens"
         )
-    # Left padding: every row's last prompt token sits at the same position, where generation starts.
+    model, device = loaded.model, loaded.device
     input_ids = torch.full((len(encoded), width), loaded.pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for row, ids in enumerate(encoded):
         input_ids[row, width - len(ids):] = torch.tensor(ids)
         attention[row, width - len(ids):] = 1
-    device = loaded.device
-    gen_config = GenerationConfig(
-        max_new_tokens=config.max_new_tokens, do_sample=False, eos_token_id=loaded.eot_id, pad_token_id=loaded.pad_id,
-        repetition_penalty=config.repetition_penalty if config.repetition_penalty != 1.0 else None,
-        no_repeat_ngram_size=config.no_repeat_ngram_size or None,
-    )
-    processors = LogitsProcessorList([] if config.greedy else [_RowSampler(config, seeds, device)])
-    end = _EndOfSample(loaded.tokenizer, width, loaded.eot_id, len(encoded), cancel)
-    model = loaded.model
     was_training = model.training
     model.eval()  # in train mode dropout would draw from torch's global RNG (and change the sample)
     try:
-        out = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config,
-            logits_processor=processors, stopping_criteria=StoppingCriteriaList([end]), streamer=streamer,
-        )
+        with torch.inference_mode():
+            generated, cancelled = decode_rows(loaded, input_ids.to(device), attention.to(device), encoded, seeds,
+                                                require_text, config, cancel, streamer)
     finally:
         model.train(was_training)
-    new = out[:, width:].tolist()
-    rows = []
-    for row, ids in enumerate(new):
-        n = end.ended_at[row] if end.ended_at[row] is not None else len(ids)
-        rows.append(_Row(new_text(loaded.tokenizer, ids[:n], prompts[row]), n))
-    return rows, end.cancelled
+    rows = [_Row(new_text(loaded.tokenizer, ids, prompts[row]), len(ids)) for row, ids in enumerate(generated)]
+    return rows, cancelled
 
 
 def _sample(loaded, author: str, prompt: str, row: _Row, config: SamplingConfig, seed: int, seconds: float,
@@ -287,6 +220,7 @@ class SampleStream:
     def __init__(self, loaded, author: str, text: str, config: SamplingConfig, cancel: threading.Event | None,
                  timeout_s: float | None = None, num_threads: int | None = None):
         self.author, self.prompt, self.config = author.strip().lstrip("@"), prompt_for(author, text), config.validated()
+        self.user_text = text
         self.cancel_event = cancel if cancel is not None else threading.Event()
         self.timeout_s = timeout_s
         self.num_threads = num_threads
@@ -305,7 +239,8 @@ class SampleStream:
                 use_threads_in_this_thread(self.num_threads)
             streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt)
             rows, cancelled = _generate(loaded, [self.prompt], [self.config.seed], self.config,
-                                        cancel=self.cancel_event, streamer=streamer)
+                                        require_text=[not self.user_text.strip()], cancel=self.cancel_event,
+                                        streamer=streamer)
             row = rows[0]
             if not cancelled:
                 streamer._emit(row.text)  # flush a character that was held back at the very end
@@ -371,7 +306,7 @@ def stream_sample(loaded, author: str, text: str = "", config: SamplingConfig = 
 
 
 def generate_samples(loaded, authors: Sequence[str], config: SamplingConfig = SamplingConfig(), *, text: str = "",
-                     batch_size: int = 16, cancel: threading.Event | None = None,
+                     batch_size: int = DEFAULT_BATCH_SIZE, cancel: threading.Event | None = None,
                      on_progress: Callable[[int, int], None] | None = None) -> list[Sample]:
     """One sample per entry of ``authors`` (repeat an author for several), in batches; nothing is saved.
 
@@ -388,7 +323,8 @@ def generate_samples(loaded, authors: Sequence[str], config: SamplingConfig = Sa
         prompts = [prompt_for(a, text) for a in chunk]
         seeds = [config.seed + start + j for j in range(len(chunk))]
         began = time.perf_counter()
-        rows, cancelled = _generate(loaded, prompts, seeds, config, cancel=cancel)
+        rows, cancelled = _generate(loaded, prompts, seeds, config, require_text=[not text.strip()] * len(prompts),
+                                    cancel=cancel)
         if cancelled:
             break
         seconds = time.perf_counter() - began

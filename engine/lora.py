@@ -7,6 +7,7 @@ layers named q/k/v/o and gate/up/down. The output head is never adapted (it is t
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -75,3 +76,22 @@ def count_parameters(model) -> tuple[int, int]:
         if param.requires_grad:
             trainable += n
     return trainable, total
+
+
+@contextmanager
+def adapters_merged(model):
+    """Within the block, LoRA updates are added into the base weights, so a forward pass is one matmul
+    a layer instead of three (used to score text; training and chat keep them separate). Unmerging
+    afterwards subtracts the same update: the weights come back up to float rounding. A model without
+    LoRA layers, or a quantised one (merging would dequantise), is left as it is."""
+    merge = getattr(model, "merge_adapter", None)
+    peft_config = getattr(model, "active_peft_config", None)
+    quantized = getattr(getattr(model, "config", None), "quantization_config", None) is not None
+    if merge is None or peft_config is None or peft_config.peft_type != "LORA" or quantized:
+        yield model
+        return
+    merge()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()

@@ -31,17 +31,22 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from tweetsmith.data.records import parse_line, read_split_lines
 
+from .progress import Progress, ProgressFn
+
+if TYPE_CHECKING:
+    from .results import MemorisationSummary
 
 COPY_SPAN_WORDS = 8
 INDEX_VERSION = 1
 _WORD = np.dtype(">u4")  # big-endian: byte order == numeric order, so bytes compare like word sequences
 _UNKNOWN = 0  # id of a sample word the training split never uses: matches nothing
+STAGE = "indexing train.txt"  # what the progress events call building the index
 
 
 # Every alternative of nltk's EMOTICON_RE needs eyes [:;=8] or a heart "<3": a token with none of these
@@ -201,9 +206,6 @@ class _Suffixes:
         return self.corpus[start:start + self.width]
 
 
-ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-
-
 class MemorisationIndex:
     """The training split's words, searchable for the longest span a text shares with any record."""
 
@@ -233,7 +235,7 @@ class MemorisationIndex:
             separators.append(len(ids))
             ids.append(-1)  # this record's separator, numbered once the vocabulary is known
             if on_progress and (r + 1) % 10_000 == 0:
-                on_progress("tokenizing", r + 1, total)
+                on_progress(Progress(f"{STAGE} (tokenizing)", r + 1, total, "records"))
         corpus = np.frombuffer(ids, dtype=np.int64).copy()
         # Separator of record r: V + 1 + r, above every word id and unique, so no match crosses it.
         corpus[np.frombuffer(separators, dtype=np.int64)] = len(vocab) + 1 + np.arange(len(separators), dtype=np.int64)
@@ -248,10 +250,10 @@ class MemorisationIndex:
         lines = list(lines)
         vocab, corpus, starts = cls._arrays((parse_line(line).text for line in lines), len(lines), on_progress)
         if on_progress:
-            on_progress("sorting", 0, 1)
+            on_progress(Progress(f"{STAGE} (sorting)", 0, 1))
         sa = suffix_array(corpus)
         if on_progress:
-            on_progress("sorting", 1, 1)
+            on_progress(Progress(f"{STAGE} (sorting)", 1, 1))
         return cls(vocab, corpus.astype(_WORD).tobytes(), sa, starts, lines.__getitem__, records=len(lines),
                    source=source, build_seconds=time.perf_counter() - began)
 
@@ -417,23 +419,20 @@ def copied_share(matches: Sequence[SpanMatch]) -> float | None:
     return sum(m.copied for m in matches) / len(matches) if matches else None
 
 
-def summarize(matches: Sequence[SpanMatch], *, worst: int = 5) -> dict:
-    """The share of copied samples, the distribution of longest spans and the worst cases (JSON-ready)."""
+def summarize(matches: Sequence[SpanMatch], *, worst: int = 5) -> MemorisationSummary:
+    """The share of copied samples, the distribution of longest spans and the worst cases."""
+    from .results import MemorisationSummary
+
     lengths = [m.words for m in matches]
     histogram: dict[int, int] = {}
-    for n in lengths:
+    for n in sorted(lengths):
         histogram[n] = histogram.get(n, 0) + 1
     ranked = sorted(range(len(matches)), key=lambda i: (-matches[i].words, -matches[i].copied, i))
-    return {
-        "samples": len(matches),
-        "copied": sum(m.copied for m in matches),
-        "copied_share": copied_share(matches),
-        "copy_span_words": COPY_SPAN_WORDS,
-        "longest_span": {
-            "mean": float(np.mean(lengths)) if lengths else None,
-            "median": float(np.median(lengths)) if lengths else None,
-            "max": max(lengths) if lengths else None,
-            "histogram": {str(k): histogram[k] for k in sorted(histogram)},
-        },
-        "worst": [{"sample": i, **matches[i].to_dict()} for i in ranked[:worst]],
-    }
+    return MemorisationSummary(
+        samples=len(matches), copied=sum(m.copied for m in matches), copied_share=copied_share(matches),
+        copy_span_words=COPY_SPAN_WORDS,
+        span_mean=float(np.mean(lengths)) if lengths else None,
+        span_median=float(np.median(lengths)) if lengths else None,
+        span_max=max(lengths) if lengths else None,
+        histogram=histogram, worst=tuple((i, matches[i]) for i in ranked[:worst]),
+    )

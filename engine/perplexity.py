@@ -1,4 +1,4 @@
-"""Perplexity by DESIGN.md's definition, batched.
+"""Perplexity by the definition in docs/definitions.md, batched.
 
 Perplexity = exp(mean negative log-likelihood per predicted token) over the concatenation of the
 records (each + end-of-text), scored with a sliding window of ``max_len_tokens = min(1024, context)``
@@ -41,6 +41,10 @@ class PerplexityResult:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "PerplexityResult":
+        return cls(**{f: d[f] for f in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class Window:
@@ -74,6 +78,18 @@ def max_len_for(model) -> int:
     return min(1024, int(context))
 
 
+def accepts_logits_to_keep(model) -> bool:
+    """Whether the model's forward can return logits for the last positions only (transformers' causal
+    LMs do; a PEFT wrapper passes the argument through to its base model)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def sum_nll(
     model,
     ids: Sequence[int],
@@ -94,6 +110,7 @@ def sum_nll(
     device = next(model.parameters()).device
     all_ids = torch.tensor(ids, dtype=torch.long)
     total_nll, total_tokens = 0.0, 0
+    keeps_logits = accepts_logits_to_keep(model)
     was_training = model.training
     model.eval()
     try:
@@ -112,10 +129,16 @@ def sum_nll(
                     attention[row, :length] = 1
                     first = w.target_begin - w.begin
                     labels[row, first:length] = all_ids[w.target_begin : w.end]
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
-                # logits at position i predict token i + 1
+                # Logits only from the first position that predicts a target (position i predicts token
+                # i + 1): after the first window half of each window is context, and its logits (49k
+                # floats a token) were the largest tensor of the pass.
+                first_predicting = min(w.target_begin - w.begin for w in batch) - 1
+                kwargs = {"logits_to_keep": width - first_predicting} if keeps_logits else {}
+                if not keeps_logits:
+                    first_predicting = 0
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs).logits
                 shift_logits = logits[:, :-1, :].float()
-                shift_labels = labels[:, 1:].to(device)
+                shift_labels = labels[:, first_predicting + 1:].to(device)
                 nll = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
                 total_nll += float(nll)
                 total_tokens += int((shift_labels != -100).sum())
@@ -161,8 +184,11 @@ def perplexity_of_lines(
 
 
 def perplexity_of_file(loaded, path: str | Path, **kwargs) -> PerplexityResult:
-    """Perplexity of a split file in line format, for a ``LoadedModel``."""
+    """Perplexity of a split file in line format, for a ``LoadedModel`` (LoRA adapters merged while scoring)."""
+    from .lora import adapters_merged
+
     lines = read_split_lines(path)
-    return perplexity_of_lines(
-        loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, name=str(path), **kwargs
-    )
+    with adapters_merged(loaded.model) as model:
+        return perplexity_of_lines(
+            model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, name=str(path), **kwargs
+        )

@@ -1,17 +1,19 @@
 """PNG plots (matplotlib, Agg backend: no display needed) and terminal plots (plotext) of experiment results.
 
-Inputs are the plain dicts ``experiments.sweep`` returns, so a cached ``RUN/sweep-*.json`` can be
-re-plotted without a model.
+Inputs are ``results.SweepResult`` (a cached ``RUN/sweep-*.json`` read back with ``experiments.cached_sweep``
+re-plots without a model) and the run's metrics (``runs.read_metrics``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
-# (key in a sweep point, axis label)
+from .results import SweepPoint, SweepResult
+from .runs import read_metrics
+
+# (figure name, axis label)
 SWEEP_METRICS = (
     ("dist_1", "dist-1"),
     ("dist_2", "dist-2"),
@@ -23,33 +25,25 @@ SWEEP_METRICS = (
 SIDE_STYLE = {"base": ("tab:gray", "o", "--"), "tuned": ("tab:blue", "s", "-")}
 
 
-def _metric(point: dict, key: str) -> float | None:
-    if key == "self_bleu":
-        return point.get(f"self_bleu_{point.get('self_bleu_n', 4)}")
-    return point.get(key)
+def _metric(point: SweepPoint, key: str) -> float | None:
+    return point.figures.figure(key)
 
 
-def _stored_key(key: str, sweep_result: dict) -> str:
-    """The key a figure has in intervals and in the human band (self-BLEU carries its n)."""
-    return f"self_bleu_{_bleu_n(sweep_result)}" if key == "self_bleu" else key
-
-
-def human_bounds(sweep_result: dict, key: str) -> tuple[float, float] | None:
+def human_bounds(sweep_result: SweepResult, key: str) -> tuple[float, float] | None:
     """The human band of a figure, (low, high), when the result has one."""
-    bounds = (sweep_result.get("human") or {}).get("bounds") or {}
-    value = bounds.get(_stored_key(key, sweep_result))
-    return (float(value[0]), float(value[1])) if value else None
+    if sweep_result.human is None:
+        return None
+    return sweep_result.human.bounds.get(key)
 
 
-def _interval(point: dict, key: str, sweep_result: dict) -> tuple[float, float] | None:
-    value = (point.get("ci") or {}).get(_stored_key(key, sweep_result))
-    return (float(value[0]), float(value[1])) if value else None
+def _interval(point: SweepPoint, key: str) -> tuple[float, float] | None:
+    return point.figures.interval(key)
 
 
-def sweep_axis(sweep_result: dict) -> tuple[list[float], list[str]]:
+def sweep_axis(sweep_result: SweepResult) -> tuple[list[float], list[str]]:
     """x positions and tick labels: numeric values, except top_k where 0 (off) goes last, labelled "off"."""
-    values = list(sweep_result["values"])
-    if sweep_result["param"] == "top_k":
+    values = list(sweep_result.values)
+    if sweep_result.param == "top_k":
         order = sorted(range(len(values)), key=lambda i: (values[i] == 0, values[i]))
         labels = ["off" if values[i] == 0 else str(values[i]) for i in order]
         return [float(order.index(i)) for i in range(len(values))], labels
@@ -65,25 +59,25 @@ def _mpl():
     return plt
 
 
-def plot_sweep(sweep_result: dict, path: str | Path) -> Path:
+def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
     """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words, copied) against
     the swept parameter, a curve per model (base dashed grey, tuned blue) with its 95% bootstrap
     interval shaded, and the human band (the same figure on as many test tweets) as a green stripe."""
     plt = _mpl()
 
     xs, labels = sweep_axis(sweep_result)
-    param = sweep_result["param"]
+    param = sweep_result.param
     fig, axes = plt.subplots(1, len(SWEEP_METRICS), figsize=(4 * len(SWEEP_METRICS), 3.6), constrained_layout=True)
     for ax, (key, title) in zip(axes, SWEEP_METRICS):
         band = human_bounds(sweep_result, key)
         if band is not None:
             ax.axhspan(band[0], band[1], color="tab:green", alpha=0.15, lw=0, label="human band")
-        for side, points in sweep_result["curves"].items():
+        for side, points in sweep_result.curves.items():
             color, marker, style = SIDE_STYLE.get(side, ("tab:orange", "^", "-"))
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
             if pairs:
                 ax.plot([a for a, _ in pairs], [b for _, b in pairs], marker=marker, linestyle=style, color=color, label=side)
-            spans = sorted((x, _interval(p, key, sweep_result)) for x, p in zip(xs, points) if _interval(p, key, sweep_result))
+            spans = sorted((x, _interval(p, key)) for x, p in zip(xs, points) if _interval(p, key))
             if spans:
                 ax.fill_between([a for a, _ in spans], [lo for _, (lo, _) in spans], [hi for _, (_, hi) in spans],
                                 color=color, alpha=0.2, lw=0)
@@ -93,9 +87,9 @@ def plot_sweep(sweep_result: dict, path: str | Path) -> Path:
             ax.set_xticks(sorted(xs), [labels[i] for i in range(len(labels))])
         ax.grid(alpha=0.3)
     axes[0].legend()
-    human = sweep_result.get("human")
-    band_note = f"; green: {human['repeats']} sets of {human['n']} test tweets" if human else ""
-    fig.suptitle(f"{param} sweep: {sweep_result['n']} samples per point (self-BLEU-{_bleu_n(sweep_result)} at that count); "
+    human = sweep_result.human
+    band_note = f"; green: {human.repeats} sets of {human.n} test tweets" if human else ""
+    fig.suptitle(f"{param} sweep: {sweep_result.n} samples per point (self-BLEU-{sweep_result.bleu_n} at that count); "
                  f"shaded: 95% bootstrap interval{band_note}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,22 +100,9 @@ def plot_sweep(sweep_result: dict, path: str | Path) -> Path:
     return path
 
 
-def _bleu_n(sweep_result: dict) -> int:
-    for points in sweep_result["curves"].values():
-        for p in points:
-            return int(p.get("self_bleu_n", 4))
-    return 4
-
-
-def plot_training(metrics_path: str | Path, path: str | Path) -> Path | None:
-    """Training loss (and valid perplexity when logged) against step, from RUN/metrics.jsonl; None if empty."""
-    rows = []
-    try:
-        for line in Path(metrics_path).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    except (OSError, json.JSONDecodeError):
-        return None
+def plot_training(run_dir: str | Path, path: str | Path) -> Path | None:
+    """Training loss (and valid perplexity when logged) against step, from the run's metrics; None if none."""
+    rows = read_metrics(run_dir)
     loss = [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None and r.get("step") is not None]
     ppl = [(r["step"], r.get("valid_perplexity")) for r in rows if r.get("valid_perplexity") is not None]
     if not loss and not ppl:
@@ -147,7 +128,7 @@ def plot_training(metrics_path: str | Path, path: str | Path) -> Path | None:
     return path
 
 
-def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100,
+def terminal_sweep_plot(sweep_result: SweepResult, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100,
                         height: int = 18, color: bool = True) -> str:
     """The sweep's curves as text (plotext), for the terminal; ``color=False`` for plain text (pipes, files)."""
     import plotext as plt
@@ -161,8 +142,8 @@ def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", 
     plt.subplots(1, len(metrics))
     for column, key in enumerate(metrics, 1):
         plt.subplot(1, column)
-        plt.title(f"{names.get(key, key)} vs {sweep_result['param']}")
-        for side, points in sweep_result["curves"].items():
+        plt.title(f"{names.get(key, key)} vs {sweep_result.param}")
+        for side, points in sweep_result.curves.items():
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
             if pairs:
                 plt.plot([a for a, _ in pairs], [b for _, b in pairs], label=side, marker="dot")
@@ -170,7 +151,7 @@ def terminal_sweep_plot(sweep_result: dict, metrics: Sequence[str] = ("dist_1", 
         if band is not None:  # the human band's edges as two horizontal lines
             plt.hline(band[0], "green")
             plt.hline(band[1], "green")
-        plt.xticks(sorted(xs), labels if sweep_result["param"] == "top_k" else [f"{x:g}" for x in sorted(xs)])
+        plt.xticks(sorted(xs), labels if sweep_result.param == "top_k" else [f"{x:g}" for x in sorted(xs)])
     text = plt.build()
     plt.main().clear_figure()
     return text if color else re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -8,7 +8,6 @@ excerpts per author, and the training flags used. Missing experiments are comput
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from pathlib import Path
@@ -18,17 +17,17 @@ from tweetsmith.data.records import parse_line, read_split_lines
 
 from .experiments import (
     DEFAULT_SWEEP_VALUES,
-    ProgressFn,
     cached_comparison,
-    cached_json,
+    cached_samples,
+    cached_sweep,
     compare_perplexity,
     compare_samples,
-    has_tuned_model,
-    run_data_dir,
     sweep,
 )
 from .plots import plot_sweep, plot_training
-from .runs import RunPaths, read_run_config, write_text_atomic
+from .progress import ProgressFn
+from .results import SampleFigures
+from .runs import RunPaths, has_final_model, read_metrics, read_run_config, run_data_dir, write_text_atomic
 from .samples_io import load_samples
 from .sampling import SamplingConfig
 
@@ -44,14 +43,14 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
     paths = RunPaths(run_dir)
     run_config = read_run_config(run_dir)
     data = run_data_dir(run_dir)
-    tuned = has_tuned_model(run_dir)
+    tuned = has_final_model(run_dir)
     if compute:
         if tuned and cached_comparison(run_dir) is None:
             compare_perplexity(run_dir, on_progress=on_progress, cancel=cancel)
-        if cached_json(run_dir, "compare.json") is None:
+        if cached_samples(run_dir) is None:
             compare_samples(run_dir, n=n, config=config, on_progress=on_progress, cancel=cancel)
         for param in sweeps:
-            if cached_json(run_dir, f"sweep-{param}.json") is None:
+            if cached_sweep(run_dir, param) is None:
                 sweep(run_dir, param, DEFAULT_SWEEP_VALUES[param], n=n, config=config, on_progress=on_progress, cancel=cancel)
     parts = [
         _title(run_dir, run_config, tuned),
@@ -113,37 +112,38 @@ def _perplexity(run_dir: Path) -> str:
         return "\n\n".join(out)
     table = "| split | base | tuned | change | base bits/byte | tuned bits/byte |\n|---|---:|---:|---:|---:|---:|"
     for split in ("valid", "test"):
-        b, t, c = cmp["base"][split], cmp["tuned"][split], cmp["change"][split]
-        table += (f"\n| {split} | {b['perplexity']:.2f} | {t['perplexity']:.2f} | {c['perplexity']:+.2f} ({c['percent']:+.1f}%) "
-                  f"| {b['bits_per_byte']:.3f} | {t['bits_per_byte']:.3f} |")
+        b, t, c = cmp.base[split], cmp.tuned[split], cmp.change(split)
+        table += (f"\n| {split} | {b.perplexity:.2f} | {t.perplexity:.2f} | {c.perplexity:+.2f} ({c.percent:+.1f}%) "
+                  f"| {b.bits_per_byte:.3f} | {t.bits_per_byte:.3f} |")
     out.append(table)
-    b = cmp["base"]["valid"]
+    b = cmp.base["valid"]
     out.append(f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
-               f"end-of-text), sliding window of {b['max_len_tokens']} tokens, stride {cmp['stride_tokens']}; "
-               f"{b['tokens']:,} valid tokens. Bits per byte do not depend on the tokenizer.")
+               f"end-of-text), sliding window of {b.max_len_tokens} tokens, stride {cmp.stride_tokens}; "
+               f"{b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
     return "\n\n".join(out)
 
 
 def _overlap(run_dir: Path) -> str:
     out = ["## 3. Overlap of generated text with the test set"]
-    cmp = cached_json(run_dir, "compare.json")
+    cmp = cached_samples(run_dir)
     if cmp is None:
         out.append(f"Not computed yet: run `tweetsmith compare {run_dir} -n 100`.")
         return "\n\n".join(out)
-    sides = list(cmp["sides"])
+    sides = list(cmp.sides)
+    bleu_n = next(iter(cmp.sides.values())).diversity.self_bleu_n
     rows = [("word tokens in the test vocabulary", "overlap"), ("word types in it", "overlap_types"),
             ("word-bigram types in it", "overlap_bigrams"), ("dist-1", "dist_1"), ("dist-2", "dist_2"),
-            ("self-BLEU-4", "self_bleu_4"), ("mean words per sample", "mean_words")]
+            (f"self-BLEU-{bleu_n}", "self_bleu"), ("mean words per sample", "mean_words")]
     table = "| | " + " | ".join(sides) + " |\n|---|" + "---:|" * len(sides)
     for label, key in rows:
-        table += f"\n| {label} | " + " | ".join(_fmt(cmp["sides"][s].get(key)) for s in sides) + " |"
+        table += f"\n| {label} | " + " | ".join(_fmt(cmp.sides[s].figure(key)) for s in sides) + " |"
     out.append(table)
-    c = cmp["config"]
-    out.append(f"{cmp['n']} samples per model, authors drawn from the training data, the same authors and seeds for "
-               f"both; temperature {c['temperature']:g}, top-k {c['top_k']}, top-p {c['top_p']:g}. Overlap is the share "
+    c = cmp.config
+    out.append(f"{cmp.n} samples per model, authors drawn from the training data, the same authors and seeds for "
+               f"both; temperature {c.temperature:g}, top-k {c.top_k}, top-p {c.top_p:g}. Overlap is the share "
                f"of generated words (tokens with a letter or digit, TweetTokenizer, lower-cased) found in the test set.")
-    if "base" in cmp["sides"] and "tuned" in cmp["sides"]:
-        b, t = cmp["sides"]["base"]["overlap"], cmp["sides"]["tuned"]["overlap"]
+    if "base" in cmp.sides and "tuned" in cmp.sides:
+        b, t = cmp.sides["base"].figure("overlap"), cmp.sides["tuned"].figure("overlap")
         more = "more" if t > b else "less" if t < b else "as"
         out.append(f"The tuned model's words are {more} often test-set words ({t:.1%} vs {b:.1%} for the base model).")
     return "\n\n".join(out)
@@ -158,27 +158,29 @@ def _fmt(value) -> str:
 def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str]) -> str:
     out = ["## 4. Diversity against temperature, top-k and top-p"]
     for param in params:
-        result = cached_json(run_dir, f"sweep-{param}.json")
+        result = cached_sweep(run_dir, param)
         if result is None:
             out.append(f"### {param}\n\nNot computed yet: run `tweetsmith sweep {run_dir} --param {param}`.")
             continue
         png = plot_sweep(result, paths.plots / f"sweep-{param}.png")
-        table = f"| {param} | model | dist-1 | dist-2 | self-BLEU-4 | overlap | mean words |\n|---:|---|---:|---:|---:|---:|---:|"
-        for side, points in result["curves"].items():
-            for p in points:
-                value = "off" if param == "top_k" and p["value"] == 0 else f"{p['value']:g}"
-                table += (f"\n| {value} | {side} | {p['dist_1']:.3f} | {p['dist_2']:.3f} | {_fmt(p.get('self_bleu_4'))} "
-                          f"| {_fmt(p.get('overlap'))} | {p['mean_words']:.1f} |")
+        table = (f"| {param} | model | dist-1 | dist-2 | self-BLEU-{result.bleu_n} | overlap | mean words |"
+                 "\n|---:|---|---:|---:|---:|---:|---:|")
+        for side, points in result.curves.items():
+            for point in points:
+                p: SampleFigures = point.figures
+                value = "off" if param == "top_k" and point.value == 0 else f"{point.value:g}"
+                table += (f"\n| {value} | {side} | {p.figure('dist_1'):.3f} | {p.figure('dist_2'):.3f} | {_fmt(p.figure('self_bleu'))} "
+                          f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} |")
         out.append(f"### {param}\n\n![{param} sweep]({png.relative_to(run_dir)})\n\n{table}\n\n"
-                   f"{result['n']} samples per point (self-BLEU grows with the count: compare at equal counts).")
+                   f"{result.n} samples per point (self-BLEU grows with the count: compare at equal counts).")
     return "\n\n".join(out)
 
 
 def _excerpts(run_dir: Path, per_author: int = 2) -> str:
     out = ["## 5. Samples per author"]
-    cmp = cached_json(run_dir, "compare.json")
-    side = "tuned" if cmp and "tuned" in cmp.get("sides", {}) else "base"
-    file = cmp["sides"][side].get("file") if cmp else None
+    cmp = cached_samples(run_dir)
+    side = "tuned" if cmp and "tuned" in cmp.sides else "base"
+    file = cmp.sides[side].file if cmp and side in cmp.sides else None
     try:
         samples = load_samples(file) if file else []
     except Exception:  # a moved or deleted samples file only loses the excerpts
@@ -202,7 +204,7 @@ def _training(run_dir: Path, paths: RunPaths, cfg: dict) -> str:
     for section in nested.values():
         flat.update({k: v for k, v in section.items() if not isinstance(v, (dict, list))})
     out.append("| flag | value |\n|---|---|\n" + "\n".join(f"| {k} | `{v}` |" for k, v in flat.items()))
-    rows = _metrics_rows(paths.metrics)
+    rows = read_metrics(run_dir)
     if rows:
         last = rows[-1]
         summary = [f"{len(rows)} logged steps, last step {last.get('step')}"]
@@ -212,7 +214,7 @@ def _training(run_dir: Path, paths: RunPaths, cfg: dict) -> str:
         if speeds:
             summary.append(f"median {sorted(speeds)[len(speeds) // 2]:.0f} tokens/s")
         out.append("Training: " + ", ".join(summary) + ".")
-        png = plot_training(paths.metrics, paths.plots / "training.png")
+        png = plot_training(run_dir, paths.plots / "training.png")
         if png:
             out.append(f"![training]({png.relative_to(run_dir)})")
     out.append("Flags that matter for this task: the end-of-text token is trained on and never used as padding "
@@ -221,9 +223,3 @@ def _training(run_dir: Path, paths: RunPaths, cfg: dict) -> str:
                "model moves from the base (compare the perplexity table above).")
     return "\n\n".join(out)
 
-
-def _metrics_rows(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError):
-        return []

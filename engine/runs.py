@@ -1,6 +1,10 @@
-"""Run directories: ``runs/<name>/`` with config.json, metrics.jsonl, checkpoints/, final/, samples/, ...
+"""Run directories: the one module that knows what a run holds and where.
 
-This module owns the layout so training, evaluation, the CLI and the app agree on where things are.
+``runs/<name>/`` has config.json (the run record: model spec, method, data dir, hyper-parameters),
+metrics.jsonl (one JSON line per logged step), card.json and card.md, checkpoints/, final/ (the tuned model: an adapter or a
+full model), samples/, the experiment caches (eval.json, compare.json, sweep-<param>.json), plots/,
+report.md and cache/ (encoded splits). Training, the experiments, the CLI and the app ask this module
+instead of joining paths themselves, so the layout can change in one place.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,17 @@ class RunPaths:
 
     @property
     def eval(self) -> Path:
+        """The cached perplexity comparison (``results.PerplexityComparison``)."""
         return self.root / "eval.json"
+
+    @property
+    def compare(self) -> Path:
+        """The cached sample comparison (``results.SampleComparison``)."""
+        return self.root / "compare.json"
+
+    def sweep(self, param: str) -> Path:
+        """The cached sweep of ``param`` (``results.SweepResult``)."""
+        return self.root / f"sweep-{param}.json"
 
     @property
     def plots(self) -> Path:
@@ -50,6 +64,28 @@ class RunPaths:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def card(self) -> Path:
+        """What the run was made from and what it gave (``engine.card``); card.md is its readable twin."""
+        return self.root / "card.json"
+
+    @property
+    def card_md(self) -> Path:
+        return self.root / "card.md"
+
+    @property
+    def cache(self) -> Path:
+        """Encoded splits, keyed by tokenizer and data (training reuses them on resume)."""
+        return self.root / "cache"
+
+
+# --- the run record -----------------------------------------------------------------------------------
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a run directory (it has the config record training writes first)."""
+    return RunPaths(Path(path)).config.is_file()
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
@@ -61,6 +97,46 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
         return json.loads(paths.config.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ModelError(f"{paths.config}: broken JSON ({err}); re-run training or fix the file") from None
+
+
+def recorded_data_dir(run_dir: str | Path) -> Path | None:
+    """The data directory the run's config.json names (None when it names none), not checked.
+
+    A relative path is taken as written when it exists from here, else relative to the run directory."""
+    config = read_run_config(run_dir)
+    data = config.get("data") or config.get("data_dir")
+    if not data:
+        return None
+    path = Path(data)
+    if not path.is_absolute() and not path.exists():
+        path = Path(run_dir) / data
+    return path
+
+
+def run_data_dir(run_dir: str | Path) -> Path:
+    """The data directory the run was trained on, checked to hold the splits (else ConfigError)."""
+    path = recorded_data_dir(run_dir)
+    if path is None:
+        raise ConfigError(f"{run_dir}/config.json has no \"data\" entry; it should name the split directory")
+    if not (path / "test.txt").is_file():
+        raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
+    return path
+
+
+# --- the tuned model --------------------------------------------------------------------------------
+
+
+def has_final_model(run_dir: str | Path) -> bool:
+    """Whether training got as far as writing final/ (the tuned model the app and the experiments use)."""
+    return RunPaths(Path(run_dir)).final.is_dir()
+
+
+def final_mtime(run_dir: str | Path) -> float | None:
+    """When final/ last changed (its newest file), None without one: a cache older than this is stale."""
+    final = RunPaths(Path(run_dir)).final
+    if not final.is_dir():
+        return None
+    return max((p.stat().st_mtime for p in final.iterdir()), default=final.stat().st_mtime)
 
 
 def load_run_model(run_dir: str | Path, *, tuned: bool = True, **kwargs):
@@ -79,6 +155,35 @@ def load_run_model(run_dir: str | Path, *, tuned: bool = True, **kwargs):
     return load_model(str(paths.final), **kwargs)
 
 
+# --- metrics.jsonl ----------------------------------------------------------------------------------
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The lines of RUN/metrics.jsonl, oldest first; [] when there is none or it is unreadable.
+
+    Each line holds one step's fields (``step``, and ``loss``/``lr``/``tokens_per_s`` when logged,
+    ``valid_perplexity`` when evaluated): a line's keys depend on what happened at that step."""
+    try:
+        text = RunPaths(Path(run_dir)).metrics.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
+def trim_metrics(run_dir: str | Path, max_step: int) -> None:
+    """Keep the metrics lines of steps up to ``max_step`` (atomically): a resumed run logs the later ones again."""
+    path = RunPaths(Path(run_dir)).metrics
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= max_step]
+    if len(kept) != len(lines):
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write JSON to a temp file beside ``path`` and rename it into place."""
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
@@ -95,3 +200,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: str | Path) -> Any | None:
+    """A cache file's JSON, or None when it is missing or broken (the caller recomputes)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -15,12 +15,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError, TrainingError
 from .runs import RunPaths, read_run_config
 from .train_config import DEFAULT_LR, MAX_DEFAULT_BLOCK, TrainConfig, validate  # noqa: F401 - the public names
 from .train_events import TrainEvent, TrainingFinished
+
+if TYPE_CHECKING:
+    from .train_data import Splits
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ def train(
     splits = read_splits(config.data)
     started = time.perf_counter()
     with _quiet_progress_bars():
-        return _attempts(config, splits, paths, procs, resume_from, on_event, cancel, started)
+        return _attempts(config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel,
+                         started=started)
 
 
 @contextlib.contextmanager
@@ -76,7 +80,11 @@ def _quiet_progress_bars():
             hf_logging.enable_progress_bar()
 
 
-def _attempts(config, splits, paths, procs, resume_from, on_event, cancel, started) -> TrainingFinished:
+def _attempts(config: TrainConfig, splits: Splits, paths: RunPaths, procs: Processes, *, resume_from: Path | None,
+              on_event: Callable[[TrainEvent], None] | None, cancel: threading.Event | None,
+              started: float) -> TrainingFinished:
+    """Run the attempt; after a CUDA out-of-memory error the plan did not foresee, run it again with half
+    the micro-batch and twice the accumulation (same tokens per step), from this run's newest checkpoint."""
     from . import checkpoints
     from .train_run import TrainAttempt, clean_partial_writes, is_disk_full, is_out_of_memory
 

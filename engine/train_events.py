@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from .progress import Progress
+
 
 @dataclass(frozen=True)
 class TrainingStarted:
@@ -52,7 +54,7 @@ class StepLogged:
 
 @dataclass(frozen=True)
 class Evaluated:
-    """Perplexity of the valid split (DESIGN.md's definition) after ``step`` optimizer steps."""
+    """Perplexity of the valid split (docs/definitions.md) after ``step`` optimizer steps."""
 
     step: int
     valid_perplexity: float
@@ -67,15 +69,8 @@ class CheckpointSaved:
     best: bool  # the lowest valid perplexity so far
 
 
-@dataclass(frozen=True)
-class StageProgress:
-    """Work before or between steps that takes a while on a CPU: loading the model, encoding the splits,
-    evaluating the valid split. ``done``/``total`` in the stage's own unit (``total`` None when unknown)."""
-
-    stage: str  # "loading model", "encoding train", "evaluating valid", "saving checkpoint"
-    done: int
-    total: int | None
-    unit: str = ""  # "records", "windows", ...
+# Work before or between steps that takes a while on a CPU (loading the model, encoding the splits,
+# evaluating the valid split) is reported with the engine's one progress event.
 
 
 @dataclass(frozen=True)
@@ -108,4 +103,4 @@ class TrainingFinished:
     final_valid_perplexity: float | None = None  # that step's valid perplexity, when it was evaluated
 
 
-TrainEvent = Union[TrainingStarted, StageProgress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]
+TrainEvent = Union[TrainingStarted, Progress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]

@@ -27,7 +27,8 @@ from transformers import Trainer, TrainerCallback
 from . import checkpoints
 from .memory import mfu
 from .perplexity import DEFAULT_STRIDE_TOKENS, max_len_for, perplexity_of_lines
-from .train_events import CheckpointSaved, Evaluated, StageProgress, StepHeartbeat, StepLogged, TrainEvent
+from .progress import Progress
+from .train_events import CheckpointSaved, Evaluated, StepHeartbeat, StepLogged, TrainEvent
 
 
 class RunMonitor:
@@ -188,7 +189,7 @@ class TweetTrainer(Trainer):
             )
         super().log(logs, *args, **kwargs)
 
-    # -- evaluation: the valid split's perplexity by DESIGN.md's definition --
+    # -- evaluation: the valid split's perplexity by the definition in docs/definitions.md --
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         started = time.perf_counter()
         value = [0.0]
@@ -227,7 +228,7 @@ class TweetTrainer(Trainer):
             now = time.monotonic()
             if now - last[0] >= 1.0 or done >= total:
                 last[0] = now
-                self.monitor.emit(StageProgress("evaluating valid", done, total, "windows"))
+                self.monitor.emit(Progress("evaluating valid", done, total, "windows"))
 
         return report
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from . import checkpoints
 from .errors import ConfigError
-from .runs import write_json_atomic, write_text_atomic
+from .runs import trim_metrics, write_json_atomic
 from .precision import PRECISION_DTYPES, choose_precision
 from .step_watch import StepCancelled, StepWatch
-from .train_events import StageProgress, TrainingFinished, TrainingStarted
+from .progress import Progress
+from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
 
 FINAL_STAGING = ".final.incomplete"
@@ -95,13 +96,13 @@ class TrainAttempt:
         from .train_data import build_train_data
 
         device = self.pick_device()
-        self.emit(StageProgress("loading model", 0, None))
+        self.emit(Progress("loading model", 0, None))
         loaded, precision = self.load(device)
-        self.emit(StageProgress("encoding train", 0, len(self.splits.train), "records"))
+        self.emit(Progress("encoding train", 0, len(self.splits.train), "records"))
         encoded = self.encode(loaded)
-        self.emit(StageProgress("encoding train", len(self.splits.train), len(self.splits.train), "records"))
+        self.emit(Progress("encoding train", len(self.splits.train), len(self.splits.train), "records"))
         model = self.model = self.wrap_for_method(loaded.model)
-        self.emit(StageProgress("measuring memory", 0, None))
+        self.emit(Progress("measuring memory", 0, None))
         plan = self.plan_memory(model, loaded, device, precision)
         data = build_train_data(encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id)
         self.write_run_record(loaded, model, plan, precision, device, data)
@@ -144,7 +145,7 @@ class TrainAttempt:
     def encode(self, loaded):
         from .train_data import encode_cached
 
-        return encode_cached(loaded.tokenizer, self.splits.train, loaded.eot_id, cache_dir=self.paths.root / "cache",
+        return encode_cached(loaded.tokenizer, self.splits.train, loaded.eot_id, cache_dir=self.paths.cache,
                              name="train", write=self.procs.is_main)
 
     def wrap_for_method(self, model):
@@ -209,7 +210,7 @@ class TrainAttempt:
         if self.resume_from is None:
             paths.metrics.unlink(missing_ok=True)
         else:  # lines logged after the checkpoint (before a kill) would come again: drop them
-            trim_metrics(paths.metrics, checkpoints.step_of(self.resume_from))
+            trim_metrics(paths.root, checkpoints.step_of(self.resume_from))
 
     def build_trainer(self, model, loaded, plan: TrainPlan, precision: str, device: str, data):
         from transformers import PrinterCallback
@@ -318,11 +319,11 @@ class TrainAttempt:
                 best = best_checkpoint(trainer)
                 if best is not None:  # evaluation ran: final/ holds the lowest valid perplexity, not the last step
                     if best.step != steps:
-                        self.emit(StageProgress(f"loading the best checkpoint (step {best.step})", 0, None))
+                        self.emit(Progress(f"loading the best checkpoint (step {best.step})", 0, None))
                         # The Trainer's own resume loader: adapter (peft) or full weights, as they were saved.
                         trainer._load_from_checkpoint(str(best.path), model=model)
                     final_step, final_is_best, final_ppl = best.step, True, best.valid_perplexity
-                self.emit(StageProgress("saving final model", 0, None))
+                self.emit(Progress("saving final model", 0, None))
                 save_final(model, loaded, self.config, self.config.method, self.paths)
             result_dir = str(self.paths.final)
         if not stopped_inside_step:
@@ -346,18 +347,6 @@ def best_checkpoint(trainer) -> checkpoints.Checkpoint | None:
         return None
     found = [c for c in checkpoints.list_checkpoints(trainer.checkpoints_dir) if c.step == trainer.best_step]
     return found[0] if found else checkpoints.best(trainer.checkpoints_dir)
-
-
-def trim_metrics(path: Path, max_step: int) -> None:
-    """Keep the metrics lines of steps up to ``max_step`` (atomically)."""
-    import json
-
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= max_step]
-    if len(kept) != len(lines):
-        write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _config_record(config, **resolved) -> dict:

@@ -57,8 +57,7 @@ def one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tweetsmith.data.errors import DataError
-    from tweetsmith.engine.errors import EngineError
+    from tweetsmith.data.errors import TweetsmithError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
     try:
         return int(args.run(args) or 0)
-    except (DataError, EngineError) as err:
+    except TweetsmithError as err:  # the project's own errors (DataError, EngineError, ...): one line, exit 2
         print(f"tweetsmith: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

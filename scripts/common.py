@@ -55,13 +55,20 @@ def notice(message: str) -> None:
 
 
 class ProgressLine:
-    """A single self-overwriting progress line on stderr: ``label [#####.....] 50% extra``."""
+    """A single self-overwriting progress line on stderr: ``label [#####.....] 50% extra``.
+
+    When stderr is not a terminal (a log file, CI) it prints a plain line every
+    ``TWEETSMITH_PROGRESS_EVERY_S`` seconds (10) instead, as training does, so a long evaluation in a log
+    still shows that it moves.
+    """
 
     def __init__(self, label: str, total: int | None = None, width: int = 30, min_interval_s: float = 0.1):
+        from .train_progress import PLAIN_EVERY_S
+
         self.label, self.total, self.width = label, total, width
-        self.min_interval_s = min_interval_s
-        self._last = 0.0
         self._tty = sys.stderr.isatty()
+        self.min_interval_s = min_interval_s if self._tty else PLAIN_EVERY_S
+        self._last = 0.0 if self._tty else time.monotonic()
 
     def update(self, done: int, extra: str = "", force: bool = False) -> None:
         now = time.monotonic()
@@ -74,10 +81,7 @@ class ProgressLine:
         else:
             bar = str(done)
         line = f"{self.label} {bar} {extra}".rstrip()
-        if self._tty:
-            print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
-        elif force:
-            print(line, file=sys.stderr, flush=True)
+        print(("\r" + line + "\x1b[K") if self._tty else line, end="" if self._tty else "\n", file=sys.stderr, flush=True)
 
     def close(self, message: str = "") -> None:
         if self._tty:

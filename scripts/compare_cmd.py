@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
+
 import argparse
 
 HELP = "base vs tuned: N samples each, word overlap with the test set and diversity side by side (saved to RUN/compare.json)"
@@ -15,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
     parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model (default: 100)")
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
-    parser.add_argument("--batch-size", type=int, default=16, help="samples generated together (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -35,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
     progress, close = progress_printer()
     result = compare_samples(args.run_dir, n=args.num_samples, config=config, batch_size=args.batch_size, on_progress=progress)
     close()
-    if result.get("note"):
-        notice(result["note"])
+    if result.note:
+        notice(result.note)
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(side_by_side(result))
     return 0
@@ -51,7 +54,7 @@ ROWS = [
     ("dist-1", "dist_1", "{:.3f}"),
     ("dist-2", "dist_2", "{:.3f}"),
     ("dist-3", "dist_3", "{:.3f}"),
-    ("self-BLEU-4", "self_bleu_4", "{:.3f}"),
+    ("self-BLEU", "self_bleu", "{:.3f}"),
     ("mean words", "mean_words", "{:.1f}"),
 ]
 
@@ -66,39 +69,43 @@ def cell(value, interval, fmt: str) -> str:
     return text
 
 
-def band_cell(band: dict | None, key: str, fmt: str) -> str:
-    bounds = (band or {}).get("bounds", {}).get(key)
+def band_cell(band, key: str, fmt: str) -> str:
+    """The human band of a figure (``bootstrap.HumanBand``), ``low-high``."""
+    bounds = band.bounds.get(key) if band is not None else None
     return f"{fmt.format(bounds[0])}-{fmt.format(bounds[1])}" if bounds else "–"
 
 
-def side_by_side(result: dict) -> str:
-    """Overlap and diversity of base and tuned samples with 95% intervals, the human band, the copied share."""
+def side_by_side(result) -> str:
+    """Overlap and diversity of base and tuned samples (a ``SampleComparison``) with 95% intervals, the
+    human band, the copied share."""
     from tweetsmith.engine.bootstrap import verdict
 
-    sides = list(result["sides"])
-    band = result.get("human")
+    sides = result.sides
+    band = result.human
+    bleu_n = next(iter(sides.values())).diversity.self_bleu_n if sides else 4
     width = 22
     head = f"{'':<36}" + "".join(f"{s:>{width}}" for s in sides) + (f"{'human band':>14}" if band else "")
-    lines = [head, f"{'samples':<36}" + "".join(f"{result['sides'][s]['samples']:>{width}}" for s in sides)]
+    lines = [head, f"{'samples':<36}" + "".join(f"{f.diversity.samples:>{width}}" for f in sides.values())]
     for label, key, fmt in ROWS:
-        cells = [cell(result["sides"][s].get(key), (result["sides"][s].get("ci") or {}).get(key), fmt) for s in sides]
+        label = f"self-BLEU-{bleu_n}" if key == "self_bleu" else label
+        cells = [cell(f.figure(key), f.interval(key), fmt) for f in sides.values()]
         line = f"{label:<36}" + "".join(f"{c:>{width}}" for c in cells)
         lines.append(line + (f"{band_cell(band, key, fmt):>14}" if band else ""))
-    if all("copied" in result["sides"][s] for s in sides):
-        cells = [f"{100 * result['sides'][s]['copied']:.1f}% ({result['sides'][s]['copied_count']})" for s in sides]
+    if all(f.copied is not None for f in sides.values()):
+        cells = [f"{100 * f.copied:.1f}% ({f.copied_count})" for f in sides.values()]
         lines.append(f"{'copied from train (8+ word span)':<36}" + "".join(f"{c:>{width}}" for c in cells))
-    config = result["config"]
-    lines.append(f"(t={config['temperature']:g} k={config['top_k']} p={config['top_p']:g}, seed {config['seed']}; "
-                 f"same authors and seeds for both; reference {result['reference']}; [95% bootstrap interval, "
-                 f"{result.get('resamples', 1000)} resamples])")
+    config = result.config
+    lines.append(f"(t={config.temperature:g} k={config.top_k} p={config.top_p:g}, seed {config.seed}; "
+                 f"same authors and seeds for both; reference {result.reference}; [95% bootstrap interval, "
+                 f"{result.resamples} resamples])")
     if band:
-        lines.append(f"(human band: the same figures on {band['repeats']} random sets of {band['n']} test tweets, "
+        lines.append(f"(human band: the same figures on {band.repeats} random sets of {band.n} test tweets, "
                      f"overlap against the rest of the test split)")
-        for s in sides:
-            verdicts = [f"{key.replace('_', ' ').replace('self bleu 4', 'self-BLEU')} "
-                        f"{verdict(result['sides'][s].get(key), tuple(band['bounds'][key]))}"
-                        for _, key, _ in ROWS if key in band["bounds"] and result["sides"][s].get(key) is not None]
+        for s, f in sides.items():
+            verdicts = [f"{'self-BLEU' if key == 'self_bleu' else key.replace('_', ' ')} "
+                        f"{verdict(f.figure(key), tuple(band.bounds[key]))}"
+                        for _, key, _ in ROWS if key in band.bounds and f.figure(key) is not None]
             lines.append(f"{s} vs human: " + ", ".join(verdicts))
-    for s in sides:
-        lines.append(f"{s} samples: {result['sides'][s]['file']}")
+    for s, f in sides.items():
+        lines.append(f"{s} samples: {f.file}")
     return "\n".join(lines)

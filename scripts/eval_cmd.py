@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if args.files:
             raise ConfigError("--compare RUN evaluates the run's own splits; drop the FILE arguments")
         comparison = _compare(args)
-        print(json.dumps(comparison, indent=2) if args.json else comparison_table(comparison))
+        print(json.dumps(comparison.to_json(), indent=2) if args.json else comparison_table(comparison))
         return 0
     if not args.files:
         raise ConfigError("give FILE(s) to evaluate, or --compare RUN")
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(loaded, path: str, args):
-    from tweetsmith.engine.perplexity import max_len_for, perplexity_of_file
+    from tweetsmith.engine.perplexity import max_len_for
+    from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
 
     from .common import ProgressLine, notice
 
@@ -76,33 +77,35 @@ def _evaluate(loaded, path: str, args):
     if stride != args.stride_tokens:
         notice(f"stride {args.stride_tokens} is longer than the model's {max_len}-token window: using {stride}")
     bar = ProgressLine(f"eval {path}")
-    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=args.batch_windows,
-                                on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
+    result, cached = cached_perplexity_of_file(
+        loaded, path, stride_tokens=stride, batch_windows=args.batch_windows,
+        on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
     bar.close()
+    if cached:
+        notice(f"{path}: the same text and weights were scored before; cached figure reused")
     return result
 
 
-def _compare(args) -> dict:
-    from tweetsmith.engine.experiments import compare_perplexity, run_data_dir
+def _compare(args):
+    from tweetsmith.engine.errors import ModelError
+    from tweetsmith.engine.experiments import compare_perplexity
+    from tweetsmith.engine.runs import has_final_model, run_data_dir
 
     from .common import ProgressLine, notice
 
-    from tweetsmith.engine.errors import ModelError
-    from tweetsmith.engine.experiments import has_tuned_model
-
     run_data_dir(args.compare)  # a bad run dir fails here, before any notice
-    if not has_tuned_model(args.compare):
+    if not has_final_model(args.compare):
         raise ModelError(f"{args.compare}: no final/ model yet; finish training first (or evaluate the base with "
                          f"`tweetsmith eval --model MODEL FILE...`)")
 
     bars: dict[str, ProgressLine] = {}
 
-    def progress(event) -> None:
-        bar = bars.get(event.label)
+    def progress(event) -> None:  # engine.progress.Progress
+        bar = bars.get(event.stage)
         if bar is None:
             for old in bars.values():
                 old.close()
-            bar = bars[event.label] = ProgressLine(f"eval {event.label}", total=event.total)
+            bar = bars[event.stage] = ProgressLine(f"eval {event.stage}", total=event.total)
         bar.update(event.done)
 
     notice(f"evaluating base and tuned models of {args.compare} on valid and test")
@@ -113,13 +116,12 @@ def _compare(args) -> dict:
     return comparison
 
 
-def comparison_table(comparison: dict) -> str:
-    """The assignment's table: perplexity of base and tuned, and the change, per split."""
+def comparison_table(comparison) -> str:
+    """The assignment's table from a ``PerplexityComparison``: perplexity of base and tuned, and the change, per split."""
     lines = [f"{'split':<8} {'base':>10} {'tuned':>10} {'change':>18}"]
     for split in ("valid", "test"):
-        base = comparison["base"][split]["perplexity"]
-        tuned = comparison["tuned"][split]["perplexity"]
-        change = comparison["change"][split]
-        lines.append(f"{split:<8} {base:>10.2f} {tuned:>10.2f} {change['perplexity']:>+9.2f} ({change['percent']:+.1f}%)")
-    lines.append(f"(model {comparison.get('model')}, stride {comparison.get('stride_tokens')} tokens, data {comparison.get('data')})")
+        base, tuned = comparison.base[split].perplexity, comparison.tuned[split].perplexity
+        change = comparison.change(split)
+        lines.append(f"{split:<8} {base:>10.2f} {tuned:>10.2f} {change.perplexity:>+9.2f} ({change.percent:+.1f}%)")
+    lines.append(f"(model {comparison.model}, stride {comparison.stride_tokens} tokens, data {comparison.data})")
     return "\n".join(lines)

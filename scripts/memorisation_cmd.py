@@ -24,13 +24,12 @@ def train_dir(path: str):
     from pathlib import Path
 
     from tweetsmith.engine.errors import ConfigError
+    from tweetsmith.engine.runs import is_run_dir, run_data_dir
 
     folder = Path(path)
     if (folder / "train.txt").is_file():
         return folder
-    if (folder / "config.json").is_file():
-        from tweetsmith.engine.experiments import run_data_dir
-
+    if is_run_dir(folder):
         return run_data_dir(folder)
     raise ConfigError(f"{path}: no train.txt here; give the data directory from `tweetsmith prepare` (or a run directory)")
 
@@ -52,42 +51,47 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"{args.samples}: no samples in it")
     data = train_dir(args.train)
     bar = ProgressLine("indexing train.txt (once; cached)")
-    index = index_for_data(data, on_progress=lambda stage, done, total: (setattr(bar, "total", total), bar.update(done, stage)))
+
+    def progress(event) -> None:  # engine.progress.Progress: "indexing train.txt (tokenizing)", ...
+        bar.label, bar.total = f"{event.stage}, once; cached", event.total
+        bar.update(event.done)
+
+    index = index_for_data(data, on_progress=progress)
     bar.close()
     notice(f"index of {index.records:,} training records ({index.source})")
     matches = index.match_many(i.text for i in items)
     summary = summarize(matches, worst=args.worst)
-    summary.update(file=args.samples, train=str(data / "train.txt"))
     if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        out = {**summary.to_json(), "file": args.samples, "train": str(data / "train.txt")}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(render(summary, [i.author for i in items]))
     return 0
 
 
-def render(summary: dict, authors: list[str]) -> str:
-    share = summary["copied_share"]
-    lines = [f"copied: {summary['copied']} of {summary['samples']} samples ({100 * share:.1f}%) share a span of "
-             f"{summary['copy_span_words']}+ words (or all of a shorter sample) with a training record"]
-    spans = summary["longest_span"]
-    lines.append(f"longest shared span: mean {spans['mean']:.1f} words, median {spans['median']:.0f}, max {spans['max']}")
-    histogram = {int(k): v for k, v in spans["histogram"].items()}
+def render(summary, authors: list[str]) -> str:
+    """A ``MemorisationSummary`` as text: the copied share, a histogram of longest spans, the worst cases."""
+    share = summary.copied_share
+    lines = [f"copied: {summary.copied} of {summary.samples} samples ({100 * share:.1f}%) share a span of "
+             f"{summary.copy_span_words}+ words (or all of a shorter sample) with a training record"]
+    lines.append(f"longest shared span: mean {summary.span_mean:.1f} words, median {summary.span_median:.0f}, max {summary.span_max}")
+    histogram = summary.histogram
     top = max(histogram.values())
     lines.append("words  samples")
     for length in range(0, max(histogram) + 1):
         count = histogram.get(length, 0)
-        if count or length <= summary["copy_span_words"]:
+        if count or length <= summary.copy_span_words:
             bar = "#" * round(40 * count / top)
-            marker = "  <- copied from here" if length == summary["copy_span_words"] else ""
+            marker = "  <- copied from here" if length == summary.copy_span_words else ""
             lines.append(f"{length:>5}  {count:>7}  {bar}{marker}")
-    if summary["worst"]:
+    if summary.worst:
         lines.append("")
         lines.append("worst cases:")
-    for case in summary["worst"]:
-        author = authors[case["sample"]] if case["sample"] < len(authors) else ""
-        flag = "COPIED" if case["copied"] else "      "
-        lines.append(f"{flag} {case['words']:>3} words  sample {case['sample']}{f' (@{author})' if author else ''}: "
-                     f"\"{case['span']}\"")
-        if case["record_text"] is not None:
-            lines.append(f"{'':>17}training record {case['record']}: {case['record_text']}")
+    for sample, match in summary.worst:
+        author = authors[sample] if sample < len(authors) else ""
+        flag = "COPIED" if match.copied else "      "
+        lines.append(f"{flag} {match.words:>3} words  sample {sample}{f' (@{author})' if author else ''}: "
+                     f"\"{match.span}\"")
+        if match.record_text is not None:
+            lines.append(f"{'':>17}training record {match.record}: {match.record_text}")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{root}: no such folder; give the folder holding your runs (tweetsmith train --out DIR/NAME)")
     rows = list_runs(root)
     if args.json:
-        print(json.dumps({"root": str(root), "runs": rows}, indent=2))
+        print(json.dumps({"root": str(root), "runs": [r.to_json() for r in rows]}, indent=2))
         return 0
     if not rows:
         print(f"no runs in {root} (train one: tweetsmith train --data DATA --out {root / 'NAME'})")
@@ -39,14 +39,14 @@ def _short(text, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def table(rows: list[dict]) -> str:
+def table(rows) -> str:
+    """``results.RunSummary`` rows (``card.list_runs``) as a table, newest first."""
+    from pathlib import Path
+
     lines = [f"{'run':<22} {'model':<22} {'data':<24} {'method':<6} {'steps':>6} {'best ppl':>9} {'status':<10} when"]
     for r in rows:
-        from pathlib import Path
-
-        best = r.get("best_valid_perplexity")
-        steps = r.get("steps")
-        lines.append(f"{_short(Path(r['run']).name, 22):<22} {_short(r.get('model'), 22):<22} {_short(r.get('data'), 24):<24} "
-                     f"{_short(r.get('method'), 6):<6} {'–' if steps is None else steps:>6} "
-                     f"{'–' if best is None else f'{best:.2f}':>9} {_short(r.get('status'), 10):<10} {r.get('when') or '–'}")
+        best, steps = r.best_valid_perplexity, r.steps
+        lines.append(f"{_short(Path(r.run).name, 22):<22} {_short(r.model, 22):<22} {_short(r.data, 24):<24} "
+                     f"{_short(r.method, 6):<6} {'–' if steps is None else steps:>6} "
+                     f"{'–' if best is None else f'{best:.2f}':>9} {_short(r.status, 10):<10} {r.when or '–'}")
     return "\n".join(lines)

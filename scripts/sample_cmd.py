@@ -6,6 +6,8 @@ with the samples; ``--seed N`` reproduces them (sample i uses N + i), as it does
 
 from __future__ import annotations
 
+from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
+
 import argparse
 
 HELP = "generate samples in an author's voice (prompt \\author- TEXT); saved as JSONL with their settings and seeds"
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples", "seed"))
     parser.add_argument("--seed", type=int, default=None, help="random seed of the first sample; sample i uses seed + i "
                         "(default: a fresh seed each call, printed with the samples)")
-    parser.add_argument("--batch-size", type=int, default=16, help="samples generated together (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--out", default=None, help="save to this file: .jsonl (samples with settings) or a text file (\\author- text lines)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every sample")
 
@@ -76,7 +79,8 @@ def _authors(args, config) -> list[str]:
     from pathlib import Path
 
     from tweetsmith.engine.errors import ConfigError
-    from tweetsmith.engine.experiments import authors_from_split, run_data_dir
+    from tweetsmith.engine.experiments import authors_from_split
+    from tweetsmith.engine.runs import run_data_dir
 
     if args.author:
         names = [a.strip().lstrip("@") for raw in args.author for a in raw.split(",") if a.strip()]

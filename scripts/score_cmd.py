@@ -27,15 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _models(args):
     """{"base": LoadedModel or None, "tuned": LoadedModel or None}: an adapter model stands for both."""
-    from tweetsmith.engine.runs import load_run_model
+    from tweetsmith.engine.runs import has_final_model, load_run_model
 
     from .common import notice
     from .eval_cmd import load_from_args
 
     if args.run_dir:
-        from tweetsmith.engine.experiments import has_tuned_model
-
-        if has_tuned_model(args.run_dir):
+        if has_final_model(args.run_dir):
             tuned = load_run_model(args.run_dir, tuned=True, progress=notice)
             notice(f"tuned: {tuned.info.describe()}")
             if tuned.info.adapter:

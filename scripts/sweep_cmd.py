@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
+
 import argparse
 
 HELP = "vary temperature, top_k or top_p: dist-1/2, self-BLEU, overlap and length per value, base vs tuned, with PNG and terminal plots"
@@ -18,24 +20,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per value and model (default: 100)")
     parser.add_argument("--base-only", action="store_true", help="only the base model's curve")
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
-    parser.add_argument("--batch-size", type=int, default=16, help="samples generated together (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--no-plot", action="store_true", help="skip the terminal plot")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def progress_printer():
-    """An on_progress for experiments' Progress events: one progress line per stage on stderr."""
+    """An on_progress for the engine's ``Progress`` events: one progress line per stage on stderr."""
     from .common import ProgressLine
 
     bars: dict = {}
 
     def progress(event) -> None:
-        bar = bars.get(event.label)
+        bar = bars.get(event.stage)
         if bar is None:
             for old in bars.values():
                 old.close()
             bars.clear()
-            bar = bars[event.label] = ProgressLine(event.label, total=event.total)
+            bar = bars[event.stage] = ProgressLine(event.stage, total=event.total)
         bar.update(event.done, force=event.done == event.total)
 
     def close() -> None:
@@ -66,50 +69,51 @@ def run(args: argparse.Namespace) -> int:
     result = sweep(args.run_dir, args.param, values, n=args.num_samples, config=config, batch_size=args.batch_size,
                    sides=("base",) if args.base_only else ("base", "tuned"), on_progress=progress)
     close()
-    if result.get("note"):
-        notice(result["note"])
+    if result.note:
+        notice(result.note)
     png = plot_sweep(result, RunPaths(Path(args.run_dir)).plots / f"sweep-{args.param}.png")
-    result["plot"] = str(png)
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps({**result.to_json(), "plot": str(png)}, indent=2, ensure_ascii=False))
         return 0
     print(sweep_table(result))
     if not args.no_plot:
         print(terminal_sweep_plot(result, metrics=("dist_1", "self_bleu", "copied"), width=120, color=sys.stdout.isatty()))
-    notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {args.run_dir.rstrip('/')}/sweep-{args.param}.json")
+    notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {RunPaths(Path(args.run_dir)).sweep(args.param)}")
     return 0
 
 
-TABLE_METRICS = (("dist-1", "dist_1"), ("dist-2", "dist_2"), ("sBLEU-4", "self_bleu_4"), ("overlap", "overlap"))
+TABLE_METRICS = (("dist-1", "dist_1"), ("dist-2", "dist_2"), ("sBLEU", "self_bleu"), ("overlap", "overlap"))
 
 
-def sweep_table(result: dict) -> str:
-    """One row per value and model: each figure with its 95% bootstrap interval, words, copied share;
-    then the human band of each figure."""
-    n = result["n"]
+def sweep_table(result) -> str:
+    """One row per value and model of a ``SweepResult``: each figure with its 95% bootstrap interval, words,
+    copied share; then the human band of each figure."""
+    n = result.n
     width = 20
-    lines = [f"{result['param']:>12} {'model':>6}" + "".join(f"{name:>{width}}" for name, _ in TABLE_METRICS)
+    names = [f"sBLEU-{result.bleu_n}" if key == "self_bleu" else name for name, key in TABLE_METRICS]
+    lines = [f"{result.param:>12} {'model':>6}" + "".join(f"{name:>{width}}" for name in names)
              + f" {'words':>6} {'copied':>7}"]
-    for side, points in result["curves"].items():
-        for p in points:
-            value = "off" if result["param"] == "top_k" and p["value"] == 0 else f"{p['value']:g}"
+    for side, points in result.curves.items():
+        for point in points:
+            p = point.figures
+            value = "off" if result.param == "top_k" and point.value == 0 else f"{point.value:g}"
             cells = []
             for _, key in TABLE_METRICS:
-                figure, interval = p.get(key), (p.get("ci") or {}).get(key)
+                figure, interval = p.figure(key), p.interval(key)
                 text = "n/a" if figure is None else f"{figure:.3f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
                 cells.append(f"{text:>{width}}")
-            copied = p.get("copied")
-            lines.append(f"{value:>12} {side:>6}" + "".join(cells) + f" {p['mean_words']:>6.1f} "
+            copied = p.copied
+            lines.append(f"{value:>12} {side:>6}" + "".join(cells) + f" {p.figure('mean_words'):>6.1f} "
                          f"{'n/a' if copied is None else f'{100 * copied:.0f}%':>7}")
-    band = result.get("human")
+    band = result.human
     if band:
         cells = []
         for _, key in TABLE_METRICS:
-            bounds = band["bounds"].get(key)
+            bounds = band.bounds.get(key)
             cells.append(f"{f'{bounds[0]:.3f}-{bounds[1]:.3f}' if bounds else '–':>{width}}")
-        words = band["bounds"].get("mean_words")
+        words = band.bounds.get("mean_words")
         lines.append(f"{'human':>12} {'band':>6}" + "".join(cells) + f" {f'{words[0]:.0f}-{words[1]:.0f}' if words else '–':>6}")
-        lines.append(f"(human band: {band['repeats']} random sets of {band['n']} test tweets)")
+        lines.append(f"(human band: {band.repeats} random sets of {band.n} test tweets)")
     lines.append(f"({n} samples per row; self-BLEU grows with the sample count; [95% bootstrap interval]; "
                  f"copied: a span of 8+ words from a training tweet)")
     return "\n".join(lines)

@@ -97,9 +97,9 @@ class TrainProgress:
 
     # -- events -------------------------------------------------------------------------------
     def __call__(self, event) -> None:
-        from tweetsmith.engine import train_events as ev
+        from tweetsmith.engine import progress, train_events as ev
 
-        if isinstance(event, ev.StageProgress):
+        if isinstance(event, progress.Progress):
             unit = f" {event.unit}" if event.unit else ""
             amount = f"{event.done:,}/{event.total:,}{unit}" if event.total else ""
             self.show(event.stage, event.done, event.total, amount, force=event.total is None)

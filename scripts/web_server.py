@@ -29,6 +29,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server, to_int
 
+from tweetsmith.data.errors import TweetsmithError
+
 from .web_access import AccessPolicy, access_middleware
 
 WEB_DIR = Path(__file__).resolve().with_name("web")
@@ -36,7 +38,7 @@ TITLE = "tweetsmith"
 log = logging.getLogger("tweetsmith.serve")
 
 
-class ServeError(Exception):
+class ServeError(TweetsmithError):
     """A server that cannot start (address or port); the message names the fix."""
 
 

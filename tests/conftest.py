@@ -89,6 +89,12 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _own_perplexity_cache(tmp_path, monkeypatch):
+    """Each test its own perplexity cache: a figure stored by one run must not answer the next."""
+    monkeypatch.setenv("TWEETSMITH_PERPLEXITY_CACHE", str(tmp_path / "perplexity-cache"))
+
+
 @pytest.fixture(scope="session")
 def embedded_dir() -> Path:
     from tweetsmith.engine.embedded import embedded_ready, ensure_embedded

@@ -12,9 +12,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from .display import short_path
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.results import PerplexityComparison, SweepResult
+    from tweetsmith.engine.sampling import SamplingConfig
 
 SPLITS = ("valid", "test")
 
@@ -39,33 +45,11 @@ class PerplexityTable:
         return 100.0 * (tuned - base) / base
 
 
-def table_from_comparison(comparison: Mapping[str, Any], note: str = "") -> PerplexityTable:
-    """Read the engine's comparison dict, whichever of its known shapes it has.
-
-    Shapes accepted: ``{"base": {"valid": {"perplexity": x} | x, ...}, "tuned": {...}}``, optionally
-    nested under ``"perplexity"``, or flat ``{"base_valid": x, ...}``.
-    """
-    source = comparison.get("perplexity", comparison) if isinstance(comparison, Mapping) else {}
-    values: dict[tuple[str, str], float] = {}
-    for side in SIDES:
-        per_side = source.get(side)
-        for split in SPLITS:
-            raw = per_side.get(split) if isinstance(per_side, Mapping) else source.get(f"{side}_{split}")
-            value = _perplexity_value(raw)
-            if value is not None:
-                values[(side, split)] = value
+def table_from_comparison(comparison: PerplexityComparison, note: str = "") -> PerplexityTable:
+    """The panel's table from the engine's ``PerplexityComparison``."""
+    values = {(side, split): result.perplexity
+              for side in SIDES for split, result in comparison.side(side).items() if split in SPLITS}
     return PerplexityTable(values, note=note)
-
-
-def _perplexity_value(raw: Any) -> float | None:
-    if raw is None:
-        return None
-    if isinstance(raw, (int, float)):
-        return float(raw)
-    if isinstance(raw, Mapping):
-        return _perplexity_value(raw.get("perplexity"))
-    value = getattr(raw, "perplexity", None)
-    return float(value) if value is not None else None
 
 
 def cached_table(run_dir: Path | None) -> PerplexityTable | None:
@@ -73,17 +57,18 @@ def cached_table(run_dir: Path | None) -> PerplexityTable | None:
     if run_dir is None:
         return None
     from tweetsmith.engine.experiments import cached_comparison
+    from tweetsmith.engine.runs import RunPaths
 
     cached = cached_comparison(run_dir)
-    if not cached:
+    if cached is None:
         return None
-    return table_from_comparison(cached, note=f"cached in {short_path(Path(run_dir) / 'eval.json')}")
+    return table_from_comparison(cached, note=f"cached in {short_path(RunPaths(Path(run_dir)).eval)}")
 
 
 def compute_table(
     *,
     run_dir: Path | None,
-    models: Mapping[str, Any],
+    models: Mapping[str, LoadedModel],
     data_dir: Path | None,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
@@ -93,17 +78,17 @@ def compute_table(
     from tweetsmith.engine.perplexity import perplexity_of_file
 
     if run_dir is not None:
-        from tweetsmith.engine.experiments import compare_perplexity, has_tuned_model
-        from tweetsmith.engine.runs import read_run_config
+        from tweetsmith.engine.experiments import compare_perplexity
+        from tweetsmith.engine.runs import RunPaths, has_final_model, read_run_config
 
-        if has_tuned_model(run_dir):
+        if has_final_model(run_dir):
             # Reuse the models the app holds when they are the run's (else the engine loads them).
             base = models.get("base")
             if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
                 base = None
             comparison = compare_perplexity(run_dir, base=base, tuned=models.get("tuned"),
-                                            on_progress=_progress_adapter(on_progress), cancel=cancel)
-            return table_from_comparison(comparison, note=f"saved to {short_path(Path(run_dir) / 'eval.json')}")
+                                            on_progress=_relay(on_progress), cancel=cancel)
+            return table_from_comparison(comparison, note=f"saved to {short_path(RunPaths(Path(run_dir)).eval)}")
 
     if data_dir is None:
         raise ConfigError("no data directory to evaluate on; start with --data DIR or open a run with /run")
@@ -126,20 +111,19 @@ def compute_table(
 def quick_table(
     *,
     run_dir: Path,
-    models: Mapping[str, Any],
+    models: Mapping[str, LoadedModel],
     records: int,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
-) -> tuple[PerplexityTable, Any]:
+) -> tuple[PerplexityTable, LoadedModel | None]:
     """Base vs tuned on the first ``records`` records of the run's valid split (nothing cached).
 
     Uses the models the app holds when they are the run's and loads the others; returns the table and
     the tuned model if it loaded it (else None), so the app can keep it for ctrl+b.
     """
     from tweetsmith.data.records import read_split_lines
-    from tweetsmith.engine.experiments import run_data_dir
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.runs import load_run_model, read_run_config
+    from tweetsmith.engine.runs import load_run_model, read_run_config, run_data_dir
 
     lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")
     head = lines[:records]
@@ -170,43 +154,31 @@ def quick_table(
     return PerplexityTable(values, splits=("valid",), note=note), loaded_tuned
 
 
-def _progress_adapter(on_progress: Callable[[str, int, int], None]) -> Callable[..., None]:
-    """The engine reports progress as (done, total) or (label, done, total); the panel wants the latter."""
-
-    def report(*args: Any) -> None:
-        if len(args) == 3:
-            on_progress(str(args[0]), int(args[1]), int(args[2]))
-        elif len(args) == 2:
-            on_progress("perplexity", int(args[0]), int(args[1]))
-        elif len(args) == 1:  # an event object
-            event = args[0]
-            on_progress(str(getattr(event, "label", "perplexity")), int(getattr(event, "done", 0)), int(getattr(event, "total", 1)))
-
-    return report
+def _relay(on_progress: Callable[[str, int, int], None]) -> Callable[[Progress], None]:
+    """The engine's ``Progress`` events as the (label, done, total) the panels show (an unknown total as 1)."""
+    return lambda event: on_progress(event.stage, event.done, event.total if event.total is not None else 1)
 
 def run_sweep(
     *,
     run_dir: Path | None,
-    models: Mapping[str, Any],
+    models: Mapping[str, LoadedModel],
     side: str,
     data_dir: Path | None,
     param: str,
-    values: Any,
+    values: Sequence[float] | None,
     n: int,
-    config: Any,
+    config: SamplingConfig,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
-) -> dict:
+) -> SweepResult:
     """Diversity against ``param``: the engine's ``sweep`` for a trained run (both curves, cached in the run),
-    else the same engine sweep for the loaded model alone, on ``data_dir`` (nothing saved).
-
-    Returns the engine's shape: ``{"param", "values", "n", "curves": {side: [{"value", "dist_1", ...}]}}``.
-    """
+    else the same engine sweep for the loaded model alone, on ``data_dir`` (nothing saved)."""
     from tweetsmith.engine import experiments
     from tweetsmith.engine.errors import ConfigError
+    from tweetsmith.engine.runs import has_final_model
 
-    report = _progress_adapter(on_progress)
-    if run_dir is not None and experiments.has_tuned_model(run_dir):
+    report = _relay(on_progress)
+    if run_dir is not None and has_final_model(run_dir):
         return experiments.sweep(run_dir, param, values, n=n, config=config, base=models.get("base"),
                                  tuned=models.get("tuned"), on_progress=report, cancel=cancel)
     if data_dir is None or not (Path(data_dir) / "test.txt").is_file():

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.2  # how often the watchdog checks the terminal
 GRACE_S = 1.5  # after the work stopped, how long the app gets to exit by itself before os._exit
+TRAINING_STOP_WAIT_S = 60.0  # leaving while a training runs: wait this long for its stop checkpoint
 HANDLED_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 TERMINAL_LOST_CODE = 128 + signal.SIGHUP  # the exit status of a process that a hang-up ended
 
@@ -94,8 +95,6 @@ class Lifeline:
         threading.Thread(target=self._guard, args=(return_code,), name="tweetsmith-exit-guard", daemon=True).start()
 
     def _guard(self, return_code: int) -> None:
-        from .app import TRAINING_STOP_WAIT_S
-
         self.app.training_idle.wait(TRAINING_STOP_WAIT_S)
         # Normally the process is gone before this: the app exits within ms once the work stopped. Still
         # waiting are a worker that cannot be cancelled (a model load), a UI blocked writing to a dead

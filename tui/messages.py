@@ -1,26 +1,48 @@
-"""Messages the app's workers post back to the UI, named for what happened.
+"""Messages of the app, named for what happened; every field typed with the engine's own classes.
 
-Workers run model code in threads and never touch widgets: they post one of these, and the screen
-reacts in ``on_<name>``. Every worker that can fail has a ``...Failed`` message carrying a one-line
-error that says what to do. Progress messages that supersede each other allow replacement
-(``can_replace``), so a slow UI never works through a backlog of stale ones.
+Workers run model code in threads and never touch widgets or the workspace: they post one of these to
+the widget that owns the work, whose ``on_<name>`` handler assigns what it shows (and the message then
+bubbles up, so the screen or the App can do their part). Every worker that can fail has a
+``...Failed`` message carrying the one line ``tui.errors.error_text`` made of the error.
+
+Three directions:
+- worker -> its widget (then bubbling up): generation, metrics, insight, sweep.
+- worker -> App -> screen: loading and training. These don't bubble (``bubble=False``): the App
+  assigns the workspace, then forwards the same message to the screen that shows it.
+- screen -> App: ``...Requested``, for what only the App may change (models, run, training).
+
+Progress messages that supersede each other allow replacement (``can_replace``), so a slow UI never
+works through a backlog of stale ones.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from tweetsmith.engine.bootstrap import HumanBand, Intervals
+    from tweetsmith.engine.diversity import DiversityResult, Reference
+    from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.memorisation import SpanMatch
+    from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.sampling import SamplingConfig
-    from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, TrainEvent, TrainingFinished
+    from tweetsmith.engine.surprisal import Disagreement, TextScore
+    from tweetsmith.engine.train_config import TrainConfig
+    from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.train_events import StepHeartbeat, TrainEvent, TrainingFinished
+
+    from tweetsmith.engine.results import SweepResult
 
     from .evaluation import PerplexityTable
+    from .startup import StartPlan
 
 
-# --- models ---------------------------------------------------------------------------------------
+# --- models and data: worker -> App -> chat screen --------------------------------------------------
 
 
 @dataclass
@@ -29,10 +51,18 @@ class ModelLoadProgressed(Message):
 
 
 @dataclass
-class ModelLoaded(Message):
-    """A model is ready; ``side`` is "base" or "tuned"; ``activate`` makes it the one the chat uses."""
+class StartPlanned(Message, bubble=False):
+    """What the app opens on (``tui.startup.plan_start``), decided in the loading worker."""
 
-    loaded: Any  # engine.models.LoadedModel
+    plan: StartPlan
+
+
+@dataclass
+class ModelLoaded(Message, bubble=False):
+    """A model is ready; ``side`` is "base" or "tuned"; ``activate`` makes it the one the chat uses.
+    ``seconds`` is 0 for a model that was already loaded (a switch of sides)."""
+
+    loaded: LoadedModel
     side: str
     seconds: float
     activate: bool = True
@@ -45,8 +75,17 @@ class ModelLoadFailed(Message):
 
 
 @dataclass
-class DataReady(Message):
-    data_dir: Any  # Path
+class TargetOpened(Message, bubble=False):
+    """``/run RUN`` or ``/model SPEC`` loaded ``loaded``: it replaces the models, the run and (the run's) data."""
+
+    plan: StartPlan
+    loaded: LoadedModel
+    seconds: float
+
+
+@dataclass
+class DataReady(Message, bubble=False):
+    data_dir: Path
     authors: list[str]
 
 
@@ -55,7 +94,59 @@ class DataFailed(Message):
     error: str
 
 
-# --- generation -----------------------------------------------------------------------------------
+# --- requests: a screen asks the App ---------------------------------------------------------------
+
+
+@dataclass
+class ChatScreenMounted(Message):
+    """The chat screen is up: the App starts loading what it opens on."""
+
+
+@dataclass
+class SideRequested(Message):
+    """Use (``activate``) or just load the ``side`` model: ctrl+b, /base, /tuned, 'Use tuned', /ab."""
+
+    side: str
+    activate: bool = True
+
+
+@dataclass
+class TargetRequested(Message):
+    """``/run RUN`` (``run_dir``) or ``/model SPEC`` (``spec``)."""
+
+    run_dir: Path | None
+    spec: str | None
+
+
+@dataclass
+class TrainingRequested(Message):
+    config: TrainConfig
+
+
+@dataclass
+class TrainingStopRequested(Message):
+    """Stop the running training at its next micro-batch (it keeps a checkpoint)."""
+
+
+# --- the App asks the chat screen --------------------------------------------------------------------
+
+
+@dataclass
+class PerplexityRequested(Message, bubble=False):
+    """ctrl+e (``records`` None: the full valid and test splits), or after a training the quick estimate
+    on the first ``records`` valid records."""
+
+    records: int | None = None
+
+
+@dataclass
+class CommandChosen(Message, bubble=False):
+    """A slash command picked in the command palette, run as if typed."""
+
+    line: str
+
+
+# --- generation: the chat log's worker -> the chat log -> the screen ----------------------------------
 
 
 @dataclass
@@ -79,7 +170,7 @@ class TokensArrived(Message):
 @dataclass
 class SampleFinished(Message):
     card_id: str
-    sample: Any  # engine.generate.Sample
+    sample: Sample
     side: str
 
 
@@ -97,14 +188,21 @@ class SampleFailed(Message):
 
 
 @dataclass
+class SessionShown(Message):
+    """The chat log shows a session it opened (``samples`` entries: 0 for a new one)."""
+
+    samples: int
+
+
+@dataclass
 class GenerationEnded(Message):
     """All samples of one request are done (or stopped). ``cancel`` identifies the request."""
 
     stopped: bool
-    cancel: Any = None  # the request's threading.Event
+    cancel: threading.Event
 
 
-# --- evaluation and metrics -----------------------------------------------------------------------
+# --- evaluation and metrics: a panel's worker -> the panel ---------------------------------------------
 
 
 @dataclass
@@ -119,8 +217,11 @@ class PerplexityProgressed(Message):
 
 @dataclass
 class PerplexityComputed(Message):
+    """The panel's table; ``tuned`` is the run's tuned model when the quick estimate loaded it (the App
+    keeps it, so ctrl+b is then instant)."""
+
     table: PerplexityTable
-    cached: bool = False
+    tuned: LoadedModel | None = None
 
 
 @dataclass
@@ -130,14 +231,27 @@ class PerplexityFailed(Message):
 
 @dataclass
 class DiversityComputed(Message):
-    overall: Any  # engine.diversity.DiversityResult | None
+    """The session's diversity (``overall``) and the current author's; ``reference`` is the test split's
+    vocabulary the overlap was measured against (the panel keeps it for the next time)."""
+
+    overall: DiversityResult | None
     author: str
-    per_author: Any  # DiversityResult | None
+    per_author: DiversityResult | None
+    reference: Reference | None = None
 
 
 @dataclass
 class DiversityFailed(Message):
     error: str
+
+
+@dataclass
+class IntervalsComputed(Message):
+    """Bootstrap intervals of the session's samples and the human band for as many, for ``samples`` samples."""
+
+    samples: int
+    intervals: Intervals | None
+    band: HumanBand | None
 
 
 @dataclass
@@ -153,7 +267,7 @@ class SweepProgressed(Message):
 @dataclass
 class SweepFinished(Message):
     field: str
-    result: dict  # the engine's sweep shape: {"param", "values", "n", "curves": {side: [metrics per value]}}
+    result: SweepResult
 
 
 @dataclass
@@ -161,75 +275,66 @@ class SweepFailed(Message):
     error: str
 
 
-# --- training -------------------------------------------------------------------------------------
+# --- training: the App's worker -> App -> the training screen ------------------------------------------
 
 
 @dataclass
-class TrainingEventArrived(Message):
+class TrainingEventArrived(Message, bubble=False):
     """An engine event every one of which is shown (TrainingStarted, StepLogged, Evaluated, CheckpointSaved)."""
 
     event: TrainEvent
 
 
 @dataclass
-class TrainingProgressed(Message):
+class TrainingProgressed(Message, bubble=False):
     """Where the training is now: a stage's progress or a heartbeat inside a step. Only the newest matters,
     so a pending one is replaced by the next (a slow UI never works through a backlog of them)."""
 
-    event: StageProgress | StepHeartbeat
+    event: Progress | StepHeartbeat
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, TrainingProgressed)
 
 
 @dataclass
-class TrainingEnded(Message):
+class TrainingEnded(Message, bubble=False):
     finished: TrainingFinished
 
 
 @dataclass
-class TrainingFailed(Message):
+class TrainingFailed(Message, bubble=False):
     error: str
 
 
-# --- memorisation and surprisal -------------------------------------------------------------------
+# --- memorisation and surprisal: the chat log's workers -> the chat log -----------------------------------
 
 
 @dataclass
 class SampleMatched(Message):
-    """A card's text was checked against the training split (``match``: engine.memorisation.SpanMatch)."""
+    """A card's text was checked against the training split."""
 
     card_id: str
     text: str
-    match: Any
+    match: SpanMatch
 
 
 @dataclass
 class SurprisalScored(Message):
-    """Cards' texts scored under ``side``: card_id -> (the text scored, engine.surprisal.TextScore)."""
+    """Cards' texts scored under ``side``: card_id -> (the text scored, its score)."""
 
     side: str
-    scores: dict
+    scores: dict[str, tuple[str, TextScore]]
 
 
 @dataclass
 class TextScored(Message):
-    """``/score TEXT``: the text's TextScore per side, the tokens that changed most, the sides not loaded."""
+    """``/score TEXT``: the text's score per side, the tokens that changed most, the sides not loaded."""
 
     author: str
     text: str
-    scores: dict
-    disagreements: list
-    missing: list
-
-
-@dataclass
-class IntervalsComputed(Message):
-    """Bootstrap intervals of the session's samples and the human band for as many, for ``samples`` samples."""
-
-    samples: int
-    intervals: Any  # engine.bootstrap.Intervals | None
-    band: Any  # engine.bootstrap.HumanBand | None
+    scores: dict[str, TextScore]
+    disagreements: list[Disagreement]
+    missing: list[str]
 
 
 @dataclass

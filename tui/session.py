@@ -1,6 +1,6 @@
 """The chat session: every sample with its parameters, appended to a jsonl file and exported as markdown.
 
-A session lives in the run directory (``RUN/samples/chat.jsonl``, DESIGN.md's ``samples/*.jsonl``) so
+A session lives in the run directory (``RUN/samples/chat.jsonl``; the layout is in docs/definitions.md) so
 reopening the run shows it again; without a run it lives in the user cache, one file per model.
 Each line is one ``ChatEntry``; a line that doesn't parse (a crash mid-write) is skipped on load.
 """
@@ -13,7 +13,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.generate import Sample
 
 SESSION_FILE = "chat.jsonl"
 
@@ -82,24 +85,23 @@ class ChatEntry:
         return cls(**{k: v for k, v in obj.items() if k in names})
 
 
-def entry_from_sample(sample: Any, *, side: str, prompt_text: str | None = None) -> ChatEntry:
-    """A ChatEntry from the engine's ``Sample`` (read by attribute, so a new field never breaks the app)."""
-    config = getattr(sample, "config", None)
-    params = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+def entry_from_sample(sample: Sample, *, side: str, prompt_text: str | None = None) -> ChatEntry:
+    """A ChatEntry from the engine's ``Sample``, field by field (a renamed field fails here, loudly, instead
+    of being saved as a default)."""
     return ChatEntry(
-        author=getattr(sample, "author", ""),
-        prompt_text=getattr(sample, "user_text", "") if prompt_text is None else prompt_text,
-        text=getattr(sample, "text", ""),
+        author=sample.author,
+        prompt_text=sample.user_text if prompt_text is None else prompt_text,
+        text=sample.text,
         side=side,
-        model=str(getattr(sample, "model", "") or ""),
-        adapter=getattr(sample, "adapter", None),
-        params=params,
-        seed=getattr(sample, "seed", params.get("seed")),
-        new_tokens=int(getattr(sample, "new_tokens", 0) or 0),
-        seconds=float(getattr(sample, "seconds", 0.0) or 0.0),
-        first_token_s=getattr(sample, "first_token_s", None),
-        tokens_per_s=float(getattr(sample, "tokens_per_s", 0.0) or 0.0),
-        stopped=bool(getattr(sample, "stopped", False)),
+        model=sample.model,
+        adapter=sample.adapter,
+        params=sample.config.to_dict(),
+        seed=sample.seed,
+        new_tokens=sample.new_tokens,
+        seconds=sample.seconds,
+        first_token_s=sample.first_token_s,
+        tokens_per_s=sample.tokens_per_s,
+        stopped=sample.stopped,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
 
@@ -170,6 +172,8 @@ def session_markdown(entries: Iterable[ChatEntry], title: str = "tweetsmith chat
 def default_session_path(run_dir: Path | None, model_name: str, home: Path) -> Path:
     """``RUN/samples/chat.jsonl`` for a run, else ``HOME/sessions/<model>.jsonl``."""
     if run_dir is not None:
-        return Path(run_dir) / "samples" / SESSION_FILE
+        from tweetsmith.engine.runs import RunPaths
+
+        return RunPaths(Path(run_dir)).samples / SESSION_FILE
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name).strip("_") or "model"
     return home / "sessions" / f"{safe}.jsonl"

@@ -1,7 +1,9 @@
-"""What the app opens on: an explicit run or model, else the last run in ./runs, else the default model.
+"""What the app opens on: an explicit run or model, else the last run in ./runs, else the default model;
+and how it loads it.
 
-Plain functions (no Textual), called from the app's loading worker. Data: the ``--data`` directory,
-else the run's data, else the built-in corpus, prepared into the user cache on first use.
+Plain functions (no Textual), called from the app's loading worker. Data: the ``--data``
+directory, else the run's data, else the built-in corpus, prepared into the user cache on first use.
+The run directory's layout is ``engine.runs``'s to know.
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from tweetsmith.data.prepare import PrepareProgress
+    from tweetsmith.engine.models import LoadedModel
 
 BUILTIN_CORPUS = "sotu"
 
@@ -25,30 +31,36 @@ class StartPlan:
 
 
 def last_run(root: Path) -> Path | None:
-    """The most recently modified run directory (one with a config.json) under ``root``."""
+    """The most recently modified run directory under ``root`` (by its config record's time)."""
+    from tweetsmith.engine.runs import RunPaths, is_run_dir
+
     if not root.is_dir():
         return None
-    runs = [p for p in root.iterdir() if (p / "config.json").is_file()]
-    return max(runs, key=lambda p: (p / "config.json").stat().st_mtime, default=None)
-
-
-def run_data_dir(run_dir: Path) -> Path | None:
-    from tweetsmith.engine.runs import read_run_config
-
-    config = read_run_config(run_dir)
-    data = config.get("data") or config.get("data_dir")
-    return Path(data) if data else None
+    runs = [p for p in root.iterdir() if is_run_dir(p)]
+    return max(runs, key=lambda p: RunPaths(p).config.stat().st_mtime, default=None)
 
 
 def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | None, runs_root: Path) -> StartPlan:
     """Decide what to open; an explicit ``--model`` wins over the last run."""
+    from tweetsmith.engine.runs import has_final_model, recorded_data_dir
+
     if run_dir is None and model_spec is None:
         run_dir = last_run(runs_root)
     if run_dir is not None:
-        data = data_dir or run_data_dir(run_dir)
-        side = "tuned" if (Path(run_dir) / "final").is_dir() else "base"
+        data = data_dir or recorded_data_dir(run_dir)
+        side = "tuned" if has_final_model(run_dir) else "base"
         return StartPlan(Path(run_dir), None, data, side)
     return StartPlan(None, model_spec, data_dir, "base")
+
+
+def load_side_model(side: str, run_dir: Path | None, spec: str | None, progress: Callable[[str], None]) -> LoadedModel:
+    """One side of a run (its base, or base + its tuned adapter), else the model ``spec`` names."""
+    from tweetsmith.engine.models import DEFAULT_MODEL, load_model
+    from tweetsmith.engine.runs import load_run_model
+
+    if run_dir is not None:
+        return load_run_model(run_dir, tuned=(side == "tuned"), progress=progress)
+    return load_model(spec or DEFAULT_MODEL, progress=progress)
 
 
 def builtin_data_dir(progress: Callable[[str], None] = lambda _m: None) -> Path:
@@ -62,10 +74,9 @@ def builtin_data_dir(progress: Callable[[str], None] = lambda _m: None) -> Path:
 
     progress(f"preparing the built-in corpus ({BUILTIN_CORPUS}) in {out} (once)")
     config = PrepareConfig(builtin=BUILTIN_CORPUS, out=str(out))
-    def report(event) -> None:  # data.prepare.PrepareProgress
-        total = getattr(event, "total", 0) or 0
-        share = f" {100 * event.done / total:.0f}%" if total else ""
-        progress(f"preparing {BUILTIN_CORPUS}: {getattr(event, 'stage', '')}{share}")
+    def report(event: PrepareProgress) -> None:
+        share = f" {100 * event.done / event.total:.0f}%" if event.total else ""
+        progress(f"preparing {BUILTIN_CORPUS}: {event.stage}{share}")
 
     prepare(config, on_progress=report)
     return out

@@ -47,7 +47,7 @@ def loop_bootstrap(texts, reference, seed, resamples):
 
         for k in (1, 2, 3):
             figures.setdefault(f"dist_{k}", []).append(ratio(unique[k], [len(g) for g in grams[k]]))
-        figures.setdefault("self_bleu_4", []).append(sum(bleu[i] for i in drawn) / n)
+        figures.setdefault("self_bleu", []).append(sum(bleu[i] for i in drawn) / n)
         figures.setdefault("mean_words", []).append(sum(len(words[i]) for i in drawn) / n)
         hits = [sum(w in reference.vocab for w in ws) for ws in words]
         figures.setdefault("overlap", []).append(ratio(hits, [len(w) for w in words]))
@@ -105,7 +105,7 @@ def test_human_band_against_subsets_drawn_here():
         result = diversity([test_texts[i] for i in chosen], reference=rest).to_dict()
         for key in band.bounds:
             per_key.setdefault(key, []).append(result[key])
-    assert set(band.bounds) == {"dist_1", "dist_2", "dist_3", "self_bleu_4", "mean_words", "overlap", "overlap_types", "overlap_bigrams"}
+    assert set(band.bounds) == {"dist_1", "dist_2", "dist_3", "self_bleu", "mean_words", "overlap", "overlap_types", "overlap_bigrams"}
     for key, values in per_key.items():
         assert band.bounds[key] == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])), rel=1e-12), key
         assert band.means[key] == pytest.approx(np.mean(values))

@@ -92,7 +92,7 @@ def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir):
     assert finish_card(run, outcome="stopped", steps=4, seconds=1, tokens_seen=77)["results"]["tokens_seen"] == 77
 
     rows = list_runs(tmp_path)
-    assert [(r["run"], r["method"], r["steps"], r["best_valid_perplexity"]) for r in rows] == [(str(run), "lora", 4, 20.0)]
+    assert [(r.run, r.method, r.steps, r.best_valid_perplexity) for r in rows] == [(str(run), "lora", 4, 20.0)]
 
 
 def test_list_runs_reads_runs_without_a_card(tmp_path):
@@ -102,8 +102,8 @@ def test_list_runs_reads_runs_without_a_card(tmp_path):
     (old / "metrics.jsonl").write_text(json.dumps({"step": 7, "loss": 1.0, "valid_perplexity": 9.5}) + "\n")
     (tmp_path / "not-a-run").mkdir()
     rows = list_runs(tmp_path)
-    assert len(rows) == 1 and rows[0]["status"] == "no card"
-    assert (rows[0]["model"], rows[0]["steps"], rows[0]["best_valid_perplexity"]) == ("gpt2", 7, 9.5)
+    assert len(rows) == 1 and rows[0].status == "no card"
+    assert (rows[0].model, rows[0].steps, rows[0].best_valid_perplexity) == ("gpt2", 7, 9.5)
 
 
 def test_training_samples_are_the_same_each_time(tiny_llama_dir, one_torch_thread):

@@ -8,7 +8,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from nltk.util import ngrams as nltk_ngrams
 
 from tweetsmith.data.records import parse_line
-from tweetsmith.engine.diversity import diversity, reference_from_lines
+from tweetsmith.engine.diversity import DiversityResult, diversity, reference_from_lines
 
 
 def nltk_self_bleu(texts, n):
@@ -35,7 +35,8 @@ def test_self_bleu_equals_nltk(tweets, n):
     result = diversity(tweets, bleu_n=n)
     assert result.self_bleu == pytest.approx(nltk_self_bleu(tweets, n), abs=1e-6)
     assert result.self_bleu_n == n and result.samples == 80
-    assert f"self_bleu_{n}" in result.to_dict()
+    assert result.to_dict()["self_bleu"] == result.self_bleu and result.to_dict()["self_bleu_n"] == n
+    assert DiversityResult.from_dict(result.to_dict()) == result
 
 
 def test_self_bleu_edge_cases_equal_nltk():
@@ -70,7 +71,7 @@ def test_overlap_by_hand():
     assert result.overlap_bigrams == pytest.approx(1 / 3)  # (the, cat) of {(the, cat), (cat, ran), (ran, fast)}
     assert result.mean_words == pytest.approx(5 / 2)
     d = result.to_dict()
-    assert set(d) >= {"samples", "dist_1", "dist_2", "dist_3", "self_bleu_4", "overlap", "mean_words"}
+    assert set(d) >= {"samples", "dist_1", "dist_2", "dist_3", "self_bleu", "overlap", "mean_words"}
 
 
 def test_no_reference_no_overlap():

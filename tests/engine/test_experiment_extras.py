@@ -3,8 +3,6 @@ training tweets copies less as the temperature rises."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tweetsmith.data.records import parse_line, read_split_lines
@@ -52,12 +50,12 @@ def test_compare_adds_intervals_band_and_copied(tiny_run):
     data = tiny_run.parent / "splits"
     result = compare_samples(tiny_run, n=8, config=SamplingConfig(max_new_tokens=10, seed=2), batch_size=4)
     reference = reference_from_file(data / "test.txt")
-    assert result["human"] == json.loads(json.dumps(human_band_for_split(data / "test.txt", 8, seed=2).to_dict()))
+    assert result.human == human_band_for_split(data / "test.txt", 8, seed=2)
     for side in ("base", "tuned"):
-        texts = [s.text for s in load_samples(result["sides"][side]["file"])]
-        expected = intervals(texts, reference=reference, seed=2).to_dict()["bounds"]
-        assert result["sides"][side]["ci"] == expected  # the same seeded draws: the same bounds
-        assert result["sides"][side]["copied"] == pytest.approx(copied_share(texts, data / "train.txt"))
+        texts = [s.text for s in load_samples(result.sides[side].file)]
+        expected = intervals(texts, reference=reference, seed=2).bounds
+        assert result.sides[side].ci == expected  # the same seeded draws: the same bounds
+        assert result.sides[side].copied == pytest.approx(copied_share(texts, data / "train.txt"))
     table = side_by_side(result)
     assert "human band" in table and "copied from train" in table and "tuned vs human: overlap " in table
 
@@ -99,17 +97,17 @@ def test_a_memorising_model_copies_less_when_hotter(memorised_run, tmp_path):
 
     run, data = memorised_run
     result = sweep(run, "temperature", [0.3, 3.0], n=12, config=SamplingConfig(max_new_tokens=40, top_k=0), batch_size=6)
-    tuned = result["curves"]["tuned"]
-    for side, points in result["curves"].items():
+    tuned = [point.figures for point in result.curves["tuned"]]
+    for side, points in result.curves.items():
         for point in points:
-            texts = [s.text for s in load_samples(point["file"])]
-            assert point["copied"] == pytest.approx(copied_share(texts, data / "train.txt")), (side, point["value"])
-            assert set(point["ci"]) >= {"dist_1", "self_bleu_4", "overlap"}
-    assert tuned[0]["copied"] >= 0.5 and tuned[0]["copied"] > tuned[1]["copied"]
+            texts = [s.text for s in load_samples(point.figures.file)]
+            assert point.figures.copied == pytest.approx(copied_share(texts, data / "train.txt")), (side, point.value)
+            assert set(point.figures.ci) >= {"dist_1", "self_bleu", "overlap"}
+    assert tuned[0].copied >= 0.5 and tuned[0].copied > tuned[1].copied
     png = plot_sweep(result, tmp_path / "sweep.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "copied from train vs temperature" in terminal_sweep_plot(result, metrics=("dist_1", "copied"), color=False)
     table = sweep_table(result)
     assert table.splitlines()[-2].startswith("(human band: 20 random sets of 12 test tweets")
     assert table.splitlines()[3].split()[:2] == ["0.3", "tuned"]
-    assert table.splitlines()[3].endswith(f"{100 * tuned[0]['copied']:.0f}%")
+    assert table.splitlines()[3].endswith(f"{100 * tuned[0].copied:.0f}%")

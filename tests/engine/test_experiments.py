@@ -13,9 +13,10 @@ from tweetsmith.engine.diversity import diversity, reference_from_file
 from tweetsmith.engine.errors import ConfigError
 from tweetsmith.engine.experiments import (
     Cancelled,
-    Progress,
     authors_from_split,
     cached_comparison,
+    cached_samples,
+    cached_sweep,
     compare_perplexity,
     compare_samples,
     parse_sweep_values,
@@ -23,6 +24,8 @@ from tweetsmith.engine.experiments import (
 )
 from tweetsmith.engine.models import load_model
 from tweetsmith.engine.perplexity import perplexity_of_file
+from tweetsmith.engine.progress import Progress
+from tweetsmith.engine.results import PerplexityComparison, SampleComparison, SweepResult
 from tweetsmith.engine.samples_io import load_samples
 from tweetsmith.engine.sampling import SamplingConfig
 
@@ -55,15 +58,17 @@ def test_compare_perplexity_equals_separate_evaluations(fake_run, tiny_llama_dir
     for split in ("valid", "test"):
         expected_base = perplexity_of_file(base, data / f"{split}.txt", stride_tokens=256).perplexity
         expected_tuned = perplexity_of_file(tuned, data / f"{split}.txt", stride_tokens=256).perplexity
-        assert result["base"][split]["perplexity"] == pytest.approx(expected_base, rel=1e-6)
-        assert result["tuned"][split]["perplexity"] == pytest.approx(expected_tuned, rel=1e-6)
+        assert result.base[split].perplexity == pytest.approx(expected_base, rel=1e-6)
+        assert result.tuned[split].perplexity == pytest.approx(expected_tuned, rel=1e-6)
         assert expected_base != pytest.approx(expected_tuned, rel=1e-3)
-        assert result["change"][split]["perplexity"] == pytest.approx(expected_tuned - expected_base)
-        assert result["change"][split]["percent"] == pytest.approx(100 * (expected_tuned / expected_base - 1))
-    assert {e.label for e in events} == {"base · valid", "base · test", "tuned · valid", "tuned · test"}
+        assert result.change(split).perplexity == pytest.approx(expected_tuned - expected_base)
+        assert result.change(split).percent == pytest.approx(100 * (expected_tuned / expected_base - 1))
+    assert {e.stage for e in events} == {"base · valid", "base · test", "tuned · valid", "tuned · test"}
     assert all(isinstance(e, Progress) and 0 < e.done <= e.total for e in events)
-    assert result["stride_tokens"] == 256  # capped at the tiny model's 256-token window
-    assert json.loads((fake_run / "eval.json").read_text()) == result
+    assert result.stride_tokens == 256  # capped at the tiny model's 256-token window
+    saved = json.loads((fake_run / "eval.json").read_text())
+    assert PerplexityComparison.from_json(saved) == result
+    assert saved["change"]["valid"]["percent"] == pytest.approx(result.change("valid").percent)  # readable as it was
     assert cached_comparison(fake_run) == result
 
 
@@ -95,30 +100,31 @@ def test_compare_samples_side_by_side(fake_run):
     config = SamplingConfig(max_new_tokens=12, seed=3)
     result = compare_samples(fake_run, n=10, config=config, batch_size=4)
     reference = reference_from_file(fake_run.parent / "data" / "test.txt")
-    files = {side: load_samples(result["sides"][side]["file"]) for side in ("base", "tuned")}
+    files = {side: load_samples(result.sides[side].file) for side in ("base", "tuned")}
     assert [s.author for s in files["base"]] == [s.author for s in files["tuned"]]
     assert [s.seed for s in files["base"]] == list(range(3, 13))
     assert [s.author for s in files["base"]] == authors_from_split(fake_run.parent / "data" / "train.txt", 10, seed=3)
     for side, samples in files.items():
-        expected = diversity([s.text for s in samples], reference=reference).to_dict()
-        assert {k: result["sides"][side][k] for k in expected} == expected
+        assert result.sides[side].diversity == diversity([s.text for s in samples], reference=reference)
     assert files["base"][0].model != files["tuned"][0].model
     assert json.loads((fake_run / "compare.json").read_text())["n"] == 10
+    assert cached_samples(fake_run) == result == SampleComparison.from_json(json.loads(json.dumps(result.to_json())))
 
 
 def test_sweep_returns_curves_for_plotting(fake_run):
     events = []
     result = sweep(fake_run, "top_k", "1,0", n=6, config=SamplingConfig(max_new_tokens=10), on_progress=events.append)
-    assert result["values"] == [1, 0] and set(result["curves"]) == {"base", "tuned"}
-    for side, points in result["curves"].items():
-        assert [p["value"] for p in points] == [1, 0]
+    assert result.values == (1, 0) and set(result.curves) == {"base", "tuned"}
+    for side, points in result.curves.items():
+        assert [p.value for p in points] == [1, 0]
         for p in points:
-            samples = load_samples(p["file"])
-            assert len(samples) == 6 and all(s.config.top_k == p["value"] for s in samples)
-            assert p["dist_1"] == pytest.approx(diversity([s.text for s in samples]).dist_1)
+            samples = load_samples(p.figures.file)
+            assert len(samples) == 6 and all(s.config.top_k == p.value for s in samples)
+            assert p.figures.figure("dist_1") == pytest.approx(diversity([s.text for s in samples]).dist_1)
     # top_k 1 is greedy: fewer distinct samples than with top_k off
-    assert result["curves"]["base"][0]["dist_2"] <= result["curves"]["base"][1]["dist_2"]
-    assert any("top_k=1" in e.label for e in events)
+    assert result.curves["base"][0].figures.figure("dist_2") <= result.curves["base"][1].figures.figure("dist_2")
+    assert any("top_k=1" in e.stage for e in events)
+    assert cached_sweep(fake_run, "top_k") == result
 
 
 @pytest.mark.parametrize("param,values,message", [
@@ -136,9 +142,8 @@ def test_bad_sweep_values(param, values, message):
 def test_plots_write_pngs(fake_run, tmp_path):
     from tweetsmith.engine.plots import plot_sweep, terminal_sweep_plot
 
-    result = {"param": "temperature", "values": [0.5, 1.0], "n": 5, "curves": {
-        "base": [{"value": 0.5, "dist_1": 0.3, "dist_2": 0.5, "self_bleu_4": 0.4, "self_bleu_n": 4, "overlap": 0.8, "mean_words": 9},
-                 {"value": 1.0, "dist_1": 0.5, "dist_2": 0.7, "self_bleu_4": 0.2, "self_bleu_n": 4, "overlap": 0.7, "mean_words": 10}]}}
+    result = _sweep("temperature", [0.5, 1.0], 5, {"base": [_point(0.5, 0.3, dist_2=0.5, self_bleu=0.4, overlap=0.8, mean_words=9),
+                                                          _point(1.0, 0.5, dist_2=0.7, self_bleu=0.2, overlap=0.7, mean_words=10)]})
     png = plot_sweep(result, tmp_path / "plots" / "s.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = terminal_sweep_plot(result)
@@ -193,9 +198,9 @@ def test_sweep_without_a_run_uses_the_models_given(fake_run, tiny_llama_dir):
     base = load_model(str(tiny_llama_dir))
     data = fake_run.parent / "data"
     result = sweep(None, "temperature", [0.7], n=4, base=base, data_dir=data, config=SamplingConfig(max_new_tokens=6))
-    assert list(result["curves"]) == ["base"] and result["curves"]["base"][0]["file"] is None
+    assert list(result.curves) == ["base"] and result.curves["base"][0].figures.file is None
     compared = compare_samples(None, n=4, base=base, tuned=base, data_dir=data, config=SamplingConfig(max_new_tokens=6))
-    assert compared["sides"]["base"]["dist_1"] == compared["sides"]["tuned"]["dist_1"]  # same model, same seeds
+    assert compared.sides["base"].diversity == compared.sides["tuned"].diversity  # same model, same seeds
     with pytest.raises(ConfigError, match="give a run directory or a data directory"):
         sweep(None, "temperature", [0.7], n=2, base=base)
 
@@ -203,11 +208,40 @@ def test_sweep_without_a_run_uses_the_models_given(fake_run, tiny_llama_dir):
 def test_terminal_plots_do_not_leak_between_calls():
     from tweetsmith.engine.plots import terminal_sweep_plot
 
-    def point(value, d):
-        return {"value": value, "dist_1": d, "self_bleu_4": 0.0, "self_bleu_n": 4}
-
-    one = {"param": "temperature", "values": [0.5, 1.0], "n": 5, "curves": {"base": [point(0.5, 0.3), point(1.0, 0.5)]}}
-    two = {"param": "top_k", "values": [5, 0], "n": 4, "curves": {"base": [point(5, 0.9), point(0, 1.0)], "tuned": [point(5, 0.8), point(0, 1.0)]}}
+    one = _sweep("temperature", [0.5, 1.0], 5, {"base": [_point(0.5, 0.3), _point(1.0, 0.5)]})
+    two = _sweep("top_k", [5, 0], 4, {"base": [_point(5, 0.9), _point(0, 1.0)], "tuned": [_point(5, 0.8), _point(0, 1.0)]})
     terminal_sweep_plot(one)
     text = terminal_sweep_plot(two, color=False)  # used to raise IndexError in plotext's legend
     assert "\x1b[" not in text and "dist-1 vs top_k" in text and "off" in text and "tuned" in text
+
+
+def _point(value, dist_1, **figures):
+    """A sweep point with made-up figures (no model needed to plot them)."""
+    from tweetsmith.engine.diversity import DiversityResult
+    from tweetsmith.engine.results import SampleFigures, SweepPoint
+
+    values = dict(samples=5, dist_1=dist_1, dist_2=0.5, dist_3=0.6, self_bleu=0.0, self_bleu_n=4, overlap=None,
+                  overlap_types=None, overlap_bigrams=None, mean_words=8.0)
+    values.update(figures)
+    return SweepPoint(value, SampleFigures(DiversityResult(**values)))
+
+
+def _sweep(param, values, n, curves):
+    return SweepResult(run=None, param=param, values=tuple(values), n=n, config=SamplingConfig(), reference="test.txt",
+                       human=None, curves={side: tuple(points) for side, points in curves.items()})
+
+
+def test_cached_results_written_before_self_bleu_had_one_name_still_load(tmp_path):
+    """compare.json from before: self-BLEU as ``self_bleu_4`` in the figures, the intervals and the band."""
+    side = {"samples": 3, "dist_1": 0.5, "dist_2": 0.6, "dist_3": 0.7, "self_bleu_4": 0.25, "self_bleu_n": 4,
+            "mean_words": 5.0, "ci": {"self_bleu_4": [0.1, 0.3]}, "copied": 0.0, "copied_count": 0, "file": None}
+    old = {"run": str(tmp_path), "n": 3, "config": SamplingConfig().to_dict(), "reference": "test.txt",
+           "human": {"n": 3, "repeats": 2, "seed": 0, "bounds": {"self_bleu_4": [0.2, 0.4]}, "means": {"self_bleu_4": 0.3}},
+           "sides": {"base": side}}
+    (tmp_path / "compare.json").write_text(json.dumps(old))
+    cached = cached_samples(tmp_path)
+    base = cached.sides["base"]
+    assert (base.figure("self_bleu"), base.interval("self_bleu"), cached.human.bounds["self_bleu"]) == (0.25, (0.1, 0.3), (0.2, 0.4))
+    assert cached.to_json()["sides"]["base"]["self_bleu"] == 0.25 and "self_bleu_4" not in cached.to_json()["sides"]["base"]
+    (tmp_path / "sweep-top_p.json").write_text("{not json")
+    assert cached_sweep(tmp_path, "top_p") is None and cached_sweep(tmp_path, "temperature") is None

@@ -35,7 +35,7 @@ def newline_prone(tiny_llama_dir):
     return loaded, newline
 
 
-def plain_greedy(loaded, author, max_new_tokens):
+def plain_greedy(loaded, author, max_new_tokens, text=""):
     """Independent reference: transformers' own greedy generate, no stop but max_new_tokens.
 
     The prompt's trailing space is left to the model (as in training, it belongs to the next word's
@@ -43,25 +43,26 @@ def plain_greedy(loaded, author, max_new_tokens):
     """
     import torch
 
-    ids = [loaded.eot_id] + loaded.tokenizer(f"\\{author}-", add_special_tokens=False)["input_ids"]
+    ids = [loaded.eot_id] + loaded.tokenizer(f"\\{author}- {text}".rstrip(" "), add_special_tokens=False)["input_ids"]
     out = loaded.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=max_new_tokens,
                                 eos_token_id=None, pad_token_id=loaded.pad_id)
     return out[0, len(ids):].tolist()
 
 
 def test_greedy_stops_at_the_first_newline(newline_prone):
+    # Typed text after the author, so ending at the first token is allowed (without it a sample may not end
+    # before it has a word: see test_a_sample_without_typed_text_never_ends_before_it_has_text).
     loaded, newline = newline_prone
     config = SamplingConfig(temperature=0, max_new_tokens=40)
-    samples = generate_samples(loaded, AUTHORS, config, batch_size=3)
+    samples = generate_samples(loaded, AUTHORS, config, text="so", batch_size=3)
     checked = 0
     for author, sample in zip(AUTHORS, samples):
-        reference = plain_greedy(loaded, author, 40)
+        reference = plain_greedy(loaded, author, 40, text="so")
         assert loaded.eot_id not in reference  # so only the newline or the length can end it
         if newline in reference:
             cut = reference.index(newline) + 1
             assert sample.new_tokens == cut
-            decoded = loaded.tokenizer.decode(reference[: cut - 1])
-            assert sample.text == (decoded[1:] if decoded.startswith(" ") else decoded)
+            assert sample.text == loaded.tokenizer.decode(reference[: cut - 1])
             checked += 1
         else:
             assert sample.new_tokens == 40
@@ -218,20 +219,71 @@ def test_cancelled_before_start_returns_nothing(tiny):
 def test_row_sampler_draws_from_the_warped_distribution():
     import torch
 
-    from tweetsmith.engine.generate import _RowSampler
+    from tweetsmith.engine.decode_loop import RowSampler
 
     probs = torch.tensor([0.1, 0.0, 0.6, 0.3])
-    sampler = _RowSampler(SamplingConfig(temperature=1.0, top_k=0), [0, 1], "cpu")
+    sampler = RowSampler(SamplingConfig(temperature=1.0, top_k=0), [0, 1], "cpu")
     counts = torch.zeros(2, 4)
     for _ in range(4000):
-        chosen = sampler(None, torch.log(probs).repeat(2, 1)).argmax(dim=-1)
+        chosen = sampler.draw(torch.log(probs).repeat(2, 1), [0, 1])
         counts[0, chosen[0]] += 1
         counts[1, chosen[1]] += 1
     freq = counts / 4000
     assert freq[:, 1].sum() == 0  # a zero-probability token is never drawn
     assert torch.allclose(freq, probs.repeat(2, 1), atol=0.03)
     # top_k=2 keeps only the two likeliest, renormalized: 0.6/0.9 and 0.3/0.9
-    top2 = _RowSampler(SamplingConfig(temperature=1.0, top_k=2), [5], "cpu")
-    drawn = torch.tensor([int(top2(None, torch.log(probs)[None].clone()).argmax()) for _ in range(3000)])
+    top2 = RowSampler(SamplingConfig(temperature=1.0, top_k=2), [5], "cpu")
+    drawn = torch.tensor([int(top2.draw(torch.log(probs)[None].clone(), [0])) for _ in range(3000)])
     assert set(drawn.tolist()) == {2, 3}
     assert float((drawn == 2).float().mean()) == pytest.approx(2 / 3, abs=0.04)
+
+
+def test_a_row_draws_from_its_own_generator_whichever_rows_remain():
+    """Rows leave the batch when they end: row 1 drawn alone must continue row 1's stream, not row 0's."""
+    import torch
+
+    from tweetsmith.engine.decode_loop import RowSampler
+
+    scores = torch.zeros(1, 1000)
+    both = RowSampler(SamplingConfig(temperature=1.0, top_k=0), [7, 8], "cpu")
+    alone = RowSampler(SamplingConfig(temperature=1.0, top_k=0), [8], "cpu")
+    first = both.draw(scores.repeat(2, 1), [0, 1])
+    assert int(first[1]) == int(alone.draw(scores, [0])[0])
+    later = [int(both.draw(scores, [1])[0]) for _ in range(5)]  # row 0 has ended
+    assert later == [int(alone.draw(scores, [0])[0]) for _ in range(5)]
+
+
+def test_stop_tokens_are_end_of_text_and_every_token_holding_a_newline(tiny):
+    from tweetsmith.engine.decode_loop import TokenTable
+
+    vocab = tiny.model.get_output_embeddings().weight.shape[0]
+    mask, _ = TokenTable.of(tiny.tokenizer, tiny.eot_id, vocab)
+    expected = {i for i in range(len(tiny.tokenizer)) if "\n" in tiny.tokenizer.decode([i])} | {tiny.eot_id}
+    assert set(mask.nonzero().squeeze(-1).tolist()) == expected
+    assert tiny.tokenizer("\n", add_special_tokens=False)["input_ids"][0] in expected
+
+
+def test_a_sample_without_typed_text_never_ends_before_it_has_text(tiny_llama_dir):
+    """A model that puts most weight on "end" right away (as the tweets teach: every record ends with a
+    space and then end-of-text) still gives a non-empty tweet; with typed text, ending at once is allowed."""
+    import torch
+
+    loaded = load_model(str(tiny_llama_dir))
+    eot = loaded.eot_id
+
+    def end_first(module, args, output):  # end-of-text the likeliest token everywhere
+        output[..., eot] += 100.0
+        return output
+
+    loaded.model.get_output_embeddings().register_forward_hook(end_first)
+    greedy = SamplingConfig(temperature=0, max_new_tokens=12)
+    ids = [eot] + loaded.tokenizer("\\paulg-", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        first = int(loaded.model(torch.tensor([ids])).logits[0, -1].argmax())
+    assert first == eot  # unconstrained, the sample would be empty
+    for sample in generate_samples(loaded, ["paulg", "sama"], greedy) + [stream_sample(loaded, "paulg", "", greedy).sample]:
+        assert sample.text.strip() and sample.new_tokens >= 1
+    typed = generate_samples(loaded, ["paulg"], greedy, text="Hello")[0]
+    assert typed.new_tokens == 1 and typed.text == "" and typed.full_text == "Hello"
+    sampled = generate_samples(loaded, ["paulg"] * 6, SamplingConfig(temperature=1.0, top_k=0, max_new_tokens=12))
+    assert all(s.text.strip() for s in sampled)

@@ -136,9 +136,11 @@ def test_summary(corpus):
     index = MemorisationIndex.build(lines)
     matches = index.match_many(samples)
     summary = summarize(matches, worst=3)
-    assert summary["samples"] == len(samples)
-    assert summary["copied"] == sum(m.copied for m in matches)
-    assert summary["copied_share"] == pytest.approx(summary["copied"] / len(samples))
-    assert sum(summary["longest_span"]["histogram"].values()) == len(samples)
-    assert summary["longest_span"]["max"] == max(m.words for m in matches)
-    assert [w["words"] for w in summary["worst"]] == sorted((m.words for m in matches), reverse=True)[:3]
+    assert summary.samples == len(samples)
+    assert summary.copied == sum(m.copied for m in matches)
+    assert summary.copied_share == pytest.approx(summary.copied / len(samples))
+    assert sum(summary.histogram.values()) == len(samples)
+    assert summary.span_max == max(m.words for m in matches)
+    assert [m.words for _, m in summary.worst] == sorted((m.words for m in matches), reverse=True)[:3]
+    out = summary.to_json()  # the layout `tweetsmith memorisation --json` prints
+    assert out["longest_span"]["max"] == summary.span_max and [w["words"] for w in out["worst"]] == [m.words for _, m in summary.worst]

@@ -1,4 +1,4 @@
-"""Perplexity against a plain, unbatched loop written here from DESIGN.md's definition."""
+"""Perplexity against a plain, unbatched loop written here from the definition in docs/definitions.md."""
 
 from __future__ import annotations
 
@@ -64,3 +64,41 @@ def test_batched_perplexity_equals_plain_loop(fixture, request, tweets_factory):
     assert n_bytes > sum(len(line) + 1 for line in lines)  # emoji and dashes: bytes are not characters
     assert result.bytes == n_bytes
     assert result.bits_per_byte == pytest.approx(total_nll / math.log(2) / n_bytes, rel=1e-4)
+
+
+def test_a_lora_adapter_is_scored_merged_and_left_as_it_was(tiny_llama_dir, tweets_factory, tmp_path):
+    """Merged for scoring (one matmul a layer), the figure equals the unmerged model's, and afterwards the
+    weights and the adapter are back (the chat keeps using the unmerged model)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from tweetsmith.engine.lora import adapters_merged
+    from tweetsmith.engine.perplexity import perplexity_of_file
+
+    loaded = load_model(str(tiny_llama_dir))
+    model = get_peft_model(loaded.model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.5 * torch.randn_like(p))
+    loaded.model = model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    lines = tweets_factory(30, seed=9)
+    path = tmp_path / "valid.txt"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    expected, count, _ = reference_perplexity(model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
+
+    merged_calls = []
+    real_merge = model.merge_adapter
+    model.merge_adapter = lambda *a, **k: (merged_calls.append(1), real_merge(*a, **k))[1]
+    result = perplexity_of_file(loaded, path, max_len_tokens=128, stride_tokens=48)
+    assert merged_calls == [1] and result.tokens == count
+    assert result.perplexity == pytest.approx(expected, rel=1e-4)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert not any(getattr(m, "merged", False) for m in model.modules())
+    plain = torch.nn.Linear(2, 2)
+    with adapters_merged(plain) as same:  # a model without adapters passes through untouched
+        assert same is plain

@@ -11,7 +11,8 @@ import pytest
 from tweetsmith.engine import checkpoints, step_watch
 from tweetsmith.engine.errors import TrainingError
 from tweetsmith.engine.train import TrainConfig, train
-from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, StepLogged, TrainingStarted
+from tweetsmith.engine.progress import Progress
+from tweetsmith.engine.train_events import StepHeartbeat, StepLogged, TrainingStarted
 from tweetsmith.engine.train_plan import HEADROOM, MemoryProfile, candidates, plan_training
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -90,9 +91,9 @@ def test_heartbeats_arrive_between_steps_with_progress_and_eta(tiny_llama_dir, t
         assert {b.micro_batch for b in beats if b.step == step} == {1, 2}
     assert all(b.total_steps == 3 and b.grad_accum == 2 for b in beats)
     assert all(b.eta_s is not None and b.eta_s >= 0 for b in beats if b.step >= 1)
-    stages = [e.stage for e in events if isinstance(e, StageProgress)]
+    stages = [e.stage for e in events if isinstance(e, Progress)]
     assert stages[:1] == ["loading model"] and "encoding train" in stages and "evaluating valid" in stages
-    evaluating = [e for e in events if isinstance(e, StageProgress) and e.stage == "evaluating valid"]
+    evaluating = [e for e in events if isinstance(e, Progress) and e.stage == "evaluating valid"]
     assert evaluating[-1].done == evaluating[-1].total > 0
 
 

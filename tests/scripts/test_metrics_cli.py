@@ -24,18 +24,19 @@ def test_json_keys_and_values(small_splits, capsys):
     samples = small_splits / "valid.txt"
     assert main(["metrics", str(samples), "--reference", str(small_splits / "test.txt"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert {"samples", "dist_1", "dist_2", "dist_3", "self_bleu_4", "overlap", "mean_words", "by_author"} <= set(out)
+    assert {"samples", "dist_1", "dist_2", "dist_3", "self_bleu", "overlap", "mean_words", "by_author"} <= set(out)
+    assert out["self_bleu_n"] == 4
     lines = samples.read_text().splitlines()
     texts = [parse_line(line).text for line in lines]  # the \author- prefix is stripped before scoring
     assert out["samples"] == len(lines)
-    assert out["self_bleu_4"] == pytest.approx(nltk_self_bleu(texts), abs=1e-6)
+    assert out["self_bleu"] == pytest.approx(nltk_self_bleu(texts), abs=1e-6)
     tok = TweetTokenizer(preserve_case=False)
     unigrams = [t for text in texts for t in tok.tokenize(text)]
     assert out["dist_1"] == pytest.approx(len(set(unigrams)) / len(unigrams))
     paulg = [parse_line(line).text for line in lines if parse_line(line).author == "paulg"]
     assert len(paulg) >= 2  # the data gives every author several tweets in every split: self-BLEU is defined
     assert out["by_author"]["paulg"]["samples"] == len(paulg)
-    assert out["by_author"]["paulg"]["self_bleu_4"] == pytest.approx(nltk_self_bleu(paulg), abs=1e-6)
+    assert out["by_author"]["paulg"]["self_bleu"] == pytest.approx(nltk_self_bleu(paulg), abs=1e-6)
     assert sum(r["samples"] for r in out["by_author"].values()) == len(lines)
 
 

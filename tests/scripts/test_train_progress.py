@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
+from tweetsmith.engine.progress import Progress
 from tweetsmith.engine.train_events import (
-    Evaluated, StageProgress, StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted,
+    Evaluated, StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted,
 )
 from tweetsmith.scripts.train_progress import TrainProgress, format_duration
 
@@ -23,12 +24,12 @@ def test_plain_output_in_a_log_file_is_throttled_and_shows_every_stage():
     stream = io.StringIO()
     progress = TrainProgress(stream=stream, plain_every_s=0.0)
     assert not progress.live  # a StringIO is not a terminal
-    progress(StageProgress("loading model", 0, None))
+    progress(Progress("loading model", 0, None))
     progress(started())
     progress(StepHeartbeat(step=0, total_steps=138, fraction=0.42, micro_batch=1, grad_accum=1, eta_s=1500.0))
     progress(StepLogged(step=10, total_steps=138, epoch=0.07, loss=3.1234, lr=3e-4, tokens_per_s=160.4, eta_s=1200.0, mfu=None))
     progress(StepHeartbeat(step=10, total_steps=138, fraction=0.5, micro_batch=1, grad_accum=1, eta_s=1190.0))
-    progress(StageProgress("evaluating valid", 120, 180, "windows"))
+    progress(Progress("evaluating valid", 120, 180, "windows"))
     progress(Evaluated(step=138, valid_perplexity=32.51))
     progress.finish(TrainingFinished("completed", 138, 1700.0, 32.51, "runs/x/final", "runs/x"))
     lines = stream.getvalue().splitlines()
@@ -55,3 +56,23 @@ def test_plain_output_skips_lines_within_the_interval():
 
 def test_format_duration():
     assert [format_duration(s) for s in (None, 5, 65, 3725)] == ["?", "5s", "1m05s", "1h02m"]
+
+
+def test_progress_line_in_a_log_prints_a_plain_line_every_interval(monkeypatch, capsys):
+    """Evaluation and sampling progress in a log file: plain lines at the training's interval, no carriage returns."""
+    from tweetsmith.scripts import common, train_progress
+
+    monkeypatch.setattr(train_progress, "PLAIN_EVERY_S", 3600.0)
+    quiet = common.ProgressLine("eval test.txt", total=4)
+    quiet.update(1)
+    quiet.update(2)
+    assert capsys.readouterr().err == ""  # within the interval: nothing yet
+
+    monkeypatch.setattr(train_progress, "PLAIN_EVERY_S", 0.0)
+    line = common.ProgressLine("eval test.txt", total=4)
+    line.update(1)
+    line.update(3, "windows")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == ["eval test.txt [#######.......................]  25%",
+                                "eval test.txt [######################........]  75% windows"]

@@ -39,10 +39,11 @@ def _one_torch_thread(request):
 
 @pytest.fixture()
 def tui_home(tmp_path, monkeypatch) -> Path:
-    """A private cache root, so no test reads or writes the user's sessions or data."""
+    """A private cache root, so no test reads or writes the user's sessions or data (or its error log)."""
     home = tmp_path / "home"
     monkeypatch.setenv("TWEETSMITH_HOME", str(home))
     monkeypatch.setenv("TWEETSMITH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TWEETSMITH_STATE", str(tmp_path / "state"))
     return home
 
 

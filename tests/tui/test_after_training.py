@@ -52,7 +52,7 @@ async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(make_app
         assert not panel.busy and table.splits == ("valid",)
         note = str(panel.query_one("#ppl-note").content)
         assert f"first {QUICK_RECORDS} of 30 records" in note and "ctrl+e" in note
-        assert "tuned" in app.models  # the tuned model it loaded is kept for ctrl+b
+        assert "tuned" in app.workspace.models  # the tuned model it loaded is kept for ctrl+b
         assert not (out / "eval.json").exists()  # no full evaluation ran
 
         head = read_split_lines(splits / "valid.txt")[:QUICK_RECORDS]

@@ -192,7 +192,7 @@ async def test_a_model_that_fails_to_load_is_a_notification(make_app, settle, su
         await settle(pilot)
         notes = [n.message for n in app._notifications]
         assert any("no such file or directory" in n for n in notes), notes
-        assert app.model is not None  # the old model stays, the chat goes on
+        assert app.workspace.model is not None  # the old model stays, the chat goes on
         await submit(pilot, "sama")
         await settle(pilot)
         assert app.screen.query_one(MessageCard).entry is not None
@@ -217,5 +217,5 @@ async def test_a_stream_cut_by_an_error_keeps_its_text(make_app, settle, submit,
         card = app.screen.query_one(MessageCard)
         assert card.text == "The first words" and "cut by an error: the model ran out of memory" in card.footer_text
         assert any("ran out of memory" in n.message for n in app._notifications)
-        assert app.main.session.entries[-1].text == "The first words" and app.main.session.entries[-1].error
+        assert app.main.chat.session.entries[-1].text == "The first words" and app.main.chat.session.entries[-1].error
         assert not app.main.streaming

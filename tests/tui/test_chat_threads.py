@@ -38,7 +38,7 @@ async def test_generation_threads_follow_the_training_and_nothing_else_changes(m
     app = make_app()
     async with app.run_test(size=(120, 40), message_hook=lambda m: finished.append(m) if isinstance(m, msg.SampleFinished) else None) as pilot:
         await settle(pilot)
-        app.training_running = training  # as while the app's training worker runs
+        app.workspace.training_running = training  # as while the app's training worker runs
         await submit(pilot, "paulg")
         await settle(pilot)
         assert finished

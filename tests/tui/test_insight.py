@@ -118,7 +118,7 @@ async def test_score_command_under_base_and_tuned(make_app, settle, submit, tiny
 async def test_diversity_panel_gets_intervals_and_the_human_band(make_app, settle, submit, small_splits):
     from tweetsmith.engine.bootstrap import human_pool_for_split, intervals
     from tweetsmith.engine.diversity import reference_from_lines
-    from tweetsmith.tui.screens.insight import APP_BAND_REPEATS
+    from tweetsmith.tui.widgets.diversity_panel import APP_BAND_REPEATS
     from tweetsmith.tui.widgets.diversity_panel import DiversityPanel
 
     seen: list = []
@@ -128,7 +128,7 @@ async def test_diversity_panel_gets_intervals_and_the_human_band(make_app, settl
         await submit(pilot, "/n 3", "sama")
         await settle(pilot)
         panel = app.screen.query_one(DiversityPanel)
-        texts = app.main.session.texts()
+        texts = app.main.chat.session.texts()
         assert len(texts) == 3 and panel.overall.samples == 3
         reference = reference_from_lines(read_split_lines(small_splits / "test.txt"))
         assert panel.intervals == intervals(texts, reference=reference)  # the same draws: the same bounds

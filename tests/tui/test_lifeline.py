@@ -41,7 +41,7 @@ class Terminal:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         env = {**os.environ, "TERM": "xterm-256color", "TWEETSMITH_HOME": str(tmp_path / "home"),
-               "TWEETSMITH_RUNS": str(tmp_path / "runs"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               "TWEETSMITH_RUNS": str(tmp_path / "runs"), "TWEETSMITH_STATE": str(tmp_path / "state"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                "OMP_NUM_THREADS": "1"}
         env.pop("TEXTUAL_ALLOW_SIGNALS", None)
         preexec = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_sighup else None
@@ -178,7 +178,7 @@ async def test_terminal_lost_during_training_stops_it_with_a_resumable_checkpoin
         await asyncio.wait_for(stepped.wait(), 300)
         await pilot.press("escape")
         await submit(pilot, "/max 190", "paulg")  # a generation runs too
-        generation_cancel = app.main._cancel
+        generation_cancel = app.main.chat.cancel
         lifeline = Lifeline(app, fds=(), hard_exit=hard_exits.append)  # what the watchdog and the handlers call
         lifeline.trigger("the terminal went away (test)", TERMINAL_LOST_CODE)
         assert generation_cancel.is_set() and app.training_cancel.is_set()  # at once, before the loop runs anything

@@ -68,13 +68,13 @@ async def test_sweep_screen_shows_the_engine_numbers(make_app, tiny_loaded, smal
         assert isinstance(app.screen, SweepScreen)
         await settle(pilot)
         result = app.screen.result
-        assert result["param"] == "temperature" and result["values"] == [0.5, 1.2]
+        assert result.param == "temperature" and result.values == (0.5, 1.2)
         authors = authors_from_split(small_splits / "train.txt", 3, seed=0)
         reference = reference_from_file(small_splits / "test.txt")
-        for value, point in zip((0.5, 1.2), result["curves"]["base"]):
+        for value, point in zip((0.5, 1.2), result.curves["base"]):
             samples = generate_samples(tiny_loaded, authors, app.main.sampling.with_changes(temperature=value))
             expected = diversity([s.text for s in samples], reference=reference)
-            assert (point["dist_1"], point["dist_2"], metric(point, "self_bleu")) == (expected.dist_1, expected.dist_2, expected.self_bleu)
+            assert (metric(point, "dist_1"), metric(point, "dist_2"), metric(point, "self_bleu")) == (expected.dist_1, expected.dist_2, expected.self_bleu)
         table = str(app.screen.query_one("#sweep-table").content)
         assert f"{expected.dist_1:.3f}" in table and f"{expected.self_bleu:.3f}" in table
         await pilot.press("escape")
@@ -88,6 +88,7 @@ async def test_palette_lists_the_app_commands(make_app, settle):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await app.run_action("slash('/temp 0.4')")
+        await settle(pilot)  # the App handed the line to the chat screen (a message), which ran it
         assert app.main.sampling.temperature == 0.4
         await pilot.press("ctrl+p", *"train a")
         await settle(pilot)  # the palette's search workers have finished: the hits are listed

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
+from tweetsmith.engine.generate import Sample
 from tweetsmith.engine.sampling import SamplingConfig
 from tweetsmith.tui.session import ChatEntry, Session, default_session_path, entry_from_sample, session_markdown
 
 
-def _sample(**changes):
+def _sample(**changes) -> Sample:
     values = dict(author="paulg", prompt="\\paulg- The best", text=" ideas [look] bad", new_tokens=5, seconds=0.5,
                   first_token_s=0.1, tokens_per_s=10.0, config=SamplingConfig(temperature=0.7, seed=3), model="m",
-                  adapter=None, seed=3, stopped=False, user_text="The best")
+                  adapter=None, seed=3, stopped=False)
     values.update(changes)
-    return SimpleNamespace(**values)
+    return Sample(**values)
 
 
 def test_entry_from_sample_keeps_params_and_costs():

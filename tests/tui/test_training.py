@@ -88,11 +88,13 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         await _handled(started)
         error = screen.query_one("#form-error")
         assert error.display and "max_steps: 'nine' is not a whole number" in str(error.content)
-        assert not app.training_running
+        assert not app.workspace.training_running
         screen.query_one("#f-max_steps", Input).value = "10"
         assert await pilot.click("#start")
         await _handled(started)
-        assert not error.display and app.training_running
+        # the App started it: its worker's first message came (posted only after the App took the request)
+        await seen.wait_for(lambda m: isinstance(m, (msg.TrainingProgressed, msg.TrainingEventArrived, msg.TrainingFailed)))
+        assert not error.display and app.workspace.training_running
         await seen.wait_for(_ended)
         await settle(pilot)  # the training worker has finished and its last messages are handled
         assert not _unique(seen, msg.TrainingFailed), _unique(seen, msg.TrainingFailed)
@@ -106,11 +108,11 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         evaluated = [e.event for e in _unique(seen, msg.TrainingEventArrived) if type(e.event).__name__ == "Evaluated"]
         assert plot.perplexities == [e.valid_perplexity for e in evaluated] and plot.eval_steps == [5, 10]
         assert "Done: 10 steps" in str(screen.query_one("#train-result").content)
-        assert app.run_dir == tmp_path / "runs" / "ui"
+        assert app.workspace.run_dir == tmp_path / "runs" / "ui"
         assert not screen.query_one("#use-tuned", Button).disabled
         assert await pilot.click("#use-tuned")
         await settle(pilot)
-        assert app.side == "tuned" and app.model.info.adapter is not None
+        assert app.workspace.side == "tuned" and app.workspace.model.info.adapter is not None
         assert "tuned" in app.main.header.title_text and "LoRA" in app.main.header.title_text
         # the panel was refreshed with base vs tuned of the new run
         table = app.main.query_one(PerplexityPanel).table
@@ -129,7 +131,7 @@ async def test_training_stop_keeps_a_checkpoint(make_app, tiny_llama_dir, module
         app.screen.start(TrainConfig(data=str(module_splits), model=str(tiny_llama_dir), out=str(out), lora=True,
                                      max_steps=5000, batch_size=2, block_size=32, eval_every=0, logging_steps=1))
         await seen.wait_for(_step_logged)
-        assert app.training_running
+        assert app.workspace.training_running
         stopped = _signal_when_run(app.screen, "stop")
         assert await pilot.click("#stop")
         await _handled(stopped)
@@ -149,13 +151,15 @@ async def test_base_tuned_toggle_and_ab(make_app, trained_run, settle, submit):
     app = make_app(loaded=None, run_dir=trained_run, data_dir=None)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await settle(pilot)
-        assert app.side == "tuned" and app.model.info.adapter is not None
+        ws = app.workspace
+        assert ws.side == "tuned" and ws.model.info.adapter is not None
         assert app.main.header.side == "tuned"
         await pilot.press("ctrl+b")
         await settle(pilot)
-        assert app.side == "base" and app.model.info.adapter is None and app.main.header.side == "base"
+        assert ws.side == "base" and ws.model.info.adapter is None and app.main.header.side == "base"
         await submit(pilot, "/tuned")
-        assert app.side == "tuned"
+        await settle(pilot)
+        assert ws.side == "tuned"
         await submit(pilot, "/ab paulg: Hello")
         await settle(pilot)
         pair = app.main.query_one(ABPair)

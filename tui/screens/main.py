@@ -1,18 +1,23 @@
-"""The chat screen: a log of streamed samples, the side panels, and the input line.
+"""The chat screen: the chat log, the side panels, and the input line; it turns what is typed into work
+for its parts (the chat log streams and checks samples, each panel computes its own figures) and asks the
+App, by message, for what only the App changes (models, run, training).
 
 Focus rule for the sampling keys: t/T k/K p/P n/N act whenever the input line is NOT focused (they are
 letters, and usernames like ``paulg`` start with them). Esc leaves the input (or stops a stream first);
 Enter, ``/`` or ``@`` come back to it. The footer lists the keys only while they act, and the sampling
 panel says which state it is in (``check_action`` also refuses them while the input has focus, for
 terminals that send ``shift+t`` instead of ``T``).
+
+Seeds: each request draws a fresh seed (``engine.sampling.fresh_seed``) unless ``/seed N`` pinned one, so
+Enter twice gives two tweets; the card shows the seed it used, and ``/seed N`` or ``tweetsmith sample
+--seed N`` gives that tweet again.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,25 +27,22 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from tweetsmith.engine.sampling import SamplingConfig
+from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 
-from ..commands import PARAM_KEYS, Command, CommandError, Prompt, SweepRequest, parse_input, stepped
-from ..display import short_path
-from ..evaluation import cached_table
-from ..session import ChatEntry, Session, default_session_path
+from .. import messages as msg
+from ..commands import PARAM_KEYS, Command, CommandError, Prompt, ScoreRequest, SweepRequest, parse_input, spec_for, stepped
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
 from ..widgets.header import ModelHeader
-from ..widgets.message_card import MessageCard
+from ..widgets.insight_cards import SurprisalLegend
 from ..widgets.perplexity_panel import PerplexityPanel
 from ..widgets.prompt_input import AuthorAutoComplete, PromptInput
 from ..widgets.sampling_panel import SamplingPanel
-from ..widgets.insight_cards import SurprisalLegend
-from .generation import GenerationMixin
-from .insight import InsightMixin
-from .metrics import MetricsMixin
 
-MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the file keeps them all
+if TYPE_CHECKING:
+    from tweetsmith.engine.models import LoadedModel
+
+    from ..workspace import Workspace
 
 _TEMP = Binding.Group("temp")
 _TOPK = Binding.Group("top-k")
@@ -48,7 +50,7 @@ _TOPP = Binding.Group("top-p")
 _NUM = Binding.Group("samples")
 
 
-class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
+class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "escape", "stop/leave"),
         Binding("t", "param('t')", "temperature −0.1", group=_TEMP),
@@ -71,30 +73,23 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
 
     sampling: reactive[SamplingConfig] = reactive(SamplingConfig, always_update=True)
     seed_auto: reactive[bool] = reactive(True)  # a fresh seed per request until /seed N pins sampling.seed
-    streaming: reactive[bool] = reactive(False)
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         super().__init__()
-        self.session = Session(None)
-        self.cards: dict[str, MessageCard] = {}
-        self._cancel: threading.Event | None = None
-        self._counter = 0
-        self._last_prompt: Prompt | None = None
-        self._pending_ab: Prompt | None = None
-        self._reference: Any = None  # engine.diversity reference vocabulary of the test split
-        self._ppl_cancel: threading.Event | None = None
-        self._ppl_quick = False
+        self.workspace = workspace
         self.current_author = ""
+        self._last_prompt: Prompt | None = None
+        self._pending_ab: Prompt | None = None  # /ab waits for the model it asked the App to load
 
     # --- layout -----------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield ModelHeader(id="header")
         with Horizontal(id="body"):
-            yield ChatLog(id="chat")
+            yield ChatLog(self.workspace, id="chat")
             with Vertical(id="side"):
-                yield PerplexityPanel(id="perplexity", classes="panel")
-                yield DiversityPanel(id="diversity", classes="panel")
+                yield PerplexityPanel(self.workspace, id="perplexity", classes="panel")
+                yield DiversityPanel(self.workspace, id="diversity", classes="panel")
                 yield SurprisalLegend(id="surprisal-legend", classes="panel")
                 yield SamplingPanel(id="sampling", classes="panel")
         yield Static(id="input-error", markup=False)
@@ -115,12 +110,16 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
     def prompt(self) -> PromptInput:
         return self.query_one(PromptInput)
 
+    @property
+    def streaming(self) -> bool:
+        return self.chat.streaming
+
     def on_mount(self) -> None:
         self.prompt.focus()
         panel = self.query_one(SamplingPanel)
         panel.seed_auto = self.seed_auto
         panel.config = self.sampling
-        self.app.main_screen_ready()
+        self.post_message(msg.ChatScreenMounted())
 
     def watch_sampling(self, config: SamplingConfig) -> None:
         if self.is_mounted:
@@ -171,7 +170,7 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
         field, step = PARAM_KEYS[key]
         self.set_param(field, stepped(field, getattr(self.sampling, field), step))
 
-    def set_param(self, field: str, value: Any) -> bool:
+    def set_param(self, field: str, value: object) -> bool:
         from tweetsmith.engine.errors import ConfigError
 
         try:
@@ -189,76 +188,65 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
         if self.set_param("seed", seed):
             self.seed_auto = False
 
-    # --- model and data ---------------------------------------------------------------------------
+    # --- what the App tells the chat ----------------------------------------------------------------
 
-    def model_ready(self, side: str, loaded: Any, seconds: float, activate: bool) -> None:
-        """The app loaded a model (or switched sides): update the header, the session, the panels."""
+    def on_model_loaded(self, message: msg.ModelLoaded) -> None:
+        self._model_ready(message.loaded, message.activate)
+        if message.activate and self.chat.session.path is None:
+            self.chat.open_session(message.loaded)
+
+    def on_target_opened(self, message: msg.TargetOpened) -> None:
+        """/run or /model: that run's (or model's) session replaces the chat."""
+        self._model_ready(message.loaded, True)
+        self.chat.open_session(message.loaded)
+
+    def _model_ready(self, loaded: LoadedModel, activate: bool) -> None:
+        """A model is in the workspace: with ``activate`` the chat uses it (header, panels, colours)."""
         if activate:
             info = loaded.info
-            self.header.model_name = info.name
-            self.header.adapter = _adapter_label(info.adapter, self.app.run_dir)
-            self.header.device, self.header.dtype = info.device, info.dtype
-            self.header.side = side
-            if seconds:
-                status = self.header.status = f"loaded in {seconds:.1f} s"
-                self.set_timer(5, lambda: setattr(self.header, "status", "") if self.header.status == status else None)
-            else:
-                self.header.status = ""
+            self.header.show_model(info, self.workspace.side, self.workspace.run_dir)
             if info.notice:
-                self.header.notice = info.notice
                 self.notify(info.notice, title="Fallback model", severity="warning", timeout=10)
-            if self.session.path is None:
-                self._open_session(loaded)
-            self._show_cached_perplexity()
-            self.refresh_surprisal()
-        if self._pending_ab is not None and {"base", "tuned"} <= set(self.app.models):
+            self.query_one(PerplexityPanel).show_cached()
+            if self.chat.surprisal_on:
+                self.query_one(SurprisalLegend).side = self.workspace.side
+                self.chat.rescore()
+        if self._pending_ab is not None and {"base", "tuned"} <= set(self.workspace.models):
             prompt, self._pending_ab = self._pending_ab, None
             self.start_generation(prompt, ["base", "tuned"])
 
-    def data_ready(self, data_dir: Path, authors: list[str]) -> None:
+    def on_data_ready(self, message: msg.DataReady) -> None:
+        authors = message.authors
         self.query_one(AuthorAutoComplete).authors = authors
         if authors:
             self.prompt.placeholder = f"{authors[0]}: text to continue (optional)   · Tab completes usernames · /help for commands"
-        self._reference = None
         self.update_diversity()
 
-    def reopen_session(self) -> None:
-        """After /run or /model: show that run's (or model's) session instead."""
-        if self.app.model is not None:
-            self._open_session(self.app.model)
+    def on_perplexity_requested(self, message: msg.PerplexityRequested) -> None:
+        self.query_one(PerplexityPanel).evaluate(message.records)
 
-    def _open_session(self, loaded: Any) -> None:
-        from tweetsmith.engine.paths import home
+    def on_command_chosen(self, message: msg.CommandChosen) -> None:
+        self.run_line(message.line)
 
-        path = self.app.session_path or default_session_path(self.app.run_dir, loaded.info.name, home())
-        if path == self.session.path:
-            return
-        self.session = Session(path)
-        entries = self.session.load()
-        self.call_later(self._show_entries, entries)
+    # --- what the chat log and the panels report ------------------------------------------------------
 
-    async def _show_entries(self, entries: list[ChatEntry]) -> None:
-        await self.chat.clear()
-        self.cards.clear()
-        shown = entries[-MAX_REOPENED_CARDS:]
-        for entry in shown:
-            await self.chat.add(MessageCard.from_entry(entry, show_side=self.app.has_tuned))
-        if entries:
-            hidden = f" (the latest {len(shown)} shown)" if len(shown) < len(entries) else ""
-            note = f"reopened {len(entries)} samples from {self.session.path.name}{hidden}"
-            await self.chat.mount(Static(note, classes="session-note", markup=False), before=0)
-            self.chat.scroll_end(animate=False)
+    def on_sample_finished(self) -> None:
         self.update_diversity()
 
-    def _show_cached_perplexity(self) -> None:
-        try:
-            table = cached_table(self.app.run_dir)
-        except Exception as err:  # noqa: BLE001 - a broken cache is recomputed on ctrl+e
-            self.notify(f"could not read the cached perplexity: {err}", severity="warning")
-            return
-        panel = self.query_one(PerplexityPanel)
-        if table is not None or self.app.run_dir is None:
-            panel.table = table
+    def on_sample_failed(self, message: msg.SampleFailed) -> None:
+        self.notify(message.error, title="Generation failed", severity="error", timeout=10)
+        self.update_diversity()
+
+    def on_session_shown(self) -> None:
+        self.update_diversity()
+
+    def on_insight_failed(self, message: msg.InsightFailed) -> None:
+        self.notify(message.error, title=f"{message.what.capitalize()} not computed", severity="warning", markup=False)
+
+    def update_diversity(self) -> None:
+        session = self.chat.session
+        author = self.current_author or (session.entries[-1].author if session.entries else "")
+        self.query_one(DiversityPanel).measure(session.texts(), author, session.texts(author))
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -289,13 +277,11 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
             self.show_error(str(err))
             return
         if isinstance(parsed, Prompt):
-            self.start_generation(parsed, [self.app.side])
+            self.start_generation(parsed, [self.workspace.side])
         else:
             self.run_command(parsed)
 
     def run_command(self, command: Command) -> None:
-        from ..commands import spec_for
-
         spec = spec_for(command.name)
         if spec.field is not None:
             self.set_param(spec.field, command.value)
@@ -304,79 +290,120 @@ class MainScreen(GenerationMixin, MetricsMixin, InsightMixin, Screen):
         if name == "seed":
             self.pin_seed(value)  # type: ignore[arg-type]
         elif name == "model":
-            self.app.open_target(None, str(value))
+            self.post_message(msg.TargetRequested(None, str(value)))
         elif name == "run":
+            from tweetsmith.engine.runs import is_run_dir
+
             run = Path(str(value)).expanduser()
-            if not (run / "config.json").is_file():
+            if not is_run_dir(run):
                 self.show_error(f"{run}: not a run directory (no config.json); train one with ctrl+t")
                 return
-            self.app.open_target(run, None)
+            self.post_message(msg.TargetRequested(run, None))
         elif name in ("base", "tuned"):
-            self.app.switch_side(name)
+            self.post_message(msg.SideRequested(name))
         elif name == "ab":
             prompt = value or self._last_prompt
             if prompt is None:
                 self.show_error("/ab needs a prompt the first time: /ab paulg: The best")
                 return
-            self.start_ab(prompt)
-        elif name == "train":
-            self.app.action_train()
+            self.start_ab(prompt)  # type: ignore[arg-type]
+        elif name in ("train", "help", "quit"):
+            self.call_later(self.run_action, f"app.{name}")  # the same action as the key
         elif name == "eval":
-            self.evaluate()
+            self.query_one(PerplexityPanel).evaluate()
         elif name == "sweep":
-            self.open_sweep(value)
+            self.open_sweep(value)  # type: ignore[arg-type]
         elif name == "score":
-            self.score_line(value)
+            self.score_line(value)  # type: ignore[arg-type]
         elif name == "source":
-            self.show_source()
+            self.action_source()
         elif name == "save":
-            self.save_markdown(value)
+            self.save_markdown(value)  # type: ignore[arg-type]
         elif name == "clear":
             self.clear_chat()
-        elif name == "help":
-            self.app.action_help()
-        elif name == "quit":
-            self.app.action_quit()
+
+    # --- generation ---------------------------------------------------------------------------------
+
+    def start_ab(self, prompt: Prompt) -> None:
+        models = self.workspace.models
+        missing = [side for side in ("base", "tuned") if side not in models]
+        if "tuned" in missing and not self.workspace.has_tuned:
+            self.show_error("/ab needs a tuned model: train one (ctrl+t) or open a run (/run RUN)")
+            return
+        if missing:
+            self._pending_ab = prompt
+            self.notify(f"loading the {missing[0]} model for /ab…")
+            self.post_message(msg.SideRequested(missing[0], activate=False))
+            return
+        self.start_generation(prompt, ["base", "tuned"])
+
+    def start_generation(self, prompt: Prompt, sides: list[str]) -> None:
+        models = {side: self.workspace.models.get(side) for side in sides}
+        if any(m is None for m in models.values()):
+            self.show_error("the model is still loading; try again in a moment")
+            return
+        self._last_prompt = prompt
+        self.current_author = prompt.author
+        seed = fresh_seed() if self.seed_auto else self.sampling.seed
+        self.chat.stream(prompt, sides, self.sampling.with_changes(seed=seed), models)  # type: ignore[arg-type]
+
+    def stop_generation(self, quiet: bool = False) -> None:
+        streaming = self.streaming
+        self.chat.stop()
+        if not quiet and streaming:
+            self.notify("stopped", timeout=2)
+
+    # --- insight ------------------------------------------------------------------------------------
+
+    def action_surprisal(self) -> None:
+        on = self.chat.toggle_surprisal()
+        legend = self.query_one(SurprisalLegend)
+        legend.display = on
+        legend.side = self.workspace.side
+
+    def action_source(self) -> None:
+        why_not = self.chat.show_source()
+        if why_not:
+            self.show_error(why_not)
+
+    def score_line(self, request: ScoreRequest) -> None:
+        """``/score TEXT``: the text's tokens under each loaded side, as a card in the chat."""
+        author = request.author if request.author is not None else self.current_author
+        why_not = self.chat.score(author, request.text)
+        if why_not:
+            self.show_error(why_not)
 
     # --- sweep, save, clear -----------------------------------------------------------------------
 
     def open_sweep(self, request: SweepRequest) -> None:
         from .sweep import SweepScreen
 
-        if self.app.model is None:
+        if self.workspace.model is None:
             self.show_error("the model is still loading; try again in a moment")
             return
-        author = self.current_author or (self.app.authors[0] if self.app.authors else "")
-        self.app.push_screen(SweepScreen(request, author, self.sampling))
+        authors = self.workspace.authors
+        author = self.current_author or (authors[0] if authors else "")
+        self.app.push_screen(SweepScreen(self.workspace, request, author, self.sampling))
 
     def save_markdown(self, path: str | None) -> None:
         from tweetsmith.engine.runs import write_text_atomic
 
         if path:
             target = Path(path).expanduser()
-        elif self.app.run_dir is not None:
-            target = self.app.run_dir / "chat.md"
+        elif self.workspace.run_dir is not None:
+            target = self.workspace.run_dir / "chat.md"
         else:
             target = Path(f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md")
-        title = f"tweetsmith chat · {self.header.model_name}"
+        session = self.chat.session
         try:
-            write_text_atomic(target, self.session.to_markdown(title))
+            write_text_atomic(target, session.to_markdown(f"tweetsmith chat · {self.header.model_name}"))
         except OSError as err:
             self.show_error(f"could not write {target}: {err.strerror}; give another path: /save PATH")
             return
-        self.notify(f"saved {len(self.session.entries)} samples to {target}")
+        self.notify(f"saved {len(session.entries)} samples to {target}")
 
     def clear_chat(self) -> None:
-        archived = self.session.clear()
-        self.cards.clear()
-        self.call_later(self.chat.clear)
+        archived = self.chat.clear_session()
         self.update_diversity()
         if archived is not None:
             self.notify(f"cleared; the old session is kept in {archived}")
-
-
-def _adapter_label(adapter: str | None, run_dir: Path | None) -> str:
-    if not adapter:
-        return ""
-    where = run_dir if run_dir is not None else Path(adapter)
-    return f"LoRA ({short_path(where)})"

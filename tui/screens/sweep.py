@@ -6,7 +6,8 @@ Fed by the engine's sweep (a worker of this screen); Esc closes it and cancels t
 from __future__ import annotations
 
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,18 +19,24 @@ from textual_plotext import PlotextPlot
 
 from .. import messages as msg
 from ..commands import SweepRequest
+from ..errors import error_text
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.results import SweepPoint, SweepResult
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    from ..workspace import Workspace
 
 METRICS = (("dist_1", "dist-1"), ("dist_2", "dist-2"), ("self_bleu", "self-BLEU"))
 
 
-def metric(point: dict, key: str) -> float | None:
-    """A metric of one sweep point; self-BLEU is stored as ``self_bleu_<n>`` by the engine."""
-    if key == "self_bleu":
-        return point.get("self_bleu", point.get(f"self_bleu_{point.get('self_bleu_n', 4)}"))
-    return point.get(key)
+def metric(point: SweepPoint, key: str) -> float | None:
+    """A figure of one sweep point, by name (``dist_1``, ``self_bleu``, ``overlap``, ``mean_words``, ...)."""
+    return point.figures.figure(key)
 
 
-def _label(param: str, value: Any) -> str:
+def _label(param: str, value: float) -> str:
     if param == "top_k" and value == 0:
         return "off"
     return f"{value:g}"
@@ -38,13 +45,14 @@ def _label(param: str, value: Any) -> str:
 class SweepScreen(Screen):
     BINDINGS = [Binding("escape", "close", "close (cancels a running sweep)")]
 
-    def __init__(self, request: SweepRequest, author: str, sampling: Any):
+    def __init__(self, workspace: Workspace, request: SweepRequest, author: str, sampling: SamplingConfig):
         super().__init__()
+        self.workspace = workspace
         self.request = request
         self.author = author
         self.sampling = sampling
-        self.result: dict | None = None
-        self._cancel = threading.Event()
+        self.result: SweepResult | None = None
+        self._cancel = workspace.track(threading.Event())  # leaving the app cancels the sweep too
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("Sweep: ", "bold"), (self.request.field, "bold $accent"),
@@ -57,14 +65,12 @@ class SweepScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        app = self.app
-        app.track(self._cancel)  # leaving the app cancels the sweep too
+        ws = self.workspace
         self.query_one("#sweep-status", Static).update("generating…")
-        self.run_sweep(app.run_dir, dict(app.models), app.side, app.data_dir)
+        self.run_sweep(ws.run_dir, dict(ws.models), ws.side, ws.data_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
-    def run_sweep(self, run_dir, models, side, data_dir) -> None:
-        from ..app import _error_text
+    def run_sweep(self, run_dir: Path | None, models: dict[str, LoadedModel], side: str, data_dir: Path | None) -> None:
         from ..evaluation import run_sweep
 
         try:
@@ -75,7 +81,7 @@ class SweepScreen(Screen):
                 on_progress=lambda label, done, total: self.post_message(msg.SweepProgressed(done, total, label)),
             )
         except Exception as err:  # noqa: BLE001
-            self.post_message(msg.SweepFailed(_error_text(err)))
+            self.post_message(msg.SweepFailed(error_text(err)))
             return
         self.post_message(msg.SweepFinished(self.request.field, result))
 
@@ -86,7 +92,7 @@ class SweepScreen(Screen):
     def on_sweep_finished(self, message: msg.SweepFinished) -> None:
         self.result = message.result
         self.query_one("#sweep-progress", ProgressBar).display = False
-        note = message.result.get("note", "")
+        note = message.result.note
         self.query_one("#sweep-status", Static).update(f"done{' · ' + note if note else ''}")
         self._plot(message.result)
 
@@ -95,15 +101,15 @@ class SweepScreen(Screen):
         self.query_one("#sweep-status", Static).update(f"sweep failed: {message.error}")
         self.notify(message.error, title="Sweep failed", severity="error", timeout=10)
 
-    def _plot(self, result: dict) -> None:
-        param, curves = result["param"], result["curves"]
-        values = result["values"]
+    def _plot(self, result: SweepResult) -> None:
+        param, curves = result.param, result.curves
+        values = result.values
         ticks = list(range(1, len(values) + 1))  # categorical x: top-k's "off" (0) is not a small k
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(f"diversity against {param} ({result['n']} samples per value)")
+        plt.title(f"diversity against {param} ({result.n} samples per value)")
         plt.xticks(ticks, [_label(param, v) for v in values])
         plt.xlabel(param)
         for side, curve in curves.items():

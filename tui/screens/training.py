@@ -1,8 +1,9 @@
 """The training screen (ctrl+t): a form built from ``TrainConfig``'s fields, then live progress.
 
 The form's labels are the fields' help strings, so the CLI's ``--help`` and this form never disagree.
-Training runs in the app's worker: leaving this screen (Esc or ctrl+t) keeps it running, and the chat
-goes on with the model it had (the header shows the training's progress meanwhile).
+Start and Stop ask the App (``TrainingRequested``, ``TrainingStopRequested``), whose worker runs the
+training: leaving this screen (Esc or ctrl+t) keeps it running, and the chat goes on with the model it
+had (the header shows the training's progress meanwhile). The App forwards the training's messages here.
 
 Progress: the bar counts optimizer steps and moves inside a step with the engine's heartbeats (step +
 fraction), and a status line under it says what runs now: a stage before or between steps ("evaluating
@@ -25,12 +26,17 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, Switch
 
+from .. import messages as msg
 from ..display import short_path
 from ..widgets.loss_plot import LossPlot
 from ..widgets.training_samples import TrainingSamplesView
 
 if TYPE_CHECKING:
-    from tweetsmith.engine.train_events import StageProgress, StepHeartbeat, TrainEvent, TrainingFinished
+    from tweetsmith.engine.train_config import TrainConfig
+    from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.train_events import StepHeartbeat
+
+    from ..workspace import Workspace
 
 # The fields the form shows, in order; the rest keep TrainConfig's defaults.
 FORM_FIELDS = ("data", "model", "out", "lora", "lora_r", "lora_alpha", "lr", "epochs", "max_steps",
@@ -42,8 +48,8 @@ LABELS = {
 }
 
 
-def _train_config_cls():
-    from tweetsmith.engine.train import TrainConfig
+def _train_config_cls() -> type[TrainConfig]:
+    from tweetsmith.engine.train_config import TrainConfig
 
     return TrainConfig
 
@@ -80,6 +86,10 @@ class TrainingScreen(Screen):
         Binding("ctrl+s", "start", "start"),
         Binding("ctrl+x", "stop", "stop (keeps a checkpoint)"),
     ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-title", markup=False)
@@ -124,29 +134,30 @@ class TrainingScreen(Screen):
 
     def _set_defaults(self) -> None:
         """Fill the form from what the app has open: its data, its base model, a fresh run dir, LoRA on."""
-        app = self.app
-        if app.data_dir is not None:
-            self._set("data", short_path(app.data_dir))
-        base = app.models.get("base") or app.model
+        ws = self.workspace
+        if ws.data_dir is not None:
+            self._set("data", short_path(ws.data_dir))
+        base = ws.models.get("base") or ws.model
         if base is not None:
             self._set("model", base.info.spec if base.info.source != "local" else short_path(Path(base.info.location)))
         self.query_one("#f-lora", Switch).value = True
-        self._set("out", _fresh_run_dir(app.data_dir))
+        self._set("out", _fresh_run_dir(ws.data_dir))
 
     def _set(self, name: str, value: str) -> None:
         self.query_one(f"#f-{name}", Input).value = value
 
     def _say_chat_note(self) -> None:
-        model = getattr(getattr(self.app.model, "info", None), "name", "the loaded model")
+        loaded = self.workspace.model
+        model = loaded.info.name if loaded is not None else "the loaded model"
         self.query_one("#train-note", Static).update(
-            f"Training runs in the background: Esc returns to the chat, which keeps using {model} ({self.app.side}) meanwhile."
+            f"Training runs in the background: Esc returns to the chat, which keeps using {model} ({self.workspace.side}) meanwhile."
         )
 
     # --- the form -----------------------------------------------------------------------------------
 
-    def read_form(self) -> Any:
+    def read_form(self) -> TrainConfig:
         """The TrainConfig the form describes; raises ValueError naming the field and the fix."""
-        from tweetsmith.engine.train import validate
+        from tweetsmith.engine.train_config import validate
 
         values: dict[str, Any] = {}
         for name in FORM_FIELDS:
@@ -183,7 +194,7 @@ class TrainingScreen(Screen):
     def action_start(self) -> None:
         from tweetsmith.engine.errors import EngineError
 
-        if self.app.training_running:
+        if self.workspace.training_running:
             self._form_error("training is already running; stop it first")
             return
         try:
@@ -194,7 +205,7 @@ class TrainingScreen(Screen):
         self._form_error("")
         self.start(config)
 
-    def start(self, config: Any) -> None:
+    def start(self, config: TrainConfig) -> None:
         self.query_one(LossPlot).reset()
         self.query_one("#train-result", Static).update("")
         self.query_one("#train-stats", Static).update(Content("starting… (loading the model and the data)"))
@@ -203,11 +214,11 @@ class TrainingScreen(Screen):
         progress.display = True
         progress.update(total=None, progress=0)
         self._set_running(True)
-        self.app.start_training(config)
+        self.post_message(msg.TrainingRequested(config))
 
     def action_stop(self) -> None:
-        if self.app.training_running:
-            self.app.stop_training()
+        if self.workspace.training_running:
+            self.post_message(msg.TrainingStopRequested())
             self.query_one("#train-stats", Static).update(Content("stopping at the next micro-batch (a checkpoint is kept)…"))
 
     def action_back(self) -> None:
@@ -223,8 +234,8 @@ class TrainingScreen(Screen):
 
     @on(Button.Pressed, "#use-tuned")
     def _use_tuned(self) -> None:
+        self.post_message(msg.SideRequested("tuned"))
         self.app.pop_screen()
-        self.app.switch_side("tuned")
 
     @on(Switch.Changed, "#f-lora")
     def _lora_changed(self, event: Switch.Changed) -> None:
@@ -245,7 +256,7 @@ class TrainingScreen(Screen):
     def _title(self, status: str) -> None:
         self.query_one("#train-title", Static).update(f"tweetsmith · training{' · ' + status if status else ''}")
 
-    # --- events from the app's training worker ---------------------------------------------------
+    # --- the training's messages (forwarded by the App) ----------------------------------------------
 
     def _activity(self, text: str) -> None:
         line = self.query_one("#train-activity", Static)
@@ -258,10 +269,11 @@ class TrainingScreen(Screen):
         content = self.query_one("#train-activity", Static).content
         return content.plain if isinstance(content, Content) else str(content)
 
-    def apply_progress(self, event: StageProgress | StepHeartbeat) -> None:
+    def on_training_progressed(self, message: msg.TrainingProgressed) -> None:
         """A stage's progress or a heartbeat inside a step: the status line, and the bar for a step."""
         from tweetsmith.engine.train_events import StepHeartbeat
 
+        event = message.event
         if isinstance(event, StepHeartbeat):
             fraction = min(max(event.fraction, 0.0), 1.0)
             total = max(event.total_steps, 1)
@@ -270,9 +282,11 @@ class TrainingScreen(Screen):
         else:
             self._activity(stage_line(event))
 
-    def apply_event(self, event: TrainEvent) -> None:
+    def on_training_event_arrived(self, message: msg.TrainingEventArrived) -> None:
         from tweetsmith.engine import train_events as ev
+        from tweetsmith.engine.training_samples import SamplesGenerated
 
+        event = message.event
         stats = self.query_one("#train-stats", Static)
         progress = self.query_one("#train-progress", ProgressBar)
         if isinstance(event, ev.TrainingStarted):
@@ -294,14 +308,15 @@ class TrainingScreen(Screen):
                 f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
                 + (f" · MFU {100 * event.mfu:.0f}%" if event.mfu else "")
             ))
-        elif type(event).__name__ == "SamplesGenerated":  # engine.training_samples: fixed prompts and seeds
+        elif isinstance(event, SamplesGenerated):  # fixed prompts and seeds
             self.query_one(TrainingSamplesView).show(event)
         elif isinstance(event, ev.Evaluated):
             self.query_one(LossPlot).add_perplexity(event.step, event.valid_perplexity)
         elif isinstance(event, ev.CheckpointSaved):
             self.query_one("#train-result", Static).update(f"checkpoint at step {event.step}{' (best so far)' if event.best else ''}")
 
-    def training_ended(self, finished: TrainingFinished) -> None:
+    def on_training_ended(self, message: msg.TrainingEnded) -> None:
+        finished = message.finished
         self._set_running(False)
         self._activity("")
         self.query_one("#train-progress", ProgressBar).display = finished.outcome == "completed"
@@ -313,16 +328,16 @@ class TrainingScreen(Screen):
             text += "\nctrl+b or 'Use tuned' switches the chat to the tuned model."
         self.query_one("#train-result", Static).update(text)
         self.query_one("#use-tuned", Button).disabled = not tuned
-        self._set("out", _fresh_run_dir(self.app.data_dir))
+        self._set("out", _fresh_run_dir(self.workspace.data_dir))
 
-    def training_failed(self, error: str) -> None:
+    def on_training_failed(self, message: msg.TrainingFailed) -> None:
         self._set_running(False)
         self._activity("")
         self.query_one("#train-progress", ProgressBar).display = False
-        self._form_error(error)
+        self._form_error(message.error)
 
 
-def stage_line(event: StageProgress) -> str:
+def stage_line(event: Progress) -> str:
     """``evaluating valid 120/180 windows``; ``loading model`` while the total is unknown and nothing is done."""
     unit = f" {event.unit}" if event.unit else ""
     if event.total:

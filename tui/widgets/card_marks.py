@@ -7,7 +7,10 @@ Surprisal bins, in bits (-log2 p): under 2 (the model expected it), 2-5, 5-10, 1
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.surprisal import TokenScore
 
 # (upper bound in bits, style, legend label)
 SURPRISAL_BINS: tuple[tuple[float, str, str], ...] = (
@@ -28,7 +31,7 @@ def surprisal_style(bits: float) -> str:
 
 
 def styled_runs(body: str, prompt_len: int, *, copied: tuple[int, int] | None = None,
-                tokens: Sequence[Any] = ()) -> list[tuple[str, str]]:
+                tokens: Sequence[TokenScore] = ()) -> list[tuple[str, str]]:
     """``body`` (the prompt text + the sample) as (text, style) runs: the prompt in muted italics, each
     scored token (``engine.surprisal.TokenScore``: start, end, bits) in its bin's colour, the copied span
     (character range) underlined and reversed."""

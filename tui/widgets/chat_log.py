@@ -1,10 +1,63 @@
-"""The scrolling log of message cards; it follows new text unless the user has scrolled up."""
+"""The scrolling chat: it runs the streams of a request and shows them as message cards, keeps the session
+they are saved in, and checks each finished sample (copied from a training tweet? how surprised was the
+model by each token?). It follows new text unless the user has scrolled up.
+
+Streams: one request is ``n`` samples (seeds ``seed .. seed+n-1``) for one side, or ``n`` base/tuned
+pairs for ``/ab``, generated one after another in a thread worker that posts the text every ~50 ms
+(``FLUSH_S``); ``stop`` sets the request's cancel event, which the engine checks every token, and
+cancels the worker group. While a training runs, each sample's own generation thread gets one torch
+thread (``stream_sample(num_threads=1)``); torch's count for the process is never changed.
+
+The messages the workers post come here first; they bubble on to the screen, which updates what depends
+on the whole session (the diversity panel) and says what failed.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from .. import messages as msg
+from ..errors import error_text
+from ..memo import Memo
+from ..session import ChatEntry, Session, default_session_path, entry_from_sample
+from .insight_cards import ScoreCard, SourceCard
+from .message_card import ABPair, MessageCard
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.memorisation import MemorisationIndex
+    from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    from ..commands import Prompt
+    from ..workspace import Workspace
+
+FLUSH_S = 0.05  # streamed text reaches the card at most every 50 ms: one message per flush, not per token
+MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the file keeps them all
+
+
+@dataclass(frozen=True)
+class Job:
+    card_id: str
+    side: str
+    index: int  # sample i of the request: seed + i (the two cards of an /ab pair share it)
+    column: int = 0
+    pair_id: str | None = None
+
+
+def _index_for(data_dir: Path) -> MemorisationIndex:
+    from tweetsmith.engine.memorisation import index_for_data
+
+    return index_for_data(data_dir)  # built once per training file and cached on disk by the engine
 
 
 class ChatLog(VerticalScroll, can_focus=True):
@@ -16,14 +69,31 @@ class ChatLog(VerticalScroll, can_focus=True):
         "Esc leaves the input; then t/T k/K p/P n/N change the sampling at once. F1 lists everything."
     )
 
+    def __init__(self, workspace: Workspace, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.workspace = workspace
+        self.session = Session(None)
+        self.cards: dict[str, MessageCard] = {}
+        self.cancel: threading.Event | None = None  # the running request's
+        self.streaming = False
+        self.surprisal_on = False
+        self._counter = 0
+        self._index: Memo[Path, MemorisationIndex] = Memo(_index_for)
+
+    # --- layout -----------------------------------------------------------------------------------
+
     def on_mount(self) -> None:
         self.show_hint()
 
     def show_hint(self) -> None:
-        if not self.query(".chat-hint"):
+        if self.is_attached and not self.query(".chat-hint"):
             self.mount(Static(self.HINT, classes="chat-hint", markup=False))
 
     async def add(self, widget: Widget) -> None:
+        # Not attached: the app is leaving (a signal may arrive while a session is being shown), and a
+        # mount then raises.
+        if not self.is_attached:
+            return
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         for hint in self.query(".chat-hint"):
             await hint.remove()
@@ -37,5 +107,266 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.scroll_end(animate=False, immediate=False)
 
     async def clear(self) -> None:
-        await self.remove_children()
+        self.cards.clear()
+        if self.is_attached:
+            await self.remove_children()
         self.show_hint()
+
+    # --- the session --------------------------------------------------------------------------------
+
+    def open_session(self, loaded: LoadedModel) -> None:
+        """Show the session of the open run (or of ``loaded``'s model without a run), unless it is shown."""
+        from tweetsmith.engine.paths import home
+
+        ws = self.workspace
+        path = ws.session_path or default_session_path(ws.run_dir, loaded.info.name, home())
+        if path == self.session.path:
+            return
+        self.session = Session(path)
+        self.call_later(self._show_entries, self.session.load())
+
+    async def _show_entries(self, entries: list[ChatEntry]) -> None:
+        await self.clear()
+        shown = entries[-MAX_REOPENED_CARDS:]
+        show_side = self.workspace.has_tuned
+        for entry in shown:
+            await self.add(MessageCard.from_entry(entry, show_side=show_side))
+        if entries and self.is_attached:
+            hidden = f" (the latest {len(shown)} shown)" if len(shown) < len(entries) else ""
+            note = f"reopened {len(entries)} samples from {self.session.path.name}{hidden}"
+            await self.mount(Static(note, classes="session-note", markup=False), before=0)
+            self.scroll_end(animate=False)
+        self.post_message(msg.SessionShown(len(entries)))
+
+    def clear_session(self) -> Path | None:
+        """Empty the chat; the saved session is archived beside it. Returns the archive."""
+        archived = self.session.clear()
+        self.call_later(self.clear)
+        return archived
+
+    def _save(self, entry: ChatEntry) -> None:
+        try:
+            self.session.add(entry)
+        except OSError as err:
+            self.notify(f"could not save the session to {self.session.path}: {err}", severity="warning")
+
+    # --- streams ------------------------------------------------------------------------------------
+
+    def stream(self, prompt: Prompt, sides: list[str], config: SamplingConfig, models: dict[str, LoadedModel]) -> None:
+        """Generate ``config.num_samples`` samples (pairs, with two sides) with seeds ``config.seed + i``,
+        replacing a request still streaming."""
+        self.stop()
+        jobs: list[Job] = []
+        for i in range(config.num_samples):
+            if len(sides) == 1:
+                jobs.append(Job(self._next_id(), sides[0], i))
+            else:
+                pair = f"pair-{self._counter + 1}"
+                jobs += [Job(self._next_id(), side, i, column, pair) for column, side in enumerate(sides)]
+        self.cancel = self.workspace.track(threading.Event())
+        self.streaming = True
+        self._generate(prompt, jobs, config, models, self.cancel, 1 if self.workspace.training_running else None)
+
+    def stop(self) -> None:
+        if self.cancel is not None:
+            self.cancel.set()
+        self.workers.cancel_group(self, "generate")
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"card-{self._counter}"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def _generate(self, prompt: Prompt, jobs: list[Job], config: SamplingConfig, models: dict[str, LoadedModel],
+                  cancel: threading.Event, num_threads: int | None) -> None:
+        """Stream each job's sample, posting the text every ~50 ms; a failure keeps what came.
+
+        ``num_threads``: torch threads of each sample's generation thread alone (1 while training runs,
+        so the two do not fight over the cores); None leaves torch's setting alone.
+        """
+        from tweetsmith.engine.generate import stream_sample
+
+        worker = get_current_worker()
+        for job in jobs:
+            if cancel.is_set() or worker.is_cancelled:
+                break
+            self.post_message(msg.SampleStarted(job.card_id, prompt.author, prompt.text, job.side, job.column, job.pair_id))
+            received: list[str] = []
+            pending: list[str] = []
+            last = time.perf_counter()
+            job_config = config.with_changes(seed=config.seed + job.index, num_samples=1)
+            try:
+                stream = stream_sample(models[job.side], prompt.author, prompt.text, job_config, cancel=cancel,
+                                       num_threads=num_threads)
+                for piece in stream:
+                    received.append(piece)
+                    pending.append(piece)
+                    now = time.perf_counter()
+                    if now - last >= FLUSH_S:
+                        self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
+                        pending, last = [], now
+                if pending:
+                    self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
+                self.post_message(msg.SampleFinished(job.card_id, stream.sample, job.side))
+            except Exception as err:  # noqa: BLE001 - the card keeps the text that came and says why
+                if pending:
+                    self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
+                self.post_message(msg.SampleFailed(job.card_id, error_text(err), "".join(received),
+                                                   prompt.author, prompt.text, job.side, job_config))
+                break
+        self.post_message(msg.GenerationEnded(stopped=cancel.is_set(), cancel=cancel))
+
+    async def on_sample_started(self, message: msg.SampleStarted) -> None:
+        if not self.is_attached:  # leaving
+            return
+        card = MessageCard(message.author, message.prompt_text, message.side, id=message.card_id,
+                           show_side=message.pair_id is not None or self.workspace.has_tuned)
+        self.cards[message.card_id] = card
+        if message.pair_id is None:
+            await self.add(card)
+            return
+        pairs = self.query(f"#{message.pair_id}")
+        if pairs:
+            await pairs.first().mount(card)
+        else:
+            pair = ABPair(id=message.pair_id)
+            await self.add(pair)
+            await pair.mount(card)
+        self.follow()
+
+    def on_tokens_arrived(self, message: msg.TokensArrived) -> None:
+        card = self.cards.get(message.card_id)
+        if card is not None:
+            card.append(message.text)
+            self.follow()
+
+    def on_sample_finished(self, message: msg.SampleFinished) -> None:
+        entry = entry_from_sample(message.sample, side=message.side)
+        card = self.cards.get(message.card_id)
+        if card is not None:
+            card.finish(entry)
+            self._check(card)
+        self.follow()
+        self._save(entry)
+
+    def on_sample_failed(self, message: msg.SampleFailed) -> None:
+        card = self.cards.get(message.card_id)
+        if card is not None:
+            card.fail(message.error)
+        if message.partial:
+            self._save(ChatEntry(author=message.author, prompt_text=message.prompt_text, text=message.partial,
+                                 side=message.side, params=message.config.to_dict(), seed=message.config.seed,
+                                 stopped=True, error=message.error, created=time.strftime("%Y-%m-%dT%H:%M:%S")))
+
+    def on_generation_ended(self, message: msg.GenerationEnded) -> None:
+        if message.cancel is self.cancel:  # not a request that a newer one replaced
+            self.streaming = False
+
+    # --- memorisation: is a finished sample copied from a training tweet? ----------------------------
+
+    def _check(self, card: MessageCard) -> None:
+        data_dir = self.workspace.data_dir
+        if data_dir is not None and (Path(data_dir) / "train.txt").is_file():
+            self._match(card.id or "", card.body_text, Path(data_dir))
+        if self.surprisal_on:
+            self._score_cards([card])
+
+    @work(thread=True, exit_on_error=False, group="memorisation")
+    def _match(self, card_id: str, text: str, data_dir: Path) -> None:
+        try:
+            match = self._index.get(data_dir).match(text)
+        except Exception as err:  # noqa: BLE001 - the chat goes on without the mark
+            self.post_message(msg.InsightFailed("memorisation", error_text(err)))
+            return
+        self.post_message(msg.SampleMatched(card_id, text, match))
+
+    def on_sample_matched(self, message: msg.SampleMatched) -> None:
+        card = self.cards.get(message.card_id)
+        if card is not None:
+            card.mark_match(message.match, message.text)
+
+    def show_source(self) -> str | None:
+        """Add the training tweet the latest copied sample (else the latest checked one) shares its longest
+        span with; returns why not when there is none."""
+        checked = [c for c in self.cards.values() if c.match is not None]
+        if not checked:
+            pending = any(c.entry is not None for c in self.cards.values())
+            if pending and self.workspace.data_dir:
+                return "still checking the last sample against the training tweets…"
+            return "no sample checked against the training tweets yet (that needs a data directory)"
+        card = next((c for c in reversed(checked) if c.match.copied), None) or \
+            next((c for c in reversed(checked) if c.match.record is not None), None)
+        if card is None:
+            return "no sample of this chat shares a word with any training tweet"
+        self.call_later(self.add, SourceCard(card.author, card.match))
+        return None
+
+    # --- surprisal: each token coloured by how surprised the chat's model was ---------------------------
+
+    def toggle_surprisal(self) -> bool:
+        """Colours on (scoring every finished card) or off; returns whether they are on now."""
+        self.surprisal_on = not self.surprisal_on
+        if self.surprisal_on:
+            self._score_cards([c for c in self.cards.values() if c.entry is not None])
+        else:
+            for card in self.cards.values():
+                card.show_surprisal(None)
+        return self.surprisal_on
+
+    def rescore(self) -> None:
+        """The chat switched models: re-colour under the new side."""
+        if self.surprisal_on:
+            self._score_cards([c for c in self.cards.values() if c.entry is not None])
+
+    def _score_cards(self, cards: list[MessageCard]) -> None:
+        loaded = self.workspace.model
+        if loaded is None or not cards:
+            return
+        self._score_worker([(card.id or "", card.author, card.body_text) for card in cards], loaded, self.workspace.side)
+
+    @work(thread=True, exit_on_error=False, group="surprisal")
+    def _score_worker(self, items: list[tuple[str, str, str]], loaded: LoadedModel, side: str) -> None:
+        from tweetsmith.data.records import Record
+        from tweetsmith.engine.surprisal import score_texts
+
+        try:
+            scores = score_texts(loaded, [Record(author, text) for _, author, text in items])
+        except Exception as err:  # noqa: BLE001
+            self.post_message(msg.InsightFailed("surprisal", error_text(err)))
+            return
+        self.post_message(msg.SurprisalScored(side, {cid: (text, s) for (cid, _, text), s in zip(items, scores)}))
+
+    def score(self, author: str, text: str) -> str | None:
+        """``/score TEXT``: a card with ``text``'s tokens under each loaded side and what tuning changed most;
+        returns why not when no model is loaded."""
+        ws = self.workspace
+        models = {side: ws.models[side] for side in ("base", "tuned") if side in ws.models}
+        if not models:
+            return "the model is still loading; try again in a moment"
+        missing = [side for side in ("base", "tuned") if side not in models and (side == "base" or ws.has_tuned)]
+        self._score_text(author, text, models, missing)
+        return None
+
+    @work(thread=True, exit_on_error=False, group="score")
+    def _score_text(self, author: str, text: str, models: dict[str, LoadedModel], missing: list[str]) -> None:
+        from tweetsmith.data.records import Record
+        from tweetsmith.engine.surprisal import disagreements, score_texts
+
+        try:
+            scores = {side: score_texts(loaded, [Record(author, text)])[0] for side, loaded in models.items()}
+            changed = disagreements(scores["base"], scores["tuned"]) if {"base", "tuned"} <= set(scores) else []
+        except Exception as err:  # noqa: BLE001
+            self.post_message(msg.InsightFailed("score", error_text(err)))
+            return
+        self.post_message(msg.TextScored(author, text, scores, changed, missing))
+
+    async def on_text_scored(self, message: msg.TextScored) -> None:
+        await self.add(ScoreCard(message.author, message.text, message.scores, message.disagreements, message.missing))
+
+    def on_surprisal_scored(self, message: msg.SurprisalScored) -> None:
+        if not self.surprisal_on or message.side != self.workspace.side:
+            return  # turned off, or the chat switched sides meanwhile (that rescoring is under way)
+        for card_id, (text, score) in message.scores.items():
+            card = self.cards.get(card_id)
+            if card is not None and card.body_text == text:
+                card.show_surprisal(score)

@@ -1,19 +1,50 @@
 """Diversity of this session's samples (all, and the current author): dist-1/2, self-BLEU, overlap, length;
 with the 95% bootstrap half-widths of "all" and whether each figure is within, above or below the human
-band (the same figures on as many random test tweets)."""
+band (the same figures on as many random test tweets).
+
+The panel computes its own figures: ``measure`` starts a thread worker for the diversity (against the
+test split's vocabulary, kept once read), and when that is shown a second one for the intervals and the
+human band (``APP_BAND_REPEATS`` sets of test tweets, kept per count). The workers post their results;
+the handlers assign them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
+from textual import work
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from .. import messages as msg
+from ..errors import error_text
+from ..memo import Memo
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.bootstrap import HumanBand, HumanPool, Intervals
+    from tweetsmith.engine.diversity import DiversityResult, Reference
+
+    from ..workspace import Workspace
+
+APP_BAND_REPEATS = 10  # fewer sets than the CLI's 20: the band is redrawn as the session grows
 
 
-def _num(value: Any, digits: int = 2) -> str:
+def _pool_for(data_dir: Path) -> HumanPool:
+    from tweetsmith.engine.bootstrap import human_pool_for_split
+
+    return human_pool_for_split(data_dir / "test.txt")
+
+
+def _test_split(data_dir: Path | None) -> Path | None:
+    return Path(data_dir) if data_dir is not None and (Path(data_dir) / "test.txt").is_file() else None
+
+
+def _num(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "–"
     try:
@@ -25,11 +56,19 @@ def _num(value: Any, digits: int = 2) -> str:
 class DiversityPanel(Widget):
     """Two columns: every sample of the session, and the current author's samples."""
 
-    overall: reactive[Any] = reactive(None, always_update=True)  # engine.diversity.DiversityResult
-    per_author: reactive[Any] = reactive(None, always_update=True)
+    overall: reactive[DiversityResult | None] = reactive(None, always_update=True)
+    per_author: reactive[DiversityResult | None] = reactive(None, always_update=True)
     author: reactive[str] = reactive("")
-    intervals: reactive[Any] = reactive(None, always_update=True)  # engine.bootstrap.Intervals of "all"
-    band: reactive[Any] = reactive(None, always_update=True)  # engine.bootstrap.HumanBand for as many samples
+    intervals: reactive[Intervals | None] = reactive(None, always_update=True)  # of "all"
+    band: reactive[HumanBand | None] = reactive(None, always_update=True)  # for as many samples as "all"
+
+    def __init__(self, workspace: Workspace, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.workspace = workspace
+        self._texts: list[str] = []  # the texts "all" was measured on
+        self._reference: tuple[Path, Reference] | None = None  # the test split's vocabulary, per data dir
+        self._bands: dict[tuple[Path, int], HumanBand] = {}
+        self._pool: Memo[Path, HumanPool] = Memo(_pool_for)
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("Diversity", "bold"), (" (this session)", "dim")), classes="panel-title")
@@ -53,6 +92,80 @@ class DiversityPanel(Widget):
     def watch_band(self) -> None:
         self._redraw()
 
+    # --- computing ----------------------------------------------------------------------------------
+
+    def measure(self, texts: list[str], author: str, author_texts: list[str]) -> None:
+        """The figures of ``texts`` (the session's samples) and ``author_texts`` (``author``'s among them)."""
+        self.author = author
+        self._texts = list(texts)
+        if not texts:
+            self.overall = None
+            return
+        test = _test_split(self.workspace.data_dir)
+        reference = self._reference[1] if self._reference is not None and self._reference[0] == test else None
+        self._diversity(list(texts), author, list(author_texts), test, reference)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="diversity")
+    def _diversity(self, texts: list[str], author: str, author_texts: list[str], test: Path | None,
+                   reference: Reference | None) -> None:
+        try:
+            from tweetsmith.data.records import read_split_lines
+            from tweetsmith.engine.diversity import diversity, reference_from_lines
+
+            if reference is None and test is not None:
+                reference = reference_from_lines(read_split_lines(test / "test.txt"))
+            overall = diversity(texts, reference=reference)
+            per_author = diversity(author_texts, reference=reference) if author_texts else None
+        except Exception as err:  # noqa: BLE001
+            self.post_message(msg.DiversityFailed(error_text(err)))
+            return
+        self.post_message(msg.DiversityComputed(overall, author, per_author, reference))
+
+    def on_diversity_computed(self, message: msg.DiversityComputed) -> None:
+        test = _test_split(self.workspace.data_dir)
+        if message.reference is not None and test is not None:
+            self._reference = (test, message.reference)
+        self.author = message.author
+        self.per_author = message.per_author
+        previous = self.overall
+        self.overall = message.overall
+        if message.overall is None:
+            return
+        n = message.overall.samples
+        if previous is None or previous.samples != n:  # older figures would describe another count
+            self.intervals = None
+            self.band = self._bands.get((test, n)) if test is not None else None
+        self._intervals(self._texts, test, message.reference, self._bands.get((test, n)) if test else None)
+
+    def on_diversity_failed(self, message: msg.DiversityFailed) -> None:
+        self.notify(message.error, title="Diversity not computed", severity="warning")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="intervals")
+    def _intervals(self, texts: list[str], test: Path | None, reference: Reference | None, band: HumanBand | None) -> None:
+        from tweetsmith.engine.bootstrap import intervals
+
+        n = len(texts)
+        try:
+            found = intervals(texts, reference=reference) if n >= 2 else None
+            if band is None and test is not None and not get_current_worker().is_cancelled:
+                band = self._pool.get(test).band(n, repeats=APP_BAND_REPEATS)
+        except Exception as err:  # noqa: BLE001
+            self.post_message(msg.InsightFailed("intervals", error_text(err)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(msg.IntervalsComputed(n, found, band))
+
+    def on_intervals_computed(self, message: msg.IntervalsComputed) -> None:
+        test = _test_split(self.workspace.data_dir)
+        if test is not None and message.band is not None:
+            self._bands[(test, message.samples)] = message.band
+        if self.overall is None or self.overall.samples != message.samples:
+            return  # a newer sample arrived; its own computation follows
+        self.intervals = message.intervals
+        self.band = message.band
+
+    # --- drawing ------------------------------------------------------------------------------------
+
     def _redraw(self) -> None:
         if not self.children:
             return
@@ -62,21 +175,23 @@ class DiversityPanel(Widget):
             return
         a, b = self.overall, self.per_author
         who = f"@{self.author}"[:6] if self.author else "author"
-        bleu_key = f"self_bleu_{getattr(a, 'self_bleu_n', 4)}"
+
+        def row(name: str, key: str | None, shown: Callable[[DiversityResult], str]) -> tuple:
+            return name, shown(a), shown(b) if b is not None else "–", key
+
         rows = [
-            ("samples", str(getattr(a, "samples", 0)), str(getattr(b, "samples", "–")) if b else "–", None),
-            ("dist-1", _num(getattr(a, "dist_1", None)), _num(getattr(b, "dist_1", None)) if b else "–", "dist_1"),
-            ("dist-2", _num(getattr(a, "dist_2", None)), _num(getattr(b, "dist_2", None)) if b else "–", "dist_2"),
-            (f"sBLEU-{getattr(a, 'self_bleu_n', 4)}", _bleu(a), _bleu(b), bleu_key),
-            ("overlap", _num(getattr(a, "overlap", None)), _num(getattr(b, "overlap", None)) if b else "–", "overlap"),
-            ("words", _num(getattr(a, "mean_words", None), 1), _num(getattr(b, "mean_words", None), 1) if b else "–", "mean_words"),
+            row("samples", None, lambda r: str(r.samples)),
+            row("dist-1", "dist_1", lambda r: _num(r.dist_1)),
+            row("dist-2", "dist_2", lambda r: _num(r.dist_2)),
+            row(f"sBLEU-{a.self_bleu_n}", "self_bleu", _bleu),
+            row("overlap", "overlap", lambda r: _num(r.overlap)),
+            row("words", "mean_words", lambda r: _num(r.mean_words, 1)),
         ]
-        point = a.to_dict() if hasattr(a, "to_dict") else {}
-        bounds = getattr(self.intervals, "bounds", None) or {}
+        bounds = self.intervals.bounds if self.intervals is not None else {}
         # 31 columns: name 8, all 5, ±95% 4, author 7, human 7
         parts: list = [(f"{'':<8}{'all':>5}{'±':>4}{who:>7}{'human':>7}", "dim")]
         for name, x, y, key in rows:
-            said = _verdict(point.get(key), self.band, key) if key else ""
+            said = _verdict(getattr(a, key), self.band, key) if key else ""
             spread = _half_width(bounds.get(key)) if key else ""
             parts += ["\n", (f"{name:<8}", "dim"), (f"{x:>5}", "bold"), (f"{spread:>4}", "dim"), (f"{y:>7}", ""),
                       (f"{said:>7}", VERDICT_STYLE.get(said, "dim"))]
@@ -90,7 +205,7 @@ class DiversityPanel(Widget):
         body.update(Content.assemble(*parts))
 
 
-def _half_width(bounds: Any) -> str:
+def _half_width(bounds: tuple[float, float] | None) -> str:
     """Half the width of a 95% interval, short: ``.03`` or ``1.2``."""
     if not bounds:
         return ""
@@ -101,7 +216,7 @@ def _half_width(bounds: Any) -> str:
 VERDICT_STYLE = {"within": "$success", "above": "$warning", "below": "$warning"}
 
 
-def _verdict(value: Any, band: Any, key: str) -> str:
+def _verdict(value: float | None, band: HumanBand | None, key: str) -> str:
     """"within", "above" or "below" the human band; blank until the band for this many samples is computed."""
     if band is None:
         return ""
@@ -113,11 +228,8 @@ def _verdict(value: Any, band: Any, key: str) -> str:
     return verdict(float(value), tuple(bounds)) or "–"
 
 
-def _bleu(result: Any) -> str:
+def _bleu(result: DiversityResult) -> str:
     """Self-BLEU needs two samples or more; say so instead of a made-up number."""
-    if result is None:
-        return "–"
-    value = getattr(result, "self_bleu", None)
-    if value is None or getattr(result, "samples", 0) < 2:
+    if result.self_bleu is None or result.samples < 2:
         return "n<2"
-    return _num(value)
+    return _num(result.self_bleu)

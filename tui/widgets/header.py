@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from ..display import short_path
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.models import ModelInfo
+
 
 class ModelHeader(Widget):
     """``tweetsmith · smollm2-135m + LoRA (runs/vc) · cpu float32 · tuned``, plus a notice line.
 
-    The fields are reactive: the app sets them when a model loads or the side flips.
+    The fields are reactive: the chat screen sets the model's when one loads or the side flips; ``status``
+    follows the App's reactive ``status`` (loading, training progress), which the header watches.
     """
 
     model_name: reactive[str] = reactive("loading model…")
@@ -28,7 +37,20 @@ class ModelHeader(Widget):
         yield Static(id="header-notice", markup=False)
 
     def on_mount(self) -> None:
+        self.watch(self.app, "status", self._app_status)
         self._refresh_title()
+
+    def _app_status(self, status: str) -> None:
+        self.status = status
+
+    def show_model(self, info: ModelInfo, side: str, run_dir: Path | None) -> None:
+        """The model the chat uses now: ``side`` of the run ``run_dir`` (if any)."""
+        self.model_name = info.name
+        self.adapter = f"LoRA ({short_path(run_dir if run_dir is not None else Path(info.adapter))})" if info.adapter else ""
+        self.device, self.dtype = info.device, info.dtype
+        self.side = side
+        if info.notice:
+            self.notice = info.notice
 
     def _refresh_title(self) -> None:
         if not self.children:

@@ -5,7 +5,7 @@ Built from plain strings as ``Content`` (never markup): the texts are tweets.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.reactive import reactive
@@ -13,11 +13,16 @@ from textual.widgets import Static
 
 from .card_marks import legend_runs, styled_runs
 
+if TYPE_CHECKING:
+    from tweetsmith.engine.memorisation import SpanMatch
+    from tweetsmith.engine.surprisal import Disagreement, TextScore
+
 
 class ScoreCard(Static):
     """A text scored under each loaded model: its tokens coloured by surprisal, the means, the biggest changes."""
 
-    def __init__(self, author: str, text: str, scores: dict, disagreements: list, missing: list, *, id: str | None = None):
+    def __init__(self, author: str, text: str, scores: dict[str, TextScore], disagreements: list[Disagreement],
+                 missing: list[str], *, id: str | None = None):
         super().__init__(id=id, classes="card score-card", markup=False)
         self.author, self.text, self.scores = author, text, scores
         self.disagreements, self.missing = disagreements, missing
@@ -49,7 +54,7 @@ class ScoreCard(Static):
 class SourceCard(Static):
     """Where a sample's longest shared span comes from: the span and the training record holding it."""
 
-    def __init__(self, author: str, match: Any, *, id: str | None = None):
+    def __init__(self, author: str, match: SpanMatch, *, id: str | None = None):
         super().__init__(id=id, classes="card source-card", markup=False)
         self.match = match
         verdict = "copied" if match.copied else "not copied"

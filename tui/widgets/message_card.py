@@ -6,7 +6,7 @@ body is built as ``Content`` from plain strings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -15,6 +15,10 @@ from textual.widgets import Static
 
 from ..session import ChatEntry
 from .card_marks import styled_runs
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.memorisation import SpanMatch
+    from tweetsmith.engine.surprisal import TextScore
 
 
 class MessageCard(Vertical):
@@ -30,8 +34,8 @@ class MessageCard(Vertical):
         self.streamed = ""  # every piece that streamed in, joined (tests compare it with the Sample)
         self.entry: ChatEntry | None = None
         self.streaming = True
-        self.match: Any = None  # engine.memorisation.SpanMatch of the finished text, once checked
-        self.surprisal: Any = None  # engine.surprisal.TextScore of the body, while colours are on
+        self.match: SpanMatch | None = None  # of the finished text, once checked
+        self.surprisal: TextScore | None = None  # of the body, while colours are on
         self._handle = Static(self._handle_content(show_side), classes="card-handle")
         self._body = Static("", classes="card-body")
         self._footer = Static(Content("streaming… (Esc stops)"), classes="card-footer")
@@ -105,7 +109,7 @@ class MessageCard(Vertical):
             return None
         return (m.char_start, m.char_end)
 
-    def mark_match(self, match: Any, text: str) -> None:
+    def mark_match(self, match: SpanMatch, text: str) -> None:
         """The memorisation check of ``text``: when it is still this card's text, a copied span is
         underlined and the footer says so."""
         if text != self.body_text:
@@ -115,8 +119,8 @@ class MessageCard(Vertical):
         if self.entry is not None:
             self._footer.update(Content(self._footer_line()))
 
-    def show_surprisal(self, score: Any) -> None:
-        """Colour the tokens by surprisal (``engine.surprisal.TextScore`` of ``body_text``), or None to stop."""
+    def show_surprisal(self, score: TextScore | None) -> None:
+        """Colour the tokens by surprisal (the score of ``body_text``), or None to stop."""
         self.surprisal = score
         self._render_body()
 

@@ -1,14 +1,33 @@
-"""Perplexity of base and tuned on valid and test, with the change; a progress bar while computing."""
+"""Perplexity of base and tuned on valid and test, with the change; a progress bar while computing.
+
+The panel computes its own figures in a thread worker (exclusive, so a newer request replaces an older
+one) and shows what the worker posts back. Two ways: the full valid and test splits (ctrl+e, /eval:
+minutes on a CPU, cached in the run) and, right after a training, a quick estimate on the first N valid
+records that the panel labels as such (never minutes of work the user did not ask for). ctrl+e during
+the quick estimate replaces it with the full evaluation.
+"""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
-from ..evaluation import PerplexityTable
+from .. import messages as msg
+from ..errors import error_text
+from ..evaluation import PerplexityTable, cached_table, compute_table, quick_table
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.models import LoadedModel
+
+    from ..workspace import Workspace
 
 
 def format_perplexity(value: float | None) -> str:
@@ -28,6 +47,12 @@ class PerplexityPanel(Widget):
     table: reactive[PerplexityTable | None] = reactive(None, always_update=True)
     busy: reactive[bool] = reactive(False)
     progress_label: reactive[str] = reactive("")
+
+    def __init__(self, workspace: Workspace, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.workspace = workspace
+        self._cancel: threading.Event | None = None
+        self._quick = False  # the running worker is the quick estimate
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("Perplexity", "bold")), classes="panel-title")
@@ -74,3 +99,76 @@ class PerplexityPanel(Widget):
         self.busy = True
         self.progress_label = label
         self.query_one("#ppl-progress", ProgressBar).update(total=max(total, 1), progress=done)
+
+    # --- computing ----------------------------------------------------------------------------------
+
+    def show_cached(self) -> None:
+        """The open run's cached figures (nothing computed); a panel without a run shows none."""
+        run_dir = self.workspace.run_dir
+        try:
+            table = cached_table(run_dir)
+        except Exception as err:  # noqa: BLE001 - a broken cache is recomputed on ctrl+e
+            self.notify(f"could not read the cached perplexity: {error_text(err)}", severity="warning")
+            return
+        if table is not None or run_dir is None:
+            self.table = table
+
+    def evaluate(self, records: int | None = None) -> None:
+        """Base (and tuned) on valid and test; with ``records``, after a training, base vs tuned on the first
+        ``records`` records of the run's valid split only."""
+        ws = self.workspace
+        if records is not None:
+            if ws.run_dir is not None:
+                self._start(records)
+            return
+        if self.busy and not self._quick:
+            self.notify("perplexity is already being computed")
+            return
+        if ws.run_dir is None and not ws.models:
+            self.notify("no model loaded yet", severity="warning")
+            return
+        self._start(None)
+
+    def _start(self, records: int | None) -> None:
+        if self._cancel is not None:
+            self._cancel.set()  # the quick estimate (if running) gives way
+        ws = self.workspace
+        self._cancel = cancel = ws.track(threading.Event())
+        self._quick = records is not None
+        self.show_progress("starting…", 0, 1)
+        self._compute(ws.run_dir, dict(ws.models), ws.data_dir, cancel, records)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="perplexity")
+    def _compute(self, run_dir: Path | None, models: dict[str, LoadedModel], data_dir: Path | None,
+                 cancel: threading.Event, records: int | None) -> None:
+        """The full splits, or with ``records`` the quick estimate; a cancelled one posts nothing."""
+
+        def progress(label: str, done: int, total: int) -> None:
+            if not cancel.is_set():
+                self.post_message(msg.PerplexityProgressed(label, done, total))
+
+        tuned = None
+        try:
+            if records is None:
+                table = compute_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel, on_progress=progress)
+            else:
+                assert run_dir is not None
+                table, tuned = quick_table(run_dir=run_dir, models=models, records=records, cancel=cancel,
+                                           on_progress=progress)
+        except Exception as err:  # noqa: BLE001
+            if not cancel.is_set():
+                self.post_message(msg.PerplexityFailed(error_text(err)))
+            return
+        if not cancel.is_set():
+            self.post_message(msg.PerplexityComputed(table, tuned))
+
+    def on_perplexity_progressed(self, message: msg.PerplexityProgressed) -> None:
+        self.show_progress(f"{message.label} {message.done}/{message.total}", message.done, message.total)
+
+    def on_perplexity_computed(self, message: msg.PerplexityComputed) -> None:
+        self.busy = False
+        self.table = message.table
+
+    def on_perplexity_failed(self, message: msg.PerplexityFailed) -> None:
+        self.busy = False
+        self.notify(message.error, title="Perplexity not computed", severity="error", timeout=10)

@@ -3,10 +3,13 @@ at every evaluation, so what changes from one to the next is the model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.training_samples import SamplesGenerated
 
 
 class TrainingSamplesView(Static):
@@ -14,12 +17,12 @@ class TrainingSamplesView(Static):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes, markup=False)
-        self.event: Any = None
+        self.event: SamplesGenerated | None = None
 
     def on_mount(self) -> None:
         self.display = False
 
-    def show(self, event: Any) -> None:
+    def show(self, event: SamplesGenerated) -> None:
         self.event = event
         parts: list = [(f"samples at step {event.step}", "bold"), (" (same prompts and seeds each evaluation)", "dim")]
         for sample in event.samples:

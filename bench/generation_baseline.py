@@ -1,0 +1,62 @@
+"""The batched sampling path before the engine's own decoding loop: transformers' ``model.generate``.
+
+Kept only as the bench's baseline (bench/generation_speed.py), so the speed-up is measured side by side
+in one run. Same prompts, seeds, warpers and stop rule as the engine: each row draws from its own
+generator (a logits processor returning -inf everywhere but the drawn token), and a stopping criterion
+decodes each row's last two tokens to look for a newline. Every row stays in the batch until the
+longest one ends.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config) -> list[tuple[str, int]]:
+    """(text, new tokens) per prompt, from one ``model.generate`` call."""
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+    from tweetsmith.engine.generate import _prompt_ids, new_text
+    from tweetsmith.engine.sampling import logits_warpers
+
+    warpers = logits_warpers(config)
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+    def draw(input_ids, scores):
+        for warper in warpers:
+            scores = warper(input_ids, scores)
+        cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
+        u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators])
+        chosen = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp_(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, float("-inf")).scatter_(1, chosen, 0.0)
+
+    encoded = [_prompt_ids(loaded, p) for p in prompts]
+    width = max(len(ids) for ids in encoded)
+    ended: list[int | None] = [None] * len(encoded)
+
+    class EndOfSample(StoppingCriteria):
+        def __call__(self, input_ids, scores=None, **kwargs):
+            tails = input_ids[:, max(width, input_ids.shape[1] - 2):].tolist()
+            for row, tail in enumerate(tails):
+                if ended[row] is None and (tail[-1] == loaded.eot_id
+                                           or "\n" in loaded.tokenizer.decode(tail, skip_special_tokens=True)):
+                    ended[row] = input_ids.shape[1] - width
+            return torch.tensor([e is not None for e in ended], dtype=torch.bool)
+
+    input_ids = torch.full((len(encoded), width), loaded.pad_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        input_ids[row, width - len(ids):] = torch.tensor(ids)
+        attention[row, width - len(ids):] = 1
+    gen_config = GenerationConfig(max_new_tokens=config.max_new_tokens, do_sample=False, eos_token_id=loaded.eot_id,
+                                  pad_token_id=loaded.pad_id)
+    loaded.model.eval()
+    out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gen_config,
+                                logits_processor=LogitsProcessorList([draw]),
+                                stopping_criteria=StoppingCriteriaList([EndOfSample()]))
+    rows = []
+    for row, ids in enumerate(out[:, width:].tolist()):
+        n = ended[row] if ended[row] is not None else len(ids)
+        rows.append((new_text(loaded.tokenizer, ids[:n], prompts[row]), n))
+    return rows

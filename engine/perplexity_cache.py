@@ -1,0 +1,95 @@
+"""Perplexity figures remembered by what they depend on, so each is computed once per model and text.
+
+A figure depends on the split file's bytes, the base weights, the adapter's weights (when one is
+loaded), how the model runs (dtype, device kind, quantisation) and the scoring settings (window and
+stride). The key is a sha256 over all of them, so the base model's perplexity on the tweets is
+computed once and reused by every run on the same data, and a retrained adapter (new weights, new
+hash) is never served an old figure. File hashes are remembered by (path, size, mtime) in
+``$TWEETSMITH_HOME/hashes.json``, so a lookup costs no re-hash of a multi-GB weights file.
+
+A model whose weights file cannot be found (or that was changed in memory after loading, which only
+tests do) must not use this cache: callers ask for it (``tweetsmith eval``, the experiments), the plain
+``perplexity_of_file`` never caches. Cancelled passes are never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .card import file_sha256, weights_file
+from .paths import home
+from .perplexity import DEFAULT_STRIDE_TOKENS, PerplexityResult, max_len_for, perplexity_of_file
+from .runs import write_json_atomic
+
+SCORING_VERSION = 1  # bump when the definition or the way it is computed changes a figure
+
+
+def cache_dir() -> Path:
+    """``$TWEETSMITH_HOME/cache/perplexity``, or ``$TWEETSMITH_PERPLEXITY_CACHE`` (the tests point it at a
+    temporary directory, so no figure leaks from one test run into the next)."""
+    env = os.environ.get("TWEETSMITH_PERPLEXITY_CACHE")
+    return Path(env).expanduser() if env else home() / "cache" / "perplexity"
+
+
+def model_fingerprint(loaded) -> str | None:
+    """sha256 over the weights that produce the model's outputs and how it runs; None if unknown."""
+    info = loaded.info
+    weights = weights_file(info.location, info.spec)
+    if weights is None:
+        return None
+    memo = home() / "hashes.json"
+    parts = [f"weights={file_sha256(weights, memo)}", f"dtype={info.dtype}", f"device={str(info.device).split(':')[0]}"]
+    quantization = getattr(loaded.model.config, "quantization_config", None)
+    parts.append(f"quantization={quantization.to_json_string() if hasattr(quantization, 'to_json_string') else quantization}")
+    if info.adapter:
+        adapter = Path(info.adapter)
+        files = sorted(adapter.glob("adapter_model.*")) + sorted(adapter.glob("adapter_config.json"))
+        if not files:
+            return None
+        parts += [f"{f.name}={file_sha256(f, memo)}" for f in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int) -> str | None:
+    model = model_fingerprint(loaded)
+    if model is None:
+        return None
+    text = file_sha256(path, home() / "hashes.json")
+    return hashlib.sha256(
+        f"v{SCORING_VERSION}|model={model}|text={text}|stride={stride_tokens}|window={max_len_tokens}".encode()
+    ).hexdigest()
+
+
+def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = DEFAULT_STRIDE_TOKENS,
+                              batch_windows: int = 4, cancel: threading.Event | None = None,
+                              on_progress: Callable[[int, int], None] | None = None) -> tuple[PerplexityResult, bool]:
+    """(the figure, whether it came from the cache); computed and stored when not cached yet.
+
+    ``batch_windows`` is not part of the key: batching changes a figure by float rounding only."""
+    max_len = max_len_for(loaded.model)
+    stride = min(stride_tokens, max_len)
+    key = cache_key(loaded, path, stride, max_len)
+    stored = cache_dir() / f"{key}.json" if key else None
+    if stored is not None and stored.is_file():
+        try:
+            result = PerplexityResult.from_dict(json.loads(stored.read_text(encoding="utf-8")))
+            return _renamed(result, path), True
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # unreadable: compute again and overwrite
+    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=batch_windows, cancel=cancel,
+                                on_progress=on_progress)
+    if stored is not None and not (cancel is not None and cancel.is_set()):
+        write_json_atomic(stored, result.to_dict())
+    return result, False
+
+
+def _renamed(result: PerplexityResult, path: str | Path) -> PerplexityResult:
+    """The cached figure under the name the caller used (the same bytes may live at another path)."""
+    import dataclasses
+
+    return dataclasses.replace(result, file=str(path))

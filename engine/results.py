@@ -1,0 +1,273 @@
+"""What the experiments return: frozen, typed results, each with ``to_json``/``from_json`` for its cache.
+
+``experiments.compare_perplexity`` returns a ``PerplexityComparison`` (cached as RUN/eval.json),
+``compare_samples`` a ``SampleComparison`` (RUN/compare.json) and ``sweep`` a ``SweepResult``
+(RUN/sweep-<param>.json); ``memorisation.summarize`` a ``MemorisationSummary``. The CLI, the report, the plots and the app read the fields; none of them
+guesses a dict's shape. The JSON keeps the layout the caches had before these types, so older cache
+files still load (self-BLEU stored as ``self_bleu_<n>`` included; see ``diversity.figure_key``).
+
+Figures of a set of samples are named as in ``DiversityResult`` (``dist_1``, ``self_bleu``, ``overlap``,
+...) plus ``copied``; ``SampleFigures.figure(name)`` and ``.interval(name)`` look them up by name, which
+is what tables and plots with one row per figure need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand
+from .diversity import DiversityResult, figure_key
+from .perplexity import PerplexityResult
+from .sampling import SamplingConfig
+
+if TYPE_CHECKING:
+    from .memorisation import SpanMatch
+
+SPLITS = ("valid", "test")
+SIDES = ("base", "tuned")
+NO_TUNED_NOTE = "no tuned model (no final/ yet): base only"
+
+Bounds = Mapping[str, tuple[float, float]]  # figure name -> (low, high)
+
+
+def _bounds_from_json(raw: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
+    return {figure_key(k): (float(v[0]), float(v[1])) for k, v in (raw or {}).items()}
+
+
+def _bounds_to_json(bounds: Bounds) -> dict[str, list[float]]:
+    return {k: [lo, hi] for k, (lo, hi) in bounds.items()}
+
+
+# --- perplexity before/after ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PerplexityChange:
+    """Tuned against base on one split: ``perplexity`` = tuned - base, ``percent`` = 100 * (tuned / base - 1)."""
+
+    perplexity: float
+    percent: float
+
+
+@dataclass(frozen=True)
+class PerplexityComparison:
+    """Perplexity of a run's base and tuned model on its valid and test splits (RUN/eval.json)."""
+
+    run: str
+    model: str | None  # the base model's spec, from the run's config.json
+    data: str  # the split directory scored
+    stride_tokens: int  # the sliding window's stride actually used (capped at the model's window)
+    base: Mapping[str, PerplexityResult]  # split -> result
+    tuned: Mapping[str, PerplexityResult]
+    final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
+    created: str = ""
+
+    def side(self, side: str) -> Mapping[str, PerplexityResult]:
+        return self.base if side == "base" else self.tuned
+
+    def change(self, split: str) -> PerplexityChange:
+        base, tuned = self.base[split].perplexity, self.tuned[split].perplexity
+        return PerplexityChange(perplexity=tuned - base, percent=100.0 * (tuned / base - 1.0))
+
+    def to_json(self) -> dict:
+        return {
+            "run": self.run, "model": self.model, "data": self.data, "stride_tokens": self.stride_tokens,
+            "base": {split: r.to_dict() for split, r in self.base.items()},
+            "tuned": {split: r.to_dict() for split, r in self.tuned.items()},
+            # Derived, written for people reading eval.json; from_json recomputes it.
+            "change": {split: self.change(split).__dict__ for split in self.base if split in self.tuned},
+            "final_mtime": self.final_mtime, "created": self.created,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PerplexityComparison":
+        return cls(run=d["run"], model=d.get("model"), data=d.get("data", ""), stride_tokens=int(d["stride_tokens"]),
+                   base={s: PerplexityResult.from_dict(r) for s, r in d["base"].items()},
+                   tuned={s: PerplexityResult.from_dict(r) for s, r in d["tuned"].items()},
+                   final_mtime=d.get("final_mtime"), created=d.get("created", ""))
+
+
+# --- figures of a set of samples --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleFigures:
+    """Diversity and overlap of one set of generated samples, their 95% bootstrap intervals and how many
+    of the samples are copied from the train split."""
+
+    diversity: DiversityResult
+    ci: Bounds = field(default_factory=dict)  # figure name -> 95% bootstrap interval
+    copied: float | None = None  # share of samples sharing an 8+ word span with a training record
+    copied_count: int = 0
+    longest_span_mean: float | None = None  # words, mean over samples of the longest span shared with train
+    file: str | None = None  # where the samples were saved (None when nothing was saved)
+    model: str | None = None  # the model that wrote them
+
+    OWN = ("copied", "copied_count", "longest_span_mean")
+
+    def figure(self, name: str) -> float | None:
+        """A figure by name: a ``DiversityResult`` field (``dist_1``, ``self_bleu``, ``overlap``, ...) or ``copied``."""
+        name = figure_key(name)
+        if name in self.OWN:
+            return getattr(self, name)
+        if name in DiversityResult.__dataclass_fields__:
+            return getattr(self.diversity, name)
+        raise KeyError(f"no figure named {name!r}")
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        return self.ci.get(figure_key(name))
+
+    def to_json(self) -> dict:
+        return {**self.diversity.to_dict(), "ci": _bounds_to_json(self.ci), "copied": self.copied,
+                "copied_count": self.copied_count, "longest_span_mean": self.longest_span_mean,
+                "file": self.file, "model": self.model}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SampleFigures":
+        return cls(diversity=DiversityResult.from_dict(dict(d)), ci=_bounds_from_json(d.get("ci")), copied=d.get("copied"),
+                   copied_count=int(d.get("copied_count", 0)), longest_span_mean=d.get("longest_span_mean"),
+                   file=d.get("file"), model=d.get("model"))
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """``n`` samples from each model (same authors and seeds), measured side by side (RUN/compare.json)."""
+
+    run: str | None
+    n: int
+    config: SamplingConfig
+    reference: str  # the test split overlap is measured against
+    human: HumanBand | None  # the same figures on random sets of n test tweets
+    sides: Mapping[str, SampleFigures]  # "base", and "tuned" once the run has final/
+    ci_level: float = LEVEL
+    resamples: int = DEFAULT_RESAMPLES
+    note: str = ""  # e.g. that the tuned model is missing
+    created: str = ""
+
+    def to_json(self) -> dict:
+        out = {"run": self.run, "n": self.n, "config": self.config.to_dict(), "reference": self.reference,
+               "ci_level": self.ci_level, "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
+               "sides": {side: figures.to_json() for side, figures in self.sides.items()}, "created": self.created}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SampleComparison":
+        return cls(run=d.get("run"), n=int(d["n"]), config=SamplingConfig.from_dict(d["config"]), reference=d["reference"],
+                   human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
+                   sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
+                   ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
+                   note=d.get("note", ""), created=d.get("created", ""))
+
+
+# --- sweeps -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The figures of the samples drawn at one value of the swept parameter."""
+
+    value: float
+    figures: SampleFigures
+
+    def to_json(self) -> dict:
+        return {"value": self.value, **self.figures.to_json()}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SweepPoint":
+        return cls(value=d["value"], figures=SampleFigures.from_json(d))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Figures against one sampling parameter, a curve per model (RUN/sweep-<param>.json)."""
+
+    run: str | None
+    param: str  # "temperature", "top_k", ...
+    values: tuple[float, ...]
+    n: int  # samples per point
+    config: SamplingConfig  # every other setting, the same at every point
+    reference: str
+    human: HumanBand | None
+    curves: Mapping[str, tuple[SweepPoint, ...]]  # side -> one point per value, in ``values`` order
+    ci_level: float = LEVEL
+    resamples: int = DEFAULT_RESAMPLES
+    note: str = ""
+    created: str = ""
+
+    @property
+    def bleu_n(self) -> int:
+        """The order of the self-BLEU figures (the same at every point)."""
+        for points in self.curves.values():
+            for point in points:
+                return point.figures.diversity.self_bleu_n
+        return 4
+
+    def to_json(self) -> dict:
+        out = {"run": self.run, "param": self.param, "values": list(self.values), "n": self.n,
+               "config": self.config.to_dict(), "reference": self.reference, "ci_level": self.ci_level,
+               "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
+               "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
+               "created": self.created}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SweepResult":
+        return cls(run=d.get("run"), param=d["param"], values=tuple(d["values"]), n=int(d["n"]),
+                   config=SamplingConfig.from_dict(d["config"]), reference=d["reference"],
+                   human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
+                   curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
+                   ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
+                   note=d.get("note", ""), created=d.get("created", ""))
+
+
+# --- memorisation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemorisationSummary:
+    """How much a set of samples copies from the train split (``memorisation.summarize``)."""
+
+    samples: int
+    copied: int  # samples that are copied (an 8+ word span, or all of a shorter sample)
+    copied_share: float | None  # copied / samples (None for no samples)
+    copy_span_words: int  # the span length that makes a copy
+    span_mean: float | None  # longest shared span per sample, in words: mean, median, max
+    span_median: float | None
+    span_max: int | None
+    histogram: Mapping[int, int]  # longest span in words -> samples
+    worst: tuple[tuple[int, SpanMatch], ...]  # (sample index, its match), longest spans first
+
+    def to_json(self) -> dict:
+        return {
+            "samples": self.samples, "copied": self.copied, "copied_share": self.copied_share,
+            "copy_span_words": self.copy_span_words,
+            "longest_span": {"mean": self.span_mean, "median": self.span_median, "max": self.span_max,
+                             "histogram": {str(k): v for k, v in self.histogram.items()}},
+            "worst": [{"sample": i, **match.to_dict()} for i, match in self.worst],
+        }
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as ``tweetsmith runs`` lists it (``card.list_runs``): from its card, else config.json and metrics."""
+
+    run: str
+    model: str | None
+    data: str | None
+    method: str | None
+    steps: int | None  # optimizer steps done (the last logged step for a run without a card)
+    best_valid_perplexity: float | None
+    status: str | None  # "running", "completed", "stopped", or "no card" for runs older than cards
+    when: str | None  # when it ended, else when it started (ISO time)
+    max_steps: int | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)

@@ -23,6 +23,7 @@ from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split
 from .diversity import Reference, diversity, reference_from_file
 from .errors import ConfigError, EngineError, ModelError
 from .generate import DEFAULT_BATCH_SIZE, generate_samples
+from .models import load_run_model
 from .progress import ProgressFn, counting
 from .results import (
     NO_TUNED_NOTE,
@@ -38,7 +39,6 @@ from .runs import (
     RunPaths,
     final_mtime,
     has_final_model,
-    load_run_model,
     read_json,
     read_run_config,
     run_data_dir,

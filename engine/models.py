@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from .embedded import EMBEDDED_SPEC, embedded_ready, ensure_embedded
 from .errors import ModelError
+from .runs import RunPaths, read_run_config
 from .tokens import SpecialTokens, configure_tokenizer
 
 DEFAULT_MODEL = "gpt2-medium"
@@ -152,8 +153,8 @@ def _resolve_path(spec: str, path: Path) -> ResolvedSpec:
         return ResolvedSpec(spec, str(path), "local")
     if (path / "adapter_config.json").is_file():
         raise ModelError(f"{spec} holds a LoRA adapter, not a model; pass it with --adapter and the base with --model")
-    if (path / "final").is_dir():
-        return _resolve_path(spec, path / "final")
+    if RunPaths(path).final.is_dir():  # a run directory: its tuned model
+        return _resolve_path(spec, RunPaths(path).final)
     raise ModelError(f"{spec}: no config.json in this directory; point at a Hugging Face model directory")
 
 
@@ -244,8 +245,8 @@ def attach_adapter(model, adapter: str | Path, *, trainable: bool = False):
     from peft import PeftModel
 
     adapter = Path(adapter)
-    if (adapter / "final" / "adapter_config.json").is_file():
-        adapter = adapter / "final"
+    if (RunPaths(adapter).final / "adapter_config.json").is_file():
+        adapter = RunPaths(adapter).final
     if not (adapter / "adapter_config.json").is_file():
         raise ModelError(f"{adapter}: no adapter_config.json; give a run directory trained with --lora or its final/ folder")
     return PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)
@@ -258,3 +259,17 @@ def available_offline(spec: str) -> bool:
     if Path(spec).expanduser().exists():
         return True
     return in_hf_cache(spec)
+
+
+def load_run_model(run_dir: str | Path, *, tuned: bool = True, **kwargs):
+    """Load a run's base model (``tuned=False``) or its fine-tuned result: base + adapter, or the full model."""
+    config = read_run_config(run_dir)
+    paths = RunPaths(Path(run_dir))
+    base_spec = config["model"]
+    if not tuned:
+        return load_model(base_spec, **kwargs)
+    if not paths.final.is_dir():
+        raise ModelError(f"{run_dir}: no final/ model yet; finish training or pass --resume to continue it")
+    if (paths.final / "adapter_config.json").is_file():
+        return load_model(base_spec, adapter=paths.final, quantize=config.get("quantize"), **kwargs)
+    return load_model(str(paths.final), **kwargs)

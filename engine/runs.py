@@ -139,22 +139,6 @@ def final_mtime(run_dir: str | Path) -> float | None:
     return max((p.stat().st_mtime for p in final.iterdir()), default=final.stat().st_mtime)
 
 
-def load_run_model(run_dir: str | Path, *, tuned: bool = True, **kwargs):
-    """Load a run's base model (``tuned=False``) or its fine-tuned result: base + adapter, or the full model."""
-    from .models import load_model
-
-    config = read_run_config(run_dir)
-    paths = RunPaths(Path(run_dir))
-    base_spec = config["model"]
-    if not tuned:
-        return load_model(base_spec, **kwargs)
-    if not paths.final.is_dir():
-        raise ModelError(f"{run_dir}: no final/ model yet; finish training or pass --resume to continue it")
-    if (paths.final / "adapter_config.json").is_file():
-        return load_model(base_spec, adapter=paths.final, quantize=config.get("quantize"), **kwargs)
-    return load_model(str(paths.final), **kwargs)
-
-
 # --- metrics.jsonl ----------------------------------------------------------------------------------
 
 

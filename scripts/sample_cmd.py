@@ -93,7 +93,7 @@ def _authors(args, config) -> list[str]:
 
 
 def _load(args):
-    from tweetsmith.engine.runs import load_run_model
+    from tweetsmith.engine.models import load_run_model
 
     from .common import notice
     from .eval_cmd import load_from_args

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _models(args):
     """{"base": LoadedModel or None, "tuned": LoadedModel or None}: an adapter model stands for both."""
-    from tweetsmith.engine.runs import has_final_model, load_run_model
+    from tweetsmith.engine.models import load_run_model
+    from tweetsmith.engine.runs import has_final_model
 
     from .common import notice
     from .eval_cmd import load_from_args

@@ -21,8 +21,6 @@ LOG_NAME = "tweetsmith.log"
 _write_lock = threading.Lock()  # workers of several threads may fail at once: one traceback after another
 
 
-
-
 def state_dir() -> Path:
     """Where the app keeps what it writes about itself (the log): ``$TWEETSMITH_STATE`` or the platform's."""
     override = os.environ.get("TWEETSMITH_STATE")

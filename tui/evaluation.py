@@ -123,7 +123,8 @@ def quick_table(
     """
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.runs import load_run_model, read_run_config, run_data_dir
+    from tweetsmith.engine.models import load_run_model
+    from tweetsmith.engine.runs import read_run_config, run_data_dir
 
     lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")
     head = lines[:records]

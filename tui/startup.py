@@ -56,7 +56,7 @@ def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | No
 def load_side_model(side: str, run_dir: Path | None, spec: str | None, progress: Callable[[str], None]) -> LoadedModel:
     """One side of a run (its base, or base + its tuned adapter), else the model ``spec`` names."""
     from tweetsmith.engine.models import DEFAULT_MODEL, load_model
-    from tweetsmith.engine.runs import load_run_model
+    from tweetsmith.engine.models import load_run_model
 
     if run_dir is not None:
         return load_run_model(run_dir, tuned=(side == "tuned"), progress=progress)

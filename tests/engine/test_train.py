@@ -11,7 +11,7 @@ import pytest
 
 from tweetsmith.engine import checkpoints
 from tweetsmith.engine.perplexity import perplexity_of_lines
-from tweetsmith.engine.runs import load_run_model
+from tweetsmith.engine.models import load_run_model
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import CheckpointSaved, Evaluated, StepLogged, TrainingFinished, TrainingStarted
 

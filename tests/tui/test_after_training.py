@@ -18,7 +18,7 @@ async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(make_app
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.models import load_model
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.runs import load_run_model
+    from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.train import TrainConfig
 
     splits = splits_factory(tmp_path / "splits", (120, 30, 30))

@@ -172,7 +172,7 @@ async def test_base_tuned_toggle_and_ab(make_app, trained_run, settle, submit):
 
 async def test_perplexity_panel_matches_the_engine(make_app, trained_run, module_splits, settle):
     from tweetsmith.engine.perplexity import max_len_for, perplexity_of_file
-    from tweetsmith.engine.runs import load_run_model
+    from tweetsmith.engine.models import load_run_model
 
     app = make_app(loaded=None, run_dir=trained_run, data_dir=None)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -56,6 +56,8 @@ def model_fingerprint(loaded) -> str | None:
 
 
 def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int) -> str | None:
+    if not Path(path).is_file():
+        return None  # not cached: perplexity_of_file reads it and names the problem in its error
     model = model_fingerprint(loaded)
     if model is None:
         return None

@@ -75,3 +75,11 @@ def test_a_cancelled_pass_is_not_stored(tmp_path, tiny_llama_dir, tweets_factory
     assert not hit and not list(cache_dir().glob("*.json"))
     full, hit = cached_perplexity_of_file(base, text)
     assert not hit and full == perplexity_of_file(base, text)
+
+
+def test_a_missing_file_is_the_readers_error_not_a_traceback_from_the_cache(tmp_path, tiny_llama_dir):
+    from tweetsmith.data.errors import TweetsmithError
+
+    base = load_model(str(tiny_llama_dir))
+    with pytest.raises(TweetsmithError, match="nothere.txt"):
+        cached_perplexity_of_file(base, tmp_path / "nothere.txt")

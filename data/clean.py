@@ -1,7 +1,9 @@
-"""Cleaning records: drop retweets, replies and empty records; strip URLs; one line per record.
+"""Cleaning records: repair mojibake and HTML entities, drop retweets, replies and empty records, strip
+URLs, one line per record.
 
 Every step can be switched off (CleanOptions), except one: a record always becomes ONE line, because
-the line format has no other way to end a record. Dropped records are counted by reason.
+the line format has no other way to end a record. Dropped records are counted by reason, and the
+records each step changed are counted by step (``CHANGE_STEPS``), so a report can say what cleaning did.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from .records import Record
 # Why a record was dropped; the summary reports a count for each (the readers count the first two,
 # the splitter the duplicates).
 SKIP_REASONS = ("too_long", "no_text", "retweet", "reply", "empty", "duplicate")
+# The steps that change a kept record's text, in the order they run; the summary counts records per step.
+CHANGE_STEPS = ("mojibake", "html_entities", "urls", "whitespace")
 
 # A URL runs to whitespace or a closing bracket/quote, so "(see http://t.co/x)" keeps its ")".
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]{}“”‘’]*")
@@ -30,6 +34,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class CleanOptions:
+    fix_mojibake: bool = True
     keep_retweets: bool = False
     keep_replies: bool = False
     keep_urls: bool = False
@@ -45,6 +50,16 @@ def author_token(name: str) -> str:
 def valid_unicode(text: str) -> str:
     """``text`` with any lone surrogate replaced by U+FFFD, so it can be written as UTF-8."""
     return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def fix_mojibake(text: str) -> str:
+    """UTF-8 read as Windows-1252 and the like, repaired ("donâ€™t" -> "don’t"), with ftfy's encoding fixer
+    only: curly quotes, ligatures and widths stay as the author typed them. ASCII text is never mojibake."""
+    if text.isascii():
+        return text
+    import ftfy
+
+    return ftfy.fix_encoding(text)
 
 
 def remove_urls(text: str) -> str:
@@ -63,14 +78,18 @@ class Cleaner:
     def __init__(self, options: CleanOptions = CleanOptions()):
         self.options = options
         self.skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self.changed = dict.fromkeys(CHANGE_STEPS, 0)
         self._authors: dict[str, str] = {}
 
     def clean(self, record: Record) -> Record | None:
         """The cleaned record, or None when it is dropped (and counted)."""
         options = self.options
         text = valid_unicode(record.text)
+        changed = []  # counted only for records that are kept
+        if options.fix_mojibake:
+            text = self._step(text, fix_mojibake(text), "mojibake", changed)
         if options.unescape and "&" in text:
-            text = html.unescape(text)
+            text = self._step(text, html.unescape(text), "html_entities", changed)
         head = text.lstrip()
         if not options.keep_retweets and head.startswith("RT @"):
             self.skipped["retweet"] += 1
@@ -79,17 +98,23 @@ class Cleaner:
             self.skipped["reply"] += 1
             return None
         if not options.keep_urls:
-            text = remove_urls(text)
-        if options.normalize_space:
-            text = " ".join(text.split())
-        else:
-            text = text.translate(_LINE_BREAKS)
+            text = self._step(text, remove_urls(text), "urls", changed)
+        one_line = " ".join(text.split()) if options.normalize_space else text.translate(_LINE_BREAKS)
+        text = self._step(text, one_line, "whitespace", changed)
         if not text.strip():
             self.skipped["empty"] += 1
             return None
+        for step in changed:
+            self.changed[step] += 1
         author = self._authors.get(record.author)
         if author is None:
             if len(self._authors) > 100_000:  # a cache, not a registry: a million authors must not pile up
                 self._authors.clear()
             author = self._authors[record.author] = author_token(record.author)
         return Record(author, text)
+
+    @staticmethod
+    def _step(before: str, after: str, step: str, changed: list[str]) -> str:
+        if after != before:
+            changed.append(step)
+        return after

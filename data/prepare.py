@@ -53,6 +53,7 @@ class PrepareConfig:
     keep_retweets: bool = option(False, "keep retweets (texts starting with 'RT @')")
     keep_replies: bool = option(False, "keep replies (texts starting with '@')")
     keep_urls: bool = option(False, "keep URLs in the text")
+    fix_mojibake: bool = option(True, "repair mojibake: UTF-8 that was decoded as another encoding (\"donâ€™t\" -> \"don’t\", ftfy)")
     unescape: bool = option(True, "turn HTML entities such as &amp; into characters")
     normalize_space: bool = option(True, "collapse runs of whitespace to one space (newlines always become spaces)")
     keep_duplicates: bool = option(False, "keep records with the same author and text")
@@ -73,7 +74,7 @@ class PrepareConfig:
 
     def clean_options(self) -> CleanOptions:
         return CleanOptions(
-            keep_retweets=self.keep_retweets, keep_replies=self.keep_replies, keep_urls=self.keep_urls,
+            fix_mojibake=self.fix_mojibake, keep_retweets=self.keep_retweets, keep_replies=self.keep_replies, keep_urls=self.keep_urls,
             unescape=self.unescape, normalize_space=self.normalize_space,
         )
 
@@ -206,7 +207,7 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, e
     summary = PrepareSummary(
         out_dir=str(config.out), inputs=tuple(inputs), seed=config.seed,
         ratios=tuple(float(r) for r in ratios), splits=splits, authors=authors, skipped=skipped,
-        seconds=time.monotonic() - started,
+        changed=dict(cleaner.changed), seconds=time.monotonic() - started,
     )
     (tmp / STATS_FILE).write_text(summary.to_json(), encoding="utf-8")
     return summary

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .clean import SKIP_REASONS
+from .clean import CHANGE_STEPS, SKIP_REASONS
 from .split import SPLIT_NAMES
 
 STATS_FILE = "stats.json"
@@ -58,6 +58,7 @@ class PrepareSummary:
     splits: tuple[SplitStats, ...]
     authors: tuple[AuthorCounts, ...]
     skipped: dict[str, int] = field(default_factory=dict)  # reason (clean.SKIP_REASONS) -> count
+    changed: dict[str, int] = field(default_factory=dict)  # cleaning step (clean.CHANGE_STEPS) -> kept records it changed
     seconds: float = 0.0
 
     @property
@@ -91,6 +92,7 @@ class PrepareSummary:
             },
             "skipped": {reason: self.skipped.get(reason, 0) for reason in SKIP_REASONS},
             "skipped_total": sum(self.skipped.values()),
+            "changed": {step: self.changed.get(step, 0) for step in CHANGE_STEPS},
             "seconds": round(self.seconds, 3),
         }
 
@@ -116,6 +118,8 @@ class PrepareSummary:
         lines.append(f"  authors: {shown}{more}")
         skipped = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in self.skipped.items() if count)
         lines.append(f"  skipped: {skipped or 'none'}")
+        changed = ", ".join(f"{count:,} {step.replace('_', ' ')}" for step, count in self.changed.items() if count)
+        lines.append(f"  cleaned: {changed or 'nothing changed'}")
         return "\n".join(lines)
 
 

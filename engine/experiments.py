@@ -11,6 +11,8 @@ Cached files (paths from ``engine.runs.RunPaths``): ``eval.json`` (perplexity), 
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import random
 import threading
 import time
@@ -22,7 +24,7 @@ from tweetsmith.data.records import parse_line, read_split_lines
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split, intervals
 from .diversity import Reference, diversity, reference_from_file
 from .errors import ConfigError, EngineError, ModelError
-from .generate import DEFAULT_BATCH_SIZE, generate_samples
+from .generate import DEFAULT_BATCH_SIZE
 from .models import load_run_model
 from .progress import ProgressFn, counting
 from .results import (
@@ -44,9 +46,11 @@ from .runs import (
     run_data_dir,
     write_json_atomic,
 )
+from .sample_cache import cached_generate_samples
 from .samples_io import save_samples
 from .sampling import SamplingConfig
 
+COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
 SWEEP_PARAMS = ("temperature", "top_k", "top_p", "typical_p", "min_p", "repetition_penalty")
 DEFAULT_SWEEP_VALUES = {
     "temperature": (0.5, 0.7, 1.0, 1.2, 1.5),
@@ -82,7 +86,7 @@ def _now() -> str:
 
 
 def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
-                       stride_tokens: int = 512, on_progress: ProgressFn | None = None,
+                       stride_tokens: int = COMPARE_STRIDE_TOKENS, on_progress: ProgressFn | None = None,
                        cancel: threading.Event | None = None) -> PerplexityComparison:
     """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
 
@@ -121,34 +125,33 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
 
 def cached_comparison(run_dir: str | Path) -> PerplexityComparison | None:
     """RUN/eval.json if present and still describing the current final/ model, else None (loads nothing)."""
-    cached = _cached(RunPaths(Path(run_dir)).eval, PerplexityComparison)
-    if cached is None:
-        return None
-    mtime = final_mtime(run_dir)
-    if mtime is not None and cached.final_mtime is not None and mtime > cached.final_mtime + 1e-6:
-        return None  # the model was retrained after this was computed
-    return cached
+    return _cached(run_dir, RunPaths(Path(run_dir)).eval, PerplexityComparison)
 
 
 def cached_samples(run_dir: str | Path) -> SampleComparison | None:
-    """RUN/compare.json as a ``SampleComparison``, or None when there is none (or it can't be read)."""
-    return _cached(RunPaths(Path(run_dir)).compare, SampleComparison)
+    """RUN/compare.json as a ``SampleComparison`` while it describes the current final/, else None."""
+    return _cached(run_dir, RunPaths(Path(run_dir)).compare, SampleComparison)
 
 
 def cached_sweep(run_dir: str | Path, param: str) -> SweepResult | None:
-    """RUN/sweep-<param>.json as a ``SweepResult``, or None when there is none (or it can't be read)."""
-    return _cached(RunPaths(Path(run_dir)).sweep(param), SweepResult)
+    """RUN/sweep-<param>.json as a ``SweepResult`` while it describes the current final/, else None."""
+    return _cached(run_dir, RunPaths(Path(run_dir)).sweep(param), SweepResult)
 
 
-def _cached(path: Path, kind):
-    """A cache file read back as ``kind``; a missing, broken or foreign file is no cache (computed again)."""
+def _cached(run_dir: str | Path, path: Path, kind):
+    """A cache file read back as ``kind``; a missing, broken or foreign file is no cache (computed again),
+    and so is one computed before final/ last changed (the model was retrained since)."""
     raw = read_json(path)
     if not isinstance(raw, dict):
         return None
     try:
-        return kind.from_json(raw)
+        cached = kind.from_json(raw)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
+    mtime = final_mtime(run_dir)
+    if mtime is not None and (cached.final_mtime is None or mtime > cached.final_mtime + 1e-6):
+        return None
+    return cached
 
 
 # --- samples: authors, base vs tuned ----------------------------------------------------------------
@@ -211,10 +214,13 @@ def _band(data: Path, n: int, seed: int) -> HumanBand:
     return human_band_for_split(data / "test.txt", n, seed=seed)
 
 
-def _save(run_dir, samples, name: str) -> str | None:
+def _save(run_dir, samples, prefix: str) -> str | None:
+    """RUN/samples/<prefix>-<digest>.jsonl, named by the samples' content: the same samples (a resumed
+    or repeated experiment) get the same file, so a report does not depend on when they were drawn."""
     if run_dir is None:
         return None
-    return str(save_samples(samples, RunPaths(Path(run_dir)).samples / name))
+    digest = hashlib.sha256(json.dumps([(s.seed, s.prompt, s.text) for s in samples]).encode()).hexdigest()[:12]
+    return str(save_samples(samples, RunPaths(Path(run_dir)).samples / f"{prefix}-{digest}.jsonl"))
 
 
 def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),
@@ -232,24 +238,24 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     reference = reference_from_file(data / "test.txt")
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     human = _band(data, n, config.seed)
     measured: dict[str, SampleFigures] = {}
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, given[side])
-        samples = generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
-                                   on_progress=counting(on_progress, f"{side} samples", "samples"))
+        samples = cached_generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
+                                          on_progress=counting(on_progress, f"{side} samples", "samples"))
         _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
-        file = _save(run_dir, samples, f"compare-{side}-{stamp}.jsonl")
+        file = _save(run_dir, samples, f"compare-{side}")
         measured[side] = _measure([s.text for s in samples], reference, train_index, config.seed, file=file,
                                   model=samples[0].model if samples else None)
     result = SampleComparison(
         run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(data / "test.txt"), human=human,
         sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
-        note="" if "tuned" in measured else NO_TUNED_NOTE, created=_now(),
+        note="" if "tuned" in measured else NO_TUNED_NOTE,
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(),
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).compare, result.to_json())
@@ -302,7 +308,6 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     reference = reference_from_file(data / "test.txt")
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     human = _band(data, n, config.seed)
     curves: dict[str, tuple[SweepPoint, ...]] = {}
     for side in wanted:
@@ -312,10 +317,10 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
         for index, value in enumerate(values):
             point_config = config.with_changes(**{param: value})
             label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
-            samples = generate_samples(loaded, authors, point_config, batch_size=batch_size, cancel=cancel,
-                                       on_progress=counting(on_progress, label, "samples"))
+            samples = cached_generate_samples(loaded, authors, point_config, batch_size=batch_size, cancel=cancel,
+                                              on_progress=counting(on_progress, label, "samples"))
             _check(cancel)
-            file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}-{stamp}.jsonl")
+            file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}")
             curve.append(SweepPoint(value, _measure([s.text for s in samples], reference, train_index, config.seed, file=file)))
         curves[side] = tuple(curve)
         loaded = None  # noqa: F841 (free it before the next model loads)
@@ -323,7 +328,8 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     result = SweepResult(
         run=str(run_dir) if run_dir else None, param=param, values=tuple(values), n=n, config=config,
         reference=str(data / "test.txt"), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
-        note="" if "tuned" in curves else NO_TUNED_NOTE, created=_now(),
+        note="" if "tuned" in curves else NO_TUNED_NOTE,
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(),
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())

@@ -16,6 +16,15 @@ def home() -> Path:
     return Path(user_cache_dir("tweetsmith"))
 
 
+def cache_dir(kind: str) -> Path:
+    """Where results remembered by key live: ``$TWEETSMITH_CACHE/<kind>``, else ``home()/cache/<kind>``.
+
+    The tests point ``$TWEETSMITH_CACHE`` at a temporary directory, so no figure or sample stored by one
+    test answers the next."""
+    env = os.environ.get("TWEETSMITH_CACHE")
+    return (Path(env).expanduser() if env else home() / "cache") / kind
+
+
 def models_dir() -> Path:
     return home() / "models"
 

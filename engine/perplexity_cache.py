@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Callable
 
 from .card import file_sha256, weights_file
+from . import paths
 from .paths import home
 from .perplexity import DEFAULT_STRIDE_TOKENS, PerplexityResult, max_len_for, perplexity_of_file
 from .runs import write_json_atomic
@@ -30,10 +30,8 @@ SCORING_VERSION = 1  # bump when the definition or the way it is computed change
 
 
 def cache_dir() -> Path:
-    """``$TWEETSMITH_HOME/cache/perplexity``, or ``$TWEETSMITH_PERPLEXITY_CACHE`` (the tests point it at a
-    temporary directory, so no figure leaks from one test run into the next)."""
-    env = os.environ.get("TWEETSMITH_PERPLEXITY_CACHE")
-    return Path(env).expanduser() if env else home() / "cache" / "perplexity"
+    """``$TWEETSMITH_HOME/cache/perplexity`` (``engine.paths.cache_dir``)."""
+    return paths.cache_dir("perplexity")
 
 
 def model_fingerprint(loaded) -> str | None:

@@ -1,19 +1,18 @@
 """RUN/report.md: the assignment's questions answered with this run's numbers.
 
-Sections: the dataset (description, sizes in MB, example lines), perplexity before/after, overlap of
+Sections: the dataset described from its files (``report_data``), perplexity before/after, overlap of
 generated text with the test set, diversity against temperature / top-k / top-p (plots), sample
-excerpts per author, and the training flags used. Missing experiments are computed first (unless
-``compute=False``: then their sections say how to produce them).
+excerpts per author with their measured problems, the training flags used and which flags mattered
+(``report_findings``), and with ``tweetsmith assignment`` each stage's wall time. Missing experiments
+are computed first (unless ``compute=False``: then their sections say how to produce them).
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
-
-from tweetsmith.data.records import parse_line, read_split_lines
 
 from .experiments import (
     DEFAULT_SWEEP_VALUES,
@@ -26,21 +25,26 @@ from .experiments import (
 )
 from .plots import plot_sweep, plot_training
 from .progress import ProgressFn
+from .report_data import dataset_section
+from .report_findings import excerpts_section, flags_section
 from .results import SampleFigures
 from .runs import RunPaths, has_final_model, read_metrics, read_run_config, run_data_dir, write_text_atomic
-from .samples_io import load_samples
 from .sampling import SamplingConfig
+from .stage_record import StageTime
 
 REPORT_SWEEPS = ("temperature", "top_k", "top_p")
-SPLITS = ("train", "valid", "test")
 
 
 def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, sweeps: Sequence[str] = REPORT_SWEEPS,
                  config: SamplingConfig = SamplingConfig(), on_progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None) -> Path:
-    """Write RUN/report.md (computing what is missing when ``compute``) and return its path."""
+                 cancel: threading.Event | None = None, out: str | Path | None = None,
+                 stage_times: Sequence[StageTime] = ()) -> Path:
+    """Write RUN/report.md, or ``out`` (computing what is missing when ``compute``), and return its path.
+
+    ``stage_times`` (from ``tweetsmith assignment``) adds a section with each stage's wall time."""
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
+    target = Path(out) if out is not None else paths.report
     run_config = read_run_config(run_dir)
     data = run_data_dir(run_dir)
     tuned = has_final_model(run_dir)
@@ -52,17 +56,31 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
         for param in sweeps:
             if cached_sweep(run_dir, param) is None:
                 sweep(run_dir, param, DEFAULT_SWEEP_VALUES[param], n=n, config=config, on_progress=on_progress, cancel=cancel)
+    link = _Linker(target.parent)
     parts = [
         _title(run_dir, run_config, tuned),
-        _dataset(data),
+        dataset_section(data),
         _perplexity(run_dir),
         _overlap(run_dir),
-        _sweeps(run_dir, paths, list(dict.fromkeys([*REPORT_SWEEPS, *sweeps]))),
-        _excerpts(run_dir),
-        _training(run_dir, paths, run_config),
+        _sweeps(run_dir, paths, list(dict.fromkeys([*REPORT_SWEEPS, *sweeps])), link),
+        excerpts_section(run_dir, data),
+        _training(run_dir, paths, run_config, link),
+        flags_section(run_dir),
     ]
-    write_text_atomic(paths.report, "\n\n".join(p.strip() for p in parts) + "\n")
-    return paths.report
+    if stage_times:
+        parts.append(_stage_times(stage_times))
+    write_text_atomic(target, "\n\n".join(p.strip() for p in parts) + "\n")
+    return target
+
+
+class _Linker:
+    """Image links relative to the report's own directory (RUN/report.md or DIR/report.md)."""
+
+    def __init__(self, base: Path):
+        self.base = base
+
+    def __call__(self, path: Path) -> str:
+        return Path(os.path.relpath(path, self.base)).as_posix()
 
 
 def _title(run_dir: Path, cfg: dict, tuned: bool) -> str:
@@ -71,37 +89,13 @@ def _title(run_dir: Path, cfg: dict, tuned: bool) -> str:
     return f"# Report: {run_dir.name}\n\nModel `{cfg.get('model')}` fine-tuned ({method}) on `{cfg.get('data')}`.{status}"
 
 
-def _mb(n_bytes: int) -> str:
-    return f"{n_bytes / 1e6:.2f} MB"
-
-
-def _dataset(data: Path) -> str:
-    out = ["## 1. The dataset"]
-    readme = data / "README.md"
-    if readme.is_file():
-        paragraphs = [p for p in readme.read_text(encoding="utf-8").split("\n\n") if p.strip() and not p.startswith("#")]
-        if paragraphs:
-            out.append(" ".join(paragraphs[0].split()))
-    out.append("| split | lines | size | words | authors |\n|---|---:|---:|---:|---:|")
-    authors: Counter = Counter()
-    examples: list[str] = []
-    for split in SPLITS:
-        path = data / f"{split}.txt"
-        if not path.is_file():
-            continue
-        lines = read_split_lines(path)
-        records = [parse_line(line) for line in lines]
-        size = path.stat().st_size
-        out[-1] += (f"\n| {split} | {len(lines):,} | {_mb(size)} | {sum(len(r.text.split()) for r in records):,} "
-                    f"| {len({r.author for r in records if r.author})} |")
-        if split == "train":
-            authors.update(r.author for r in records if r.author)
-            examples = lines[:: max(1, len(lines) // 5)][:5]
-    if authors:
-        out.append("Training lines per author: " + ", ".join(f"{a} {c:,}" for a, c in authors.most_common()) + ".")
-    if examples:
-        out.append("Example lines (train, line format `\\author- text`):\n\n" + "\n".join(f"    {line}" for line in examples))
-    return "\n\n".join(out)
+def _stage_times(stages: Sequence[StageTime]) -> str:
+    table = "| stage | wall time | |\n|---|---:|---|"
+    for s in stages:
+        table += f"\n| {s.stage} | {s.seconds:,.1f} s | {'cached: computed by an earlier run' if s.cached else ''} |"
+    computed = sum(s.seconds for s in stages)
+    return (f"## 8. How long each stage took\n\n{table}\n\nTotal {computed / 60:.1f} min of computing, on the machine "
+            "that ran `tweetsmith assignment` (a stage marked cached shows the time of the run that computed it).")
 
 
 def _perplexity(run_dir: Path) -> str:
@@ -155,7 +149,7 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str]) -> str:
+def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: "_Linker") -> str:
     out = ["## 4. Diversity against temperature, top-k and top-p"]
     for param in params:
         result = cached_sweep(run_dir, param)
@@ -171,33 +165,12 @@ def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str]) -> str:
                 value = "off" if param == "top_k" and point.value == 0 else f"{point.value:g}"
                 table += (f"\n| {value} | {side} | {p.figure('dist_1'):.3f} | {p.figure('dist_2'):.3f} | {_fmt(p.figure('self_bleu'))} "
                           f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} |")
-        out.append(f"### {param}\n\n![{param} sweep]({png.relative_to(run_dir)})\n\n{table}\n\n"
+        out.append(f"### {param}\n\n![{param} sweep]({link(png)})\n\n{table}\n\n"
                    f"{result.n} samples per point (self-BLEU grows with the count: compare at equal counts).")
     return "\n\n".join(out)
 
 
-def _excerpts(run_dir: Path, per_author: int = 2) -> str:
-    out = ["## 5. Samples per author"]
-    cmp = cached_samples(run_dir)
-    side = "tuned" if cmp and "tuned" in cmp.sides else "base"
-    file = cmp.sides[side].file if cmp and side in cmp.sides else None
-    try:
-        samples = load_samples(file) if file else []
-    except Exception:  # a moved or deleted samples file only loses the excerpts
-        samples = []
-    if not samples:
-        out.append(f"No samples yet: run `tweetsmith compare {run_dir}`.")
-        return "\n\n".join(out)
-    by_author: dict[str, list] = {}
-    for s in samples:
-        if s.text.strip() and len(by_author.setdefault(s.author, [])) < per_author:
-            by_author[s.author].append(s)
-    out.append(f"From the {side} model ({samples[0].config.short()}, seeds recorded in `{Path(file).name}`):")
-    out.append("\n".join(f"- **{a}**: {s.text.strip()[:200]}" for a in sorted(by_author) for s in by_author[a]))
-    return "\n\n".join(out)
-
-
-def _training(run_dir: Path, paths: RunPaths, cfg: dict) -> str:
+def _training(run_dir: Path, paths: RunPaths, cfg: dict, link: "_Linker") -> str:
     out = ["## 6. Training flags used"]
     flat = {k: v for k, v in cfg.items() if not isinstance(v, (dict, list))}
     nested = {k: v for k, v in cfg.items() if isinstance(v, dict)}
@@ -216,10 +189,6 @@ def _training(run_dir: Path, paths: RunPaths, cfg: dict) -> str:
         out.append("Training: " + ", ".join(summary) + ".")
         png = plot_training(run_dir, paths.plots / "training.png")
         if png:
-            out.append(f"![training]({png.relative_to(run_dir)})")
-    out.append("Flags that matter for this task: the end-of-text token is trained on and never used as padding "
-               "(else the model never learns to stop); records are packed into full blocks (more useful tokens per "
-               "second than one padded line per example); the learning rate and the number of steps set how far the "
-               "model moves from the base (compare the perplexity table above).")
+            out.append(f"![training]({link(png)})")
     return "\n\n".join(out)
 

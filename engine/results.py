@@ -143,12 +143,14 @@ class SampleComparison:
     ci_level: float = LEVEL
     resamples: int = DEFAULT_RESAMPLES
     note: str = ""  # e.g. that the tuned model is missing
+    final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
     created: str = ""
 
     def to_json(self) -> dict:
         out = {"run": self.run, "n": self.n, "config": self.config.to_dict(), "reference": self.reference,
                "ci_level": self.ci_level, "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
-               "sides": {side: figures.to_json() for side, figures in self.sides.items()}, "created": self.created}
+               "sides": {side: figures.to_json() for side, figures in self.sides.items()},
+               "final_mtime": self.final_mtime, "created": self.created}
         if self.note:
             out["note"] = self.note
         return out
@@ -159,7 +161,7 @@ class SampleComparison:
                    human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
                    sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), created=d.get("created", ""))
+                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""))
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -195,6 +197,7 @@ class SweepResult:
     ci_level: float = LEVEL
     resamples: int = DEFAULT_RESAMPLES
     note: str = ""
+    final_mtime: float | None = None  # as in SampleComparison
     created: str = ""
 
     @property
@@ -210,7 +213,7 @@ class SweepResult:
                "config": self.config.to_dict(), "reference": self.reference, "ci_level": self.ci_level,
                "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
                "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
-               "created": self.created}
+               "final_mtime": self.final_mtime, "created": self.created}
         if self.note:
             out["note"] = self.note
         return out
@@ -222,7 +225,7 @@ class SweepResult:
                    human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
                    curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), created=d.get("created", ""))
+                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""))
 
 
 # --- memorisation -----------------------------------------------------------------------------------

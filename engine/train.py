@@ -61,13 +61,13 @@ def train(
     resume_from = _check_run_dir(config, paths)
     splits = read_splits(config.data)
     started = time.perf_counter()
-    with _quiet_progress_bars():
+    with quiet_progress_bars():
         return _attempts(config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel,
                          started=started)
 
 
 @contextlib.contextmanager
-def _quiet_progress_bars():
+def quiet_progress_bars():
     """transformers' loading/saving progress bars would write to the terminal: the engine never prints."""
     from transformers.utils import logging as hf_logging
 

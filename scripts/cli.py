@@ -23,6 +23,7 @@ COMMANDS = {
     "compare": "tweetsmith.scripts.compare_cmd",
     "sweep": "tweetsmith.scripts.sweep_cmd",
     "report": "tweetsmith.scripts.report_cmd",
+    "assignment": "tweetsmith.scripts.assignment_cmd",
     "memorisation": "tweetsmith.scripts.memorisation_cmd",
     "score": "tweetsmith.scripts.score_cmd",
     "runs": "tweetsmith.scripts.runs_cmd",

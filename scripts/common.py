@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import time
 import typing
 from typing import Any
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = ()) -> None:
-    """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = (),
+                         defaults: dict[str, Any] | None = None) -> None:
+    """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default
+    (``defaults`` overrides a field's default for this command)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         if field.name in exclude:
@@ -21,6 +25,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude:
         help_text = _escape(field.metadata.get("help", ""))
         kind = _base_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
+        default = (defaults or {}).get(field.name, default)
         if kind is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
@@ -88,3 +93,42 @@ class ProgressLine:
             print("\r\x1b[K", end="", file=sys.stderr)
         if message:
             print(message, file=sys.stderr, flush=True)
+
+
+class StageLine:
+    """One ``ProgressLine`` per stage: a new stage closes the previous stage's line and opens its own."""
+
+    def __init__(self):
+        self.stage = None
+        self.line: ProgressLine | None = None
+
+    def show(self, stage: str, label: str, done: int, total: int | None, extra: str = "", force: bool = False) -> None:
+        if stage != self.stage or self.line is None:
+            self.close()
+            self.stage = stage
+            self.line = ProgressLine(label, total=total or None)
+        self.line.total = total or None
+        self.line.update(done, extra, force=force)
+
+    def close(self) -> None:
+        if self.line:
+            self.line.close()
+            self.line = None
+
+
+def install_stop_handler(cancel: threading.Event, message: str | None):
+    """First Ctrl-C sets ``cancel`` (the work stops at its next safe point and says so, ``message`` on
+    stderr), a second aborts at once. Returns the previous handler (None off the main thread, where
+    Python allows no handler: a test worker, say)."""
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        if message:
+            print(f"\n{message}", file=sys.stderr, flush=True)
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        return None

@@ -47,19 +47,12 @@ class _Progress:
     """Turns PrepareProgress events into one self-overwriting line per stage on stderr."""
 
     def __init__(self):
-        self.stage = None
-        self.line = None
+        from .common import StageLine
+
+        self.lines = StageLine()
 
     def __call__(self, event) -> None:
-        from .common import ProgressLine
-
-        if event.stage != self.stage:
-            self.close()
-            self.stage = event.stage
-            self.line = ProgressLine(event.stage, total=event.total or None)
-        self.line.update(event.done, f"{event.records:,} records")
+        self.lines.show(event.stage, event.stage, event.done, event.total, f"{event.records:,} records")
 
     def close(self) -> None:
-        if self.line:
-            self.line.close()
-            self.line = None
+        self.lines.close()

@@ -28,24 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def progress_printer():
     """An on_progress for the engine's ``Progress`` events: one progress line per stage on stderr."""
-    from .common import ProgressLine
+    from .common import StageLine
 
-    bars: dict = {}
+    lines = StageLine()
 
     def progress(event) -> None:
-        bar = bars.get(event.stage)
-        if bar is None:
-            for old in bars.values():
-                old.close()
-            bars.clear()
-            bar = bars[event.stage] = ProgressLine(event.stage, total=event.total)
-        bar.update(event.done, force=event.done == event.total)
+        lines.show(event.stage, event.stage, event.done, event.total, force=event.done == event.total)
 
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-
-    return progress, close
+    return progress, lines.close
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import threading
 
-from .common import add_config_arguments, config_from_args
+from .common import add_config_arguments, config_from_args, install_stop_handler
 from .train_progress import TrainProgress, format_duration  # noqa: F401 - format_duration is public here
 
 HELP = "fine-tune a model on a data dir (full, --lora or --quantize 4bit QLoRA); Ctrl-C keeps a checkpoint"
@@ -34,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     main_process = os.environ.get("RANK", "0") == "0"
     printer = TrainProgress(merge=config.merge)
     cancel = threading.Event()
-    previous = _install_stop_handler(cancel, loud=main_process)
+    previous = install_stop_handler(
+        cancel, "stopping and saving a checkpoint of the last completed step (Ctrl-C again to abort)" if main_process else None)
     try:
         finished = train(config, on_event=printer if main_process else None, cancel=cancel)
     finally:
@@ -44,20 +44,3 @@ def run(args: argparse.Namespace) -> int:
     if main_process:
         printer.finish(finished)
     return 0 if finished.outcome == "completed" else EXIT_STOPPED
-
-
-def _install_stop_handler(cancel: threading.Event, *, loud: bool):
-    """First Ctrl-C: set the cancellation flag (checkpoint, clean exit); second: abort at once."""
-
-    def handler(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        if loud:
-            print("\nstopping and saving a checkpoint of the last completed step (Ctrl-C again to abort)",
-                  file=sys.stderr, flush=True)
-
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (e.g. called from a test worker): no handler
-        return None

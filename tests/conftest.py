@@ -90,9 +90,9 @@ def _no_network(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _own_perplexity_cache(tmp_path, monkeypatch):
-    """Each test its own perplexity cache: a figure stored by one run must not answer the next."""
-    monkeypatch.setenv("TWEETSMITH_PERPLEXITY_CACHE", str(tmp_path / "perplexity-cache"))
+def _own_caches(tmp_path, monkeypatch):
+    """Each test its own result caches (perplexity, samples): what one test stored must not answer the next."""
+    monkeypatch.setenv("TWEETSMITH_CACHE", str(tmp_path / "tweetsmith-cache"))
 
 
 @pytest.fixture(scope="session")

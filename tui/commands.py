@@ -107,7 +107,7 @@ def _sweep(arg: str, spec: CommandSpec) -> SweepRequest:
         try:
             samples = int(word[2:])
         except ValueError:
-            raise CommandError(f"/sweep n= takes a whole number of samples per value, e.g. n=50") from None
+            raise CommandError("/sweep n= takes a whole number of samples per value, e.g. n=50") from None
         if samples < 2:
             raise CommandError("/sweep needs n=2 or more samples per value (self-BLEU compares samples)")
     if not words:

@@ -66,3 +66,23 @@ def test_remove_urls_keeps_text_around():
     assert remove_urls("a http://x.io/p b") == "a  b"
     assert remove_urls("[https://x.io]") == ""
     assert remove_urls("no links") == "no links"
+
+
+def test_mojibake_is_repaired_and_every_change_is_counted_by_step():
+    # "don’t" written as UTF-8 and read back as Windows-1252, the way scraped tweets arrive broken.
+    broken = "don’t".encode("utf-8").decode("cp1252")
+    records = [
+        Record("a", f"I {broken} know"),  # mojibake
+        Record("a", "Q&amp;A"),  # entity
+        Record("a", f"{broken} &amp; see https://t.co/x  now"),  # all four steps
+        Record("a", "café ‘quoted’ stays"),  # non-ASCII that is not mojibake: untouched
+        Record("a", "RT @b: " + broken),  # dropped: counted as a retweet, not as changed
+    ]
+    cleaner = Cleaner(CleanOptions())
+    kept = [cleaner.clean(r) for r in records]
+    assert [r.text if r else None for r in kept] == [
+        "I don’t know", "Q&A", "don’t & see now", "café ‘quoted’ stays", None]
+    assert cleaner.changed == {"mojibake": 2, "html_entities": 2, "urls": 1, "whitespace": 1}
+    assert cleaner.skipped["retweet"] == 1
+    off = Cleaner(CleanOptions(fix_mojibake=False))
+    assert off.clean(records[0]).text == f"I {broken} know" and off.changed["mojibake"] == 0

@@ -162,7 +162,8 @@ def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
         assert heading in text
     assert f"| valid | {evals['base']['valid']['perplexity']:.2f} | {evals['tuned']['valid']['perplexity']:.2f} |" in text
     size = (run.parent / "data" / "train.txt").stat().st_size
-    assert f"| train | 60 | {size / 1e6:.2f} MB |" in text
+    assert f"| train | 60 | {size / 1e6:.2f} | " in text
+    assert "## 7. Which training flags mattered" in text and "Only this run has trained on" in text
     assert "![temperature sweep](plots/sweep-temperature.png)" in text and (run / "plots" / "sweep-temperature.png").is_file()
     assert (run / "plots" / "training.png").is_file() and "| learning_rate | `0.0003` |" in text
     assert f"tweetsmith sweep {run} --param top_k" in text  # not computed: says how

@@ -1,0 +1,111 @@
+"""The report's two judgement sections, made of measurements: what is wrong with the samples, and which
+training flags mattered.
+
+Samples: each excerpt carries the problems found by computed signals (a word 3-gram said twice, cut at
+the token limit, empty or very short, a span copied from the training split), and the section counts
+each problem over all the samples. Flags: the runs beside this one that trained on the same data,
+tabled by what differs between them and what they reached (valid perplexity, tokens/s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .experiments import cached_comparison, cached_samples
+from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
+from .samples_io import load_samples
+
+SHORT_WORDS = 3  # a sample with fewer words than this is "very short"
+COMPARED_FLAGS = ("method", "pack", "lr", "block_size", "lora_r", "max_steps", "epochs", "precision")
+
+
+def problems(sample, match=None) -> list[str]:
+    """The problems of one sample found by computed signals ([] when none)."""
+    words = sample.text.split()
+    found = []
+    if not words:
+        found.append("empty")
+    elif len(words) < SHORT_WORDS:
+        found.append("very short")
+    grams = [tuple(w.lower() for w in words[i:i + 3]) for i in range(len(words) - 2)]
+    if len(grams) != len(set(grams)):
+        found.append("repeats a 3-word phrase")
+    if sample.new_tokens >= sample.config.max_new_tokens:
+        found.append(f"cut at the {sample.config.max_new_tokens}-token limit")
+    if match is not None and match.copied:
+        found.append(f"copies {match.words} words from a training record")
+    return found
+
+
+def excerpts_section(run_dir: Path, data: Path, per_author: int = 2) -> str:
+    from .memorisation import index_for_data
+
+    out = ["## 5. Samples per author, and what is wrong with them"]
+    cmp = cached_samples(run_dir)
+    side = "tuned" if cmp and "tuned" in cmp.sides else "base"
+    file = cmp.sides[side].file if cmp and side in cmp.sides else None
+    try:
+        samples = load_samples(file) if file else []
+    except Exception:  # a moved or deleted samples file only loses the excerpts
+        samples = []
+    if not samples:
+        out.append(f"No samples yet: run `tweetsmith compare {run_dir}`.")
+        return "\n\n".join(out)
+    matches = index_for_data(data).match_many([s.text for s in samples])
+    found = [problems(s, m) for s, m in zip(samples, matches)]
+    counts: dict[str, int] = {}
+    for items in found:
+        for item in items:
+            kind = "copies from training" if item.startswith("copies") else item
+            counts[kind] = counts.get(kind, 0) + 1
+    summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none found"
+    out.append(f"All {len(samples)} {side} samples ({samples[0].config.short()}): problems {summary}.")
+    shown: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        if len(shown.setdefault(s.author, [])) < per_author:
+            shown[s.author].append(i)
+    lines = []
+    for author in sorted(shown):
+        for i in shown[author]:
+            text = samples[i].text.strip()[:200] or "(empty)"
+            flags = f" *({'; '.join(found[i])})*" if found[i] else ""
+            lines.append(f"- **{author}** (seed {samples[i].seed}): {text}{flags}")
+    out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def flags_section(run_dir: Path) -> str:
+    out = ["## 7. Which training flags mattered"]
+    data = recorded_data_dir(run_dir)
+    runs = [run_dir]
+    for other in sorted(run_dir.parent.iterdir()) if run_dir.parent.is_dir() else []:
+        if other != run_dir and is_run_dir(other) and recorded_data_dir(other) == data:
+            runs.append(other)
+    rows = [(r, read_run_config(r)) for r in runs]
+    differing = [f for f in COMPARED_FLAGS if len({str(cfg.get(f)) for _, cfg in rows}) > 1] or ["method", "pack", "lr"]
+    table = "| run | " + " | ".join(differing) + " | valid perplexity | median tokens/s |\n|---|" + "---|" * len(differing) + "---:|---:|"
+    for run, cfg in rows:
+        ppl = _valid_perplexity(run)
+        speeds = sorted(m["tokens_per_s"] for m in read_metrics(run) if m.get("tokens_per_s"))
+        speed = f"{speeds[len(speeds) // 2]:.0f}" if speeds else "n/a"
+        table += (f"\n| {run.name} | " + " | ".join(f"`{cfg.get(f)}`" for f in differing)
+                  + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |")
+    out.append(table)
+    if len(rows) == 1:
+        out.append(f"Only this run has trained on `{data}`, so nothing here is compared yet. To measure a flag, train "
+                   f"the same data with it changed into `{run_dir.parent}` (for example `tweetsmith train --data {data} "
+                   f"--out {run_dir.parent}/no-pack --no-pack` with this run's other flags, or `--lr` at half and twice "
+                   "this run's) and write the report again: every run there on this data joins the table.")
+    else:
+        out.append(f"The {len(rows)} runs in `{run_dir.parent}` that trained on this data; the columns are the flags "
+                   "that differ between them. Perplexity is the tuned model's on the valid split.")
+    return "\n\n".join(out)
+
+
+def _valid_perplexity(run: Path) -> float | None:
+    """The run's tuned valid perplexity: from its perplexity comparison, else its last evaluation in training."""
+    cmp = cached_comparison(run)
+    if cmp is not None and "valid" in cmp.tuned:
+        return cmp.tuned["valid"].perplexity
+    values = [m["valid_perplexity"] for m in read_metrics(run) if m.get("valid_perplexity") is not None]
+    return values[-1] if values else None

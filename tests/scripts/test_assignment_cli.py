@@ -1,0 +1,147 @@
+"""`tweetsmith assignment`: raw tweets -> DIR/report.md on a tiny model; cached, retrain-aware, resumable after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tweetsmith.data.records import parse_line
+from tweetsmith.scripts.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+STAGES = ["prepare", "perplexity before", "train", "perplexity after", "compare",
+          "sweep temperature", "sweep top_k", "sweep top_p", "report"]
+
+
+def _argv(source: Path, out: Path, model: Path, *extra: str) -> list[str]:
+    return ["assignment", str(source), "--out", str(out), "--model", str(model), "--max-steps", "2",
+            "--samples", "4", "--max-new-tokens", "6", "--precision", "fp32", "--block-size", "32",
+            "--batch-size", "4", *extra]
+
+
+def _raw_tweets(path: Path, tweets_factory) -> Path:
+    """A scraped-looking input: tweets with junk, one with mojibake and one with an HTML entity."""
+    lines = tweets_factory(160, seed=3, noise=True)
+    broken = "don’t".encode("utf-8").decode("cp1252")
+    lines += [f"\\paulg- founders {broken} quit", "\\sama- Q&amp;A with founders tonight"]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _stages(out: Path) -> dict:
+    return json.loads((out / "assignment.json").read_text())["stages"]
+
+
+def _comparable(report: str, out: Path) -> str:
+    """The report without what legitimately differs between two runs: where it lives, speeds, stage times."""
+    report = report.split("## 8. How long each stage took")[0].replace(str(out), "DIR")
+    return "\n".join(line for line in report.splitlines() if "tokens/s" not in line and not line.startswith("| run "))
+
+
+def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_dir, tweets_factory, capsys):
+    source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
+    out = tmp_path / "A"
+    assert main(_argv(source, out, tiny_llama_dir)) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == str(out / "report.md")
+    assert all(re.search(rf"^{re.escape(stage)}\s+\d+m\d\ds$", printed, re.M) for stage in STAGES)
+    stages = _stages(out)
+    assert list(stages) == STAGES and not any(s["cached"] for s in stages.values())
+    report = (out / "report.md").read_text()
+    for number in range(1, 9):
+        assert f"## {number}. " in report
+    # The dataset section agrees with the split files, counted here independently.
+    splits = ""
+    for split in ("train", "valid", "test"):
+        lines = [line for line in (out / "data" / f"{split}.txt").read_text().splitlines() if line.strip()]
+        words = sum(len(parse_line(line).text.split()) for line in lines)
+        assert f"| {split} | {len(lines):,} | " in report and f"| {words:,} |" in report
+        splits += "\n".join(lines)
+    assert "founders don’t quit" in splits and "Q&A with founders" in splits
+    assert "by mojibake" in report and "by html entities" in report
+
+    # The same command again computes nothing but the report, and the report says the same.
+    first_compare = json.loads((out / "run" / "compare.json").read_text())
+    first_batches = set((Path(os.environ["TWEETSMITH_CACHE"]) / "samples").glob("*.json"))  # base's and tuned's
+    assert main(_argv(source, out, tiny_llama_dir)) == 0
+    assert {s for s, v in _stages(out).items() if not v["cached"]} == {"report"}
+    assert _comparable((out / "report.md").read_text(), out) == _comparable(report, out)
+
+    # A new training setting: the stages after training run again, the ones before do not.
+    assert main(_argv(source, out, tiny_llama_dir, "--lr", "0.01")) == 0
+    stages = _stages(out)
+    assert [s for s in STAGES if stages[s]["cached"]] == ["prepare", "perplexity before"]
+    assert (out / "run-old-1" / "final").is_dir()  # the previous run is kept aside, not deleted
+    second_compare = json.loads((out / "run" / "compare.json").read_text())
+    assert second_compare["final_mtime"] > first_compare["final_mtime"]
+    moved = first_compare["sides"]["tuned"]["file"].replace(f"{os.sep}run{os.sep}", f"{os.sep}run-old-1{os.sep}")
+    tuned_before = [json.loads(line)["text"] for line in Path(moved).read_text().splitlines()]
+    tuned_after = [json.loads(line)["text"] for line in Path(second_compare["sides"]["tuned"]["file"]).read_text().splitlines()]
+    assert tuned_before != tuned_after
+    # The base model did not change: its samples are the same ones, read back from the cache.
+    assert second_compare["sides"]["base"]["file"].rsplit("-", 1)[1] == first_compare["sides"]["base"]["file"].rsplit("-", 1)[1]
+    new = set((Path(os.environ["TWEETSMITH_CACHE"]) / "samples").glob("*.json")) - first_batches
+    assert len(new) == len(first_batches) // 2  # every tuned batch drawn again, no base batch
+    report = (out / "report.md").read_text()
+    assert "| run-old-1 |" in report and "| lr |" in report  # the flags section compares the two runs
+
+
+def _spawn(argv: list[str], cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "TWEETSMITH_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tweetsmith.scripts.cli", *argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def test_killed_in_the_middle_of_a_stage_resumes_to_the_same_report(tmp_path, tiny_llama_dir, tweets_factory):
+    source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
+    slow = ("--samples", "8", "--sample-batch-size", "2", "--max-new-tokens", "12")  # 4 batches a model and point
+    # Uninterrupted, with its own caches.
+    whole = _spawn(_argv(source, tmp_path / "whole", tiny_llama_dir, *slow), tmp_path / "cache-whole")
+    assert whole.wait(timeout=600) == 0, whole.stderr.read().decode()[-2000:]
+    # Killed once 3 sample batches are stored (the compare stage draws 8), then the same command again.
+    cache = tmp_path / "cache-killed"
+    killed = _spawn(_argv(source, tmp_path / "killed", tiny_llama_dir, *slow), cache)
+    while len(list((cache / "samples").glob("*.json"))) < 3:
+        assert killed.poll() is None, "finished before it could be killed: " + killed.stderr.read().decode()[-2000:]
+        time.sleep(0.005)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    assert not (tmp_path / "killed" / "report.md").exists()
+    before = {p.name: p.stat().st_mtime_ns for p in (cache / "samples").glob("*.json")}
+    resumed = _spawn(_argv(source, tmp_path / "killed", tiny_llama_dir, *slow), cache)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()[-2000:]
+    stages = _stages(tmp_path / "killed")
+    assert stages["train"]["cached"] and not stages["compare"]["cached"]
+    # Every batch stored before the kill was read back, not drawn again.
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "samples").glob("*.json") if p.name in before} == before
+    assert _comparable((tmp_path / "killed" / "report.md").read_text(), tmp_path / "killed") == \
+        _comparable((tmp_path / "whole" / "report.md").read_text(), tmp_path / "whole")
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--samples", "1"], "--samples must be 2 or more"),
+    (["--sample-batch-size", "0"], "--sample-batch-size must be 1 or more"),
+    (["--lr", "-1"], "--lr must be positive"),
+])
+def test_bad_flags_are_one_line_errors_and_write_nothing(tmp_path, tiny_llama_dir, tweets_factory, flags, message, capsys):
+    source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
+    assert main(_argv(source, tmp_path / "A", tiny_llama_dir, *flags)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "A").exists()
+
+
+def test_missing_input_is_one_line_error(tmp_path, tiny_llama_dir, capsys):
+    assert main(_argv(tmp_path / "nope.txt", tmp_path / "A", tiny_llama_dir)) == 2
+    err = capsys.readouterr().err
+    assert "nope.txt" in err and err.count("\n") == 1
+    assert not (tmp_path / "A").exists()

@@ -1,4 +1,4 @@
-"""self-BLEU-4: the engine (fast_bleu, n-grams counted once) against nltk's sentence_bleu loop, side by side.
+"""self-BLEU-4: the engine (our own count of each sample's n-grams, nltk's arithmetic) against nltk's sentence_bleu loop, side by side.
 
 Samples are real tweets (the first N lines of the training split, author prefix stripped).
 

@@ -30,22 +30,39 @@ CHILD = r"""
 import json, resource, sys
 import torch
 from tweetsmith.engine.train import TrainConfig, train
-from tweetsmith.engine.train_events import TrainingStarted
+from tweetsmith.engine.train_events import Evaluated, StepLogged, TrainingStarted
 spec = json.loads(sys.argv[1])
 torch.manual_seed(0)
-started = []
+started, phases = [], {}
+
+def high_water():
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated()
+    status = open("/proc/self/status").read()
+    return int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM:"))) * 1024
+
+def on_event(e):
+    if isinstance(e, TrainingStarted):
+        started.append(e)
+        phases["start"] = high_water()
+    elif isinstance(e, StepLogged):
+        phases.setdefault("step1", high_water())
+        phases["steps"] = high_water()
+    elif isinstance(e, Evaluated):
+        phases["eval"] = high_water()
+
+steps = spec.get("steps", 1)
 config = TrainConfig(data=spec["data"], model=spec["model"], out=spec["out"], lora=spec["method"] == "lora",
-                     max_steps=1, batch_size=spec["batch"], block_size=spec["block"], eval_every=0, save_every=0,
+                     max_steps=steps, batch_size=spec["batch"], block_size=spec["block"],
+                     eval_every=steps if spec.get("eval") else 0, save_every=0,
                      logging_steps=1, precision="fp32" if not torch.cuda.is_available() else "auto")
 if torch.cuda.is_available():
     torch.cuda.reset_peak_memory_stats()
-train(config, on_event=lambda e: started.append(e) if isinstance(e, TrainingStarted) else None)
-peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+train(config, on_event=on_event)
 s = started[-1]
-print(json.dumps({"estimate": s.memory_estimate_bytes, "peak": peak, "batch": s.batch_size, "accum": s.grad_accum,
-                  "block": s.block_size}))
+print(json.dumps({"estimate": s.memory_estimate_bytes, "peak": high_water(), "phases": phases, "batch": s.batch_size,
+                  "accum": s.grad_accum, "block": s.block_size}))
 """
-
 
 def gpt2_shape(root: Path, name: str, n_layer: int, n_embd: int, n_head: int) -> Path:
     """A random-init GPT-2 of a real shape with a 50,257-word tokenizer (the GPT-2 vocabulary size)."""
@@ -56,13 +73,13 @@ def gpt2_shape(root: Path, name: str, n_layer: int, n_embd: int, n_head: int) ->
     return model_dir
 
 
-def tweet_data(root: Path, tokenizer_words: int = 5000) -> Path:
+def tweet_data(root: Path, tokenizer_words: int = 5000, valid_lines: int = 50) -> Path:
     """Tweet-length lines of the random words the GPT-2-shaped tokenizer knows ("t0".."tN"), and for the
     embedded model the same lines read as text: enough for one step of any shape below."""
     rnd = random.Random(0)
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", 4000), ("valid", 50), ("test", 50)):
+    for split, count in (("train", 4000), ("valid", valid_lines), ("test", 50)):
         lines = [f"\\u{rnd.randint(0, 11)}- " + " ".join(f"t{rnd.randint(0, tokenizer_words)}" for _ in range(rnd.randint(10, 40)))
                  for _ in range(count)]
         (data / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -84,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--steps", type=int, default=1, help="optimizer steps a row (peaks after the first and the last are shown)")
+    parser.add_argument("--eval", action="store_true", help="evaluate the valid split after the last step (its peak is shown)")
+    parser.add_argument("--rows", default="", help="only these rows, e.g. smollm2-135m:lora:8x256,gpt2:full:4x256")
     args = parser.parse_args(argv)
     from train_throughput import ensure_importable
 
@@ -94,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="train-memory-") as tmp:
         root = Path(tmp)
-        data = tweet_data(root)
+        data = tweet_data(root, valid_lines=600 if args.eval else 50)  # --eval: full batches of windows
         models = {"smollm2-135m": (str(ensure_embedded()), 135, 49152, 30, 576)}
         models["gpt2"] = (str(gpt2_shape(root, "gpt2", 12, 768, 12)), 124, 50257, 12, 768)
         if not args.quick:
@@ -106,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             grid += [("gpt2-medium", "lora", 4, 256), ("gpt2-medium", "full", 1, 512), ("smollm2-135m", "lora", 16, 512)]
         else:
             grid = grid[::2]
+        if args.rows:
+            wanted = {tuple(r.split(":")) for r in args.rows.split(",")}
+            everything = {(n, m, b, t) for n in models for m in ("lora", "full") for b in (1, 2, 4, 8, 16) for t in (128, 256, 512, 1024)}
+            grid = [(n, m, b, t) for n, m, b, t in sorted(everything) if (n, m, f"{b}x{t}") in wanted]
         rows = []
         for name, method, batch, block in grid:
             path, params_m, vocab, layers, hidden = models[name]
@@ -114,16 +138,20 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((name, method, batch, block, None, None, "skipped: would not fit here"))
                 continue
             out = root / f"run-{name}-{method}-{batch}-{block}"
-            spec = {"data": str(data), "model": path, "out": str(out), "method": method, "batch": batch, "block": block}
+            spec = {"data": str(data), "model": path, "out": str(out), "method": method, "batch": batch, "block": block,
+                    "steps": args.steps, "eval": args.eval}
             done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 rows.append((name, method, batch, block, None, None, f"failed: {done.stderr.strip().splitlines()[-1][:60]}"))
                 continue
             result = json.loads(done.stdout.strip().splitlines()[-1])
             note = "" if (result["batch"], result["block"]) == (batch, block) else f"planned {result['batch']}x{result['accum']}x{result['block']}"
+            phases = result["phases"]
+            shown = ", ".join(f"{k} {v / 2**30:.2f}" for k, v in phases.items())
+            note = "; ".join(x for x in (note, f"high-water GiB: {shown}") if x)
             rows.append((name, method, batch, block, result["estimate"], result["peak"], note))
             print(f"  {name} {method} {batch}x{block}: estimate {result['estimate'] / 2**30:.2f} GiB, "
-                  f"peak {result['peak'] / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+                  f"peak {result['peak'] / 2**30:.2f} GiB ({shown})", file=sys.stderr, flush=True)
     what = "max_memory_allocated" if args.gpu else "peak RSS"
     print(f"\n| model | method | batch x block | estimate | measured ({what}) | estimate / measured | note |")
     print("|---|---|---|---|---|---|---|")

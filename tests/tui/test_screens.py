@@ -77,6 +77,10 @@ async def test_sweep_screen_shows_the_engine_numbers(make_app, tiny_loaded, smal
             assert (metric(point, "dist_1"), metric(point, "dist_2"), metric(point, "self_bleu")) == (expected.dist_1, expected.dist_2, expected.self_bleu)
         table = str(app.screen.query_one("#sweep-table").content)
         assert f"{expected.dist_1:.3f}" in table and f"{expected.self_bleu:.3f}" in table
+        copied = [f"{metric(p, 'copied'):.3f}" for p in result.curves["base"]]
+        assert "base copied".ljust(16) + "".join(f"{c:>8}" for c in copied) in table
+        band = result.human.bounds
+        assert f"dist-1 {band['dist_1'][0]:.3f}-{band['dist_1'][1]:.3f}" in table
         await pilot.press("escape")
         assert app.screen is app.main
 

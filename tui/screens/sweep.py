@@ -117,12 +117,20 @@ class SweepScreen(Screen):
                 points = [(x, metric(p, key)) for x, p in zip(ticks, curve) if metric(p, key) is not None]
                 if points:  # plotext's legend breaks on a series with no points
                     plt.plot([x for x, _ in points], [y for _, y in points], label=f"{side} {name}")
+        band = result.human
+        for key, _ in METRICS if band is not None else ():
+            for bound in band.bounds.get(key, ()):  # the human band's edges: a curve between them reads as human
+                plt.hline(bound, "gray")
         plot.refresh()
         table: list = [(f"{param:<16}" + "".join(f"{_label(param, v):>8}" for v in values), "bold")]
         for side, curve in curves.items():
-            for key, name in (*METRICS, ("overlap", "overlap"), ("mean_words", "words")):
+            for key, name in (*METRICS, ("overlap", "overlap"), ("mean_words", "words"), ("copied", "copied")):
                 cells = "".join(f"{metric(p, key):>8.3f}" if metric(p, key) is not None else f"{'–':>8}" for p in curve)
                 table += ["\n", (f"{side} {name}"[:16].ljust(16), "dim"), cells]
+        if band is not None:
+            shown = ", ".join(f"{name} {band.bounds[key][0]:.3f}-{band.bounds[key][1]:.3f}"
+                              for key, name in (*METRICS, ("overlap", "overlap")) if key in band.bounds)
+            table += ["\n", (f"human band ({band.n} test tweets, grey lines): {shown}", "dim")]
         self.query_one("#sweep-table", Static).update(Content.assemble(*table))
 
     def action_close(self) -> None:

@@ -89,7 +89,7 @@ def main() -> int:
     rows.append(("engine now: logits at targets only" + (", adapter merged" if args.adapter else ""),
                  time.perf_counter() - started, nll, n))
     base_s = rows[0][1]
-    print(f"| method | seconds | tokens/s | perplexity | ratio vs baseline |\n|---|---:|---:|---:|---:|")
+    print("| method | seconds | tokens/s | perplexity | ratio vs baseline |\n|---|---:|---:|---:|---:|")
     for name, seconds, nll, n in rows:
         print(f"| {name} | {seconds:.1f} | {n / seconds:,.0f} | {math.exp(nll / n):.3f} | {base_s / seconds:.2f}x |")
     ppls = [math.exp(nll / n) for _, _, nll, n in rows]

@@ -45,7 +45,7 @@ from .experiments import (
     sweep,
 )
 from .generate import DEFAULT_BATCH_SIZE
-from .progress import Progress
+from .progress import Progress, format_duration
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
@@ -318,12 +318,6 @@ def stage_table(stages: Sequence[StageTime]) -> str:
     """The per-stage wall times as the CLI prints them at the end."""
     lines = [f"{'stage':<20} {'time':>10}"]
     for s in stages:
-        lines.append(f"{s.stage:<20} {_duration(s.seconds):>10}{'  (cached)' if s.cached else ''}")
-    lines.append(f"{'total':<20} {_duration(sum(s.seconds for s in stages if not s.cached)):>10}  (computed now)")
+        lines.append(f"{s.stage:<20} {format_duration(s.seconds):>10}{'  (cached)' if s.cached else ''}")
+    lines.append(f"{'total':<20} {format_duration(sum(s.seconds for s in stages if not s.cached)):>10}  (computed now)")
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"

@@ -31,3 +31,15 @@ def counting(on_progress: ProgressFn | None, stage: str, unit: str = "") -> Call
     if on_progress is None:
         return None
     return lambda done, total: on_progress(Progress(stage, done, total, unit))
+
+
+def format_duration(seconds: float | None, unknown: str = "?") -> str:
+    """``5s``, ``1m05s``, ``1h02m``: how long, as every progress line and table shows it."""
+    if seconds is None:
+        return unknown
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -87,7 +87,7 @@ class PipelineLine(StageLine):
     (``all ≥``: some later stage has no estimate yet)."""
 
     def __call__(self, event) -> None:
-        from .train_progress import format_duration
+        from tweetsmith.engine.progress import format_duration
 
         parts = [event.detail]
         if event.total:

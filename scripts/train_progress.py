@@ -13,18 +13,9 @@ import os
 import sys
 import time
 
+from tweetsmith.engine.progress import format_duration  # noqa: F401 - imported from here by the commands
+
 PLAIN_EVERY_S = float(os.environ.get("TWEETSMITH_PROGRESS_EVERY_S", "10"))  # a log gets a progress line this often
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def final_holds(finished) -> str:

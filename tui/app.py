@@ -322,6 +322,12 @@ class TweetsmithApp(App):
             self.pop_screen()
         self.main.post_message(msg.CommandChosen(line))
 
+    def action_type(self, text: str) -> None:
+        """Put ``text`` in the chat's input for the user to finish (palette entries that need an argument)."""
+        if self.screen is not self.main:
+            self.pop_screen()
+        self.main.action_focus_input(text)
+
     # --- training ---------------------------------------------------------------------------------
 
     def on_training_requested(self, message: msg.TrainingRequested) -> None:

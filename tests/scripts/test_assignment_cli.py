@@ -53,7 +53,7 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
     assert main(_argv(source, out, tiny_llama_dir)) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[-1] == str(out / "report.md")
-    assert all(re.search(rf"^{re.escape(stage)}\s+\d+m\d\ds$", printed, re.M) for stage in STAGES)
+    assert all(re.search(rf"^{re.escape(stage)}\s+(\d+s|\d+m\d\ds|\d+h\d\dm)$", printed, re.M) for stage in STAGES)
     stages = _stages(out)
     assert list(stages) == STAGES and not any(s["cached"] for s in stages.values())
     report = (out / "report.md").read_text()

@@ -30,7 +30,8 @@ from textual.widgets import Footer, Input, Static
 from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 
 from .. import messages as msg
-from ..commands import PARAM_KEYS, Command, CommandError, Prompt, ScoreRequest, SweepRequest, parse_input, spec_for, stepped
+from ..commands import (PARAM_KEYS, AssignmentRequest, Command, CommandError, Prompt, ScoreRequest, SweepRequest, parse_input,
+                        spec_for, stepped)
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
 from ..widgets.header import ModelHeader
@@ -313,6 +314,8 @@ class MainScreen(Screen):
             self.query_one(PerplexityPanel).evaluate()
         elif name == "sweep":
             self.open_sweep(value)  # type: ignore[arg-type]
+        elif name == "assignment":
+            self.open_assignment(value)  # type: ignore[arg-type]
         elif name == "score":
             self.score_line(value)  # type: ignore[arg-type]
         elif name == "source":
@@ -384,6 +387,14 @@ class MainScreen(Screen):
         authors = self.workspace.authors
         author = self.current_author or (authors[0] if authors else "")
         self.app.push_screen(SweepScreen(self.workspace, request, author, self.sampling))
+
+    def open_assignment(self, request: AssignmentRequest) -> None:
+        from .assignment import AssignmentScreen
+
+        if "base" not in self.workspace.models:
+            self.show_error("the model is still loading; try again in a moment")
+            return
+        self.app.push_screen(AssignmentScreen(self.workspace, request, self.sampling))
 
     def save_markdown(self, path: str | None) -> None:
         from tweetsmith.engine.runs import write_text_atomic

@@ -74,10 +74,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    from tweetsmith.engine.progress import format_duration
+
+    return format_duration(seconds, unknown="–")
 
 
 class TrainingScreen(Screen):

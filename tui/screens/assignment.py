@@ -1,0 +1,130 @@
+"""The assignment screen (/assignment): the whole pipeline of ``tweetsmith assignment``, with its progress.
+
+The engine's ``run_assignment`` runs in a thread worker of this screen; each stage's progress (stage,
+detail, ETAs) comes back as a message, and each finished stage's wall time is listed. Esc cancels (a
+training keeps its checkpoint) and closes; the same command, here or in the terminal, resumes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from .. import messages as msg
+from ..errors import error_text
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.assignment import AssignmentConfig
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    from ..commands import AssignmentRequest
+    from ..workspace import Workspace
+
+
+def assignment_config(request: AssignmentRequest, model_spec: str, sampling: SamplingConfig) -> AssignmentConfig:
+    """The engine's config for a request from the chat: LoRA on the chat's base model unless told otherwise,
+    the chat's sampling settings, into ``out`` (default: ``<runs>/assignment-<first source's name>``)."""
+    import dataclasses
+
+    from tweetsmith.data.prepare import PrepareConfig
+    from tweetsmith.engine.assignment import AssignmentConfig
+    from tweetsmith.engine.paths import runs_root
+    from tweetsmith.engine.train_config import TrainConfig
+
+    name = Path(request.sources[0]).stem if request.sources else request.builtin
+    out = request.out or str(runs_root() / f"assignment-{name}")
+    train = dataclasses.replace(TrainConfig(model=model_spec, lora=True, eval_every=0), **dict(request.train))
+    prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
+    return AssignmentConfig(out=out, prepare=prepare, train=train, samples=request.samples,
+                            sampling=dataclasses.replace(sampling, seed=0))
+
+
+class AssignmentScreen(Screen):
+    BINDINGS = [Binding("escape", "close", "close (stops the pipeline; the same command resumes)")]
+
+    def __init__(self, workspace: Workspace, request: AssignmentRequest, sampling: SamplingConfig):
+        super().__init__()
+        self.workspace = workspace
+        self.request = request
+        self.sampling = sampling
+        self.result = None
+        self._stages: list[str] = []
+        self._stage: str | None = None
+        self._cancel = workspace.track(threading.Event())  # leaving the app stops the pipeline too
+
+    def compose(self) -> ComposeResult:
+        sources = " ".join([*self.request.sources, *([self.request.builtin] if self.request.builtin else [])])
+        yield Static(Content.assemble(("Assignment: ", "bold"), (sources, "bold $accent"),
+                                      (f" · {self.request.samples} samples per model and sweep point", "dim")),
+                     id="assignment-title")
+        yield ProgressBar(id="assignment-progress", show_eta=False)
+        yield Static(id="assignment-status", markup=False)
+        yield Static(id="assignment-stages", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        model = self.workspace.models["base"].info.spec  # the chat's base model (main screen checked it is loaded)
+        self.query_one("#assignment-status", Static).update("starting…")
+        self.run_pipeline(assignment_config(self.request, model, self.sampling))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="assignment")
+    def run_pipeline(self, config: AssignmentConfig) -> None:
+        from tweetsmith.engine.assignment import TrainingStopped, run_assignment
+        from tweetsmith.engine.experiments import Cancelled
+
+        try:
+            result = run_assignment(config, on_progress=lambda e: self.post_message(msg.AssignmentProgressed(e)),
+                                    cancel=self._cancel)
+        except (Cancelled, TrainingStopped) as err:
+            self.post_message(msg.AssignmentFailed(f"stopped ({err}); /assignment with the same source resumes", stopped=True))
+            return
+        except Exception as err:  # noqa: BLE001 - shown on the screen, never a crash
+            self.post_message(msg.AssignmentFailed(error_text(err)))
+            return
+        self.post_message(msg.AssignmentFinished(result))
+
+    def on_assignment_progressed(self, message: msg.AssignmentProgressed) -> None:
+        from tweetsmith.engine.progress import format_duration
+
+        event = message.event
+        if event.stage != self._stage:
+            if self._stage is not None:
+                self._stages.append(self._stage)
+            self._stage = event.stage
+            self.query_one("#assignment-stages", Static).update("done: " + ", ".join(self._stages) if self._stages else "")
+        bar = self.query_one("#assignment-progress", ProgressBar)
+        bar.update(total=event.total if event.total else None, progress=event.done)
+        parts = [f"[{event.number}/{event.stages}] {event.stage}", event.detail]
+        if event.total:
+            parts.append(f"{event.done:,}/{event.total:,} {event.unit}".rstrip())
+        if event.stage_eta_s is not None:
+            parts.append(f"stage ETA {format_duration(event.stage_eta_s)}")
+        if event.overall_eta_s is not None:
+            parts.append(f"all {'≈' if event.eta_complete else '≥'} {format_duration(event.overall_eta_s)}")
+        self.query_one("#assignment-status", Static).update(" · ".join(p for p in parts if p))
+
+    def on_assignment_finished(self, message: msg.AssignmentFinished) -> None:
+        from tweetsmith.engine.assignment import stage_table
+
+        self.result = message.result
+        self.query_one("#assignment-progress", ProgressBar).display = False
+        self.query_one("#assignment-status", Static).update(f"done: {message.result.report}")
+        self.query_one("#assignment-stages", Static).update(stage_table(message.result.stages))
+
+    def on_assignment_failed(self, message: msg.AssignmentFailed) -> None:
+        self.query_one("#assignment-progress", ProgressBar).display = False
+        self.query_one("#assignment-status", Static).update(message.error)
+        if not message.stopped:
+            self.notify(message.error, title="Assignment failed", severity="error", timeout=10)
+
+    def action_close(self) -> None:
+        self._cancel.set()
+        self.app.pop_screen()

@@ -140,6 +140,7 @@ class _Pipeline:
         self.sampling = config.sampling.validated()
         self.on_progress, self.cancel = on_progress, cancel
         self.eta = _Estimates()
+        self.loaded: dict = {}
 
     def run(self) -> AssignmentResult:
         self.record = StageRecord(self.paths.record)
@@ -250,12 +251,22 @@ class _Pipeline:
         elif isinstance(event, TrainingFinished):
             self.send("training", event.steps, event.steps, "steps")
 
+    def models(self) -> dict:
+        """The run's base and tuned models, loaded once for every stage after training that computes
+        something (each load costs seconds; the stages would load them ten times)."""
+        from .models import load_run_model
+
+        if not self.loaded:
+            self.engine_progress(Progress("loading models", 0, None))
+            self.loaded = {side: load_run_model(self.paths.run, tuned=(side == "tuned")) for side in ("base", "tuned")}
+        return self.loaded
+
     def perplexity_after(self):
         cached = cached_comparison(self.paths.run)
         if cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS and Path(cached.data).resolve() == self.paths.data.resolve():
             return None, True
         compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, on_progress=self.engine_progress,
-                           cancel=self.cancel)
+                           cancel=self.cancel, **self.models())
         return None, False
 
     def compare(self):
@@ -263,7 +274,7 @@ class _Pipeline:
         if cached is not None and cached.n == self.config.samples and cached.config == self.sampling:
             return None, True
         compare_samples(self.paths.run, n=self.config.samples, config=self.sampling, batch_size=self.config.batch_size,
-                        on_progress=self.engine_progress, cancel=self.cancel)
+                        on_progress=self.engine_progress, cancel=self.cancel, **self.models())
         return None, False
 
     def sweep(self, param: str):
@@ -273,11 +284,13 @@ class _Pipeline:
                 and list(cached.values) == list(values)):
             return None, True
         sweep(self.paths.run, param, values, n=self.config.samples, config=self.sampling,
-              batch_size=self.config.batch_size, on_progress=self.engine_progress, cancel=self.cancel)
+              batch_size=self.config.batch_size, on_progress=self.engine_progress, cancel=self.cancel, **self.models())
         return None, False
 
     def report(self):
         from .report import build_report
+
+        self.loaded = {}  # the models are not needed any more
 
         times = [self.record.stages[s] for s in STAGES if s in self.record.stages]
         build_report(self.paths.run, compute=False, n=self.config.samples, sweeps=SWEEPS, out=self.paths.report,

@@ -57,22 +57,25 @@ class TokenTable:
 
     @classmethod
     def of(cls, tokenizer, eot_id: int, vocab_size: int):
-        """(stops, blank): boolean tensors over the vocabulary."""
+        """(stops, blank): boolean tensors over the vocabulary.
+
+        Keyed by what the tokenizer is (its class, source and size), not by the object: every load of a
+        model makes a new tokenizer object, and building the table decodes the whole vocabulary (~0.7 s
+        for 49k tokens), once per process instead of once per loaded model."""
         import torch
 
-        key = (id(tokenizer), eot_id, vocab_size)
+        key = (type(tokenizer).__name__, str(getattr(tokenizer, "name_or_path", id(tokenizer))), len(tokenizer),
+               eot_id, vocab_size)
         if key not in cls._cache:
-            stops = torch.zeros(vocab_size, dtype=torch.bool)
-            blank = torch.zeros(vocab_size, dtype=torch.bool)
             ids = [[index] for index in range(min(vocab_size, len(tokenizer)))]
             texts = tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            for index, text in enumerate(texts):
-                stops[index] = STOP_TEXT in text
-                blank[index] = not text.strip()
+            padding = [False] * (vocab_size - len(texts))  # rows of the output layer no token maps to
+            stops = torch.tensor([STOP_TEXT in text for text in texts] + padding, dtype=torch.bool)
+            blank = torch.tensor([not text.strip() for text in texts] + padding, dtype=torch.bool)
             stops[eot_id] = True
             blank[eot_id] = False
-            cls._cache[key] = (tokenizer, stops, blank)  # the tokenizer is kept alive so its id is not reused
-        return cls._cache[key][1:]
+            cls._cache[key] = (stops, blank)
+        return cls._cache[key]
 
 
 def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, config: SamplingConfig, cancel, streamer):

@@ -110,6 +110,17 @@ class PipelineProgress:
     overall_eta_s: float | None
     eta_complete: bool
 
+    def summary(self) -> str:
+        """``tuned samples · 40/100 samples · stage 1m10s · all ≈ 12m`` (``≥``: a later stage has no estimate yet)."""
+        parts = [self.detail]
+        if self.total:
+            parts.append(f"{self.done:,}/{self.total:,} {self.unit}".rstrip())
+        if self.stage_eta_s is not None:
+            parts.append(f"stage {format_duration(self.stage_eta_s)}")
+        if self.overall_eta_s is not None:
+            parts.append(f"all {'≈' if self.eta_complete else '≥'} {format_duration(self.overall_eta_s)}")
+        return " · ".join(p for p in parts if p)
+
 
 @dataclass(frozen=True)
 class AssignmentResult:

@@ -87,14 +87,4 @@ class PipelineLine(StageLine):
     (``all ≥``: some later stage has no estimate yet)."""
 
     def __call__(self, event) -> None:
-        from tweetsmith.engine.progress import format_duration
-
-        parts = [event.detail]
-        if event.total:
-            parts.append(f"{event.done:,}/{event.total:,} {event.unit}".rstrip())
-        if event.stage_eta_s is not None:
-            parts.append(f"stage {format_duration(event.stage_eta_s)}")
-        if event.overall_eta_s is not None:
-            parts.append(f"all {'≈' if event.eta_complete else '≥'} {format_duration(event.overall_eta_s)}")
-        self.show(event.stage, f"[{event.number}/{event.stages} {event.stage}]", event.done, event.total,
-                  " · ".join(p for p in parts if p))
+        self.show(event.stage, f"[{event.number}/{event.stages} {event.stage}]", event.done, event.total, event.summary())

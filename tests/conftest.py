@@ -315,3 +315,22 @@ def write_startup_tweets(data: Path, counts: dict[str, int], authors: tuple[str,
 def startup_tweets():
     """``write_startup_tweets`` for tests that train on quick tweet-like data."""
     return write_startup_tweets
+
+
+def longest_common_run(a: list[str], b: list[str]) -> int:
+    """The longest run of consecutive equal words in ``a`` and ``b``, by trying every pair of start
+    positions: the independent answer the memorisation index (a suffix array) is checked against."""
+    best = 0
+    for i in range(len(a)):
+        for j in range(len(b)):
+            k = 0
+            while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
+                k += 1
+            best = max(best, k)
+    return best
+
+
+@pytest.fixture(scope="session")
+def brute_longest():
+    """``longest_common_run(a, b)``: the brute-force longest shared run of words."""
+    return longest_common_run

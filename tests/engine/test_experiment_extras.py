@@ -15,24 +15,13 @@ from tweetsmith.engine.sampling import SamplingConfig
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def copied_share(texts: list[str], train_path) -> float:
+def copied_share(texts: list[str], train_path, brute_longest) -> float:
     """Brute force: a sample is copied when it shares 8+ consecutive words (or all of a shorter one) with a record."""
     records = [words_of(tokenize(parse_line(line).text)) for line in read_split_lines(train_path)]
-
-    def longest(a, b):
-        best = 0
-        for i in range(len(a)):
-            for j in range(len(b)):
-                k = 0
-                while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
-                    k += 1
-                best = max(best, k)
-        return best
-
     copied = 0
     for text in texts:
         words = words_of(tokenize(text))
-        n = max((longest(words, r) for r in records), default=0)
+        n = max((brute_longest(words, r) for r in records), default=0)
         copied += n >= 8 or (0 < len(words) == n)
     return copied / len(texts)
 
@@ -44,7 +33,7 @@ def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(memorisation, "cache_root", lambda: tmp_path / "memorisation")
 
 
-def test_compare_adds_intervals_band_and_copied(tiny_run):
+def test_compare_adds_intervals_band_and_copied(tiny_run, brute_longest):
     from tweetsmith.scripts.compare_cmd import side_by_side
 
     data = tiny_run.parent / "splits"
@@ -55,7 +44,7 @@ def test_compare_adds_intervals_band_and_copied(tiny_run):
         texts = [s.text for s in load_samples(result.sides[side].file)]
         expected = intervals(texts, reference=reference, seed=2).bounds
         assert result.sides[side].ci == expected  # the same seeded draws: the same bounds
-        assert result.sides[side].copied == pytest.approx(copied_share(texts, data / "train.txt"))
+        assert result.sides[side].copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest))
     table = side_by_side(result)
     assert "human band" in table and "copied from train" in table and "tuned vs human: overlap " in table
 
@@ -91,7 +80,7 @@ def memorised_run(tmp_path, tiny_llama_dir, splits_factory, tuned_run_factory):
     return run, data
 
 
-def test_a_memorising_model_copies_less_when_hotter(memorised_run, tmp_path):
+def test_a_memorising_model_copies_less_when_hotter(memorised_run, tmp_path, brute_longest):
     from tweetsmith.engine.plots import plot_sweep, terminal_sweep_plot
     from tweetsmith.scripts.sweep_cmd import sweep_table
 
@@ -101,7 +90,7 @@ def test_a_memorising_model_copies_less_when_hotter(memorised_run, tmp_path):
     for side, points in result.curves.items():
         for point in points:
             texts = [s.text for s in load_samples(point.figures.file)]
-            assert point.figures.copied == pytest.approx(copied_share(texts, data / "train.txt")), (side, point.value)
+            assert point.figures.copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest)), (side, point.value)
             assert set(point.figures.ci) >= {"dist_1", "self_bleu", "overlap"}
     assert tuned[0].copied >= 0.5 and tuned[0].copied > tuned[1].copied
     png = plot_sweep(result, tmp_path / "sweep.png")

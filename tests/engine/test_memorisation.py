@@ -22,18 +22,6 @@ from tweetsmith.engine.memorisation import (
 WORDS = "the a startup founder money idea build ship users growth raise seed hire fail win fast slow big".split()
 
 
-def brute_longest(sample: list[str], record: list[str]) -> int:
-    """Longest common run of consecutive words, by trying every pair of start positions."""
-    best = 0
-    for i in range(len(sample)):
-        for j in range(len(record)):
-            k = 0
-            while i + k < len(sample) and j + k < len(record) and sample[i + k] == record[j + k]:
-                k += 1
-            best = max(best, k)
-    return best
-
-
 def contains_run(record: list[str], run: list[str]) -> bool:
     return any(record[j:j + len(run)] == run for j in range(len(record) - len(run) + 1))
 
@@ -62,7 +50,7 @@ def test_span_words_are_the_diversity_words():
         assert span_words(text) == words_of(tokenize(text))
 
 
-def test_longest_span_equals_brute_force(corpus):
+def test_longest_span_equals_brute_force(corpus, brute_longest):
     lines, samples = corpus
     index = MemorisationIndex.build(lines)
     records = [span_words(parse_line(line).text) for line in lines]

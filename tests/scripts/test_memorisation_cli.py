@@ -11,17 +11,6 @@ from tweetsmith.engine.diversity import tokenize, words_of
 from tweetsmith.scripts.cli import main
 
 
-def longest_run(a: list[str], b: list[str]) -> int:
-    best = 0
-    for i in range(len(a)):
-        for j in range(len(b)):
-            k = 0
-            while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
-                k += 1
-            best = max(best, k)
-    return best
-
-
 @pytest.fixture()
 def setup(tmp_path, monkeypatch, splits_factory):
     monkeypatch.setenv("TWEETSMITH_HOME", str(tmp_path / "home"))  # the index cache goes here
@@ -39,13 +28,13 @@ def setup(tmp_path, monkeypatch, splits_factory):
     return data, train, texts, samples
 
 
-def test_share_and_worst_cases_match_brute_force(setup, capsys):
+def test_share_and_worst_cases_match_brute_force(setup, capsys, brute_longest):
     data, train, texts, samples = setup
     records = [words_of(tokenize(parse_line(line).text)) for line in train]
     longest = []
     for text in texts:
         words = words_of(tokenize(text))
-        longest.append(max(longest_run(words, r) for r in records))
+        longest.append(max(brute_longest(words, r) for r in records))
     copied = [n >= 8 or (0 < len(words_of(tokenize(t))) == n) for t, n in zip(texts, longest)]
     assert main(["memorisation", str(samples), "--train", str(data), "--json", "--worst", "4"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -92,24 +92,14 @@ class AssignmentScreen(Screen):
         self.post_message(msg.AssignmentFinished(result))
 
     def on_assignment_progressed(self, message: msg.AssignmentProgressed) -> None:
-        from tweetsmith.engine.progress import format_duration
-
         event = message.event
         if event.stage != self._stage:
             if self._stage is not None:
                 self._stages.append(self._stage)
             self._stage = event.stage
             self.query_one("#assignment-stages", Static).update("done: " + ", ".join(self._stages) if self._stages else "")
-        bar = self.query_one("#assignment-progress", ProgressBar)
-        bar.update(total=event.total if event.total else None, progress=event.done)
-        parts = [f"[{event.number}/{event.stages}] {event.stage}", event.detail]
-        if event.total:
-            parts.append(f"{event.done:,}/{event.total:,} {event.unit}".rstrip())
-        if event.stage_eta_s is not None:
-            parts.append(f"stage ETA {format_duration(event.stage_eta_s)}")
-        if event.overall_eta_s is not None:
-            parts.append(f"all {'≈' if event.eta_complete else '≥'} {format_duration(event.overall_eta_s)}")
-        self.query_one("#assignment-status", Static).update(" · ".join(p for p in parts if p))
+        self.query_one("#assignment-progress", ProgressBar).update(total=event.total or None, progress=event.done)
+        self.query_one("#assignment-status", Static).update(f"[{event.number}/{event.stages}] {event.stage} · {event.summary()}")
 
     def on_assignment_finished(self, message: msg.AssignmentFinished) -> None:
         from tweetsmith.engine.assignment import stage_table

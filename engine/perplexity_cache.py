@@ -26,7 +26,7 @@ from .paths import home
 from .perplexity import DEFAULT_STRIDE_TOKENS, PerplexityResult, max_len_for, perplexity_of_file
 from .runs import write_json_atomic
 
-SCORING_VERSION = 1  # bump when the definition or the way it is computed changes a figure
+SCORING_VERSION = 2  # bump when the definition or the way it is computed changes a figure
 
 
 def cache_dir() -> Path:

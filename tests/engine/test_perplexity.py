@@ -47,14 +47,28 @@ def test_windows_predict_each_token_once(n_tokens, max_len, stride):
     assert seen == list(range(1, n_tokens))
 
 
+@pytest.mark.parametrize("chunk_head", [True, False])
 @pytest.mark.parametrize("fixture", ["tiny_llama_dir", "tiny_gpt2_dir"])
-def test_batched_perplexity_equals_plain_loop(fixture, request, tweets_factory):
+def test_batched_perplexity_equals_plain_loop(fixture, chunk_head, request, tweets_factory, monkeypatch):
+    from tweetsmith.engine import perplexity
+
     loaded = load_model(str(request.getfixturevalue(fixture)))
     lines = tweets_factory(60, seed=5)
-    result = perplexity_of_lines(
-        loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id,
-        max_len_tokens=128, stride_tokens=48, batch_windows=3,
-    )
+    rows_per_head_call = []
+    head = loaded.model.get_output_embeddings()
+    hook = head.register_forward_hook(lambda module, args, out: rows_per_head_call.append(out.shape[:-1].numel()))
+    monkeypatch.setattr(perplexity, "HEAD_CHUNK_TOKENS", 100)
+    real_sum_nll = perplexity.sum_nll
+    monkeypatch.setattr(perplexity, "sum_nll", lambda *a, **k: real_sum_nll(*a, **k, chunk_head=chunk_head))
+    try:
+        result = perplexity_of_lines(
+            loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id,
+            max_len_tokens=128, stride_tokens=48, batch_windows=3,
+        )
+    finally:
+        hook.remove()
+    # In chunks the head sees at most 100 target positions a call; the model's own forward, whole windows.
+    assert (max(rows_per_head_call) <= 100) == chunk_head
     expected, count, total_nll = reference_perplexity(loaded.model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
     assert result.tokens == count
     assert result.perplexity == pytest.approx(expected, rel=1e-4)

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="train-memory-") as tmp:
         root = Path(tmp)
-        data = tweet_data(root, valid_lines=600 if args.eval else 50)  # --eval: full batches of windows
+        data = tweet_data(root, valid_lines=150 if args.eval else 50)  # --eval: full batches of 1,024-token windows
         models = {"smollm2-135m": (str(ensure_embedded()), 135, 49152, 30, 576)}
         models["gpt2"] = (str(gpt2_shape(root, "gpt2", 12, 768, 12)), 124, 50257, 12, 768)
         if not args.quick:

@@ -170,7 +170,8 @@ def head_in_chunks_nll(model, input_ids, attention, labels, chunk_tokens: int | 
     applied only to the hidden states of positions that predict a target, ``chunk_tokens`` at a time.
 
     The batch's logits (4 windows x 1024 positions x 49k floats: 0.8 GB, and as much again for the
-    log-probabilities) are never held: a training's evaluation at its end once peaked 23% above its plan."""
+    log-probabilities) are never held, so an evaluation inside a training stays under the training's own
+    peak (bench/train_memory.py --eval shows both)."""
     import torch.nn.functional as F
 
     from .chunked_loss import backbone_and_head

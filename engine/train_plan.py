@@ -7,9 +7,13 @@ exact for any architecture, attention kernel and precision, where a textbook for
 a CPU. The peak is then
 
     process now (weights, libraries)  + gradients and AdamW moments of the trainable weights (12 B each)
-    + batch x (saved activations of one example + the backward's transient: the logits' gradient
-      and the log-softmax gradient, two fp32 vocab-wide rows per token)
-    + a margin for the allocator (``ALLOCATOR_OVERHEAD``, calibrated by ``bench/train_memory.py``).
+    + ALLOCATOR_OVERHEAD x batch x (saved activations of one example + the backward's transient: the
+      logits' gradient and the log-softmax gradient, two fp32 vocab-wide rows per token).
+
+The margin applies to the activations only: they are allocated and freed every step, and on a CPU
+glibc keeps what the first step freed, so from the second step on the resident peak is ~1.35x the
+live activations (bench/train_memory.py --steps 3: the first step's high-water is 25-40% lower than the
+third's). The optimizer state is allocated once and does not fragment.
 
 With activation checkpointing only each layer's input is kept, plus one layer recomputed in full.
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 from .errors import TrainingError
 
-ALLOCATOR_OVERHEAD = 1.35  # oneDNN scratch, glibc arenas, fragmentation: the default CPU run (8 x 256, LoRA) peaked at 6.7 GiB
+ALLOCATOR_OVERHEAD = 1.35  # glibc arenas keeping freed activations, oneDNN scratch (default CPU run: 6.6-6.7 GiB from step 2)
 HEADROOM = 0.90  # use at most this share of what is available: the OS, the app and the page cache need some
 CPU_DEFAULT_BLOCK = 256  # best useful tokens/s for tweets on CPU (bench/train_cpu_settings.py)
 CPU_DEFAULT_TOKENS_PER_MICRO_BATCH = 2048
@@ -47,8 +51,8 @@ class MemoryProfile:
 
     def estimate(self, batch_size: int, gradient_checkpointing: bool) -> int:
         per_example = self.checkpointed_example_bytes if gradient_checkpointing else self.example_bytes
-        live = self.state_bytes + batch_size * (per_example + self.transient_example_bytes)
-        return int(self.fixed_bytes + ALLOCATOR_OVERHEAD * live)
+        activations = batch_size * (per_example + self.transient_example_bytes)
+        return int(self.fixed_bytes + self.state_bytes + ALLOCATOR_OVERHEAD * activations)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,12 @@ SWEEPS = ("temperature", "top_k", "top_p")
 STAGES = ("prepare", "perplexity before", "train", "perplexity after", "compare",
           *(f"sweep {p}" for p in SWEEPS), "report")
 AFTER_TRAINING = STAGES[STAGES.index("train") + 1:]
+EVAL_TOKENS = 50_000  # perplexity stages: each split's leading records within this many tokens (0: all)
+
+
+def stages_of(ablation: bool) -> tuple[str, ...]:
+    """The stages a run goes through: ``--ablation`` adds its short runs before the report."""
+    return (*STAGES[:-1], "ablation", STAGES[-1]) if ablation else STAGES
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class AssignmentConfig:
     samples: int = 100
     batch_size: int = DEFAULT_BATCH_SIZE
     sampling: SamplingConfig = SamplingConfig()
+    eval_tokens: int = EVAL_TOKENS  # per split and model in the perplexity stages (0: the whole split)
+    ablation_steps: int = 0  # > 0: train the ablation's short runs for this many steps each
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,10 @@ class AssignmentPaths:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def ablation(self) -> Path:
+        return self.root / "ablation"
 
 
 @dataclass(frozen=True)
@@ -146,11 +158,15 @@ class _Pipeline:
     def __init__(self, config: AssignmentConfig, on_progress, cancel):
         if config.samples < 2:
             raise EngineError(f"--samples must be 2 or more (self-BLEU needs two samples), got {config.samples}")
+        if config.eval_tokens < 0 or config.ablation_steps < 0:
+            raise EngineError("--eval-tokens and --ablation must be 0 or more")
         self.config = config
+        self.stages = stages_of(config.ablation_steps > 0)
+        self.training_label = ""
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
         self.on_progress, self.cancel = on_progress, cancel
-        self.eta = _Estimates()
+        self.eta = _Estimates(self.stages)
         self.loaded: dict = {}
 
     def run(self) -> AssignmentResult:
@@ -158,30 +174,37 @@ class _Pipeline:
         steps = [
             ("prepare", self.prepare), ("perplexity before", self.perplexity_before), ("train", self.train),
             ("perplexity after", self.perplexity_after), ("compare", self.compare),
-            *((f"sweep {p}", lambda p=p: self.sweep(p)) for p in SWEEPS), ("report", self.report),
+            *((f"sweep {p}", lambda p=p: self.sweep(p)) for p in SWEEPS), ("ablation", self.ablation),
+            ("report", self.report),
         ]
+        steps = [(stage, step) for stage, step in steps if stage in self.stages]
         for number, (stage, step) in enumerate(steps, 1):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")
             self.stage, self.number, self.began = stage, number, time.monotonic()
+            self.part_done, self.part_began, self.last_sent = 0, self.began, self.began
             self.send(stage, 0, None, "")
             key, cached = step()
             seconds = time.monotonic() - self.began
             self.eta.finished(stage, seconds, cached)
             self.record.finished(stage, seconds, key=key or "", cached=cached)
-        return AssignmentResult(self.paths.report, self.paths.run, tuple(self.record.stages[s] for s in STAGES))
+        return AssignmentResult(self.paths.report, self.paths.run, tuple(self.record.stages[s] for s in self.stages))
 
     # --- progress ---------------------------------------------------------------------------------
 
     def send(self, detail: str, done: int, total: int | None, unit: str, stage_eta_s: float | None = None) -> None:
         if self.on_progress is None:
             return
+        now = time.monotonic()
+        if done < self.part_done:  # a new part of the stage (valid, then test): it began at the last event
+            self.part_began = self.last_sent
+        self.part_done, self.last_sent = done, now
         if stage_eta_s is None and total and done:
-            elapsed = time.monotonic() - self.began
+            elapsed = now - self.part_began
             stage_eta_s = elapsed * (total - done) / done
         later, complete = self.eta.after(self.stage)
         overall = (stage_eta_s or 0.0) + later
-        self.on_progress(PipelineProgress(self.stage, self.number, len(STAGES), detail, done, total, unit,
+        self.on_progress(PipelineProgress(self.stage, self.number, len(self.stages), detail, done, total, unit,
                                           stage_eta_s, overall, complete and (stage_eta_s is not None or total is None)))
 
     def engine_progress(self, event: Progress) -> None:
@@ -215,7 +238,7 @@ class _Pipeline:
         cached = True
         for split in ("valid", "test"):
             _, hit = cached_perplexity_of_file(base, self.paths.data / f"{split}.txt", stride_tokens=COMPARE_STRIDE_TOKENS,
-                                               cancel=self.cancel,
+                                               max_tokens=self.config.eval_tokens, cancel=self.cancel,
                                                on_progress=counting(self.engine_progress, f"base · {split}", "windows"))
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")  # a cancelled pass is not cached; this stage runs again
@@ -223,34 +246,37 @@ class _Pipeline:
         return None, cached
 
     def train(self):
+        return self.train_run("train", self.config.train, self.paths.run, forget=AFTER_TRAINING)
+
+    def train_key(self, settings: TrainConfig) -> str:
+        """What a training's result depends on: the splits' bytes and every setting but where things go."""
+        return content_key({k: v for k, v in dataclasses.asdict(settings).items() if k not in ("data", "out", "resume")},
+                           self.data_files())
+
+    def train_run(self, stage: str, config: TrainConfig, run_dir: Path, forget: Sequence[str] = ()) -> tuple[str, bool]:
+        """Train ``config`` into ``run_dir`` unless the record says it is done for the same key; a killed
+        training resumes from its checkpoint; a run for another key is moved aside (``<run>-old-N``) and
+        the stages in ``forget`` are computed again."""
+        from . import checkpoints
         from .train import train
 
-        settings = dataclasses.replace(self.config.train, data=str(self.paths.data), out=str(self.paths.run), resume=False)
-        key = content_key({k: v for k, v in dataclasses.asdict(settings).items() if k not in ("data", "out", "resume")},
-                          self.data_files())
-        same = self.record.key("train") == key
-        if same and has_final_model(self.paths.run):
+        settings = dataclasses.replace(config, data=str(self.paths.data), out=str(run_dir), resume=False)
+        key = self.train_key(settings)
+        same = self.record.key(stage) == key
+        if same and has_final_model(run_dir):
             return key, True
-        from . import checkpoints
-
-        kept = checkpoints.newest(self.paths.run / "checkpoints")
+        kept = checkpoints.newest(run_dir / "checkpoints")
         if same and kept is not None:
             settings = dataclasses.replace(settings, resume=True)
-        elif has_final_model(self.paths.run) or kept is not None:
-            self._move_old_run()  # trained on other data or settings: kept aside, every later stage recomputed
+        elif has_final_model(run_dir) or kept is not None:
+            _move_aside(run_dir)  # trained on other data or settings: kept, and what came from it recomputed
         if not same:
-            self.record.forget(AFTER_TRAINING)
-            self.record.started("train", key)  # a kill from here on resumes this training
+            self.record.forget(forget)
+            self.record.started(stage, key)  # a kill from here on resumes this training
         finished = train(settings, on_event=self.training_event, cancel=self.cancel)
         if finished.outcome != "completed":
             raise TrainingStopped(f"training stopped at step {finished.steps}; run the same command again to resume it")
         return key, False
-
-    def _move_old_run(self) -> None:
-        n = 1
-        while (self.paths.root / f"run-old-{n}").exists():
-            n += 1
-        self.paths.run.rename(self.paths.root / f"run-old-{n}")
 
     def training_event(self, event) -> None:
         if isinstance(event, Progress):
@@ -258,7 +284,8 @@ class _Pipeline:
         elif isinstance(event, TrainingStarted):
             self.send("training", event.resumed_from_step, event.total_steps, "steps")
         elif isinstance(event, (StepLogged, StepHeartbeat)):
-            self.send(f"step {event.step}/{event.total_steps}", event.step, event.total_steps, "steps", event.eta_s)
+            self.send(f"{self.training_label}step {event.step}/{event.total_steps}", event.step, event.total_steps,
+                      "steps", event.eta_s)
         elif isinstance(event, TrainingFinished):
             self.send("training", event.steps, event.steps, "steps")
 
@@ -274,10 +301,11 @@ class _Pipeline:
 
     def perplexity_after(self):
         cached = cached_comparison(self.paths.run)
-        if cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS and Path(cached.data).resolve() == self.paths.data.resolve():
+        if (cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS and cached.max_tokens == self.config.eval_tokens
+                and Path(cached.data).resolve() == self.paths.data.resolve()):
             return None, True
-        compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, on_progress=self.engine_progress,
-                           cancel=self.cancel, **self.models())
+        compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=self.config.eval_tokens,
+                           on_progress=self.engine_progress, cancel=self.cancel, **self.models())
         return None, False
 
     def compare(self):
@@ -298,15 +326,69 @@ class _Pipeline:
               batch_size=self.config.batch_size, on_progress=self.engine_progress, cancel=self.cancel, **self.models())
         return None, False
 
+    def ablation(self):
+        """Train each variant (the baseline is the main run itself when it has the same settings), score
+        all on the same valid records, write DIR/ablation/ablation.json."""
+        from .ablation import ABLATION_EVAL_TOKENS, AblationResult, AblationRow, median_tokens_per_s, variants
+        from .models import load_model, load_run_model
+        from .perplexity_cache import cached_perplexity_of_file
+        from .progress import counting
+        from .runs import read_metrics, write_json_atomic
+
+        self.loaded = {}  # the main run's models are not needed any more
+        valid = self.paths.data / "valid.txt"
+        main_key, rows, cached = self.record.key("train"), [], True
+
+        def score(loaded, label: str):
+            result, hit = cached_perplexity_of_file(
+                loaded, valid, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=ABLATION_EVAL_TOKENS, cancel=self.cancel,
+                on_progress=counting(self.engine_progress, f"{label} · valid", "windows"))
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled("cancelled")
+            return result, hit
+
+        for variant in variants(self.config.train, self.config.ablation_steps):
+            stage = f"ablation {variant.name}"
+            run_dir = self.paths.ablation / variant.name
+            self.training_label = f"{variant.name} · "
+            if self.train_key(dataclasses.replace(variant.config, data=str(self.paths.data))) == main_key:
+                run_dir, seconds = self.paths.run, self.record.stages["train"].seconds  # the main run is this variant
+            else:
+                began = time.monotonic()
+                key, hit = self.train_run(stage, variant.config, run_dir)
+                entry = self.record.finished(stage, time.monotonic() - began, key=key, cached=hit)
+                seconds, cached = entry.seconds, cached and hit
+            self.engine_progress(Progress(f"loading {variant.name}", 0, None))
+            result, hit = score(load_run_model(run_dir, tuned=True), variant.name)
+            cached = cached and hit
+            rows.append(AblationRow(variant.name, variant.change, result.perplexity,
+                                    median_tokens_per_s(read_metrics(run_dir)), seconds))
+        self.training_label = ""
+        base, hit = score(load_model(self.config.train.model, allow_fallback=self.config.train.allow_fallback), "untuned")
+        ablation = AblationResult(steps=self.config.ablation_steps, seed=self.config.train.seed, records=base.records,
+                                  tokens=base.tokens, base_perplexity=base.perplexity, rows=tuple(rows))
+        write_json_atomic(self.paths.ablation / "ablation.json", ablation.to_json())
+        self.ablation_result = ablation
+        return None, cached and hit
+
     def report(self):
         from .report import build_report
 
         self.loaded = {}  # the models are not needed any more
 
-        times = [self.record.stages[s] for s in STAGES if s in self.record.stages]
+        times = [self.record.stages[s] for s in self.stages if s in self.record.stages]
         build_report(self.paths.run, compute=False, n=self.config.samples, sweeps=SWEEPS, out=self.paths.report,
-                     stage_times=times)
+                     stage_times=times, ablation=getattr(self, "ablation_result", None),
+                     ablation_hint=self.config.ablation_steps == 0)
         return None, False
+
+
+def _move_aside(run_dir: Path) -> None:
+    """``run`` -> ``run-old-N`` (the first free N): nothing trained is deleted."""
+    n = 1
+    while run_dir.with_name(f"{run_dir.name}-old-{n}").exists():
+        n += 1
+    run_dir.rename(run_dir.with_name(f"{run_dir.name}-old-{n}"))
 
 
 class _Estimates:
@@ -315,7 +397,8 @@ class _Estimates:
     Perplexity after training scores the same splits as before (only the tuned model: the base's
     figures are cached), and each sweep draws 5x the samples of the comparison."""
 
-    def __init__(self):
+    def __init__(self, stages: Sequence[str] = STAGES):
+        self.stages = tuple(stages)
         self.seconds: dict[str, float] = {}
 
     def finished(self, stage: str, seconds: float, cached: bool) -> None:
@@ -330,7 +413,7 @@ class _Estimates:
             for param in SWEEPS:
                 guesses[f"sweep {param}"] = 5 * self.seconds["compare"]
         total, complete = 0.0, True
-        for later in STAGES[STAGES.index(stage) + 1:]:
+        for later in self.stages[self.stages.index(stage) + 1:]:
             if later in guesses:
                 total += guesses[later]
             else:

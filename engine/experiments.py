@@ -86,11 +86,13 @@ def _now() -> str:
 
 
 def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
-                       stride_tokens: int = COMPARE_STRIDE_TOKENS, on_progress: ProgressFn | None = None,
+                       stride_tokens: int = COMPARE_STRIDE_TOKENS, max_tokens: int = 0,
+                       on_progress: ProgressFn | None = None,
                        cancel: threading.Event | None = None) -> PerplexityComparison:
     """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
 
-    Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
+    ``max_tokens`` > 0 scores each split's leading records that fit in that many tokens (a bounded pass
+    over a big split). Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
     """
     from .perplexity import max_len_for
     from .perplexity_cache import cached_perplexity_of_file
@@ -109,7 +111,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         for split in SPLITS:
             # The base model's figures are the same for every run on this data: computed once, then cached.
             results[side][split], _ = cached_perplexity_of_file(
-                loaded, data / f"{split}.txt", stride_tokens=stride, cancel=cancel,
+                loaded, data / f"{split}.txt", stride_tokens=stride, max_tokens=max_tokens, cancel=cancel,
                 on_progress=counting(on_progress, f"{side} · {split}", "windows"),
             )
             _check(cancel)
@@ -117,7 +119,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         _release()
     comparison = PerplexityComparison(
         run=str(run_dir), model=read_run_config(run_dir).get("model"), data=str(data), stride_tokens=stride,
-        base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
+        max_tokens=max_tokens, base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
     )
     write_json_atomic(RunPaths(Path(run_dir)).eval, comparison.to_json())
     return comparison

@@ -214,11 +214,19 @@ def perplexity_of_lines(
     stride_tokens: int = DEFAULT_STRIDE_TOKENS,
     max_len_tokens: int | None = None,
     batch_windows: int = 4,
+    max_tokens: int = 0,
     cancel: threading.Event | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PerplexityResult:
-    """Perplexity of records given as lines (see the module docstring for the definition)."""
-    ids = concat(encode_records(tokenizer, lines, eot_id))
+    """Perplexity of records given as lines (see the module docstring for the definition).
+
+    ``max_tokens`` > 0 scores only the leading records that fit in that many tokens (at least one): a
+    bounded, exact measurement of a big split; ``records``, ``bytes`` and ``words`` count those records."""
+    encoded = encode_records(tokenizer, lines, eot_id)
+    if max_tokens > 0:
+        kept = leading_records(encoded, max_tokens)
+        encoded, lines = encoded[:kept], lines[:kept]
+    ids = concat(encoded)
     max_len = max_len_tokens or max_len_for(model)
     # A model whose context is shorter than the stride is scored in non-overlapping windows.
     stride_tokens = min(stride_tokens, max_len)
@@ -235,6 +243,16 @@ def perplexity_of_lines(
         words=words, word_perplexity=math.exp(nll_sum / max(words, 1)),
         stride_tokens=stride_tokens, max_len_tokens=max_len,
     )
+
+
+def leading_records(encoded: Sequence[Sequence[int]], max_tokens: int) -> int:
+    """How many leading records fit in ``max_tokens`` tokens (at least one, when there is one)."""
+    total = 0
+    for i, ids in enumerate(encoded):
+        total += len(ids)
+        if total > max_tokens:
+            return max(i, 1)
+    return len(encoded)
 
 
 def perplexity_of_file(loaded, path: str | Path, **kwargs) -> PerplexityResult:

@@ -53,27 +53,29 @@ def model_fingerprint(loaded) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int) -> str | None:
+def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int, max_tokens: int = 0) -> str | None:
     if not Path(path).is_file():
         return None  # not cached: perplexity_of_file reads it and names the problem in its error
     model = model_fingerprint(loaded)
     if model is None:
         return None
     text = file_sha256(path, home() / "hashes.json")
+    cap = f"|max_tokens={max_tokens}" if max_tokens > 0 else ""  # keys of whole-file figures are unchanged
     return hashlib.sha256(
-        f"v{SCORING_VERSION}|model={model}|text={text}|stride={stride_tokens}|window={max_len_tokens}".encode()
+        f"v{SCORING_VERSION}|model={model}|text={text}|stride={stride_tokens}|window={max_len_tokens}{cap}".encode()
     ).hexdigest()
 
 
 def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = DEFAULT_STRIDE_TOKENS,
-                              batch_windows: int = 4, cancel: threading.Event | None = None,
+                              batch_windows: int = 4, max_tokens: int = 0, cancel: threading.Event | None = None,
                               on_progress: Callable[[int, int], None] | None = None) -> tuple[PerplexityResult, bool]:
     """(the figure, whether it came from the cache); computed and stored when not cached yet.
 
+    ``max_tokens`` > 0 scores the leading records that fit in that many tokens (part of the key).
     ``batch_windows`` is not part of the key: batching changes a figure by float rounding only."""
     max_len = max_len_for(loaded.model)
     stride = min(stride_tokens, max_len)
-    key = cache_key(loaded, path, stride, max_len)
+    key = cache_key(loaded, path, stride, max_len, max_tokens)
     stored = cache_dir() / f"{key}.json" if key else None
     if stored is not None and stored.is_file():
         try:
@@ -81,8 +83,8 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
             return _renamed(result, path), True
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable: compute again and overwrite
-    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=batch_windows, cancel=cancel,
-                                on_progress=on_progress)
+    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=batch_windows, max_tokens=max_tokens,
+                                cancel=cancel, on_progress=on_progress)
     if stored is not None and not (cancel is not None and cancel.is_set()):
         write_json_atomic(stored, result.to_dict())
     return result, False

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from .ablation import AblationResult
 from .experiments import (
     DEFAULT_SWEEP_VALUES,
     cached_comparison,
@@ -38,10 +39,12 @@ REPORT_SWEEPS = ("temperature", "top_k", "top_p")
 def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, sweeps: Sequence[str] = REPORT_SWEEPS,
                  config: SamplingConfig = SamplingConfig(), on_progress: ProgressFn | None = None,
                  cancel: threading.Event | None = None, out: str | Path | None = None,
-                 stage_times: Sequence[StageTime] = ()) -> Path:
+                 stage_times: Sequence[StageTime] = (), ablation: AblationResult | None = None,
+                 ablation_hint: bool = False) -> Path:
     """Write RUN/report.md, or ``out`` (computing what is missing when ``compute``), and return its path.
 
-    ``stage_times`` (from ``tweetsmith assignment``) adds a section with each stage's wall time."""
+    From ``tweetsmith assignment``: ``stage_times`` adds a section with each stage's wall time,
+    ``ablation`` the table of its short runs (``ablation_hint``: say how to get one)."""
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     target = Path(out) if out is not None else paths.report
@@ -65,7 +68,7 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
         _sweeps(run_dir, paths, list(dict.fromkeys([*REPORT_SWEEPS, *sweeps])), link),
         excerpts_section(run_dir, data),
         _training(run_dir, paths, run_config, link),
-        flags_section(run_dir),
+        flags_section(run_dir, ablation=ablation, ablation_hint=ablation_hint),
     ]
     if stage_times:
         parts.append(_stage_times(stage_times))
@@ -114,7 +117,23 @@ def _perplexity(run_dir: Path) -> str:
     out.append(f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
                f"end-of-text), sliding window of {b.max_len_tokens} tokens, stride {cmp.stride_tokens}; "
                f"{b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
+    if cmp.max_tokens:
+        scored = ", ".join(f"{cmp.base[s].records:,} of {_records(Path(cmp.data) / f'{s}.txt'):,} {s} records"
+                           for s in ("valid", "test"))
+        out.append(f"Scored: each split's leading records within {cmp.max_tokens:,} tokens ({scored}); "
+                   "`--eval-tokens 0` scores the whole splits.")
     return "\n\n".join(out)
+
+
+def _records(path: Path) -> int:
+    """Records in a split file, as the scorer counts them (0 when it cannot be read any more)."""
+    from tweetsmith.data.errors import DataError
+    from tweetsmith.data.records import read_split_lines
+
+    try:
+        return len(read_split_lines(path))
+    except DataError:
+        return 0
 
 
 def _overlap(run_dir: Path) -> str:

@@ -3,14 +3,16 @@ training flags mattered.
 
 Samples: each excerpt carries the problems found by computed signals (a word 3-gram said twice, cut at
 the token limit, empty or very short, a span copied from the training split), and the section counts
-each problem over all the samples. Flags: the runs beside this one that trained on the same data,
-tabled by what differs between them and what they reached (valid perplexity, tokens/s).
+each problem over all the samples. Flags: the ablation's short runs (``engine.ablation``) when there is
+one, and the runs beside this one that trained on the same data, tabled by what differs between them
+and what they reached (valid perplexity, tokens/s).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .ablation import AblationResult, ablation_table
 from .experiments import cached_comparison, cached_samples
 from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
 from .samples_io import load_samples
@@ -74,13 +76,24 @@ def excerpts_section(run_dir: Path, data: Path, per_author: int = 2) -> str:
     return "\n\n".join(out)
 
 
-def flags_section(run_dir: Path) -> str:
+def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablation_hint: bool = False) -> str:
+    """Measured answers: the ablation's short runs when there is one, and the runs beside this one that
+    trained on the same data."""
     out = ["## 7. Which training flags mattered"]
+    if ablation is not None:
+        out.append(f"Short runs of {ablation.steps} optimizer steps each (seed {ablation.seed}), each changing one flag "
+                   f"of this run's; every row scored on the same {ablation.records:,} leading valid records "
+                   f"({ablation.tokens:,} tokens). Speed is the median of useful (non-padding) tokens/s.")
+        out.append(ablation_table(ablation))
     data = recorded_data_dir(run_dir)
     runs = [run_dir]
     for other in sorted(run_dir.parent.iterdir()) if run_dir.parent.is_dir() else []:
         if other != run_dir and is_run_dir(other) and recorded_data_dir(other) == data:
             runs.append(other)
+    if ablation is not None:
+        if len(runs) == 1:
+            return "\n\n".join(out)
+        out.append("### Runs in the directory on the same data")
     rows = [(r, read_run_config(r)) for r in runs]
     differing = [f for f in COMPARED_FLAGS if len({str(cfg.get(f)) for _, cfg in rows}) > 1] or ["method", "pack", "lr"]
     table = "| run | " + " | ".join(differing) + " | valid perplexity | median tokens/s |\n|---|" + "---|" * len(differing) + "---:|---:|"
@@ -92,6 +105,10 @@ def flags_section(run_dir: Path) -> str:
                   + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |")
     out.append(table)
     if len(rows) == 1:
+        if ablation_hint:
+            out.append("To measure the flags, run the same `tweetsmith assignment` command with `--ablation` (short "
+                       "runs at one step budget: packed vs one record per example, LoRA vs full, learning rate x0.5 "
+                       "and x2; `--ablation 50` for 50 steps each): only the new runs are computed.")
         out.append(f"Only this run has trained on `{data}`, so nothing here is compared yet. To measure a flag, train "
                    f"the same data with it changed into `{run_dir.parent}` (for example `tweetsmith train --data {data} "
                    f"--out {run_dir.parent}/no-pack --no-pack` with this run's other flags, or `--lr` at half and twice "

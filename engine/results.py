@@ -62,6 +62,7 @@ class PerplexityComparison:
     tuned: Mapping[str, PerplexityResult]
     final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
     created: str = ""
+    max_tokens: int = 0  # > 0: each split's leading records within this many tokens were scored; 0: all of it
 
     def side(self, side: str) -> Mapping[str, PerplexityResult]:
         return self.base if side == "base" else self.tuned
@@ -77,7 +78,7 @@ class PerplexityComparison:
             "tuned": {split: r.to_dict() for split, r in self.tuned.items()},
             # Derived, written for people reading eval.json; from_json recomputes it.
             "change": {split: self.change(split).__dict__ for split in self.base if split in self.tuned},
-            "final_mtime": self.final_mtime, "created": self.created,
+            "final_mtime": self.final_mtime, "created": self.created, "max_tokens": self.max_tokens,
         }
 
     @classmethod
@@ -85,7 +86,7 @@ class PerplexityComparison:
         return cls(run=d["run"], model=d.get("model"), data=d.get("data", ""), stride_tokens=int(d["stride_tokens"]),
                    base={s: PerplexityResult.from_dict(r) for s, r in d["base"].items()},
                    tuned={s: PerplexityResult.from_dict(r) for s, r in d["tuned"].items()},
-                   final_mtime=d.get("final_mtime"), created=d.get("created", ""))
+                   final_mtime=d.get("final_mtime"), created=d.get("created", ""), max_tokens=int(d.get("max_tokens", 0)))
 
 
 # --- figures of a set of samples --------------------------------------------------------------------

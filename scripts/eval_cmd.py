@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--stride", type=int, default=512, dest="stride_tokens", help="sliding-window stride in tokens (default: 512)")
     parser.add_argument("--batch-windows", type=int, default=4, help="windows scored per forward pass (default: 4)")
+    parser.add_argument("--max-tokens", type=int, default=0,
+                        help="score only the leading records that fit in this many tokens (default: 0, the whole file)")
     parser.add_argument("--compare", metavar="RUN", default=None, help="base vs tuned on the run's valid and test splits; saved to RUN/eval.json")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stride_tokens < 1 or args.batch_windows < 1:
         raise ConfigError("--stride and --batch-windows must be 1 or more")
+    if args.max_tokens < 0:
+        raise ConfigError(f"--max-tokens must be 0 (the whole file) or more, got {args.max_tokens}")
     if args.compare:
         if args.files:
             raise ConfigError("--compare RUN evaluates the run's own splits; drop the FILE arguments")
@@ -78,7 +82,7 @@ def _evaluate(loaded, path: str, args):
         notice(f"stride {args.stride_tokens} is longer than the model's {max_len}-token window: using {stride}")
     bar = ProgressLine(f"eval {path}")
     result, cached = cached_perplexity_of_file(
-        loaded, path, stride_tokens=stride, batch_windows=args.batch_windows,
+        loaded, path, stride_tokens=stride, batch_windows=args.batch_windows, max_tokens=args.max_tokens,
         on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
     bar.close()
     if cached:
@@ -109,7 +113,8 @@ def _compare(args):
         bar.update(event.done)
 
     notice(f"evaluating base and tuned models of {args.compare} on valid and test")
-    comparison = compare_perplexity(args.compare, stride_tokens=args.stride_tokens, on_progress=progress)
+    comparison = compare_perplexity(args.compare, stride_tokens=args.stride_tokens, max_tokens=args.max_tokens,
+                                    on_progress=progress)
     for bar in bars.values():
         bar.close()
     notice(f"saved {args.compare.rstrip('/')}/eval.json")

@@ -153,18 +153,20 @@ def _score(arg: str, spec: CommandSpec) -> ScoreRequest:
 
 @dataclass(frozen=True)
 class AssignmentRequest:
-    """``/assignment SOURCE... [out=DIR] [n=100] [training_flag=value ...]``: the whole pipeline from the app."""
+    """``/assignment SOURCE... [out=DIR] [n=100] [ablation=20] [training_flag=value ...]``: the whole pipeline
+    from the app."""
 
     sources: tuple[str, ...]
     builtin: str | None = None
     out: str | None = None
     samples: int = 100
     train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to set, e.g. (("max_steps", 20),)
+    ablation_steps: int = 0  # > 0: the ablation's short runs, this many steps each
 
 
 def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
-    """Sources are words without ``=``; ``sotu`` is the built-in corpus; ``name=value`` sets out, n or any
-    training flag (``max_steps=20``, ``lr=1e-4``, ``lora=false``)."""
+    """Sources are words without ``=``; ``sotu`` is the built-in corpus; ``name=value`` sets out, n, ablation
+    (steps of each short run) or any training flag (``max_steps=20``, ``lr=1e-4``, ``lora=false``)."""
     import dataclasses
     import typing
 
@@ -172,7 +174,7 @@ def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
 
     hints = typing.get_type_hints(TrainConfig)
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out", "resume"}
-    sources, builtin, out, samples, train = [], None, None, 100, []
+    sources, builtin, out, samples, train, ablation = [], None, None, 100, [], 0
     for word in arg.split():
         name, equals, value = word.partition("=")
         if not equals:
@@ -188,13 +190,17 @@ def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
             samples = _whole(value, "n", spec)
             if samples < 2:
                 raise CommandError("/assignment needs n=2 or more samples (self-BLEU compares samples)")
+        elif name == "ablation":
+            ablation = _whole(value, "ablation", spec)
+            if ablation < 1:
+                raise CommandError("/assignment ablation= takes the steps of each short run: 1 or more, e.g. ablation=20")
         elif name in fields:
             train.append((name, _typed(value, hints[name], name, spec)))
         else:
-            raise CommandError(f"/assignment: unknown setting {name!r}; use out=, n= or a training flag such as max_steps=20")
+            raise CommandError(f"/assignment: unknown setting {name!r}; use out=, n=, ablation= or a training flag such as max_steps=20")
     if not sources and builtin is None:
         raise CommandError(f"/assignment needs a source: a file (tweets.js, CSV, JSONL, lines) or sotu, e.g. {spec.usage}")
-    return AssignmentRequest(tuple(sources), builtin, out, samples, tuple(train))
+    return AssignmentRequest(tuple(sources), builtin, out, samples, tuple(train), ablation)
 
 
 def _whole(value: str, name: str, spec: CommandSpec) -> int:

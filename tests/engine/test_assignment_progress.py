@@ -26,3 +26,27 @@ def test_summary_says_when_the_eta_is_a_lower_bound():
     assert event.summary() == "tuned samples · 40/100 samples · stage 1m10s · all ≥ 12m00s"
     done = PipelineProgress("report", 9, 9, "", 0, None, "", None, 1.0, True)
     assert done.summary() == "all ≈ 1s"
+
+
+def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
+    """Perplexity scores valid, then test: the test split's ETA comes from its own rate, not from the time
+    the stage has spent so far (which would double it)."""
+    from tweetsmith.data.prepare import PrepareConfig
+    from tweetsmith.engine import assignment
+    from tweetsmith.engine.train_config import TrainConfig
+
+    now = [0.0]
+    monkeypatch.setattr(assignment.time, "monotonic", lambda: now[0])
+    events = []
+    pipeline = assignment._Pipeline(assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig()), events.append, None)
+    pipeline.stage, pipeline.number, pipeline.began = "perplexity before", 2, 0.0
+    pipeline.part_done, pipeline.part_began, pipeline.last_sent = 0, 0.0, 0.0
+    for done in range(1, 11):  # valid: 10 windows, 6 s each
+        now[0] += 6.0
+        pipeline.send("base · valid", done, 10, "windows")
+    assert events[-1].stage_eta_s == 0.0
+    now[0] += 3.0
+    pipeline.send("base · test", 1, 20, "windows")  # test: the first window took 3 s of its own clock
+    now[0] += 3.0
+    pipeline.send("base · test", 2, 20, "windows")
+    assert events[-1].stage_eta_s == 3.0 * 18  # 3 s a window since the part began, not (60 + 6) s / 2 windows

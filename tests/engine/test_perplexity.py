@@ -116,3 +116,21 @@ def test_a_lora_adapter_is_scored_merged_and_left_as_it_was(tiny_llama_dir, twee
     plain = torch.nn.Linear(2, 2)
     with adapters_merged(plain) as same:  # a model without adapters passes through untouched
         assert same is plain
+
+
+def test_max_tokens_scores_exactly_the_leading_records_that_fit(tiny_llama_dir, tweets_factory):
+    from tweetsmith.engine.perplexity import leading_records
+
+    loaded = load_model(str(tiny_llama_dir))
+    lines = tweets_factory(40, seed=8)
+    lengths = [len(loaded.tokenizer(line, add_special_tokens=False)["input_ids"]) + 1 for line in lines]
+    budget = sum(lengths[:13]) + lengths[13] - 1  # the 14th record does not quite fit
+    kwargs = dict(eot_id=loaded.eot_id, pad_id=loaded.pad_id, max_len_tokens=64, stride_tokens=32)
+    capped = perplexity_of_lines(loaded.model, loaded.tokenizer, lines, max_tokens=budget, **kwargs)
+    head = perplexity_of_lines(loaded.model, loaded.tokenizer, lines[:13], **kwargs)
+    assert capped.records == 13 and capped.tokens == sum(lengths[:13]) - 1
+    assert capped.perplexity == head.perplexity and capped.bytes == head.bytes and capped.words == head.words
+    assert perplexity_of_lines(loaded.model, loaded.tokenizer, lines, max_tokens=10**9, **kwargs).records == 40
+    # A first record longer than the budget is still scored: a figure is never made of nothing.
+    assert leading_records([[1] * 50, [2] * 5], 10) == 1 and leading_records([], 10) == 0
+    assert leading_records([[1] * 5, [2] * 5], 10) == 2 and leading_records([[1] * 5, [2] * 6], 10) == 1

@@ -68,6 +68,7 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
         splits += "\n".join(lines)
     assert "founders don’t quit" in splits and "Q&A with founders" in splits
     assert "by mojibake" in report and "by html entities" in report
+    assert "the same `tweetsmith assignment` command with `--ablation`" in report  # how to measure the flags
 
     # The same command again computes nothing but the report, and the report says the same.
     first_compare = json.loads((out / "run" / "compare.json").read_text())
@@ -131,6 +132,8 @@ def test_killed_in_the_middle_of_a_stage_resumes_to_the_same_report(tmp_path, ti
     (["--samples", "1"], "--samples must be 2 or more"),
     (["--sample-batch-size", "0"], "--sample-batch-size must be 1 or more"),
     (["--lr", "-1"], "--lr must be positive"),
+    (["--eval-tokens", "-5"], "--eval-tokens must be 0"),
+    (["--ablation", "-1"], "--ablation STEPS must be 1 or more"),
 ])
 def test_bad_flags_are_one_line_errors_and_write_nothing(tmp_path, tiny_llama_dir, tweets_factory, flags, message, capsys):
     source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
@@ -145,3 +148,55 @@ def test_missing_input_is_one_line_error(tmp_path, tiny_llama_dir, capsys):
     err = capsys.readouterr().err
     assert "nope.txt" in err and err.count("\n") == 1
     assert not (tmp_path / "A").exists()
+
+
+def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records(tmp_path, tiny_llama_dir, tweets_factory):
+    from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS
+    from tweetsmith.engine.models import load_run_model
+    from tweetsmith.engine.perplexity import perplexity_of_file
+    from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
+    from tweetsmith.engine.runs import read_run_config
+
+    source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
+    out = tmp_path / "A"
+    # LoRA, --max-steps 2 and --ablation 2: the main run is the ablation's baseline; --eval-tokens caps perplexity.
+    flags = ("--lora", "--eval-tokens", "300")
+    assert main(_argv(source, out, tiny_llama_dir, "--ablation", "2", *flags)) == 0
+    stages = _stages(out)
+    assert [s for s in stages if not s.startswith("ablation ")] == [*STAGES[:-1], "ablation", "report"]
+    ablation = json.loads((out / "ablation" / "ablation.json").read_text())
+    rows = {r["name"]: r for r in ablation["rows"]}
+    assert list(rows) == ["baseline", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
+    assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
+    configs = {name: read_run_config(out / "ablation" / name) for name in rows if name != "baseline"}
+    assert configs["no-pack"]["pack"] is False and configs["full"]["method"] == "full"
+    assert configs["full"]["lr"] == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
+    assert configs["lr-half"]["lr"] == pytest.approx(1.5e-4) and configs["lr-double"]["lr"] == pytest.approx(6e-4)
+    assert all(c["max_steps"] == 2 and c["seed"] == 42 for c in configs.values())
+    # Every row is the perplexity of the same valid records, computed here without the cache.
+    valid = out / "data" / "valid.txt"
+    for name, row in rows.items():
+        loaded = load_run_model(out / "run" if name == "baseline" else out / "ablation" / name, tuned=True)
+        expected = perplexity_of_file(loaded, valid, stride_tokens=512, max_tokens=ABLATION_EVAL_TOKENS)
+        assert row["valid_perplexity"] == pytest.approx(expected.perplexity, rel=1e-5)
+        assert expected.records == ablation["records"]
+    assert len({round(r["valid_perplexity"], 6) for r in rows.values()}) == 5  # each flag changed the result
+    report = (out / "report.md").read_text()
+    assert "| no-pack | one record per example (`--no-pack`) |" in report and "| untuned | no fine-tuning |" in report
+    # --eval-tokens: each split's leading records within 300 tokens, said in the report and in eval.json.
+    comparison = json.loads((out / "run" / "eval.json").read_text())
+    assert comparison["max_tokens"] == 300
+    base = load_run_model(out / "run", tuned=False)
+    expected, _ = cached_perplexity_of_file(base, valid, max_tokens=300)
+    total = len([line for line in valid.read_text().splitlines() if line.strip()])
+    assert comparison["base"]["valid"]["records"] == expected.records < total
+    assert f"{expected.records:,} of {total:,} valid records" in report
+
+    # The same command again: every short run and every score comes back from the caches.
+    assert main(_argv(source, out, tiny_llama_dir, "--ablation", "2", *flags)) == 0
+    assert _stages(out)["ablation"]["cached"]
+    # Another step budget: the baseline is now a short run of its own, and every variant trains again.
+    assert main(_argv(source, out, tiny_llama_dir, "--ablation", "3", *flags)) == 0
+    assert read_run_config(out / "ablation" / "baseline")["max_steps"] == 3
+    assert (out / "ablation" / "no-pack-old-1" / "final").is_dir()
+    assert not _stages(out)["ablation"]["cached"] and _stages(out)["train"]["cached"]

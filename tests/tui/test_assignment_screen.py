@@ -13,6 +13,7 @@ def test_the_command_reads_sources_settings_and_training_flags():
     assert command.value == AssignmentRequest(("tweets.js", "more.csv"), None, "runs/a", 30,
                                               (("max_steps", 20), ("lr", 1e-4), ("lora", False)))
     assert parse_input("/assignment sotu").value == AssignmentRequest((), "sotu")
+    assert parse_input("/assignment sotu ablation=15").value == AssignmentRequest((), "sotu", ablation_steps=15)
 
 
 @pytest.mark.parametrize("line,message", [
@@ -22,6 +23,7 @@ def test_the_command_reads_sources_settings_and_training_flags():
     ("/assignment t.js n=1", "n=2 or more"),
     ("/assignment t.js lora=maybe", "lora= takes true or false"),
     ("/assignment t.js lr=nan", "finite number"),
+    ("/assignment t.js ablation=0", "ablation= takes the steps of each short run"),
 ])
 def test_bad_settings_are_one_line_errors(line, message):
     with pytest.raises(CommandError, match=message):

@@ -44,7 +44,7 @@ def assignment_config(request: AssignmentRequest, model_spec: str, sampling: Sam
     train = dataclasses.replace(TrainConfig(model=model_spec, lora=True, eval_every=0), **dict(request.train))
     prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
     return AssignmentConfig(out=out, prepare=prepare, train=train, samples=request.samples,
-                            sampling=dataclasses.replace(sampling, seed=0))
+                            sampling=dataclasses.replace(sampling, seed=0), ablation_steps=request.ablation_steps)
 
 
 class AssignmentScreen(Screen):

@@ -3,7 +3,7 @@
 The assignment asks which flags mattered. Training the same data with one flag changed at a time
 answers it: every variant trains the same number of optimizer steps from the same seed, and all are
 scored by the same perplexity pass (the valid split's leading records within ``ABLATION_EVAL_TOKENS``
-tokens, so a row costs a minute on a CPU, not a whole-split pass), next to the untuned model on those
+tokens, so a row costs two minutes on a 2-core CPU, not a whole-split pass), next to the untuned model on those
 records. Speed is the training's own median useful tokens per second (padding not counted, so one
 padded record per example shows what it wastes).
 

@@ -301,7 +301,8 @@ class _Pipeline:
 
     def perplexity_after(self):
         cached = cached_comparison(self.paths.run)
-        if (cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS and cached.max_tokens == self.config.eval_tokens
+        if (cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS
+                and cached.max_tokens in (0, self.config.eval_tokens)  # whole splits answer any cap
                 and Path(cached.data).resolve() == self.paths.data.resolve()):
             return None, True
         compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=self.config.eval_tokens,

@@ -71,10 +71,13 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
                               on_progress: Callable[[int, int], None] | None = None) -> tuple[PerplexityResult, bool]:
     """(the figure, whether it came from the cache); computed and stored when not cached yet.
 
-    ``max_tokens`` > 0 scores the leading records that fit in that many tokens (part of the key).
+    ``max_tokens`` > 0 scores the leading records that fit in that many tokens (part of the key); a
+    file that fits whole is scored, and cached, as the whole file, so both requests share one figure.
     ``batch_windows`` is not part of the key: batching changes a figure by float rounding only."""
     max_len = max_len_for(loaded.model)
     stride = min(stride_tokens, max_len)
+    if max_tokens > 0 and Path(path).is_file() and _fits_whole(loaded, path, max_tokens):
+        max_tokens = 0
     key = cache_key(loaded, path, stride, max_len, max_tokens)
     stored = cache_dir() / f"{key}.json" if key else None
     if stored is not None and stored.is_file():
@@ -88,6 +91,16 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
     if stored is not None and not (cancel is not None and cancel.is_set()):
         write_json_atomic(stored, result.to_dict())
     return result, False
+
+
+def _fits_whole(loaded, path: str | Path, max_tokens: int) -> bool:
+    """Whether the file's records, each with its end of text, come to ``max_tokens`` tokens or fewer
+    (tokenizing a split takes a second; scoring it, minutes)."""
+    from tweetsmith.data.records import read_split_lines
+
+    from .encoding import encode_records
+
+    return sum(map(len, encode_records(loaded.tokenizer, read_split_lines(path), loaded.eot_id))) <= max_tokens
 
 
 def _renamed(result: PerplexityResult, path: str | Path) -> PerplexityResult:

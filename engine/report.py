@@ -117,9 +117,9 @@ def _perplexity(run_dir: Path) -> str:
     out.append(f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
                f"end-of-text), sliding window of {b.max_len_tokens} tokens, stride {cmp.stride_tokens}; "
                f"{b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
-    if cmp.max_tokens:
-        scored = ", ".join(f"{cmp.base[s].records:,} of {_records(Path(cmp.data) / f'{s}.txt'):,} {s} records"
-                           for s in ("valid", "test"))
+    totals = {s: _records(Path(cmp.data) / f"{s}.txt") for s in ("valid", "test")} if cmp.max_tokens else {}
+    if any(cmp.base[s].records < total for s, total in totals.items()):
+        scored = ", ".join(f"{cmp.base[s].records:,} of {total:,} {s} records" for s, total in totals.items())
         out.append(f"Scored: each split's leading records within {cmp.max_tokens:,} tokens ({scored}); "
                    "`--eval-tokens 0` scores the whole splits.")
     return "\n\n".join(out)

@@ -46,6 +46,14 @@ def test_same_bytes_and_weights_reuse_the_figure_anything_else_recomputes(tmp_pa
     assert hit and again == expected
     assert len(list(cache_dir().glob("*.json"))) == 1 and str(tmp_path) in str(cache_dir())  # the test's own
 
+    # A token cap the file fits under asks for the same figure; one it does not is another figure.
+    whole_tokens = expected.tokens + 1  # every token but the first is predicted
+    capped, hit = cached_perplexity_of_file(base, text, max_tokens=whole_tokens)
+    assert hit and capped == expected
+    capped, hit = cached_perplexity_of_file(base, text, max_tokens=whole_tokens - 1)
+    assert not hit and capped.records == 39 and capped == perplexity_of_file(base, text, max_tokens=whole_tokens - 1)
+    assert len(list(cache_dir().glob("*.json"))) == 2
+
     copy = shutil.copy(text, tmp_path / "elsewhere.txt")  # same bytes at another path: reused, named as asked
     moved, hit = cached_perplexity_of_file(base, copy)
     assert hit and moved.perplexity == expected.perplexity and moved.file == str(copy)

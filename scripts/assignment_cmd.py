@@ -22,7 +22,7 @@ EXIT_STOPPED = 130
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine.ablation import ABLATION_STEPS
-    from tweetsmith.engine.assignment import EVAL_TOKENS
+    from tweetsmith.engine.assignment import EVAL_TOKENS_CPU
     from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.train import TrainConfig
@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default: 0)")
     parser.add_argument("--sample-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--eval-tokens", type=int, default=EVAL_TOKENS, metavar="N",
+    parser.add_argument("--eval-tokens", type=int, default=None, metavar="N",
                         help=f"perplexity before/after scores each split's leading records within N tokens "
-                             f"(default: {EVAL_TOKENS:,}, the whole of each tweets split; 0: whole splits, however big)")
+                             f"(default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)")
     parser.add_argument("--ablation", type=int, nargs="?", const=ABLATION_STEPS, default=0, metavar="STEPS",
                         help=f"also train short runs of STEPS steps (default {ABLATION_STEPS}) changing one flag each "
                              "(--no-pack, full vs LoRA, lr x0.5 and x2) and table their valid perplexity and tokens/s")
@@ -60,16 +60,18 @@ def run(args: argparse.Namespace) -> int:
     from tweetsmith.engine.train import TrainConfig, validate
 
     from .common import config_from_args, install_stop_handler, notice
+    from .prepare_cmd import notice_resplit
 
     if args.samples < 2:
         raise ConfigError(f"--samples must be 2 or more (self-BLEU needs two samples), got {args.samples}")
     if args.sample_batch_size < 1:
         raise ConfigError(f"--sample-batch-size must be 1 or more, got {args.sample_batch_size}")
-    if args.eval_tokens < 0:
+    if args.eval_tokens is not None and args.eval_tokens < 0:
         raise ConfigError(f"--eval-tokens must be 0 (whole splits) or more, got {args.eval_tokens}")
     if args.ablation < 0:
         raise ConfigError(f"--ablation STEPS must be 1 or more, got {args.ablation}")
     prepare = config_from_args(PrepareConfig, args, inputs=tuple(args.inputs), out=args.out, seed=args.split_seed)
+    notice_resplit(prepare)
     train = config_from_args(TrainConfig, args)
     validate(train)
     sampling = dataclasses.replace(config_from_args(SamplingConfig, args), seed=0).validated()

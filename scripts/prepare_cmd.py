@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from .common import config_from_args
 
     config = config_from_args(PrepareConfig, args, inputs=tuple(args.inputs))
+    notice_resplit(config)
     progress = _Progress() if sys.stderr.isatty() else None
     try:
         summary = prepare(config, on_progress=progress)
@@ -41,6 +42,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary.table())
     return 0
+
+
+def notice_resplit(config) -> None:
+    """Say so on stderr when split files are about to be re-split (``data.split.resplit_notice``)."""
+    from tweetsmith.data.split import resplit_notice
+
+    from .common import notice
+
+    message = resplit_notice(list(config.inputs), config.split)
+    if message:
+        notice(message)
 
 
 class _Progress:

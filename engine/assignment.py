@@ -171,7 +171,8 @@ class _Pipeline:
         self.config = config
         self.eval_tokens = default_eval_tokens() if config.eval_tokens is None else config.eval_tokens
         self.stages = stages_of(config.ablation_steps > 0)
-        self.training_label = ""
+        self.training_label = ""  # "no-pack · " while an ablation run trains
+        self.ablation_result = None
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
         self.on_progress, self.cancel = on_progress, cancel
@@ -388,7 +389,7 @@ class _Pipeline:
 
         times = [self.record.stages[s] for s in self.stages if s in self.record.stages]
         build_report(self.paths.run, compute=False, n=self.config.samples, sweeps=SWEEPS, out=self.paths.report,
-                     stage_times=times, ablation=getattr(self, "ablation_result", None),
+                     stage_times=times, ablation=self.ablation_result,
                      ablation_hint=self.config.ablation_steps == 0)
         return None, False
 

@@ -223,7 +223,7 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
     summary = PrepareSummary(
         out_dir=str(config.out), inputs=tuple(inputs), seed=config.seed,
         ratios=tuple(float(r) for r in ratios), splits=splits, authors=authors, skipped=skipped,
-        changed=dict(cleaner.changed), seconds=time.monotonic() - started,
+        changed=dict(cleaner.changed), seconds=time.monotonic() - started, split_given=given is not None,
     )
     (tmp / STATS_FILE).write_text(summary.to_json(), encoding="utf-8")
     return summary

@@ -60,6 +60,7 @@ class PrepareSummary:
     skipped: dict[str, int] = field(default_factory=dict)  # reason (clean.SKIP_REASONS) -> count
     changed: dict[str, int] = field(default_factory=dict)  # cleaning step (clean.CHANGE_STEPS) -> kept records it changed
     seconds: float = 0.0
+    split_given: bool = False  # --split given: each input stayed in the split its name says (ratios = shares)
 
     @property
     def records(self) -> int:
@@ -80,6 +81,7 @@ class PrepareSummary:
             "records_read": self.records_read,
             "seed": self.seed,
             "split": dict(zip(SPLIT_NAMES, self.ratios)),
+            "split_given": self.split_given,
             "inputs": [{"source": i.source, "format": i.format, "records": i.records} for i in self.inputs],
             "splits": {
                 s.name: {"records": s.records, "bytes": s.bytes, "megabytes": round(s.megabytes, 6),
@@ -104,7 +106,7 @@ class PrepareSummary:
 
     def table(self) -> str:
         """A short human summary: one row per split, then the authors and what was skipped."""
-        ratios = "/".join(f"{r:.3g}" for r in self.ratios)
+        ratios = "/".join(f"{r:.3g}" for r in self.ratios) + (" as given" if self.split_given else "")
         lines = [
             f"prepared {self.records:,} of {self.records_read:,} records into {self.out_dir} "
             f"(split {ratios}, seed {self.seed}, {self.seconds:.1f} s)",

@@ -90,5 +90,11 @@ def _cleaning(data: Path) -> str:
     changed = ", ".join(f"{n:,} by {k.replace('_', ' ')}" for k, n in (stats.get("changed") or {}).items() if n) or "none"
     sources = ", ".join(f"`{i.get('source')}` ({i.get('format')}, {i.get('records', 0):,} records)"
                         for i in stats.get("inputs") or [])
+    ratios = stats.get("split") or {}
+    if stats.get("split_given"):
+        split = "Each input file stayed in the split its name says (`--split given`)."
+    else:
+        shares = "/".join(f"{float(r):.3g}" for r in ratios.values())
+        split = f"Split {shares} by author, seed {stats.get('seed')}." if ratios else ""
     return (f"Made by `tweetsmith prepare` from {sources or 'its inputs'}: {stats.get('records_read', 0):,} records read, "
-            f"{stats.get('records', 0):,} kept. Dropped: {dropped}. Records changed by cleaning: {changed}.")
+            f"{stats.get('records', 0):,} kept. Dropped: {dropped}. Records changed by cleaning: {changed}. {split}").rstrip()

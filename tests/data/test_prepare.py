@@ -129,6 +129,7 @@ def test_default_cleaning_matches_reference(tmp_path, tweet_dir):
         assert read_split_lines(out / f"{name}.txt") == files[name]
     assert {a: c["total"] for a, c in stats["authors"].items()} == dict(per_author)
     assert stats["records_read"] == 1124 and stats["split"] == {"train": 0.8, "valid": 0.1, "test": 0.1}
+    assert stats["split_given"] is False
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path, tweet_dir):
@@ -256,6 +257,7 @@ def test_split_given_keeps_each_files_records_in_its_split_in_order(tmp_path, tw
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     total = sum(len(files[n]) for n in SPLITS)
     assert stats["split"] == pytest.approx({n: len(files[n]) / total for n in SPLITS})
+    assert stats["split_given"] is True and " as given, seed" in summary.table()
     assert {n: stats["splits"][n]["words"] for n in SPLITS} == {
         n: sum(len(parse_line(x).text.split()) for x in files[n]) for n in SPLITS}
 

@@ -67,7 +67,7 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
         assert f"| {split} | {len(lines):,} | " in report and f"| {words:,} |" in report
         splits += "\n".join(lines)
     assert "founders don’t quit" in splits and "Q&A with founders" in splits
-    assert "by mojibake" in report and "by html entities" in report
+    assert "by mojibake" in report and "by html entities" in report and "Split 0.8/0.1/0.1 by author, seed 0." in report
     assert "the same `tweetsmith assignment` command with `--ablation`" in report  # how to measure the flags
 
     # The same command again computes nothing but the report, and the report says the same.

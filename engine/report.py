@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from .ablation import AblationResult
+from .ablation import AblationResult, median_tokens_per_s
 from .experiments import (
     DEFAULT_SWEEP_VALUES,
     cached_comparison,
@@ -202,9 +202,9 @@ def _training(run_dir: Path, paths: RunPaths, cfg: dict, link: "_Linker") -> str
         summary = [f"{len(rows)} logged steps, last step {last.get('step')}"]
         if last.get("loss") is not None:
             summary.append(f"final train loss {last['loss']:.3f}")
-        speeds = [r["tokens_per_s"] for r in rows if r.get("tokens_per_s")]
-        if speeds:
-            summary.append(f"median {sorted(speeds)[len(speeds) // 2]:.0f} tokens/s")
+        speed = median_tokens_per_s(rows)
+        if speed is not None:
+            summary.append(f"median {speed:.0f} tokens/s")
         out.append("Training: " + ", ".join(summary) + ".")
         png = plot_training(run_dir, paths.plots / "training.png")
         if png:

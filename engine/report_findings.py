@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .ablation import AblationResult, ablation_table
+from .ablation import AblationResult, ablation_table, median_tokens_per_s
 from .experiments import cached_comparison, cached_samples
 from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
 from .samples_io import load_samples
@@ -99,8 +99,8 @@ def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablatio
     table = "| run | " + " | ".join(differing) + " | valid perplexity | median tokens/s |\n|---|" + "---|" * len(differing) + "---:|---:|"
     for run, cfg in rows:
         ppl = _valid_perplexity(run)
-        speeds = sorted(m["tokens_per_s"] for m in read_metrics(run) if m.get("tokens_per_s"))
-        speed = f"{speeds[len(speeds) // 2]:.0f}" if speeds else "n/a"
+        median = median_tokens_per_s(read_metrics(run))
+        speed = f"{median:.0f}" if median is not None else "n/a"
         table += (f"\n| {run.name} | " + " | ".join(f"`{cfg.get(f)}`" for f in differing)
                   + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |")
     out.append(table)

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
 from tweetsmith.data.stats import is_prepare_output
 
+from .ablation import ABLATION_EVAL_TOKENS, variants
 from .errors import EngineError
 from .experiments import (
     COMPARE_STRIDE_TOKENS,
@@ -57,6 +58,10 @@ STAGES = ("prepare", "perplexity before", "train", "perplexity after", "compare"
           *(f"sweep {p}" for p in SWEEPS), "report")
 AFTER_TRAINING = STAGES[STAGES.index("train") + 1:]
 EVAL_TOKENS_CPU = 50_000  # perplexity stages on a CPU: each split's leading records within this many tokens
+# Parts a stage's progress goes through (its count restarts with each): valid and test; base and tuned;
+# base and tuned at each sweep value. A stage's ETA adds its parts still to come at the running part's pace.
+PARTS = {"perplexity before": 2, "perplexity after": 2, "compare": 2,
+         **{f"sweep {p}": 2 * len(DEFAULT_SWEEP_VALUES[p]) for p in SWEEPS}}
 
 
 def default_eval_tokens() -> int:
@@ -176,7 +181,8 @@ class _Pipeline:
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
         self.on_progress, self.cancel = on_progress, cancel
-        self.eta = _Estimates(self.stages)
+        self.eta = _Estimates(self.stages, self.ablation_work())
+        self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
         self.loaded: dict = {}
 
     def run(self) -> AssignmentResult:
@@ -192,7 +198,7 @@ class _Pipeline:
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")
             self.stage, self.number, self.began = stage, number, time.monotonic()
-            self.part_done, self.part_began, self.last_sent = 0, self.began, self.began
+            self.part_done, self.part_began, self.last_sent, self.parts_seen = 0, self.began, self.began, 1
             self.send(stage, 0, None, "")
             key, cached = step()
             seconds = time.monotonic() - self.began
@@ -208,14 +214,30 @@ class _Pipeline:
         now = time.monotonic()
         if done < self.part_done:  # a new part of the stage (valid, then test): it began at the last event
             self.part_began = self.last_sent
+            self.parts_seen += 1
         self.part_done, self.last_sent = done, now
-        if stage_eta_s is None and total and done:
-            elapsed = now - self.part_began
-            stage_eta_s = elapsed * (total - done) / done
+        part_s = None  # the running part's whole duration at its pace so far
+        if total and done:
+            part_s = (now - self.part_began) * total / done
+            if stage_eta_s is None:
+                stage_eta_s = part_s * (total - done) / total
+        rest = self.rest_of_stage(part_s)
+        if stage_eta_s is not None and rest is not None:
+            stage_eta_s += rest
         later, complete = self.eta.after(self.stage)
         overall = (stage_eta_s or 0.0) + later
+        known = (stage_eta_s is not None or total is None) and rest is not None
         self.on_progress(PipelineProgress(self.stage, self.number, len(self.stages), detail, done, total, unit,
-                                          stage_eta_s, overall, complete and (stage_eta_s is not None or total is None)))
+                                          stage_eta_s, overall, complete and known))
+
+    def rest_of_stage(self, part_s: float | None) -> float | None:
+        """Seconds of the running stage's parts after this one (None: not known yet)."""
+        if self.stage == "ablation":
+            return self.ablation_rest_s
+        left = PARTS.get(self.stage, 1) - self.parts_seen
+        if left <= 0:
+            return 0.0
+        return None if part_s is None else left * part_s
 
     def engine_progress(self, event: Progress) -> None:
         self.send(event.stage, event.done, event.total, event.unit)
@@ -247,11 +269,14 @@ class _Pipeline:
         base = load_model(train.model, allow_fallback=train.allow_fallback)
         cached = True
         for split in ("valid", "test"):
-            _, hit = cached_perplexity_of_file(base, self.paths.data / f"{split}.txt", stride_tokens=COMPARE_STRIDE_TOKENS,
-                                               max_tokens=self.eval_tokens, cancel=self.cancel,
-                                               on_progress=counting(self.engine_progress, f"base · {split}", "windows"))
+            began = time.monotonic()
+            result, hit = cached_perplexity_of_file(base, self.paths.data / f"{split}.txt", stride_tokens=COMPARE_STRIDE_TOKENS,
+                                                    max_tokens=self.eval_tokens, cancel=self.cancel,
+                                                    on_progress=counting(self.engine_progress, f"base · {split}", "windows"))
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")  # a cancelled pass is not cached; this stage runs again
+            if not hit:
+                self.eta.scored(result.tokens, time.monotonic() - began)
             cached = cached and hit
         return None, cached
 
@@ -260,8 +285,17 @@ class _Pipeline:
 
     def train_key(self, settings: TrainConfig) -> str:
         """What a training's result depends on: the splits' bytes and every setting but where things go."""
-        return content_key({k: v for k, v in dataclasses.asdict(settings).items() if k not in ("data", "out", "resume")},
-                           self.data_files())
+        return content_key(_training_settings(settings), self.data_files())
+
+    def ablation_work(self) -> tuple[int, int]:
+        """(optimizer steps to train, valid passes to score) in the ablation stage: every variant but the
+        one the main run already is, then every variant's row and the untuned model's."""
+        if self.config.ablation_steps <= 0:
+            return 0, 0
+        rows = variants(self.config.train, self.config.ablation_steps)
+        main = _training_settings(self.config.train)
+        trained = [v for v in rows if _training_settings(v.config) != main]
+        return len(trained) * self.config.ablation_steps, len(rows) + 1
 
     def train_run(self, stage: str, config: TrainConfig, run_dir: Path, forget: Sequence[str] = ()) -> tuple[str, bool]:
         """Train ``config`` into ``run_dir`` unless the record says it is done for the same key; a killed
@@ -283,7 +317,10 @@ class _Pipeline:
         if not same:
             self.record.forget(forget)
             self.record.started(stage, key)  # a kill from here on resumes this training
+        began, self.resumed_from = time.monotonic(), 0
         finished = train(settings, on_event=self.training_event, cancel=self.cancel)
+        if finished.steps > self.resumed_from:
+            self.eta.trained(finished.steps - self.resumed_from, time.monotonic() - began)
         if finished.outcome != "completed":
             raise TrainingStopped(f"training stopped at step {finished.steps}; run the same command again to resume it")
         return key, False
@@ -292,6 +329,7 @@ class _Pipeline:
         if isinstance(event, Progress):
             self.engine_progress(event)
         elif isinstance(event, TrainingStarted):
+            self.resumed_from = event.resumed_from_step
             self.send("training", event.resumed_from_step, event.total_steps, "steps")
         elif isinstance(event, (StepLogged, StepHeartbeat)):
             self.send(f"{self.training_label}step {event.step}/{event.total_steps}", event.step, event.total_steps,
@@ -340,7 +378,7 @@ class _Pipeline:
     def ablation(self):
         """Train each variant (the baseline is the main run itself when it has the same settings), score
         all on the same valid records, write DIR/ablation/ablation.json."""
-        from .ablation import ABLATION_EVAL_TOKENS, AblationResult, AblationRow, median_tokens_per_s, variants
+        from .ablation import AblationResult, AblationRow, median_tokens_per_s
         from .models import load_model, load_run_model
         from .perplexity_cache import cached_perplexity_of_file
         from .progress import counting
@@ -358,6 +396,7 @@ class _Pipeline:
                 raise Cancelled("cancelled")
             return result, hit
 
+        steps_left, scorings_left = self.ablation_work()
         for variant in variants(self.config.train, self.config.ablation_steps):
             stage = f"ablation {variant.name}"
             run_dir = self.paths.ablation / variant.name
@@ -365,16 +404,20 @@ class _Pipeline:
             if self.train_key(dataclasses.replace(variant.config, data=str(self.paths.data))) == main_key:
                 run_dir, seconds = self.paths.run, self.record.stages["train"].seconds  # the main run is this variant
             else:
+                steps_left -= self.config.ablation_steps
+                self.ablation_rest_s = self.eta.ablation(steps_left, scorings_left)
                 began = time.monotonic()
                 key, hit = self.train_run(stage, variant.config, run_dir)
                 entry = self.record.finished(stage, time.monotonic() - began, key=key, cached=hit)
                 seconds, cached = entry.seconds, cached and hit
+            scorings_left -= 1
+            self.ablation_rest_s = self.eta.ablation(steps_left, scorings_left)
             self.engine_progress(Progress(f"loading {variant.name}", 0, None))
             result, hit = score(load_run_model(run_dir, tuned=True), variant.name)
             cached = cached and hit
             rows.append(AblationRow(variant.name, variant.change, result.perplexity,
                                     median_tokens_per_s(read_metrics(run_dir)), seconds))
-        self.training_label = ""
+        self.training_label, self.ablation_rest_s = "", 0.0
         base, hit = score(load_model(self.config.train.model, allow_fallback=self.config.train.allow_fallback), "untuned")
         ablation = AblationResult(steps=self.config.ablation_steps, seed=self.config.train.seed, records=base.records,
                                   tokens=base.tokens, base_perplexity=base.perplexity, rows=tuple(rows))
@@ -394,6 +437,11 @@ class _Pipeline:
         return None, False
 
 
+def _training_settings(config: TrainConfig) -> dict:
+    """Every training setting but where things go: two configs with the same settings train the same model."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
+
+
 def _move_aside(run_dir: Path) -> None:
     """``run`` -> ``run-old-N`` (the first free N): nothing trained is deleted."""
     n = 1
@@ -406,15 +454,33 @@ class _Estimates:
     """Seconds the stages still to come should take, from what this invocation measured.
 
     Perplexity after training scores the same splits as before (only the tuned model: the base's
-    figures are cached), and each sweep draws 5x the samples of the comparison."""
+    figures are cached), and each sweep draws 5x the samples of the comparison. The ablation
+    (``ablation_work``: its optimizer steps to train and valid passes to score) takes the seconds a
+    step took in this invocation's last training and the seconds a token took to score before training."""
 
-    def __init__(self, stages: Sequence[str] = STAGES):
+    def __init__(self, stages: Sequence[str] = STAGES, ablation_work: tuple[int, int] = (0, 0)):
         self.stages = tuple(stages)
+        self.ablation_work = ablation_work
         self.seconds: dict[str, float] = {}
+        self.step_s: float | None = None
+        self.token_s: float | None = None
 
     def finished(self, stage: str, seconds: float, cached: bool) -> None:
         if not cached:
             self.seconds[stage] = seconds
+
+    def trained(self, steps: int, seconds: float) -> None:
+        self.step_s = seconds / steps
+
+    def scored(self, tokens: int, seconds: float) -> None:
+        if tokens > 0:
+            self.token_s = seconds / tokens
+
+    def ablation(self, steps: int, scorings: int) -> float | None:
+        """Seconds to train ``steps`` optimizer steps and score ``scorings`` ablation rows (None: not measured)."""
+        if (steps and self.step_s is None) or (scorings and self.token_s is None):
+            return None
+        return steps * (self.step_s or 0.0) + scorings * ABLATION_EVAL_TOKENS * (self.token_s or 0.0)
 
     def after(self, stage: str) -> tuple[float, bool]:
         guesses = {"prepare": 0.0, "report": 1.0}
@@ -423,6 +489,9 @@ class _Estimates:
         if "compare" in self.seconds:
             for param in SWEEPS:
                 guesses[f"sweep {param}"] = 5 * self.seconds["compare"]
+        ablation = self.ablation(*self.ablation_work)
+        if ablation is not None:
+            guesses["ablation"] = ablation
         total, complete = 0.0, True
         for later in self.stages[self.stages.index(stage) + 1:]:
             if later in guesses:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tweetsmith.engine.assignment import PipelineProgress, _Estimates
 
 
@@ -28,9 +30,8 @@ def test_summary_says_when_the_eta_is_a_lower_bound():
     assert done.summary() == "all ≈ 1s"
 
 
-def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
-    """Perplexity scores valid, then test: the test split's ETA comes from its own rate, not from the time
-    the stage has spent so far (which would double it)."""
+def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, **train):
+    """A pipeline placed at the start of ``stage``, its clock stubbed: returns (pipeline, clock, events)."""
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine import assignment
     from tweetsmith.engine.train_config import TrainConfig
@@ -38,15 +39,76 @@ def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
     now = [0.0]
     monkeypatch.setattr(assignment.time, "monotonic", lambda: now[0])
     events = []
-    pipeline = assignment._Pipeline(assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig()), events.append, None)
-    pipeline.stage, pipeline.number, pipeline.began = "perplexity before", 2, 0.0
-    pipeline.part_done, pipeline.part_began, pipeline.last_sent = 0, 0.0, 0.0
+    config = assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig(**train), ablation_steps=ablation_steps)
+    pipeline = assignment._Pipeline(config, events.append, None)
+    pipeline.stage, pipeline.number, pipeline.began = stage, 2, 0.0
+    pipeline.part_done, pipeline.part_began, pipeline.last_sent, pipeline.parts_seen = 0, 0.0, 0.0, 1
+    return pipeline, now, events
+
+
+def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
+    """Perplexity scores valid, then test: while valid runs, the stage's ETA adds a test pass at valid's
+    pace; the test split's ETA then comes from its own rate, not from the time the stage has spent so
+    far (which would double it)."""
+    pipeline, now, events = _pipeline(monkeypatch, "perplexity before")
     for done in range(1, 11):  # valid: 10 windows, 6 s each
         now[0] += 6.0
         pipeline.send("base · valid", done, 10, "windows")
-    assert events[-1].stage_eta_s == 0.0
+        if done == 5:
+            assert events[-1].stage_eta_s == 5 * 6.0 + 10 * 6.0  # valid's other half, then test as long as valid
+            assert events[-1].eta_complete is False  # nothing measured for the stages after this one
+    assert events[-1].stage_eta_s == 10 * 6.0
     now[0] += 3.0
     pipeline.send("base · test", 1, 20, "windows")  # test: the first window took 3 s of its own clock
     now[0] += 3.0
     pipeline.send("base · test", 2, 20, "windows")
     assert events[-1].stage_eta_s == 3.0 * 18  # 3 s a window since the part began, not (60 + 6) s / 2 windows
+
+
+def test_a_sweep_counts_its_ten_parts(monkeypatch):
+    """A sweep draws base then tuned at each of its five values: ten parts of the same size."""
+    pipeline, now, events = _pipeline(monkeypatch, "sweep top_k")
+    for part in range(3):
+        for done in (50, 100):
+            now[0] += 10.0
+            pipeline.send(f"part {part}", done, 100, "samples")
+    assert events[-1].stage_eta_s == 7 * 20.0  # three parts done at 20 s each, seven to come
+
+
+def test_the_ablation_is_estimated_from_this_runs_step_and_scoring_times():
+    from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS
+    from tweetsmith.engine.assignment import stages_of
+
+    eta = _Estimates(stages_of(True), ablation_work=(80, 6))
+    eta.finished("compare", 30.0, cached=False)
+    assert eta.after("compare") == (3 * 5 * 30.0 + 1.0, False)  # the ablation has no estimate yet
+    eta.trained(130, 130 * 18.0)
+    eta.scored(100_000, 1_000.0)
+    ablation = 80 * 18.0 + 6 * ABLATION_EVAL_TOKENS * 0.01
+    assert eta.after("compare") == (3 * 5 * 30.0 + ablation + 1.0, True)
+    assert eta.after("sweep top_p") == (ablation + 1.0, True)
+    assert eta.ablation(20, 2) == 20 * 18.0 + 2 * ABLATION_EVAL_TOKENS * 0.01
+
+
+def test_the_ablation_trains_every_variant_but_the_main_run(monkeypatch):
+    """Five rows and the untuned model are scored; the baseline is trained only when the main run is not it."""
+    from tweetsmith.engine.ablation import variants
+    from tweetsmith.engine.train_config import TrainConfig
+
+    other, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20, max_steps=130)
+    assert other.ablation_work() == (5 * 20, 5 + 1)
+    same = variants(TrainConfig(max_steps=130), 20)[0].config  # the baseline's own settings as the main run's
+    main, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20,
+                           **{f.name: getattr(same, f.name) for f in dataclasses.fields(same)})
+    assert main.ablation_work() == (4 * 20, 5 + 1)
+    assert other.ablation_work() != main.ablation_work()
+
+
+def test_the_ablation_stage_adds_its_parts_to_come(monkeypatch):
+    """While a variant trains, the stage's ETA is its own plus what the pipeline says the rest will take."""
+    pipeline, now, events = _pipeline(monkeypatch, "ablation", ablation_steps=20)
+    pipeline.send("no-pack · step 5/20", 5, 20, "steps", 150.0)
+    assert (events[-1].stage_eta_s, events[-1].eta_complete) == (150.0, False)  # the rest is not known yet
+    pipeline.ablation_rest_s = 900.0
+    pipeline.send("no-pack · step 6/20", 6, 20, "steps", 140.0)
+    assert (events[-1].stage_eta_s, events[-1].overall_eta_s, events[-1].eta_complete) == (1040.0, 1041.0, True)

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from tweetsmith.data.records import parse_line, read_split_lines
 
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split, intervals
+from .decode_loop import DECODE_VERSION
 from .diversity import Reference, diversity, reference_from_file
 from .errors import ConfigError, EngineError, ModelError
 from .generate import DEFAULT_BATCH_SIZE
@@ -142,7 +143,8 @@ def cached_sweep(run_dir: str | Path, param: str) -> SweepResult | None:
 
 def _cached(run_dir: str | Path, path: Path, kind):
     """A cache file read back as ``kind``; a missing, broken or foreign file is no cache (computed again),
-    and so is one computed before final/ last changed (the model was retrained since)."""
+    and so is one computed before final/ last changed (the model was retrained since) or, for samples, by
+    an older decoding loop (``DECODE_VERSION``)."""
     raw = read_json(path)
     if not isinstance(raw, dict):
         return None
@@ -153,6 +155,8 @@ def _cached(run_dir: str | Path, path: Path, kind):
     mtime = final_mtime(run_dir)
     if mtime is not None and (cached.final_mtime is None or mtime > cached.final_mtime + 1e-6):
         return None
+    if getattr(cached, "decode_version", DECODE_VERSION) != DECODE_VERSION:
+        return None  # samples drawn by an older decoding loop
     return cached
 
 
@@ -257,7 +261,7 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
         run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(data / "test.txt"), human=human,
         sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in measured else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(),
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).compare, result.to_json())
@@ -331,7 +335,7 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
         run=str(run_dir) if run_dir else None, param=param, values=tuple(values), n=n, config=config,
         reference=str(data / "test.txt"), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in curves else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(),
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())

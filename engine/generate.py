@@ -153,7 +153,8 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     """Sample every prompt to its end in one batch; returns the rows and whether it was cancelled.
 
     Left padding with explicit positions, so a row's numbers do not depend on the other rows of its
-    batch (up to float rounding). ``require_text[i]``: row i may not stop before it
+    batch (up to float rounding). A prompt ending in a space gets a first token that begins with one
+    (``decode_rows``). ``require_text[i]``: row i may not stop before it
     has produced a non-blank token (set when the user typed nothing after the author: in the tweets
     every record ends in a space before its end-of-text, so a model learns "space, then end" and
     without this rule drew empty samples).
@@ -179,7 +180,8 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     try:
         with torch.inference_mode():
             generated, cancelled = decode_rows(loaded, input_ids.to(device), attention.to(device), encoded, seeds,
-                                                require_text, config, cancel, streamer)
+                                                require_text, [p != p.rstrip(" ") for p in prompts], config, cancel,
+                                                streamer)
     finally:
         model.train(was_training)
     rows = [_Row(new_text(loaded.tokenizer, ids, prompts[row]), len(ids)) for row, ids in enumerate(generated)]

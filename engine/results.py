@@ -146,12 +146,13 @@ class SampleComparison:
     note: str = ""  # e.g. that the tuned model is missing
     final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
     created: str = ""
+    decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
 
     def to_json(self) -> dict:
         out = {"run": self.run, "n": self.n, "config": self.config.to_dict(), "reference": self.reference,
                "ci_level": self.ci_level, "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
                "sides": {side: figures.to_json() for side, figures in self.sides.items()},
-               "final_mtime": self.final_mtime, "created": self.created}
+               "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
         if self.note:
             out["note"] = self.note
         return out
@@ -162,7 +163,8 @@ class SampleComparison:
                    human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
                    sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""))
+                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
+                   decode_version=int(d.get("decode_version", 0)))
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -200,6 +202,7 @@ class SweepResult:
     note: str = ""
     final_mtime: float | None = None  # as in SampleComparison
     created: str = ""
+    decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
 
     @property
     def bleu_n(self) -> int:
@@ -214,7 +217,7 @@ class SweepResult:
                "config": self.config.to_dict(), "reference": self.reference, "ci_level": self.ci_level,
                "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
                "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
-               "final_mtime": self.final_mtime, "created": self.created}
+               "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
         if self.note:
             out["note"] = self.note
         return out
@@ -226,7 +229,8 @@ class SweepResult:
                    human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
                    curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""))
+                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
+                   decode_version=int(d.get("decode_version", 0)))
 
 
 # --- memorisation -----------------------------------------------------------------------------------

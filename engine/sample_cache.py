@@ -18,13 +18,13 @@ from typing import Callable, Sequence
 
 from tweetsmith.data.records import prompt_for
 
+from .decode_loop import DECODE_VERSION
 from .generate import DEFAULT_BATCH_SIZE, Sample, generate_samples
 from .paths import cache_dir
 from .perplexity_cache import model_fingerprint
 from .runs import write_json_atomic
 from .sampling import SamplingConfig
 
-DECODE_VERSION = 1  # bump when a change to the decoding loop changes which tokens a seed gives
 
 
 def batch_key(fingerprint: str, config: SamplingConfig, prompts: Sequence[str], seeds: Sequence[int]) -> str:

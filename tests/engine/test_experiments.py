@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from tweetsmith.engine.decode_loop import DECODE_VERSION
 from tweetsmith.engine.diversity import diversity, reference_from_file
 from tweetsmith.engine.errors import ConfigError
 from tweetsmith.engine.experiments import (
@@ -109,6 +110,11 @@ def test_compare_samples_side_by_side(fake_run):
     assert files["base"][0].model != files["tuned"][0].model
     assert json.loads((fake_run / "compare.json").read_text())["n"] == 10
     assert cached_samples(fake_run) == result == SampleComparison.from_json(json.loads(json.dumps(result.to_json())))
+    # samples drawn by another decoding loop are stale: recomputed, not served
+    stored = json.loads((fake_run / "compare.json").read_text())
+    assert stored["decode_version"] == DECODE_VERSION
+    (fake_run / "compare.json").write_text(json.dumps({**stored, "decode_version": DECODE_VERSION - 1}))
+    assert cached_samples(fake_run) is None
 
 
 def test_sweep_returns_curves_for_plotting(fake_run):
@@ -125,6 +131,9 @@ def test_sweep_returns_curves_for_plotting(fake_run):
     assert result.curves["base"][0].figures.figure("dist_2") <= result.curves["base"][1].figures.figure("dist_2")
     assert any("top_k=1" in e.stage for e in events)
     assert cached_sweep(fake_run, "top_k") == result
+    stored = json.loads((fake_run / "sweep-top_k.json").read_text())
+    (fake_run / "sweep-top_k.json").write_text(json.dumps({k: v for k, v in stored.items() if k != "decode_version"}))
+    assert cached_sweep(fake_run, "top_k") is None  # written before the decoding loop had a version: stale
 
 
 @pytest.mark.parametrize("param,values,message", [
@@ -240,6 +249,8 @@ def test_cached_results_written_before_self_bleu_had_one_name_still_load(tmp_pat
            "human": {"n": 3, "repeats": 2, "seed": 0, "bounds": {"self_bleu_4": [0.2, 0.4]}, "means": {"self_bleu_4": 0.3}},
            "sides": {"base": side}}
     (tmp_path / "compare.json").write_text(json.dumps(old))
+    assert cached_samples(tmp_path) is None  # drawn by the first decoding loop: recomputed
+    (tmp_path / "compare.json").write_text(json.dumps({**old, "decode_version": DECODE_VERSION}))
     cached = cached_samples(tmp_path)
     base = cached.sides["base"]
     assert (base.figure("self_bleu"), base.interval("self_bleu"), cached.human.bounds["self_bleu"]) == (0.25, (0.1, 0.3), (0.2, 0.4))

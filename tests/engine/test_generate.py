@@ -39,13 +39,22 @@ def plain_greedy(loaded, author, max_new_tokens, text=""):
     """Independent reference: transformers' own greedy generate, no stop but max_new_tokens.
 
     The prompt's trailing space is left to the model (as in training, it belongs to the next word's
-    token), so the expected text is the decoded tokens minus that one leading space.
+    token), so the first token is one that begins with a space (transformers' prefix constraint, the
+    allowed tokens found by decoding each) and the expected text is the decoded tokens minus that space.
     """
     import torch
 
-    ids = [loaded.eot_id] + loaded.tokenizer(f"\\{author}- {text}".rstrip(" "), add_special_tokens=False)["input_ids"]
+    prompt = f"\\{author}- {text}"
+    ids = [loaded.eot_id] + loaded.tokenizer(prompt.rstrip(" "), add_special_tokens=False)["input_ids"]
+    vocab = loaded.model.get_output_embeddings().weight.shape[0]
+    every = list(range(vocab))
+    spaced = [i for i in range(len(loaded.tokenizer)) if loaded.tokenizer.decode([i]).startswith(" ") and i != loaded.eot_id]
+
+    def allowed(batch_id, so_far):
+        return spaced if prompt.endswith(" ") and len(so_far) == len(ids) else every
+
     out = loaded.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=max_new_tokens,
-                                eos_token_id=None, pad_token_id=loaded.pad_id)
+                                eos_token_id=None, pad_token_id=loaded.pad_id, prefix_allowed_tokens_fn=allowed)
     return out[0, len(ids):].tolist()
 
 
@@ -264,7 +273,7 @@ def test_stop_tokens_are_end_of_text_and_every_token_holding_a_newline(tiny):
     from tweetsmith.engine.decode_loop import TokenTable
 
     vocab = tiny.model.get_output_embeddings().weight.shape[0]
-    mask, _ = TokenTable.of(tiny.tokenizer, tiny.eot_id, vocab)
+    mask, _, _ = TokenTable.of(tiny.tokenizer, tiny.eot_id, vocab)
     expected = {i for i in range(len(tiny.tokenizer)) if "\n" in tiny.tokenizer.decode([i])} | {tiny.eot_id}
     assert set(mask.nonzero().squeeze(-1).tolist()) == expected
     assert tiny.tokenizer("\n", add_special_tokens=False)["input_ids"][0] in expected
@@ -294,3 +303,45 @@ def test_a_sample_without_typed_text_never_ends_before_it_has_text(tiny_llama_di
     assert typed.new_tokens == 1 and typed.text == "" and typed.full_text == "Hello"
     sampled = generate_samples(loaded, ["paulg"] * 6, SamplingConfig(temperature=1.0, top_k=0, max_new_tokens=12))
     assert all(s.text.strip() for s in sampled)
+
+
+def test_a_prompt_ending_in_a_space_gets_a_space_led_first_token(tiny_llama_dir):
+    """``\\paulg- `` is encoded without its space (training puts the space inside the word's token), so the
+    first token must bring it: a model that prefers to glue a token onto ``-`` (``\\paulg-x``) still
+    starts a word. Without a trailing space in the prompt ("Hello") the first token is free."""
+    import torch
+
+    from tweetsmith.engine.decode_loop import TokenTable
+
+    loaded = load_model(str(tiny_llama_dir))
+    tokenizer, eot = loaded.tokenizer, loaded.eot_id
+    glued = tokenizer("x", add_special_tokens=False)["input_ids"][0]
+    assert not tokenizer.decode([glued]).startswith(" ")
+
+    def glue_first(module, args, output):  # a token without a space the likeliest everywhere
+        output[..., glued] += 100.0
+        return output
+
+    loaded.model.get_output_embeddings().register_forward_hook(glue_first)
+    greedy = SamplingConfig(temperature=0, max_new_tokens=6)
+
+    def first_token(prompt: str, spaced_only: bool) -> int:
+        ids = [eot] + tokenizer(prompt.rstrip(" "), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = loaded.model(torch.tensor([ids])).logits[0, -1].float()
+        if spaced_only:  # independent of the table: decode every token
+            vocab = logits.shape[-1]
+            starts = torch.tensor([tokenizer.decode([i]).startswith(" ") and i != eot for i in range(vocab)])
+            logits = logits.masked_fill(~starts, float("-inf"))
+        return int(logits.argmax())
+
+    expected = tokenizer.decode([first_token("\\paulg- ", True)])
+    assert expected.startswith(" ") and expected.strip()
+    for sample in (generate_samples(loaded, ["paulg", "paulg"], greedy)[0], stream_sample(loaded, "paulg", "", greedy).sample):
+        assert sample.text.startswith(expected[1:])  # the prompt's own space is not repeated in the text
+    spaced_typed = generate_samples(loaded, ["paulg"], greedy, text="Hello ")[0]
+    assert tokenizer.decode([first_token("\\paulg- Hello ", True)]).startswith(" " + spaced_typed.text[:1])
+    free = generate_samples(loaded, ["paulg"], greedy, text="Hello")[0]
+    assert first_token("\\paulg- Hello", False) == glued and free.text.startswith("x")
+    _, _, spaced = TokenTable.of(tokenizer, eot, loaded.model.get_output_embeddings().weight.shape[0])
+    assert not bool(spaced[glued]) and not bool(spaced[eot])

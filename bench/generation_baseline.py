@@ -1,8 +1,9 @@
 """The batched sampling path before the engine's own decoding loop: transformers' ``model.generate``.
 
 Kept only as the bench's baseline (bench/generation_speed.py), so the speed-up is measured side by side
-in one run. Same prompts, seeds, warpers and stop rule as the engine: each row draws from its own
-generator (a logits processor returning -inf everywhere but the drawn token), and a stopping criterion
+in one run. Same prompts, seeds, warpers, first-token rule and stop rule as the engine: each row draws
+from its own generator (a logits processor returning -inf everywhere but the drawn token; a prompt
+ending in a space gets a space-led first token, as ``engine.decode_loop``), and a stopping criterion
 decodes each row's last two tokens to look for a newline. Every row stays in the batch until the
 longest one ends.
 """
@@ -17,6 +18,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+    from tweetsmith.engine.decode_loop import TokenTable
     from tweetsmith.engine.generate import _prompt_ids, new_text
     from tweetsmith.engine.sampling import logits_warpers
 
@@ -24,6 +26,9 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def draw(input_ids, scores):
+        if input_ids.shape[1] == width:  # the first new token: the space a prompt ending in one owes
+            _, _, spaced = TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1])
+            scores = scores.masked_fill(owes_space[:, None] & ~spaced[None, :], float("-inf"))
         for warper in warpers:
             scores = warper(input_ids, scores)
         cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
@@ -33,6 +38,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
 
     encoded = [_prompt_ids(loaded, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
+    owes_space = torch.tensor([p != p.rstrip(" ") for p in prompts])
     ended: list[int | None] = [None] * len(encoded)
 
     class EndOfSample(StoppingCriteria):

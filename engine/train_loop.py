@@ -272,6 +272,11 @@ class TweetTrainer(Trainer):
         self.monitor.pause(time.perf_counter() - started)
 
 
+class NothingLeftToTrain(Exception):
+    """Raised before the first step of a run resumed from its last step's checkpoint (killed during the
+    final evaluation or save): the Trainer would otherwise take one step past ``max_steps``."""
+
+
 class ControlCallback(TrainerCallback):
     """Evaluation and save schedule, the last step's log, and stopping on the caller's cancellation flag."""
 
@@ -304,6 +309,11 @@ class ControlCallback(TrainerCallback):
         self.last_step_rng = rng_snapshot()
         if self.on_begin is not None:
             self.on_begin(state)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            raise NothingLeftToTrain()
+        return control
 
     def on_substep_end(self, args, state, control, **kwargs):
         # Between micro-batches of one optimizer step: stop without finishing the step. The weights,

@@ -287,8 +287,12 @@ class TrainAttempt:
 
     def train(self, trainer, control, monitor, model) -> bool:
         """Run the Trainer; True when a stop arrived inside a step (then the last completed step is saved)."""
+        from .train_loop import NothingLeftToTrain, rng_restore
+
         try:
             trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+            return False
+        except NothingLeftToTrain:  # resumed from the last step's checkpoint: its weights are the result
             return False
         except StepCancelled:
             pass
@@ -296,8 +300,6 @@ class TrainAttempt:
             trainer.step_watch.remove()
         # The abandoned step changed nothing but gradients and the RNG: drop the first, rewind the second,
         # and keep the last completed step as a checkpoint so --resume continues exactly.
-        from .train_loop import rng_restore
-
         model.zero_grad(set_to_none=True)
         if control.last_step_rng is not None:
             rng_restore(control.last_step_rng)

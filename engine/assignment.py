@@ -183,6 +183,7 @@ class _Pipeline:
         self.on_progress, self.cancel = on_progress, cancel
         self.eta = _Estimates(self.stages, self.ablation_work())
         self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
+        self.resumed_from = 0  # the step the running training resumed at (its steps before are not timed)
         self.loaded: dict = {}
 
     def run(self) -> AssignmentResult:

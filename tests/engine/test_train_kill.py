@@ -22,7 +22,7 @@ import pytest
 
 from tweetsmith.engine import checkpoints
 
-STEPS = 6
+STEPS = 12  # room for five trials that each move the newest checkpoint on by a step or two
 # staging: the moment a checkpoint starts being written; published: the moment one becomes complete (its
 # step's metrics line must already be on disk); moment: a random time after a checkpoint. Shuffled by the seed.
 TRIALS = ("staging", "published", "staging", "moment", "moment")
@@ -165,7 +165,12 @@ def test_sigkill_at_random_moments_resumes_from_the_newest_complete_checkpoint(t
         # The uninterrupted reference run.
         reference = tmp_path / "reference"
         straight = launch(reference, resume=False, name="reference")
+        straight.wait_until(lambda: started_line(straight), timeout_s=START_TIMEOUT_S, what="TrainingStarted line")
+        began = time.monotonic()
         assert straight.finish(RUN_TIMEOUT_S) == 0, straight.stderr()[-3000:]
+        # A step with its evaluation and checkpoint, on this machine now: a random moment is drawn within one,
+        # so it lands inside the run however fast the machine (a fixed second was the whole run on one).
+        step_s = (time.monotonic() - began) / STEPS
         want = losses(reference)
         assert sorted(want) == list(range(1, STEPS + 1))
 
@@ -197,7 +202,7 @@ def test_sigkill_at_random_moments_resumes_from_the_newest_complete_checkpoint(t
                 target = min(newest + 1, STEPS - 2)
                 training.wait_until(lambda: max(complete_steps(run), default=0) >= target,
                                     timeout_s=STEP_TIMEOUT_S * 2, what=f"checkpoint-{target}")
-                delay_s = rng.uniform(0.0, 1.0)
+                delay_s = rng.uniform(0.0, 1.0) * step_s
                 time.sleep(delay_s)  # the random moment itself, not a wait for anything
                 training.kill()
                 moment = f"{delay_s:.2f} s after checkpoint-{target}" + (

@@ -1,9 +1,10 @@
 """The batched sampling path before the engine's own decoding loop: transformers' ``model.generate``.
 
 Kept only as the bench's baseline (bench/generation_speed.py), so the speed-up is measured side by side
-in one run. Same prompts, seeds, warpers, first-token rule and stop rule as the engine: each row draws
+in one run. Same prompts, seeds, warpers, first-token rule and stop rules as the engine: each row draws
 from its own generator (a logits processor returning -inf everywhere but the drawn token; a prompt
-ending in a space gets a space-led first token, as ``engine.decode_loop``), and a stopping criterion
+ending in a space gets a space-led first token, and no row stops before it has text, as
+``engine.decode_loop`` for ``generate_samples``), and a stopping criterion
 decodes each row's last two tokens to look for a newline. Every row stays in the batch until the
 longest one ends.
 """
@@ -26,19 +27,22 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def draw(input_ids, scores):
+        stops, blank, spaced = TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1])
         if input_ids.shape[1] == width:  # the first new token: the space a prompt ending in one owes
-            _, _, spaced = TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1])
             scores = scores.masked_fill(owes_space[:, None] & ~spaced[None, :], float("-inf"))
+        scores = scores.masked_fill(needs_text[:, None] & stops[None, :], float("-inf"))  # no empty sample
         for warper in warpers:
             scores = warper(input_ids, scores)
         cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
         u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators])
         chosen = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp_(max=scores.shape[-1] - 1)
+        needs_text[:] = needs_text & blank[chosen[:, 0]]
         return torch.full_like(scores, float("-inf")).scatter_(1, chosen, 0.0)
 
     encoded = [_prompt_ids(loaded, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
     owes_space = torch.tensor([p != p.rstrip(" ") for p in prompts])
+    needs_text = torch.ones(len(prompts), dtype=torch.bool)  # the bench's prompts have no text of their own
     ended: list[int | None] = [None] * len(encoded)
 
     class EndOfSample(StoppingCriteria):

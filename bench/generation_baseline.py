@@ -20,7 +20,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
     from tweetsmith.engine.decode_loop import TokenTable
-    from tweetsmith.engine.generate import _prompt_ids, new_text
+    from tweetsmith.engine.generate import _prompt_ids, new_text, owes_space
     from tweetsmith.engine.sampling import logits_warpers
 
     warpers = logits_warpers(config)
@@ -29,7 +29,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     def draw(input_ids, scores):
         stops, blank, spaced = TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1])
         if input_ids.shape[1] == width:  # the first new token: the space a prompt ending in one owes
-            scores = scores.masked_fill(owes_space[:, None] & ~spaced[None, :], float("-inf"))
+            scores = scores.masked_fill(owed[:, None] & ~spaced[None, :], float("-inf"))
         scores = scores.masked_fill(needs_text[:, None] & stops[None, :], float("-inf"))  # no empty sample
         for warper in warpers:
             scores = warper(input_ids, scores)
@@ -41,7 +41,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
 
     encoded = [_prompt_ids(loaded, p) for p in prompts]
     width = max(len(ids) for ids in encoded)
-    owes_space = torch.tensor([p != p.rstrip(" ") for p in prompts])
+    owed = torch.tensor([owes_space(p) for p in prompts])
     needs_text = torch.ones(len(prompts), dtype=torch.bool)  # the bench's prompts have no text of their own
     ended: list[int | None] = [None] * len(encoded)
 

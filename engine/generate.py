@@ -133,6 +133,11 @@ def _prompt_ids(loaded, prompt: str) -> list[int]:
     return [loaded.eot_id] + loaded.tokenizer(prompt.rstrip(" "), add_special_tokens=False)["input_ids"]
 
 
+def owes_space(prompt: str) -> bool:
+    """Whether ``_prompt_ids`` left a trailing space out of the prompt: its first new token must bring one."""
+    return prompt != prompt.rstrip(" ")
+
+
 def new_text(tokenizer, ids: Sequence[int], prompt: str) -> str:
     """A sample's text from its new tokens: minus the spaces the prompt already ended with, up to the first newline."""
     text = _decode(tokenizer, ids)
@@ -180,7 +185,7 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     try:
         with torch.inference_mode():
             generated, cancelled = decode_rows(loaded, input_ids.to(device), attention.to(device), encoded, seeds,
-                                                require_text, [p != p.rstrip(" ") for p in prompts], config, cancel,
+                                                require_text, [owes_space(p) for p in prompts], config, cancel,
                                                 streamer)
     finally:
         model.train(was_training)

@@ -26,7 +26,6 @@ from .runs import write_json_atomic
 from .sampling import SamplingConfig
 
 
-
 def batch_key(fingerprint: str, config: SamplingConfig, prompts: Sequence[str], seeds: Sequence[int]) -> str:
     settings = json.dumps(dataclasses.replace(config, seed=0).to_dict(), sort_keys=True)
     payload = json.dumps([DECODE_VERSION, fingerprint, settings, list(prompts), list(seeds)], ensure_ascii=False)

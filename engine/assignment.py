@@ -159,16 +159,20 @@ class TrainingStopped(EngineError):
 
 
 def run_assignment(config: AssignmentConfig, *, on_progress: Callable[[PipelineProgress], None] | None = None,
-                   cancel: threading.Event | None = None) -> AssignmentResult:
-    """Run every stage whose result is missing or stale; return the report's path and each stage's time."""
+                   cancel: threading.Event | None = None,
+                   on_notice: Callable[[str], None] | None = None) -> AssignmentResult:
+    """Run every stage whose result is missing or stale; return the report's path and each stage's time.
+
+    ``on_notice`` gets each one-line notice once: the embedded model standing in for one that cannot be
+    had offline, the memory plan changing the batch, QLoRA on a CPU."""
     from .train import quiet_progress_bars
 
     with quiet_progress_bars():
-        return _Pipeline(config, on_progress, cancel).run()
+        return _Pipeline(config, on_progress, cancel, on_notice).run()
 
 
 class _Pipeline:
-    def __init__(self, config: AssignmentConfig, on_progress, cancel):
+    def __init__(self, config: AssignmentConfig, on_progress, cancel, on_notice=None):
         if config.samples < 2:
             raise EngineError(f"--samples must be 2 or more (self-BLEU needs two samples), got {config.samples}")
         if (config.eval_tokens or 0) < 0 or config.ablation_steps < 0:
@@ -180,7 +184,8 @@ class _Pipeline:
         self.ablation_result = None
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
-        self.on_progress, self.cancel = on_progress, cancel
+        self.on_progress, self.cancel, self.on_notice = on_progress, cancel, on_notice
+        self.said: list[str] = []  # notices already passed on
         self.eta = _Estimates(self.stages, self.ablation_work())
         self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
         self.resumed_from = 0  # the step the running training resumed at (its steps before are not timed)
@@ -240,6 +245,14 @@ class _Pipeline:
             return 0.0
         return None if part_s is None else left * part_s
 
+    def say(self, notice: str | None) -> None:
+        """Pass a notice on once: training repeats the model's fallback notice, joined to its own by "; "."""
+        for said in self.said:
+            notice = (notice or "").replace(f"{said}; ", "").replace(said, "")
+        if notice and self.on_notice is not None:
+            self.said.append(notice)
+            self.on_notice(notice)
+
     def engine_progress(self, event: Progress) -> None:
         self.send(event.stage, event.done, event.total, event.unit)
 
@@ -268,6 +281,7 @@ class _Pipeline:
 
         train = self.config.train
         base = load_model(train.model, allow_fallback=train.allow_fallback)
+        self.say(base.info.notice)
         cached = True
         for split in ("valid", "test"):
             began = time.monotonic()
@@ -331,6 +345,7 @@ class _Pipeline:
             self.engine_progress(event)
         elif isinstance(event, TrainingStarted):
             self.resumed_from = event.resumed_from_step
+            self.say(event.notice)
             self.send("training", event.resumed_from_step, event.total_steps, "steps")
         elif isinstance(event, (StepLogged, StepHeartbeat)):
             self.send(f"{self.training_label}step {event.step}/{event.total_steps}", event.step, event.total_steps,

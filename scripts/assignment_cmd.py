@@ -12,7 +12,7 @@ import argparse
 import signal
 import threading
 
-from .common import StageLine
+from .common import StageLine, notice
 
 HELP = ("the whole assignment in one resumable command: prepare -> perplexity before -> train -> perplexity "
         "after -> compare -> sweeps -> DIR/report.md")
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.train import TrainConfig, validate
 
-    from .common import config_from_args, install_stop_handler, notice
+    from .common import config_from_args, install_stop_handler
     from .prepare_cmd import notice_resplit
 
     if args.samples < 2:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         cancel, "stopping at the next safe point (Ctrl-C again to abort); the same command resumes")
     line = PipelineLine()
     try:
-        result = run_assignment(config, on_progress=line, cancel=cancel)
+        result = run_assignment(config, on_progress=line, cancel=cancel, on_notice=line.notice)
     except (Cancelled, TrainingStopped) as err:
         line.close()
         notice(f"stopped ({err}); run the same command again to continue where it stopped")
@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
 class PipelineLine(StageLine):
     """``[5/9 compare] [####....] 40% tuned samples · 40/100 samples · stage 1m10s · all ≈ 12m`` on stderr
     (``all ≥``: some later stage has no estimate yet)."""
+
+    def notice(self, message: str) -> None:
+        """A notice on a line of its own; the progress line goes on below it."""
+        self.close()
+        notice(message)
 
     def __call__(self, event) -> None:
         self.show(event.stage, f"[{event.number}/{event.stages} {event.stage}]", event.done, event.total, event.summary())

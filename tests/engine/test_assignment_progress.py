@@ -30,7 +30,7 @@ def test_summary_says_when_the_eta_is_a_lower_bound():
     assert done.summary() == "all ≈ 1s"
 
 
-def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, **train):
+def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, on_notice=None, **train):
     """A pipeline placed at the start of ``stage``, its clock stubbed: returns (pipeline, clock, events)."""
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine import assignment
@@ -40,7 +40,7 @@ def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, **train):
     monkeypatch.setattr(assignment.time, "monotonic", lambda: now[0])
     events = []
     config = assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig(**train), ablation_steps=ablation_steps)
-    pipeline = assignment._Pipeline(config, events.append, None)
+    pipeline = assignment._Pipeline(config, events.append, None, on_notice)
     pipeline.stage, pipeline.number, pipeline.began = stage, 2, 0.0
     pipeline.part_done, pipeline.part_began, pipeline.last_sent, pipeline.parts_seen = 0, 0.0, 0.0, 1
     return pipeline, now, events
@@ -112,3 +112,26 @@ def test_the_ablation_stage_adds_its_parts_to_come(monkeypatch):
     pipeline.ablation_rest_s = 900.0
     pipeline.send("no-pack · step 6/20", 6, 20, "steps", 140.0)
     assert (events[-1].stage_eta_s, events[-1].overall_eta_s, events[-1].eta_complete) == (1040.0, 1041.0, True)
+
+
+def test_each_notice_reaches_the_user_once(monkeypatch):
+    """The base model's fallback notice is said when perplexity loads it; training's notice repeats it
+    joined to its own ("; "), and only the new part is said again."""
+    from tweetsmith.engine.train_events import TrainingStarted
+
+    said = []
+    pipeline, _, _ = _pipeline(monkeypatch, "train", on_notice=said.append)
+    fallback = "gpt2-medium is not cached and HF_HUB_OFFLINE is set: using the embedded offline model smollm2-135m instead"
+    plan = "batch 8 does not fit in memory: batch 4 x 2 accumulation"
+    pipeline.say(fallback)
+
+    def started(notice):
+        return TrainingStarted(total_steps=10, epochs=1.0, train_tokens=100, block_size=32, batch_size=4, grad_accum=2,
+                               memory_estimate_bytes=1, device="cpu", dtype="float32", method="lora",
+                               trainable_parameters=1, total_parameters=2, resumed_from_step=0,
+                               model_description="m", notice=notice)
+
+    pipeline.training_event(started(f"{fallback}; {plan}"))
+    pipeline.training_event(started(fallback))  # a resumed training: nothing new
+    pipeline.training_event(started(None))
+    assert said == [fallback, plan]

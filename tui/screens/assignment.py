@@ -82,7 +82,7 @@ class AssignmentScreen(Screen):
 
         try:
             result = run_assignment(config, on_progress=lambda e: self.post_message(msg.AssignmentProgressed(e)),
-                                    cancel=self._cancel)
+                                    cancel=self._cancel, on_notice=self.notice_from_thread)
         except (Cancelled, TrainingStopped) as err:
             self.post_message(msg.AssignmentFailed(f"stopped ({err}); /assignment with the same source resumes", stopped=True))
             return
@@ -90,6 +90,10 @@ class AssignmentScreen(Screen):
             self.post_message(msg.AssignmentFailed(error_text(err)))
             return
         self.post_message(msg.AssignmentFinished(result))
+
+    def notice_from_thread(self, text: str) -> None:
+        """The pipeline's one-line notices (a memory plan that changed the batch, say) as a warning toast."""
+        self.app.call_from_thread(self.notify, text, title="Assignment", severity="warning", timeout=10)
 
     def on_assignment_progressed(self, message: msg.AssignmentProgressed) -> None:
         event = message.event

@@ -50,7 +50,7 @@ from .progress import Progress, format_duration
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
-from .train_config import TrainConfig
+from .train_config import TrainConfig, validate
 from .train_events import StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted
 
 SWEEPS = ("temperature", "top_k", "top_p")
@@ -165,10 +165,32 @@ def run_assignment(config: AssignmentConfig, *, on_progress: Callable[[PipelineP
 
     ``on_notice`` gets each one-line notice once: the embedded model standing in for one that cannot be
     had offline, the memory plan changing the batch, QLoRA on a CPU."""
+    from .dir_lock import holding
     from .train import quiet_progress_bars
 
-    with quiet_progress_bars():
-        return _Pipeline(config, on_progress, cancel, on_notice).run()
+    pipeline = _Pipeline(config, on_progress, cancel, on_notice)
+    check_assignment_out(pipeline.paths)  # before the lock file: a folder that is not ours stays untouched
+    with holding(pipeline.paths.root, "assignment"), quiet_progress_bars():
+        return pipeline.run()
+
+
+def check_assignment_out(paths: AssignmentPaths) -> None:
+    """Refuse, with one line and nothing changed, an ``--out`` that holds anything the assignment did not
+    write (it would add its splits and runs beside, or over, someone else's files)."""
+    from .dir_lock import LOCK_FILE
+
+    root = paths.root
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise EngineError(f"--out {root} is a file, not a directory; choose a new directory for the assignment")
+    own = {paths.data.name, paths.run.name, paths.ablation.name, paths.record.name, paths.report.name, LOCK_FILE}
+    foreign = sorted(p.name for p in root.iterdir()
+                     if p.name not in own and not p.name.startswith(f"{paths.run.name}-old-"))
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+        raise EngineError(f"--out {root} holds files the assignment did not write ({shown}); "
+                          "give a new or empty directory")
 
 
 class _Pipeline:
@@ -177,6 +199,7 @@ class _Pipeline:
             raise EngineError(f"--samples must be 2 or more (self-BLEU needs two samples), got {config.samples}")
         if (config.eval_tokens or 0) < 0 or config.ablation_steps < 0:
             raise EngineError("--eval-tokens and --ablation must be 0 or more")
+        validate(config.train)  # a bad training flag is refused now, not after the perplexity stage
         self.config = config
         self.eval_tokens = default_eval_tokens() if config.eval_tokens is None else config.eval_tokens
         self.stages = stages_of(config.ablation_steps > 0)
@@ -210,6 +233,8 @@ class _Pipeline:
             seconds = time.monotonic() - self.began
             self.eta.finished(stage, seconds, cached)
             self.record.finished(stage, seconds, key=key or "", cached=cached)
+            if stage == "prepare":
+                self.check_data()
         return AssignmentResult(self.paths.report, self.paths.run, tuple(self.record.stages[s] for s in self.stages))
 
     # --- progress ---------------------------------------------------------------------------------
@@ -259,7 +284,8 @@ class _Pipeline:
     # --- stages: each returns (its key, whether it was cached) ---------------------------------------
 
     def prepare(self):
-        settings = dataclasses.replace(self.config.prepare, out=str(self.paths.data), force=True)
+        # Not forced: splits in DIR/data that prepare did not write are refused by prepare, never replaced.
+        settings = dataclasses.replace(self.config.prepare, out=str(self.paths.data), force=False)
         inputs = [p for p in settings.inputs if Path(p).is_file()]  # a missing one: prepare names it
         key = content_key({k: v for k, v in dataclasses.asdict(settings).items() if k not in ("out", "force")}, inputs)
         if self.record.key("prepare") == key and is_prepare_output(self.paths.data):
@@ -270,6 +296,13 @@ class _Pipeline:
 
         prepare(settings, on_progress=progress, cancel=self.cancel)
         return key, False
+
+    def check_data(self) -> None:
+        """What the stages after training need of the splits, checked before the first expensive stage:
+        compare, the sweeps and the report prompt the models with authors drawn from train.txt."""
+        from .experiments import authors_from_split
+
+        authors_from_split(self.paths.data / "train.txt", 1)
 
     def data_files(self) -> list[Path]:
         return [self.paths.data / f"{split}.txt" for split in ("train", "valid", "test")]

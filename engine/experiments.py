@@ -48,7 +48,7 @@ from .runs import (
     write_json_atomic,
 )
 from .sample_cache import cached_generate_samples
-from .samples_io import save_samples
+from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
 
 COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
@@ -226,7 +226,11 @@ def _save(run_dir, samples, prefix: str) -> str | None:
     if run_dir is None:
         return None
     digest = hashlib.sha256(json.dumps([(s.seed, s.prompt, s.text) for s in samples]).encode()).hexdigest()[:12]
-    return str(save_samples(samples, RunPaths(Path(run_dir)).samples / f"{prefix}-{digest}.jsonl"))
+    path = RunPaths(Path(run_dir)).samples / f"{prefix}-{digest}.jsonl"
+    if path.is_file() and len(load_samples(path)) == len(samples):  # the same samples, saved whole before
+        return str(path)
+    path.unlink(missing_ok=True)  # a torn earlier save of these very samples: written again whole
+    return str(save_samples(samples, path))
 
 
 def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),

@@ -80,18 +80,24 @@ def count_parameters(model) -> tuple[int, int]:
 
 @contextmanager
 def adapters_merged(model):
-    """Within the block, LoRA updates are added into the base weights, so a forward pass is one matmul
-    a layer instead of three (used to score text; training and chat keep them separate). Unmerging
-    afterwards subtracts the same update: the weights come back up to float rounding. A model without
-    LoRA layers, or a quantised one (merging would dequantise), is left as it is."""
-    merge = getattr(model, "merge_adapter", None)
+    """Within the block, a *copy* of the model with its LoRA updates added into the base weights, so a
+    forward pass is one matmul a layer instead of three (used to score text).
+
+    A copy, never the model itself: the app's chat streams from that very model in another thread while
+    ctrl+e scores, and merging in place would let a sample read half-merged layers (and on bf16 each
+    merge/unmerge round trip drifts the weights). The copy costs the model's size in memory for the
+    length of the scoring (0.5 GB for the embedded model in fp32) and is freed after. A model without
+    LoRA layers, or a quantised one (merging would dequantise), is used as it is: scoring only reads it."""
+    import copy
+
     peft_config = getattr(model, "active_peft_config", None)
     quantized = getattr(getattr(model, "config", None), "quantization_config", None) is not None
-    if merge is None or peft_config is None or peft_config.peft_type != "LORA" or quantized:
+    if getattr(model, "merge_and_unload", None) is None or peft_config is None or peft_config.peft_type != "LORA" or quantized:
         yield model
         return
-    merge()
+    merged = copy.deepcopy(model).merge_and_unload()
+    merged.eval()
     try:
-        yield model
+        yield merged
     finally:
-        model.unmerge_adapter()
+        del merged

@@ -88,6 +88,29 @@ def is_run_dir(path: str | Path) -> bool:
     return RunPaths(Path(path)).config.is_file()
 
 
+def is_tweetsmith_run(path: str | Path) -> bool:
+    """Whether ``path`` holds a run record tweetsmith wrote (a model folder has a config.json too, without
+    the keys of ours): the test before anything is written into a directory someone gives as ``--out``."""
+    record = read_json(RunPaths(Path(path)).config)
+    return isinstance(record, dict) and "requested_model" in record and "method" in record
+
+
+def check_run_out(path: str | Path) -> None:
+    """Refuse, with one line and nothing changed, an ``--out`` that is neither missing, empty, nor a run of
+    tweetsmith's: training writes config.json and metrics.jsonl there and would replace someone's files."""
+    from .dir_lock import LOCK_FILE
+
+    root = Path(path)
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise ConfigError(f"--out {root} is a file, not a directory; choose a new directory for the run")
+    others = sorted(p.name for p in root.iterdir() if p.name != LOCK_FILE)
+    if others and not is_tweetsmith_run(root):
+        shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
+        raise ConfigError(f"--out {root} is not a tweetsmith run (it holds {shown}); give a new or empty directory")
+
+
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """The run's config.json (written by training): model spec, method, data dir, hyper-parameters."""
     paths = RunPaths(Path(run_dir))
@@ -147,22 +170,25 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
     Each line holds one step's fields (``step``, and ``loss``/``lr``/``tokens_per_s`` when logged,
     ``valid_perplexity`` when evaluated): a line's keys depend on what happened at that step."""
+    from .jsonl import BrokenJsonLines, read_jsonl_records
+
     try:
-        text = RunPaths(Path(run_dir)).metrics.read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError):
+        return [r for r in read_jsonl_records(RunPaths(Path(run_dir)).metrics) if isinstance(r, dict)]
+    except (OSError, BrokenJsonLines):
         return []
 
 
 def trim_metrics(run_dir: str | Path, max_step: int) -> None:
     """Keep the metrics lines of steps up to ``max_step`` (atomically): a resumed run logs the later ones again."""
+    from .jsonl import read_jsonl_records
+
     path = RunPaths(Path(run_dir)).metrics
     if not path.is_file():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= max_step]
-    if len(kept) != len(lines):
-        write_text_atomic(path, "".join(line + "\n" for line in kept))
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").split("\n") if line.strip()]
+    kept = [r for r in read_jsonl_records(path) if isinstance(r, dict) and r.get("step", 0) <= max_step]
+    if len(kept) != len(lines):  # a torn last line (a kill mid-write) goes too
+        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 # --- writing ----------------------------------------------------------------------------------------

@@ -1,15 +1,13 @@
 """Samples on disk: JSONL (one Sample a line, with its config, model and seed) or plain text lines.
 
 A text file holds one sample a line, in line format (``\\author- text``) or bare text; the author
-prefix is split off before scoring. JSONL files are appended to by rewriting them atomically (temp
-file + rename), so a crash never leaves half a line.
+prefix is split off before scoring. JSONL files are appended to a line at a time, never rewritten
+(``engine.jsonl``); a torn last line is left out when read.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,22 +28,58 @@ class ScoredText:
 
 
 def save_samples(samples: Iterable[Sample], path: str | Path) -> Path:
-    """Append samples to a JSONL file (created with its folder if missing); returns the path."""
+    """Append samples to a JSONL file (created with its folder if missing); returns the path.
+
+    Appending writes the new lines only (``engine.jsonl``): the file is never rewritten, so a crash can
+    cut at most the line being written, which reading leaves out. A file that is not a samples file is
+    refused before anything is written (``check_samples_out``)."""
+    from .jsonl import append_jsonl
+
+    check_samples_out(path, force=False)
+    return append_jsonl(path, [s.to_dict() for s in samples])
+
+
+def replace_samples(samples: Iterable[Sample], path: str | Path) -> Path:
+    """Write samples as a new JSONL file over whatever ``path`` held (``--force``), atomically."""
+    from .runs import write_text_atomic
+
+    write_text_atomic(path, "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in samples))
+    return Path(path)
+
+
+def is_samples_file(path: str | Path) -> bool:
+    """Whether ``path`` is a JSONL file whose first line is a sample (``save_samples`` appends to it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    new = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in samples)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return path.suffix == ".jsonl" and path.is_file() and _starts_with_a_sample(path)
+
+
+def check_samples_out(path: str | Path, *, force: bool) -> None:
+    """Refuse, with one line, an ``--out`` that would replace or corrupt a file tweetsmith did not write.
+
+    A ``.jsonl`` file is appended to when its first line is a sample (``tweetsmith sample`` wrote it); any
+    other existing file (a text file of samples included: it would be replaced) needs ``force``."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"--out {path} is a directory; give a file name (.jsonl keeps each sample's settings)")
+    if not path.exists() or force:
+        return
+    if path.suffix == ".jsonl" and _starts_with_a_sample(path):
+        return
+    raise DataError(f"--out {path} exists and was not written by `tweetsmith sample`"
+                    f"{'' if path.suffix == '.jsonl' else ' (a text file is replaced, not appended to)'}; "
+                    "choose another file, or pass --force to replace it")
+
+
+def _starts_with_a_sample(path: Path) -> bool:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(old + new)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        with path.open(encoding="utf-8") as f:
+            first = f.readline()
+        if not first.strip():
+            return path.stat().st_size == len(first.encode())  # an empty file: nothing to lose
+        record = json.loads(first)
+        return isinstance(record, dict) and {"author", "prompt", "text", "seed", "config"} <= record.keys()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
+        return False
 
 
 def save_sample_lines(samples: Sequence[Sample], path: str | Path) -> Path:
@@ -61,14 +95,18 @@ def load_samples(path: str | Path) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such samples file; make one with `tweetsmith sample --out {path}`")
+    from .jsonl import BrokenJsonLines, read_jsonl_records
+
+    try:
+        records = read_jsonl_records(path)  # a torn last line (an interrupted append) is left out, with a notice
+    except BrokenJsonLines as err:
+        raise DataError(f"{err}; give a file written by `tweetsmith sample`") from None
     samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, record in enumerate(records, 1):
         try:
-            samples.append(Sample.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as err:
-            raise DataError(f"{path}:{number}: not a sample JSON line ({err}); give a file written by `tweetsmith sample`") from None
+            samples.append(Sample.from_dict(record))
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise DataError(f"{path}: sample {number} is not a sample ({err}); give a file written by `tweetsmith sample`") from None
     return samples
 
 

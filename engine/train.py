@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError, TrainingError
-from .runs import RunPaths, read_run_config
+from .runs import RunPaths, check_run_out, read_run_config
 from .train_config import DEFAULT_LR, MAX_DEFAULT_BLOCK, TrainConfig, validate  # noqa: F401 - the public names
 from .train_events import TrainEvent, TrainingFinished
 
@@ -58,12 +58,22 @@ def train(
     validate(config)
     procs = Processes.from_env()
     paths = RunPaths(Path(config.out).expanduser())
-    resume_from = _check_run_dir(config, paths)
-    splits = read_splits(config.data)
-    started = time.perf_counter()
-    with quiet_progress_bars():
-        return _attempts(config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel,
-                         started=started)
+    check_run_out(paths.root)  # before the lock file is made: a folder that is not a run stays byte-identical
+    with _run_lock(paths, procs):
+        resume_from = _check_run_dir(config, paths)
+        splits = read_splits(config.data)
+        started = time.perf_counter()
+        with quiet_progress_bars():
+            return _attempts(config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel,
+                             started=started)
+
+
+def _run_lock(paths: RunPaths, procs: Processes):
+    """The run's lock for the whole training (checked before its state is read, so a second training never
+    sees a half-written run); under DDP only the main process writes, so only it holds the lock."""
+    from .dir_lock import holding
+
+    return holding(paths.root, "training") if procs.is_main else contextlib.nullcontext()
 
 
 @contextlib.contextmanager

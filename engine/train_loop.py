@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from .jsonl import append_jsonl
 from . import checkpoints
 from .memory import mfu
 from .perplexity import DEFAULT_STRIDE_TOKENS, max_len_for, perplexity_of_lines
@@ -110,9 +110,7 @@ class RunMonitor:
 
     def flush(self) -> None:
         if self.pending is not None and self.is_main:
-            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(self.pending) + "\n")
+            append_jsonl(self.metrics_path, [self.pending])
         self.pending = None
 
 

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
+    _print_engine_notices()
     try:
         return int(args.run(args) or 0)
     except TweetsmithError as err:  # the project's own errors (DataError, EngineError, ...): one line, exit 2
@@ -72,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tweetsmith: interrupted", file=sys.stderr)
         return 130
+
+
+def _print_engine_notices() -> None:
+    """The engine's notices (a torn JSONL line left out, ...) as one plain line each on stderr."""
+    import logging
+
+    class ToStderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"tweetsmith: {record.getMessage()}", file=sys.stderr, flush=True)  # stderr as it is now
+
+    log = logging.getLogger("tweetsmith.notices")
+    if not any(type(h).__name__ == "ToStderr" for h in log.handlers):
+        log.addHandler(ToStderr())
+        log.propagate = False
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--out", default=None, help="save to this file: .jsonl (samples with settings) or a text file (\\author- text lines)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with every sample")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out that `tweetsmith sample` did not "
+                        "write (a .jsonl of samples is appended to without it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be 1 or more, got {args.batch_size}")
     if args.base and not args.run_dir:
         raise ConfigError("--base needs --run RUN")
+    if args.out:  # before the model loads: a file that is not ours is refused at once
+        from tweetsmith.engine.samples_io import check_samples_out
+
+        check_samples_out(args.out, force=args.force)
     authors = _authors(args, config)
     loaded = _load(args)
     if len(authors) == 1 and not args.json:
@@ -150,11 +156,16 @@ def _save(samples, args):
     from pathlib import Path
 
     from tweetsmith.engine.runs import RunPaths
-    from tweetsmith.engine.samples_io import new_samples_path, save_sample_lines, save_samples
+    from tweetsmith.engine.samples_io import (is_samples_file, new_samples_path, replace_samples, save_sample_lines,
+                                              save_samples)
 
     if args.out:
         out = Path(args.out)
-        return save_samples(samples, out) if out.suffix == ".jsonl" else save_sample_lines(samples, out)
+        if out.suffix != ".jsonl":
+            return save_sample_lines(samples, out)
+        if out.exists() and not is_samples_file(out):  # checked before generating: only with --force
+            return replace_samples(samples, out)
+        return save_samples(samples, out)
     if args.run_dir:
         label = "base" if args.base else "tuned"
         return save_samples(samples, new_samples_path(RunPaths(Path(args.run_dir)).samples, f"sample-{label}"))

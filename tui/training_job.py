@@ -52,13 +52,25 @@ def prepared_config(config: TrainConfig, cancel: threading.Event, progress: Call
     """A data *file* is prepared (cleaned and split) into the user cache first (once); a directory is used
     as is."""
     from tweetsmith.data.prepare import PrepareConfig, prepare
-    from tweetsmith.engine.paths import home
+    from tweetsmith.data.stats import is_prepare_output
 
     source = Path(config.data).expanduser()
     if not source.is_file():
         return config
-    out = home() / "data" / source.stem
-    if not (out / "train.txt").is_file():
+    settings = PrepareConfig(inputs=(str(source),), out="")
+    out = prepared_dir(source, settings)
+    if not is_prepare_output(out):
         progress(f"preparing {source.name} into {out}")
-        prepare(PrepareConfig(inputs=(str(source),), out=str(out)), cancel=cancel)
+        prepare(dataclasses.replace(settings, out=str(out)), cancel=cancel)
     return dataclasses.replace(config, data=str(out))
+
+
+def prepared_dir(source: Path, settings) -> Path:
+    """Where the prepared copy of ``source`` lives in the user cache: named by the file's *bytes* and the
+    prepare settings, never by its name alone (``~/a/tweets.txt`` and ``~/b/tweets.txt``, or the same file
+    edited, are different data and get different copies)."""
+    from tweetsmith.engine.paths import home
+    from tweetsmith.engine.stage_record import content_key
+
+    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("inputs", "out", "force")}
+    return home() / "data" / f"{source.stem}-{content_key(fields, [source])[:16]}"

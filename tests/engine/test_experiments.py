@@ -199,8 +199,10 @@ def test_samples_io_round_trip_append_and_text_files(tmp_path):
     assert text_file.read_text() == "\\paulg- Hi there 0\n"
     (tmp_path / "mixed.txt").write_text("\\sama- hello world\nno prefix here\n\n")
     assert [(t.author, t.text) for t in read_scored_texts(tmp_path / "mixed.txt")] == [("sama", "hello world"), ("", "no prefix here")]
-    path.write_text(path.read_text() + "not json\n")
-    with pytest.raises(DataError, match=r"s\.jsonl:4: not a sample JSON line"):
+    path.write_text(path.read_text() + '{"author": "paulg", "te')  # an append cut mid-line: left out
+    assert load_samples(path) == [sample(0), sample(1), sample(2)]
+    path.write_text(path.read_text() + "\nnot json\n")  # a whole line that is not a sample: an error
+    with pytest.raises(DataError, match=r"s\.jsonl:4: not a JSON line"):
         load_samples(path)
 
 

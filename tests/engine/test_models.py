@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tweetsmith.engine import models
@@ -21,10 +19,23 @@ def hub_unreachable(monkeypatch):
     models.hub_reachable.cache_clear()
 
 
-def test_blocked_hub_falls_back_fast(hub_unreachable, embedded_dir):
-    start = time.monotonic()
+def test_blocked_hub_falls_back_fast(hub_unreachable, embedded_dir, monkeypatch):
+    """Fast by construction, not by a stopwatch: one bounded connection attempt and no ``from_pretrained``
+    (whose retries take ~50 s on an unreachable hub)."""
+    import socket
+
+    attempts, loads = [], []
+    real_connect = socket.create_connection
+
+    def connect(address, timeout=None, *args, **kwargs):
+        attempts.append((address, timeout))
+        return real_connect(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(models.socket, "create_connection", connect)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", lambda *a, **k: loads.append(a))
     resolved = resolve_spec("gpt2-medium")
-    assert time.monotonic() - start < 30  # a guard against ~50 s of from_pretrained retries (it takes milliseconds)
+    assert attempts == [(("huggingface.co", 443), models.HUB_PROBE_TIMEOUT_S)] and models.HUB_PROBE_TIMEOUT_S <= 5
+    assert loads == []
     assert resolved.source == "embedded" and resolved.spec == "smollm2-135m"
     assert "gpt2-medium" in resolved.notice and "smollm2-135m" in resolved.notice
     assert "\n" not in resolved.notice

@@ -80,14 +80,15 @@ def test_batched_perplexity_equals_plain_loop(fixture, chunk_head, request, twee
     assert result.bits_per_byte == pytest.approx(total_nll / math.log(2) / n_bytes, rel=1e-4)
 
 
-def test_a_lora_adapter_is_scored_merged_and_left_as_it_was(tiny_llama_dir, tweets_factory, tmp_path):
-    """Merged for scoring (one matmul a layer), the figure equals the unmerged model's, and afterwards the
-    weights and the adapter are back (the chat keeps using the unmerged model)."""
+def test_a_lora_adapter_is_scored_merged_on_a_copy_and_the_model_never_changes(tiny_llama_dir, tweets_factory, tmp_path,
+                                                                               monkeypatch):
+    """Scored on a merged copy (one matmul a layer), the figure equals the unmerged model's, and the model
+    the chat streams from is never touched: its weights are the same *while* scoring runs, not only after."""
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from tweetsmith.engine import perplexity
     from tweetsmith.engine.lora import adapters_merged
-    from tweetsmith.engine.perplexity import perplexity_of_file
 
     loaded = load_model(str(tiny_llama_dir))
     model = get_peft_model(loaded.model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
@@ -103,16 +104,23 @@ def test_a_lora_adapter_is_scored_merged_and_left_as_it_was(tiny_llama_dir, twee
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     expected, count, _ = reference_perplexity(model, loaded.tokenizer, lines, loaded.eot_id, 128, 48)
 
-    merged_calls = []
-    real_merge = model.merge_adapter
-    model.merge_adapter = lambda *a, **k: (merged_calls.append(1), real_merge(*a, **k))[1]
-    result = perplexity_of_file(loaded, path, max_len_tokens=128, stride_tokens=48)
-    assert merged_calls == [1] and result.tokens == count
-    assert result.perplexity == pytest.approx(expected, rel=1e-4)
+    during = []
+    real = perplexity.perplexity_of_lines
+
+    def scoring(scored_model, *args, **kwargs):
+        now = model.state_dict()  # what a sample streamed at this moment would read
+        during.append((scored_model is not model, all(torch.equal(before[k], now[k]) for k in before),
+                       any(getattr(m, "merged", False) for m in model.modules()),
+                       any("lora_" in n for n, _ in scored_model.named_parameters())))
+        return real(scored_model, *args, **kwargs)
+
+    monkeypatch.setattr(perplexity, "perplexity_of_lines", scoring)
+    result = perplexity.perplexity_of_file(loaded, path, max_len_tokens=128, stride_tokens=48)
+    # a copy was scored, the chat's model was bit-identical and unmerged meanwhile, and the copy had no LoRA layers
+    assert during == [(True, True, False, False)]
+    assert result.tokens == count and result.perplexity == pytest.approx(expected, rel=1e-4)
     after = model.state_dict()
-    assert before.keys() == after.keys()
-    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
-    assert not any(getattr(m, "merged", False) for m in model.modules())
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     plain = torch.nn.Linear(2, 2)
     with adapters_merged(plain) as same:  # a model without adapters passes through untouched
         assert same is plain

@@ -38,6 +38,7 @@ def hand_logprobs(loaded, ids: list[int]) -> list[float]:
 
 def test_text_scores_equal_a_hand_forward_pass(tiny):
     scores = score_texts(tiny, RECORDS)
+    assert len(scores) == len(RECORDS) > 0
     for record, score in zip(RECORDS, scores):
         line = format_line(record)
         ids = [tiny.eot_id] + tiny.tokenizer(line, add_special_tokens=False)["input_ids"] + [tiny.eot_id]
@@ -94,6 +95,7 @@ def test_base_and_tuned_through_an_adapter(tmp_path, tiny_llama_dir, tiny):
     tuned = load_model(str(tiny_llama_dir), adapter=tmp_path / "adapter")
     both = score_base_and_tuned(RECORDS, tuned=tuned)
     plain = score_texts(tiny, RECORDS)
+    assert len(both["base"]) == len(both["tuned"]) == len(plain) == len(RECORDS)
     for got, expected in zip(both["base"], plain):  # the adapter switched off is the base model
         assert [t.logprob for t in got.tokens] == pytest.approx([t.logprob for t in expected.tokens], abs=1e-5)
     assert both["tuned"][0].mean_logprob != pytest.approx(both["base"][0].mean_logprob, abs=1e-4)

@@ -235,5 +235,8 @@ def test_gradient_checkpointing_gives_the_same_losses(tiny_llama_dir, small_spli
     plain, checkpointed = tmp_path / "plain", tmp_path / "gc"
     train(tiny_config(tiny_llama_dir, small_splits, plain, **common))
     train(tiny_config(tiny_llama_dir, small_splits, checkpointed, gradient_checkpointing=True, **common))
-    for a, b in zip(read_metrics(plain), read_metrics(checkpointed)):
+    plain_metrics, checkpointed_metrics = read_metrics(plain), read_metrics(checkpointed)
+    assert [m["step"] for m in plain_metrics] == [m["step"] for m in checkpointed_metrics] == [1, 2]
+    assert all("loss" in m for m in plain_metrics + checkpointed_metrics)
+    for a, b in zip(plain_metrics, checkpointed_metrics):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)

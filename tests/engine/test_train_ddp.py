@@ -43,6 +43,7 @@ def test_two_processes_match_one_process_at_the_same_effective_batch(tiny_llama_
 
     ddp_metrics, single_metrics = _metrics(ddp), _metrics(single)
     assert [m["step"] for m in ddp_metrics] == [1, 2, 3, 4]  # one writer: no duplicated lines
+    assert [m["step"] for m in single_metrics] == [1, 2, 3, 4]
     for a, b in zip(ddp_metrics, single_metrics):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert ddp_metrics[-1]["valid_perplexity"] == pytest.approx(single_metrics[-1]["valid_perplexity"], rel=1e-4)

@@ -213,7 +213,8 @@ def test_sigkill_at_random_moments_resumes_from_the_newest_complete_checkpoint(t
             record.append(f"trial {index} ({kind}): resumed at step {resumed_step(line)}, killed {moment}, newest complete checkpoint {after}")
             newest = after
         print("\n".join(record))
-        assert sum(kind == "staging" for kind in plan) >= 2 and len(plan) >= 5
+        # Measured, not planned: at least two kills really landed while a checkpoint was half-written.
+        assert sum("writing checkpoint-" in line for line in record) >= 2, record
 
         last = launch(run, resume=newest > 0, name="final")
         assert last.finish(RUN_TIMEOUT_S) == 0, last.stderr()[-3000:]

@@ -22,6 +22,7 @@ def test_eval_json_matches_the_engine(tiny_llama_dir, small_splits, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == str(tiny_llama_dir)
     loaded = load_model(str(tiny_llama_dir))
+    assert len(out["results"]) == 2
     for row, path in zip(out["results"], (valid, test)):
         expected = perplexity_of_file(loaded, path, stride_tokens=128)
         assert row["file"] == str(path) and row["tokens"] == expected.tokens and row["stride_tokens"] == 128

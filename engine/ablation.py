@@ -39,10 +39,13 @@ def variants(config: TrainConfig, steps: int) -> list[Variant]:
     short = dataclasses.replace(config, max_steps=steps, eval_every=0, merge=False, resume=False)
     lr = short.learning_rate
     out = [Variant("baseline", "none: this run's flags", short)]
-    if short.pack:
-        out.append(Variant("no-pack", "one record per example (`--no-pack`)", dataclasses.replace(short, pack=False)))
-    else:
-        out.append(Variant("pack", "records packed into full blocks (`--pack`)", dataclasses.replace(short, pack=True)))
+    packing = {"concat": "records packed into full blocks (`--pack concat`)",
+               "isolated": "packed, each record attending only to itself (`--pack isolated`)",
+               "off": "one record per example (`--pack off`)"}
+    for mode, change in packing.items():
+        if mode != short.pack:
+            name = "no-pack" if mode == "off" else f"pack-{mode}"
+            out.append(Variant(name, change, dataclasses.replace(short, pack=mode)))
     if short.method == "full":
         out.append(Variant("lora", f"LoRA (`--lora`, lr {DEFAULT_LR['lora']:g})",
                            dataclasses.replace(short, lora=True, lr=None)))

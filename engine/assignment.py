@@ -58,9 +58,9 @@ STAGES = ("prepare", "perplexity before", "train", "perplexity after", "compare"
           *(f"sweep {p}" for p in SWEEPS), "report")
 AFTER_TRAINING = STAGES[STAGES.index("train") + 1:]
 EVAL_TOKENS_CPU = 50_000  # perplexity stages on a CPU: each split's leading records within this many tokens
-# Parts a stage's progress goes through (its count restarts with each): valid and test; base and tuned;
-# base and tuned at each sweep value. A stage's ETA adds its parts still to come at the running part's pace.
-PARTS = {"perplexity before": 2, "perplexity after": 2, "compare": 2,
+# Parts a stage's progress goes through (its count restarts with each): valid and test, each windowed and per record;
+# base and tuned (compare); base and tuned at each sweep value. A stage's ETA adds its parts still to come at the running part's pace.
+PARTS = {"perplexity before": 4, "perplexity after": 4, "compare": 2,
          **{f"sweep {p}": 2 * len(DEFAULT_SWEEP_VALUES[p]) for p in SWEEPS}}
 
 
@@ -316,11 +316,13 @@ class _Pipeline:
         base = load_model(train.model, allow_fallback=train.allow_fallback)
         self.say(base.info.notice)
         cached = True
-        for split in ("valid", "test"):
+        # windowed (the assignment's figure) and per record (what the chat faces), for valid and test
+        for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
             began = time.monotonic()
+            label = f"base · {split}" + (" · per record" if context == "record" else "")
             result, hit = cached_perplexity_of_file(base, self.paths.data / f"{split}.txt", stride_tokens=COMPARE_STRIDE_TOKENS,
-                                                    max_tokens=self.eval_tokens, cancel=self.cancel,
-                                                    on_progress=counting(self.engine_progress, f"base · {split}", "windows"))
+                                                    max_tokens=self.eval_tokens, cancel=self.cancel, context=context,
+                                                    on_progress=counting(self.engine_progress, label, "windows"))
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")  # a cancelled pass is not cached; this stage runs again
             if not hit:

@@ -28,7 +28,8 @@ def backbone_and_head(model):
     return backbone, head
 
 
-def chunked_nll_sum(model, input_ids, labels, attention_mask=None, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS):
+def chunked_nll_sum(model, input_ids, labels, attention_mask=None, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                    position_ids=None):
     """(summed next-token NLL over ``labels != -100``, the number of those tokens); sum / count equals
     ``model(input_ids, labels=labels).loss``."""
     import torch
@@ -36,7 +37,7 @@ def chunked_nll_sum(model, input_ids, labels, attention_mask=None, *, chunk_toke
     from torch.utils.checkpoint import checkpoint
 
     backbone, head = backbone_and_head(model)
-    kwargs = {"attention_mask": attention_mask} if attention_mask is not None else {}
+    kwargs = {k: v for k, v in (("attention_mask", attention_mask), ("position_ids", position_ids)) if v is not None}
     hidden = backbone(input_ids=input_ids, **kwargs).last_hidden_state[:, :-1, :]
     targets = labels[:, 1:]
     hidden = hidden.reshape(-1, hidden.shape[-1])

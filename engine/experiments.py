@@ -108,7 +108,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         loaded = _load(run_dir, side, given)
         # A model with a context shorter than the stride is scored in non-overlapping windows.
         stride = min(stride_tokens, max_len_for(loaded.model))
-        results[side] = {}
+        results[side], results[f"{side}_record"] = {}, {}
         for split in SPLITS:
             # The base model's figures are the same for every run on this data: computed once, then cached.
             results[side][split], _ = cached_perplexity_of_file(
@@ -116,11 +116,17 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
                 on_progress=counting(on_progress, f"{side} · {split}", "windows"),
             )
             _check(cancel)
+            results[f"{side}_record"][split], _ = cached_perplexity_of_file(
+                loaded, data / f"{split}.txt", max_tokens=max_tokens, cancel=cancel, context="record",
+                on_progress=counting(on_progress, f"{side} · {split} · per record", "batches"),
+            )
+            _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
     comparison = PerplexityComparison(
         run=str(run_dir), model=read_run_config(run_dir).get("model"), data=str(data), stride_tokens=stride,
         max_tokens=max_tokens, base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
+        base_record=results["base_record"], tuned_record=results["tuned_record"],
     )
     write_json_atomic(RunPaths(Path(run_dir)).eval, comparison.to_json())
     return comparison

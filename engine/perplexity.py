@@ -35,15 +35,19 @@ class PerplexityResult:
     bits_per_byte: float  # tokenizer-independent: total NLL in bits / bytes
     words: int  # whitespace words, plus one per record for its end of text
     word_perplexity: float  # tokenizer-independent: exp(total NLL / words)
-    stride_tokens: int
+    stride_tokens: int  # 0 for the per-record figure
     max_len_tokens: int
+    # "windowed": records in sliding windows of their concatenation; "record": each record alone after
+    # end-of-text (``engine.record_perplexity``), what the chat faces
+    context: str = "windowed"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PerplexityResult":
-        return cls(**{f: d[f] for f in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{f: d[f] for f in fields if f != "context"}, context=d.get("context", "windowed"))
 
 
 @dataclass(frozen=True)
@@ -255,12 +259,19 @@ def leading_records(encoded: Sequence[Sequence[int]], max_tokens: int) -> int:
     return len(encoded)
 
 
-def perplexity_of_file(loaded, path: str | Path, **kwargs) -> PerplexityResult:
-    """Perplexity of a split file in line format, for a ``LoadedModel`` (LoRA adapters merged while scoring)."""
+def perplexity_of_file(loaded, path: str | Path, *, context: str = "windowed", **kwargs) -> PerplexityResult:
+    """Perplexity of a split file in line format, for a ``LoadedModel`` (LoRA adapters merged while scoring):
+    ``context`` "windowed" (this module) or "record" (``engine.record_perplexity``, each record alone)."""
     from .lora import adapters_merged
+    from .record_perplexity import RECORD_CONTEXT, record_perplexity_of_lines
 
     lines = read_split_lines(path)
     with adapters_merged(loaded.model) as model:
+        if context == RECORD_CONTEXT:
+            kwargs.pop("stride_tokens", None), kwargs.pop("max_len_tokens", None), kwargs.pop("batch_windows", None)
+            return record_perplexity_of_lines(
+                model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, name=str(path), **kwargs
+            )
         return perplexity_of_lines(
             model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, name=str(path), **kwargs
         )

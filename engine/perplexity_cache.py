@@ -53,7 +53,8 @@ def model_fingerprint(loaded) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int, max_tokens: int = 0) -> str | None:
+def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int, max_tokens: int = 0,
+              context: str = "windowed") -> str | None:
     if not Path(path).is_file():
         return None  # not cached: perplexity_of_file reads it and names the problem in its error
     model = model_fingerprint(loaded)
@@ -61,6 +62,9 @@ def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int,
         return None
     text = file_sha256(path, home() / "hashes.json")
     cap = f"|max_tokens={max_tokens}" if max_tokens > 0 else ""  # keys of whole-file figures are unchanged
+    if context != "windowed":  # the per-record figure has no window: its own key (windowed keys are unchanged)
+        cap += f"|context={context}"
+        stride_tokens = max_len_tokens = 0
     return hashlib.sha256(
         f"v{SCORING_VERSION}|model={model}|text={text}|stride={stride_tokens}|window={max_len_tokens}{cap}".encode()
     ).hexdigest()
@@ -68,7 +72,8 @@ def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int,
 
 def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = DEFAULT_STRIDE_TOKENS,
                               batch_windows: int = 4, max_tokens: int = 0, cancel: threading.Event | None = None,
-                              on_progress: Callable[[int, int], None] | None = None) -> tuple[PerplexityResult, bool]:
+                              on_progress: Callable[[int, int], None] | None = None,
+                              context: str = "windowed") -> tuple[PerplexityResult, bool]:
     """(the figure, whether it came from the cache); computed and stored when not cached yet.
 
     ``max_tokens`` > 0 scores the leading records that fit in that many tokens (part of the key); a
@@ -78,7 +83,7 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
     stride = min(stride_tokens, max_len)
     if max_tokens > 0 and Path(path).is_file() and _fits_whole(loaded, path, max_tokens):
         max_tokens = 0
-    key = cache_key(loaded, path, stride, max_len, max_tokens)
+    key = cache_key(loaded, path, stride, max_len, max_tokens, context)
     stored = cache_dir() / f"{key}.json" if key else None
     if stored is not None and stored.is_file():
         try:
@@ -87,7 +92,7 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable: compute again and overwrite
     result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=batch_windows, max_tokens=max_tokens,
-                                cancel=cancel, on_progress=on_progress)
+                                cancel=cancel, on_progress=on_progress, context=context)
     if stored is not None and not (cancel is not None and cancel.is_set()):
         write_json_atomic(stored, result.to_dict())
     return result, False

@@ -107,16 +107,21 @@ def _perplexity(run_dir: Path) -> str:
     if cmp is None:
         out.append(f"Not computed yet: run `tweetsmith eval --compare {run_dir}`.")
         return "\n\n".join(out)
-    table = "| split | base | tuned | change | base bits/byte | tuned bits/byte |\n|---|---:|---:|---:|---:|---:|"
+    table = ("| split | perplexity | base | tuned | change | base bits/byte | tuned bits/byte |\n"
+             "|---|---|---:|---:|---:|---:|---:|")
     for split in ("valid", "test"):
-        b, t, c = cmp.base[split], cmp.tuned[split], cmp.change(split)
-        table += (f"\n| {split} | {b.perplexity:.2f} | {t.perplexity:.2f} | {c.perplexity:+.2f} ({c.percent:+.1f}%) "
-                  f"| {b.bits_per_byte:.3f} | {t.bits_per_byte:.3f} |")
+        for context, label in (("windowed", "windowed"), ("record", "per record")):
+            b, t = cmp.side("base", context)[split], cmp.side("tuned", context)[split]
+            c = cmp.change(split, context)
+            table += (f"\n| {split} | {label} | {b.perplexity:.2f} | {t.perplexity:.2f} | {c.perplexity:+.2f} "
+                      f"({c.percent:+.1f}%) | {b.bits_per_byte:.3f} | {t.bits_per_byte:.3f} |")
     out.append(table)
     b = cmp.base["valid"]
     out.append(f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
-               f"end-of-text), sliding window of {b.max_len_tokens} tokens, stride {cmp.stride_tokens}; "
-               f"{b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
+               f"end-of-text). **Windowed**: the records in sliding windows of {b.max_len_tokens} tokens of their "
+               f"concatenation, stride {cmp.stride_tokens}, so each record is scored after the records before it (the "
+               f"assignment's figure). **Per record**: each record alone after the end-of-text token, as the chat writes "
+               f"one tweet. {b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
     totals = {s: _records(Path(cmp.data) / f"{s}.txt") for s in ("valid", "test")} if cmp.max_tokens else {}
     if any(cmp.base[s].records < total for s, total in totals.items()):
         scored = ", ".join(f"{cmp.base[s].records:,} of {total:,} {s} records" for s, total in totals.items())

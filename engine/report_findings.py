@@ -39,39 +39,63 @@ def problems(sample, match=None) -> list[str]:
     return found
 
 
-def excerpts_section(run_dir: Path, data: Path, per_author: int = 2) -> str:
-    from .memorisation import index_for_data
+EXCERPT_SEED = 5  # the seed of section 5's draw, printed beside it so anyone can draw the same samples again
+EXCERPTS = 10
 
-    out = ["## 5. Samples per author, and what is wrong with them"]
-    cmp = cached_samples(run_dir)
-    side = "tuned" if cmp and "tuned" in cmp.sides else "base"
+
+def excerpt_draw(n: int, k: int = EXCERPTS, seed: int = EXCERPT_SEED) -> list[int]:
+    """Indices of the samples section 5 shows: ``random.Random(seed).sample(range(n), min(k, n))``. A random
+    draw, never the first samples (which a reader would take for typical ones, and which are not)."""
+    import random
+
+    return random.Random(seed).sample(range(n), min(k, n))
+
+
+def _load(cmp, side: str) -> list:
     file = cmp.sides[side].file if cmp and side in cmp.sides else None
     try:
-        samples = load_samples(file) if file else []
+        return load_samples(file) if file else []
     except Exception:  # a moved or deleted samples file only loses the excerpts
-        samples = []
-    if not samples:
-        out.append(f"No samples yet: run `tweetsmith compare {run_dir}`.")
-        return "\n\n".join(out)
-    matches = index_for_data(data).match_many([s.text for s in samples])
-    found = [problems(s, m) for s, m in zip(samples, matches)]
+        return []
+
+
+def _problem_counts(found: list[list[str]]) -> str:
     counts: dict[str, int] = {}
     for items in found:
         for item in items:
             kind = "copies from training" if item.startswith("copies") else item
             counts[kind] = counts.get(kind, 0) + 1
-    summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none found"
-    out.append(f"All {len(samples)} {side} samples ({samples[0].config.short()}): problems {summary}.")
-    shown: dict[str, list[int]] = {}
-    for i, s in enumerate(samples):
-        if len(shown.setdefault(s.author, [])) < per_author:
-            shown[s.author].append(i)
+    with_any = sum(1 for items in found if items)
+    listed = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{with_any} of {len(found)} with a problem" + (f" ({listed})" if listed else "")
+
+
+def excerpts_section(run_dir: Path, data: Path, shown: int = EXCERPTS, seed: int = EXCERPT_SEED) -> str:
+    from .memorisation import index_for_data
+
+    out = ["## 5. Samples, and what is wrong with them"]
+    cmp = cached_samples(run_dir)
+    by_side = {side: _load(cmp, side) for side in ("base", "tuned")}
+    by_side = {side: samples for side, samples in by_side.items() if samples}
+    if not by_side:
+        out.append(f"No samples yet: run `tweetsmith compare {run_dir}`.")
+        return "\n\n".join(out)
+    index = index_for_data(data)
+    found = {side: [problems(s, m) for s, m in zip(samples, index.match_many([s.text for s in samples]))]
+             for side, samples in by_side.items()}
+    for side, samples in by_side.items():
+        out.append(f"Problems of all {len(samples)} {side} samples ({samples[0].config.short()}): "
+                   f"{_problem_counts(found[side])}.")
+    side = "tuned" if "tuned" in by_side else "base"
+    samples = by_side[side]
+    draw = excerpt_draw(len(samples), shown, seed)
+    out.append(f"{len(draw)} {side} samples drawn at random (seed {seed}: samples "
+               f"`random.Random({seed}).sample(range({len(samples)}), {len(draw)})` of the file), each with its problems:")
     lines = []
-    for author in sorted(shown):
-        for i in shown[author]:
-            text = samples[i].text.strip()[:200] or "(empty)"
-            flags = f" *({'; '.join(found[i])})*" if found[i] else ""
-            lines.append(f"- **{author}** (seed {samples[i].seed}): {text}{flags}")
+    for i in draw:
+        text = " ".join(samples[i].text.split())[:200] or "(empty)"
+        flags = f" *({'; '.join(found[side][i])})*" if found[side][i] else ""
+        lines.append(f"- **{samples[i].author}** (seed {samples[i].seed}): {text}{flags}")
     out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -107,11 +131,11 @@ def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablatio
     if len(rows) == 1:
         if ablation_hint:
             out.append("To measure the flags, run the same `tweetsmith assignment` command with `--ablation` (short "
-                       "runs at one step budget: packed vs one record per example, LoRA vs full, learning rate x0.5 "
+                       "runs at one step budget: packed, packed with records isolated, and one record per example, LoRA vs full, learning rate x0.5 "
                        "and x2; `--ablation 50` for 50 steps each): only the new runs are computed.")
         out.append(f"Only this run has trained on `{data}`, so nothing here is compared yet. To measure a flag, train "
                    f"the same data with it changed into `{run_dir.parent}` (for example `tweetsmith train --data {data} "
-                   f"--out {run_dir.parent}/no-pack --no-pack` with this run's other flags, or `--lr` at half and twice "
+                   f"--out {run_dir.parent}/no-pack --pack off` with this run's other flags, or `--lr` at half and twice "
                    "this run's) and write the report again: every run there on this data joins the table.")
     else:
         out.append(f"The {len(rows)} runs in `{run_dir.parent}` that trained on this data; the columns are the flags "

@@ -63,12 +63,17 @@ class PerplexityComparison:
     final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
     created: str = ""
     max_tokens: int = 0  # > 0: each split's leading records within this many tokens were scored; 0: all of it
+    # The per-record ("cold") figures of the same records: each alone after end-of-text, as the chat writes
+    base_record: Mapping[str, PerplexityResult] = field(default_factory=dict)
+    tuned_record: Mapping[str, PerplexityResult] = field(default_factory=dict)
 
-    def side(self, side: str) -> Mapping[str, PerplexityResult]:
+    def side(self, side: str, context: str = "windowed") -> Mapping[str, PerplexityResult]:
+        if context == "record":
+            return self.base_record if side == "base" else self.tuned_record
         return self.base if side == "base" else self.tuned
 
-    def change(self, split: str) -> PerplexityChange:
-        base, tuned = self.base[split].perplexity, self.tuned[split].perplexity
+    def change(self, split: str, context: str = "windowed") -> PerplexityChange:
+        base, tuned = self.side("base", context)[split].perplexity, self.side("tuned", context)[split].perplexity
         return PerplexityChange(perplexity=tuned - base, percent=100.0 * (tuned / base - 1.0))
 
     def to_json(self) -> dict:
@@ -79,14 +84,20 @@ class PerplexityComparison:
             # Derived, written for people reading eval.json; from_json recomputes it.
             "change": {split: self.change(split).__dict__ for split in self.base if split in self.tuned},
             "final_mtime": self.final_mtime, "created": self.created, "max_tokens": self.max_tokens,
+            "record": {"base": {split: r.to_dict() for split, r in self.base_record.items()},
+                       "tuned": {split: r.to_dict() for split, r in self.tuned_record.items()}},
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PerplexityComparison":
+        """Read back; an eval.json from before per-record figures existed lacks ``record`` (KeyError: the
+        caller treats it as no cache and computes it again, the windowed figures then coming from their cache)."""
         return cls(run=d["run"], model=d.get("model"), data=d.get("data", ""), stride_tokens=int(d["stride_tokens"]),
                    base={s: PerplexityResult.from_dict(r) for s, r in d["base"].items()},
                    tuned={s: PerplexityResult.from_dict(r) for s, r in d["tuned"].items()},
-                   final_mtime=d.get("final_mtime"), created=d.get("created", ""), max_tokens=int(d.get("max_tokens", 0)))
+                   final_mtime=d.get("final_mtime"), created=d.get("created", ""), max_tokens=int(d.get("max_tokens", 0)),
+                   base_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["base"].items()},
+                   tuned_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["tuned"].items()})
 
 
 # --- figures of a set of samples --------------------------------------------------------------------

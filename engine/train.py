@@ -143,6 +143,10 @@ def _check_run_dir(config: TrainConfig, paths: RunPaths) -> Path | None:
         before = previous.get(key)
         if key == "lora_r" and previous.get("method") == "full":
             before = None
+        if key == "pack":
+            from .train_data import pack_mode
+
+            before = pack_mode(before) if before is not None else None
         if before != now:
             raise ConfigError(f"{paths.root} was trained with {key}={before!r}, not {now!r}; resume with the same settings")
     return newest.path

@@ -33,7 +33,9 @@ class TrainConfig:
     batch_size: int = option(8, "examples per micro-batch per process (made smaller, with more accumulation, when it would not fit in memory)")
     grad_accum: int = option(1, "micro-batches per optimizer step (effective batch = batch x accum x processes)")
     block_size: int = option(0, "tokens per example (0: automatic, 256 on CPU where it is fastest per token, min(1024, context) on GPU)")
-    pack: bool = option(True, "pack records into full blocks (--no-pack: one padded record per example)")
+    pack: str = option("concat", "how records fill examples: concat (packed blocks of the record stream), isolated "
+                       "(packed blocks, each record attending only to itself with positions restarting, as the chat "
+                       "writes one tweet), off (one padded record per example)", choices=("concat", "isolated", "off"))
     eval_every: int = option(200, "evaluate valid perplexity every N steps and at the end (0: never)")
     save_every: int = option(200, "save a checkpoint every N steps and at the end (0: only the best and on stop)")
     keep_checkpoints: int = option(2, "keep the newest K checkpoints (plus the best)")
@@ -72,6 +74,7 @@ def validate(config: TrainConfig) -> None:
         (config.logging_steps >= 1, f"--logging-steps must be at least 1, got {config.logging_steps}"),
         (config.warmup >= 0, f"--warmup must be 0 or positive, got {config.warmup}"),
         (config.quantize in (None, "4bit", "8bit"), f"--quantize must be 4bit or 8bit, got {config.quantize!r}"),
+        (config.pack in ("concat", "isolated", "off"), f"--pack must be concat, isolated or off, got {config.pack!r}"),
     ]
     if config.method != "full":
         checks += [

@@ -1,11 +1,17 @@
 """Training data: split files -> token ids (once, cached in the run dir) -> packed blocks or padded records.
 
-Every record is its line plus the end-of-text token (``encoding.encode_records``). Packed (the default),
-the token stream is cut into blocks of ``block_size`` tokens, as run_clm's ``group_texts`` does, so no
-compute goes to padding; the tail shorter than a block is dropped. Unpacked, each record is one example
-(cut to ``block_size``), padded to the longest in its batch with a pad id distinct from end-of-text;
-the loss ignores padding through labels built from the attention mask, and the end-of-text token stays a
-target, so the model learns to stop.
+Every record is its line plus the end-of-text token (``encoding.encode_records``). ``--pack``:
+
+- ``concat`` (packed, the default): the token stream is cut into blocks of ``block_size`` tokens, as
+  run_clm's ``group_texts`` does, so no compute goes to padding; the tail shorter than a block is dropped.
+  A record sees the records before it in its block, often by the same author.
+- ``isolated``: the same blocks, but each record attends only to itself (``IsolatingCollator``): a 4-D
+  block-diagonal causal mask and positions that restart at each record, so training sees what the chat
+  does when it writes one tweet after nothing but end-of-text (positions alone do not isolate records
+  under SDPA: LIBRARIES.md).
+- ``off``: each record is one example (cut to ``block_size``), padded to the longest in its batch with a
+  pad id distinct from end-of-text; the loss ignores padding through labels built from the attention
+  mask, and the end-of-text token stays a target, so the model learns to stop.
 """
 
 from __future__ import annotations
@@ -179,28 +185,81 @@ class Collator:
 
 
 @dataclass(frozen=True)
+class IsolatingCollator:
+    """Packed blocks in which every record attends only to itself, as if it were scored alone.
+
+    A record's segment starts at the end-of-text token before it (the one closing the previous record),
+    which is exactly the chat's context: ``<eot>\\author- ...``. So the end-of-text is predicted from the
+    record it closes, the record's first token from that end-of-text alone, and no prediction crosses a
+    record boundary: every token stays a target and each record's loss is its per-record ("cold") NLL. A
+    block's first segment may be the tail of a record cut by the block boundary, as with ``concat``.
+    """
+
+    eot_id: int
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        input_ids = torch.stack([e["input_ids"] for e in examples])
+        return {"input_ids": input_ids, "labels": input_ids.clone(), **isolation_inputs(input_ids, self.eot_id)}
+
+
+def isolation_inputs(input_ids, eot_id: int) -> dict[str, Any]:
+    """``attention_mask`` (batch, 1, L, L) bool, block-diagonal and causal, and ``position_ids`` restarting
+    at 0 on each end-of-text: the segments of ``IsolatingCollator``."""
+    import torch
+
+    batch, length = input_ids.shape
+    segment = torch.cumsum((input_ids == eot_id).long(), dim=1)  # an end-of-text starts a segment
+    index = torch.arange(length).expand(batch, length)
+    starts = torch.ones_like(input_ids, dtype=torch.bool)
+    starts[:, 1:] = segment[:, 1:] != segment[:, :-1]
+    position_ids = index - torch.cummax(torch.where(starts, index, torch.zeros_like(index)), dim=1).values
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    mask = (segment[:, :, None] == segment[:, None, :]) & causal
+    return {"attention_mask": mask[:, None], "position_ids": position_ids}
+
+
+PACK_MODES = ("concat", "isolated", "off")
+
+
+@dataclass(frozen=True)
 class TrainData:
     dataset: Any
-    collator: Collator
+    collator: Collator | IsolatingCollator
     examples: int
     useful_tokens: int  # non-pad tokens in one epoch
     block_size: int
-    pack: bool
+    pack: str  # one of PACK_MODES
 
 
-def build_train_data(encoded: EncodedRecords, *, block_size: int, pack: bool, pad_id: int) -> TrainData:
-    """Packed blocks (default) or one padded record per example, with a clear error when too short."""
+def pack_mode(value: str | bool) -> str:
+    """``--pack``'s value; run records written before it had modes hold True (concat) or False (off)."""
+    if isinstance(value, bool):
+        return "concat" if value else "off"
+    return value
+
+
+def build_train_data(encoded: EncodedRecords, *, block_size: int, pack: str | bool, pad_id: int,
+                     eot_id: int | None = None) -> TrainData:
+    """Packed blocks (concat, isolated) or one padded record per example, with a clear error when too short."""
     import torch
 
-    if pack:
+    pack = pack_mode(pack)
+    if pack not in PACK_MODES:
+        raise TrainingError(f"--pack {pack!r}: choose one of {', '.join(PACK_MODES)}")
+    if pack != "off":
         n_blocks = encoded.tokens // block_size
         if n_blocks == 0:
             raise TrainingError(
                 f"the train split has {encoded.tokens} tokens, fewer than one block of {block_size}: "
-                f"use --block-size {max(8, encoded.tokens // 2)}, --no-pack, or more data"
+                f"use --block-size {max(8, encoded.tokens // 2)}, --pack off, or more data"
             )
+        if pack == "isolated" and eot_id is None:
+            raise ValueError("isolated packing needs the end-of-text id")
         blocks = torch.from_numpy(encoded.ids[: n_blocks * block_size].astype(np.int64)).view(n_blocks, block_size)
-        return TrainData(BlockDataset(blocks), Collator(pad_id), n_blocks, n_blocks * block_size, block_size, True)
+        collator = IsolatingCollator(eot_id) if pack == "isolated" else Collator(pad_id)
+        return TrainData(BlockDataset(blocks), collator, n_blocks, n_blocks * block_size, block_size, pack)
     lengths = np.diff(encoded.offsets)
     useful = int(np.minimum(lengths, block_size).sum())
-    return TrainData(RecordDataset(encoded, block_size), Collator(pad_id), encoded.records, useful, block_size, False)
+    return TrainData(RecordDataset(encoded, block_size), Collator(pad_id), encoded.records, useful, block_size, "off")

@@ -156,7 +156,8 @@ class TweetTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         from .chunked_loss import chunked_nll_sum
 
-        total, count = chunked_nll_sum(model, inputs["input_ids"], inputs["labels"], inputs.get("attention_mask"))
+        total, count = chunked_nll_sum(model, inputs["input_ids"], inputs["labels"], inputs.get("attention_mask"),
+                                       position_ids=inputs.get("position_ids"))
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         loss = total / (num_items_in_batch if scaled else max(count, 1))
         if self.args.average_tokens_across_devices and scaled:
@@ -169,7 +170,8 @@ class TweetTrainer(Trainer):
             self.step_watch.micro_batch = self._micro_batches % self.args.gradient_accumulation_steps
         self._micro_batches += 1
         mask = inputs.get("attention_mask")
-        self._useful_tokens = self._useful_tokens + (mask.sum() if mask is not None else inputs["input_ids"].numel())
+        padded = mask is not None and mask.dim() == 2  # a 4-D mask isolates packed records: no padding there
+        self._useful_tokens = self._useful_tokens + (mask.sum() if padded else inputs["input_ids"].numel())
         return super().training_step(model, inputs, *args, **kwargs)
 
     def _take_useful_tokens(self) -> int:

@@ -104,7 +104,8 @@ class TrainAttempt:
         model = self.model = self.wrap_for_method(loaded.model)
         self.emit(Progress("measuring memory", 0, None))
         plan = self.plan_memory(model, loaded, device, precision)
-        data = build_train_data(encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id)
+        data = build_train_data(encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id,
+                                eot_id=loaded.eot_id)
         self.write_run_record(loaded, model, plan, precision, device, data)
         trainer, control, monitor = self.build_trainer(model, loaded, plan, precision, device, data)
         self.announce_on_begin(control, monitor, loaded, model, plan, precision, device, data)

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)")
     parser.add_argument("--ablation", type=int, nargs="?", const=ABLATION_STEPS, default=0, metavar="STEPS",
                         help=f"also train short runs of STEPS steps (default {ABLATION_STEPS}) changing one flag each "
-                             "(--no-pack, full vs LoRA, lr x0.5 and x2) and table their valid perplexity and tokens/s")
+                             "(--pack isolated and off, full vs LoRA, lr x0.5 and x2) and table their valid perplexity and tokens/s")
     add_config_arguments(parser, PrepareConfig, exclude=("inputs", "out", "seed", "force"))
     # The "perplexity after" stage measures the tuned model on valid and test: an evaluation at the end of
     # training would score the valid split a second time (14 of the 56 minutes of the default CPU epoch).

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "perplexity of files (exp mean NLL per token, sliding window), or base vs tuned for a run with --compare"
+HELP = ("perplexity of files (exp mean NLL per token; in a sliding window over the records, and per record as the "
+        "chat writes one), or base vs tuned for a run with --compare")
+DEFINITIONS = ("windowed: records scored in sliding windows of their concatenation (earlier records as context; "
+               "the assignment's figure); per record: each record alone after end-of-text (what the chat faces)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,21 +59,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.files:
         raise ConfigError("give FILE(s) to evaluate, or --compare RUN")
     loaded = load_from_args(args)
-    results = [_evaluate(loaded, path, args) for path in args.files]
+    results = [(_evaluate(loaded, path, args), _evaluate(loaded, path, args, context="record")) for path in args.files]
     if args.json:
         keys = ("file", "records", "tokens", "perplexity", "nll", "bits_per_byte", "word_perplexity", "stride_tokens", "max_len_tokens")
-        print(json.dumps({"model": loaded.info.spec, "adapter": loaded.info.adapter,
-                          "results": [{k: r.to_dict()[k] for k in keys} for r in results]}, indent=2))
+        rows = [{**{k: w.to_dict()[k] for k in keys}, "per_record": {k: r.to_dict()[k] for k in keys if "len" not in k and "stride" not in k}}
+                for w, r in results]
+        print(json.dumps({"model": loaded.info.spec, "adapter": loaded.info.adapter, "results": rows}, indent=2))
         return 0
-    print(f"{'file':<40} {'tokens':>9} {'perplexity':>10} {'nll':>7} {'bits/byte':>9} {'word ppl':>9}")
-    for r in results:
-        print(f"{r.file:<40} {r.tokens:>9} {r.perplexity:>10.2f} {r.nll:>7.4f} {r.bits_per_byte:>9.4f} {r.word_perplexity:>9.1f}")
-    print(f"(sliding window of {results[0].max_len_tokens} tokens, stride {results[0].stride_tokens}; "
-          f"bits/byte and word perplexity compare across tokenizers)")
+    print(f"{'file':<40} {'tokens':>9} {'perplexity':>10} {'per record':>10} {'nll':>7} {'bits/byte':>9} {'word ppl':>9}")
+    for w, r in results:
+        print(f"{w.file:<40} {w.tokens:>9} {w.perplexity:>10.2f} {r.perplexity:>10.2f} {w.nll:>7.4f} {w.bits_per_byte:>9.4f} "
+              f"{w.word_perplexity:>9.1f}")
+    print(f"(perplexity: sliding window of {results[0][0].max_len_tokens} tokens, stride {results[0][0].stride_tokens}; "
+          f"{DEFINITIONS}; bits/byte and word perplexity, windowed, compare across tokenizers)")
     return 0
 
 
-def _evaluate(loaded, path: str, args):
+def _evaluate(loaded, path: str, args, context: str = "windowed"):
     from tweetsmith.engine.perplexity import max_len_for
     from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
 
@@ -78,15 +83,15 @@ def _evaluate(loaded, path: str, args):
 
     max_len = max_len_for(loaded.model)
     stride = min(args.stride_tokens, max_len)
-    if stride != args.stride_tokens:
+    if stride != args.stride_tokens and context == "windowed":
         notice(f"stride {args.stride_tokens} is longer than the model's {max_len}-token window: using {stride}")
-    bar = ProgressLine(f"eval {path}")
+    bar = ProgressLine(f"eval {path}" + (" per record" if context == "record" else ""))
     result, cached = cached_perplexity_of_file(
-        loaded, path, stride_tokens=stride, batch_windows=args.batch_windows, max_tokens=args.max_tokens,
+        loaded, path, stride_tokens=stride, batch_windows=args.batch_windows, max_tokens=args.max_tokens, context=context,
         on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
     bar.close()
     if cached:
-        notice(f"{path}: the same text and weights were scored before; cached figure reused")
+        notice(f"{path}: the same text and weights were scored before ({context}); cached figure reused")
     return result
 
 
@@ -123,10 +128,12 @@ def _compare(args):
 
 def comparison_table(comparison) -> str:
     """The assignment's table from a ``PerplexityComparison``: perplexity of base and tuned, and the change, per split."""
-    lines = [f"{'split':<8} {'base':>10} {'tuned':>10} {'change':>18}"]
+    lines = [f"{'split':<8} {'perplexity':<11} {'base':>10} {'tuned':>10} {'change':>18}"]
     for split in ("valid", "test"):
-        base, tuned = comparison.base[split].perplexity, comparison.tuned[split].perplexity
-        change = comparison.change(split)
-        lines.append(f"{split:<8} {base:>10.2f} {tuned:>10.2f} {change.perplexity:>+9.2f} ({change.percent:+.1f}%)")
-    lines.append(f"(model {comparison.model}, stride {comparison.stride_tokens} tokens, data {comparison.data})")
+        for context, label in (("windowed", "windowed"), ("record", "per record")):
+            base = comparison.side("base", context)[split].perplexity
+            tuned = comparison.side("tuned", context)[split].perplexity
+            change = comparison.change(split, context)
+            lines.append(f"{split:<8} {label:<11} {base:>10.2f} {tuned:>10.2f} {change.perplexity:>+9.2f} ({change.percent:+.1f}%)")
+    lines.append(f"({DEFINITIONS}; model {comparison.model}, stride {comparison.stride_tokens} tokens, data {comparison.data})")
     return "\n".join(lines)

@@ -30,16 +30,18 @@ SIDES = ("base", "tuned")
 
 @dataclass(frozen=True)
 class PerplexityTable:
-    values: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (side, split) -> perplexity
+    values: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (side, split) -> windowed perplexity
     splits: tuple[str, ...] = SPLITS
     note: str = ""  # where the numbers come from, e.g. "cached in runs/vc/eval.json"
+    # (side, split) -> per-record perplexity: each record alone after end-of-text, as the chat writes one
+    record_values: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
-    def get(self, side: str, split: str) -> float | None:
-        return self.values.get((side, split))
+    def get(self, side: str, split: str, context: str = "windowed") -> float | None:
+        return (self.record_values if context == "record" else self.values).get((side, split))
 
-    def change(self, split: str) -> float | None:
+    def change(self, split: str, context: str = "windowed") -> float | None:
         """Tuned vs base, in percent (negative: the tuned model is less surprised)."""
-        base, tuned = self.get("base", split), self.get("tuned", split)
+        base, tuned = self.get("base", split, context), self.get("tuned", split, context)
         if base is None or tuned is None or base == 0:
             return None
         return 100.0 * (tuned - base) / base
@@ -49,7 +51,9 @@ def table_from_comparison(comparison: PerplexityComparison, note: str = "") -> P
     """The panel's table from the engine's ``PerplexityComparison``."""
     values = {(side, split): result.perplexity
               for side in SIDES for split, result in comparison.side(side).items() if split in SPLITS}
-    return PerplexityTable(values, note=note)
+    record = {(side, split): result.perplexity
+              for side in SIDES for split, result in comparison.side(side, "record").items() if split in SPLITS}
+    return PerplexityTable(values, note=note, record_values=record)
 
 
 def cached_table(run_dir: Path | None) -> PerplexityTable | None:
@@ -92,20 +96,21 @@ def compute_table(
 
     if data_dir is None:
         raise ConfigError("no data directory to evaluate on; start with --data DIR or open a run with /run")
-    values: dict[tuple[str, str], float] = {}
-    jobs = [(side, split) for side in SIDES if side in models for split in SPLITS]
-    for side, split in jobs:
+    values: dict[str, dict[tuple[str, str], float]] = {"windowed": {}, "record": {}}
+    jobs = [(side, split, context) for side in SIDES if side in models for split in SPLITS for context in values]
+    for side, split, context in jobs:
         if cancel.is_set():
             break
-        label = f"{side} · {split}"
+        label = f"{side} · {split}" + (" · alone" if context == "record" else "")
         result = perplexity_of_file(
-            models[side], Path(data_dir) / f"{split}.txt", cancel=cancel,
+            models[side], Path(data_dir) / f"{split}.txt", cancel=cancel, context=context,
             on_progress=lambda done, total, label=label: on_progress(label, done, total),
         )
         if cancel.is_set():
             break  # a cancelled pass scored only part of the file: not its perplexity
-        values[(side, split)] = result.perplexity
-    return PerplexityTable(values, note=f"on {short_path(Path(data_dir))} (not cached: no trained run yet)")
+        values[context][(side, split)] = result.perplexity
+    return PerplexityTable(values["windowed"], note=f"on {short_path(Path(data_dir))} (not cached: no trained run yet)",
+                           record_values=values["record"])
 
 
 def quick_table(
@@ -122,8 +127,9 @@ def quick_table(
     the tuned model if it loaded it (else None), so the app can keep it for ctrl+b.
     """
     from tweetsmith.data.records import read_split_lines
-    from tweetsmith.engine.perplexity import perplexity_of_lines
     from tweetsmith.engine.models import load_run_model
+    from tweetsmith.engine.perplexity import perplexity_of_lines
+    from tweetsmith.engine.record_perplexity import record_perplexity_of_lines
     from tweetsmith.engine.runs import read_run_config, run_data_dir
 
     lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")
@@ -133,6 +139,7 @@ def quick_table(
     if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
         given.pop("base")
     values: dict[tuple[str, str], float] = {}
+    record_values: dict[tuple[str, str], float] = {}
     loaded_tuned = None
     for side in SIDES:
         if cancel.is_set():
@@ -148,11 +155,16 @@ def quick_table(
             loaded.model, loaded.tokenizer, head, eot_id=loaded.eot_id, pad_id=loaded.pad_id, cancel=cancel,
             on_progress=lambda done, total, label=label: on_progress(label, done, total),
         )
+        alone = record_perplexity_of_lines(
+            loaded.model, loaded.tokenizer, head, eot_id=loaded.eot_id, pad_id=loaded.pad_id, cancel=cancel,
+            on_progress=lambda done, total, label=label: on_progress(f"{label} · alone", done, total),
+        )
         if cancel.is_set():
             break
         values[(side, "valid")] = result.perplexity
+        record_values[(side, "valid")] = alone.perplexity
     note = f"valid: its first {len(head)} of {len(lines)} records only · ctrl+e: full valid and test"
-    return PerplexityTable(values, splits=("valid",), note=note), loaded_tuned
+    return PerplexityTable(values, splits=("valid",), note=note, record_values=record_values), loaded_tuned
 
 
 def _relay(on_progress: Callable[[str, int, int], None]) -> Callable[[Progress], None]:

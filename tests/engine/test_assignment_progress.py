@@ -47,22 +47,23 @@ def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, on_notice=None, 
 
 
 def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
-    """Perplexity scores valid, then test: while valid runs, the stage's ETA adds a test pass at valid's
-    pace; the test split's ETA then comes from its own rate, not from the time the stage has spent so
-    far (which would double it)."""
+    """Perplexity scores four parts (valid and test, each windowed and per record): while the first runs, the
+    stage's ETA adds three more at its pace; a later part's ETA comes from its own rate, not from the time
+    the stage has spent so far (which would double it)."""
     pipeline, now, events = _pipeline(monkeypatch, "perplexity before")
-    for done in range(1, 11):  # valid: 10 windows, 6 s each
+    for done in range(1, 11):  # valid, windowed: 10 windows, 6 s each
         now[0] += 6.0
         pipeline.send("base · valid", done, 10, "windows")
         if done == 5:
-            assert events[-1].stage_eta_s == 5 * 6.0 + 10 * 6.0  # valid's other half, then test as long as valid
+            assert events[-1].stage_eta_s == 5 * 6.0 + 3 * 10 * 6.0  # its other half, then three parts as long
             assert events[-1].eta_complete is False  # nothing measured for the stages after this one
-    assert events[-1].stage_eta_s == 10 * 6.0
+    assert events[-1].stage_eta_s == 3 * 10 * 6.0
     now[0] += 3.0
-    pipeline.send("base · test", 1, 20, "windows")  # test: the first window took 3 s of its own clock
+    pipeline.send("base · valid · per record", 1, 20, "batches")  # the first batch took 3 s of its own clock
     now[0] += 3.0
-    pipeline.send("base · test", 2, 20, "windows")
-    assert events[-1].stage_eta_s == 3.0 * 18  # 3 s a window since the part began, not (60 + 6) s / 2 windows
+    pipeline.send("base · valid · per record", 2, 20, "batches")
+    # 3 s a batch since the part began (not (60 + 6) s / 2), for its 18 batches and two more parts like it
+    assert events[-1].stage_eta_s == 3.0 * 18 + 2 * 3.0 * 20
 
 
 def test_a_sweep_counts_its_ten_parts(monkeypatch):

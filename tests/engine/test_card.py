@@ -51,10 +51,10 @@ def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
     from tweetsmith.scripts.common import add_config_arguments, config_from_args
 
     config = TrainConfig(data="my data", model="smollm2-135m", out="runs/x", lora=True, lora_r=16, lr=2e-4, max_steps=50,
-                         pack=False, resume=True, allow_fallback=False, quantize="4bit")
+                         pack="off", resume=True, allow_fallback=False, quantize="4bit")
     command = reproduce_command(config)
     words = shlex.split(command)
-    assert words[:2] == ["tweetsmith", "train"] and "--resume" not in words and "--no-pack" in words
+    assert words[:2] == ["tweetsmith", "train"] and "--resume" not in words and words[words.index("--pack") + 1] == "off"
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, TrainConfig)
     again = config_from_args(TrainConfig, parser.parse_args(words[2:]))

@@ -64,7 +64,13 @@ def test_compare_perplexity_equals_separate_evaluations(fake_run, tiny_llama_dir
         assert expected_base != pytest.approx(expected_tuned, rel=1e-3)
         assert result.change(split).perplexity == pytest.approx(expected_tuned - expected_base)
         assert result.change(split).percent == pytest.approx(100 * (expected_tuned / expected_base - 1))
-    assert {e.stage for e in events} == {"base · valid", "base · test", "tuned · valid", "tuned · test"}
+        for side, model in (("base", base), ("tuned", tuned)):  # each record alone: the per-record figure
+            expected = perplexity_of_file(model, data / f"{split}.txt", context="record")
+            got = result.side(side, "record")[split]
+            assert got.context == "record" and got.tokens == expected.tokens
+            assert got.perplexity == pytest.approx(expected.perplexity, rel=1e-6)
+    assert {e.stage for e in events} == {f"{side} · {split}{kind}" for side in ("base", "tuned")
+                                         for split in ("valid", "test") for kind in ("", " · per record")}
     assert all(isinstance(e, Progress) and 0 < e.done <= e.total for e in events)
     assert result.stride_tokens == 256  # capped at the tiny model's 256-token window
     saved = json.loads((fake_run / "eval.json").read_text())
@@ -169,7 +175,9 @@ def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
     evals = json.loads((run / "eval.json").read_text())
     for heading in ("## 1. The dataset", "## 2. Perplexity", "## 3. Overlap", "## 4. Diversity", "## 5. Samples", "## 6. Training flags"):
         assert heading in text
-    assert f"| valid | {evals['base']['valid']['perplexity']:.2f} | {evals['tuned']['valid']['perplexity']:.2f} |" in text
+    assert f"| valid | windowed | {evals['base']['valid']['perplexity']:.2f} | {evals['tuned']['valid']['perplexity']:.2f} |" in text
+    record = evals["record"]
+    assert f"| valid | per record | {record['base']['valid']['perplexity']:.2f} | {record['tuned']['valid']['perplexity']:.2f} |" in text
     size = (run.parent / "data" / "train.txt").stat().st_size
     assert f"| train | 60 | {size / 1e6:.2f} | " in text
     assert "## 7. Which training flags mattered" in text and "Only this run has trained on" in text

@@ -166,10 +166,11 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     assert [s for s in stages if not s.startswith("ablation ")] == [*STAGES[:-1], "ablation", "report"]
     ablation = json.loads((out / "ablation" / "ablation.json").read_text())
     rows = {r["name"]: r for r in ablation["rows"]}
-    assert list(rows) == ["baseline", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
+    assert list(rows) == ["baseline", "pack-isolated", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
     assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
     configs = {name: read_run_config(out / "ablation" / name) for name in rows if name != "baseline"}
-    assert configs["no-pack"]["pack"] is False and configs["full"]["method"] == "full"
+    assert configs["no-pack"]["pack"] == "off" and configs["pack-isolated"]["pack"] == "isolated"
+    assert configs["full"]["method"] == "full"
     assert configs["full"]["lr"] == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
     assert configs["lr-half"]["lr"] == pytest.approx(1.5e-4) and configs["lr-double"]["lr"] == pytest.approx(6e-4)
     assert all(c["max_steps"] == 2 and c["seed"] == 42 for c in configs.values())
@@ -180,9 +181,9 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
         expected = perplexity_of_file(loaded, valid, stride_tokens=512, max_tokens=ABLATION_EVAL_TOKENS)
         assert row["valid_perplexity"] == pytest.approx(expected.perplexity, rel=1e-5)
         assert expected.records == ablation["records"]
-    assert len({round(r["valid_perplexity"], 6) for r in rows.values()}) == 5  # each flag changed the result
+    assert len({round(r["valid_perplexity"], 6) for r in rows.values()}) == 6  # each flag changed the result
     report = (out / "report.md").read_text()
-    assert "| no-pack | one record per example (`--no-pack`) |" in report and "| untuned | no fine-tuning |" in report
+    assert "| no-pack | one record per example (`--pack off`) |" in report and "| untuned | no fine-tuning |" in report
     # --eval-tokens: each split's leading records within 300 tokens, said in the report and in eval.json.
     comparison = json.loads((out / "run" / "eval.json").read_text())
     assert comparison["max_tokens"] == 300

@@ -28,6 +28,9 @@ def test_eval_json_matches_the_engine(tiny_llama_dir, small_splits, capsys):
         assert row["file"] == str(path) and row["tokens"] == expected.tokens and row["stride_tokens"] == 128
         assert row["perplexity"] == pytest.approx(expected.perplexity, rel=1e-6)
         assert set(row) >= {"file", "tokens", "perplexity", "nll", "bits_per_byte", "word_perplexity", "stride_tokens"}
+        alone = perplexity_of_file(loaded, path, context="record")
+        assert row["per_record"]["perplexity"] == pytest.approx(alone.perplexity, rel=1e-6)
+        assert row["per_record"]["tokens"] == alone.tokens and row["per_record"]["records"] == expected.records
 
 
 def test_eval_table_and_stride_capped(tiny_llama_dir, small_splits, capsys):
@@ -44,7 +47,10 @@ def test_compare_prints_the_table_and_caches_it(tiny_run, capsys):
     cached = json.loads((run / "eval.json").read_text())
     for split in ("valid", "test"):
         base, tuned = cached["base"][split]["perplexity"], cached["tuned"][split]["perplexity"]
-        assert f"{split:<8} {base:>10.2f} {tuned:>10.2f} {tuned - base:>+9.2f}" in table
+        assert f"{split:<8} {'windowed':<11} {base:>10.2f} {tuned:>10.2f} {tuned - base:>+9.2f}" in table
+        base, tuned = cached["record"]["base"][split]["perplexity"], cached["record"]["tuned"][split]["perplexity"]
+        assert f"{split:<8} {'per record':<11} {base:>10.2f} {tuned:>10.2f} {tuned - base:>+9.2f}" in table
+    assert "per record: each record alone after end-of-text" in table
     assert main(["eval", "--compare", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["base"]["valid"]["perplexity"] == pytest.approx(cached["base"]["valid"]["perplexity"])
 

@@ -71,14 +71,18 @@ class PerplexityPanel(Widget):
         if table is None:
             body.update(Content.assemble(("not computed: ", "$text-muted"), ("ctrl+e", "bold"), (" or /eval", "$text-muted")))
             return
-        parts: list = [(f"{'':<5}{'base':>9}{'tuned':>9}{'change':>8}", "dim")]
+        parts: list = [(f"{'':<7}{'base':>8}{'tuned':>8}{'change':>8}", "dim")]
         for split in table.splits:
-            base, tuned = table.get("base", split), table.get("tuned", split)
-            change = table.change(split)
-            parts += ["\n", (f"{split:<5}", "dim"), (f"{format_perplexity(base):>9}", "bold"),
-                      (f"{format_perplexity(tuned):>9}", "bold")]
-            if change is not None:
-                parts.append((f"{format_change(change):>8}", "$success" if change < 0 else "$error"))
+            # "alone": each record after end-of-text only, as the chat writes one tweet (per-record perplexity)
+            for context, label in (("windowed", split), ("record", " alone")):
+                base, tuned = table.get("base", split, context), table.get("tuned", split, context)
+                if context == "record" and base is None and tuned is None:
+                    continue
+                change = table.change(split, context)
+                parts += ["\n", (f"{label:<7}", "dim"), (f"{format_perplexity(base):>8}", "bold"),
+                          (f"{format_perplexity(tuned):>8}", "bold")]
+                if change is not None:
+                    parts.append((f"{format_change(change):>8}", "$success" if change < 0 else "$error"))
         body.update(Content.assemble(*parts))
         note = self.query_one("#ppl-note", Static)
         if not self.busy:

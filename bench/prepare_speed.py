@@ -1,15 +1,18 @@
 """How fast `prepare` turns a million tweets into splits, against a naive baseline measured in the same run.
 
 Generates N synthetic tweets (default 1,000,000: 40 authors, some URLs, entities, retweets, replies and
-duplicates, like real data) as a line-format file and as a CSV in a temp dir, then times, each in a fresh
-child process so peak RSS (resource.getrusage's ru_maxrss) is per case:
+duplicates, like real data) as a line-format file, a CSV and a Twitter archive's tweets.js (one account's:
+the same texts, each in an archive export's tweet object, ~1.5 kB) in a temp dir, then times, each in a
+fresh child process so peak RSS (resource.getrusage's ru_maxrss) is per case:
   baseline   read the whole file, clean with the same rules, random.shuffle, slice, write (no
              stratification, no atomic write, everything in memory);
   prepare    tweetsmith.data.prepare on the line-format file;
-  prepare-csv the same on the CSV.
+  prepare-csv the same on the CSV;
+  prepare-archive the same on the tweets.js (streamed: its peak should not grow with its size).
 Prints `| case | seconds | records/s | peak MB | ratio vs baseline |` (ratio = baseline s / case s).
 
     python bench/prepare_speed.py [--records N] [--seed S]
+    python bench/prepare_speed.py --archive-mb 1000 --archive-dir /tmp/big   # only write DIR/tweets.js
 """
 
 from __future__ import annotations
@@ -29,34 +32,83 @@ WORDS = ("the startup founders investors product market users growth build ship 
          "today week launch fund raise seed round series hire learn fail win fast slow big small").split()
 
 
-def generate(directory: Path, records: int, seed: int) -> tuple[Path, Path]:
-    """A line-format file and a CSV with the same tweets."""
+def tweets(seed: int):
+    """An endless stream of (author, text), the same for the same seed."""
     rng = random.Random(seed)
     authors = [f"user{i:02d}" for i in range(40)]
     weights = [1 / (i + 1) for i in range(40)]  # a few prolific authors, a long tail
+    previous = "hello world"
+    while True:
+        author = rng.choices(authors, weights)[0]
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
+        roll = rng.random()
+        if roll < 0.05:
+            text = "RT @someone: " + text
+        elif roll < 0.10:
+            text = "@friend " + text
+        elif roll < 0.20:
+            text += " https://t.co/" + "".join(rng.choice("abcdefghXYZ0123") for _ in range(10))
+        elif roll < 0.25:
+            text = text.replace(" ", " &amp; ", 1)
+        elif roll < 0.27:
+            text = previous  # a duplicate
+        previous = text
+        yield author, text
+
+
+def archive_tweet(number: int, text: str) -> dict:
+    """A tweet object shaped like a 2023 archive export's (every field it has, values as strings)."""
+    tweet_id = str(1_100_000_000_000_000_000 + number * 7919)
+    mentions = [{"name": "Some One", "screen_name": "someone", "indices": ["3", "11"], "id_str": "12", "id": "12"}] \
+        if text.startswith(("RT @", "@")) else []
+    urls = [{"url": word, "expanded_url": "https://example.com/" + word[-10:], "display_url": "example.com/…",
+             "indices": ["0", "23"]} for word in text.split() if word.startswith("https://")]
+    return {"tweet": {
+        "edit_info": {"initial": {"editTweetIds": [tweet_id], "editableUntil": "2023-03-05T18:52:45.000Z",
+                                  "editsRemaining": "5", "isEditEligible": True}},
+        "retweeted": False,
+        "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
+        "entities": {"hashtags": [], "symbols": [], "user_mentions": mentions, "urls": urls},
+        "display_text_range": ["0", str(len(text))],
+        "favorite_count": str(number % 97), "id_str": tweet_id, "in_reply_to_status_id_str": None,
+        "truncated": False, "retweet_count": str(number % 13), "id": tweet_id,
+        "created_at": f"Sun Mar {1 + number % 28:02d} 18:{number % 60:02d}:45 +0000 2023", "favorited": False,
+        "full_text": text, "lang": "en",
+    }}
+
+
+def write_archive(directory: Path, stream, *, records: int | None = None, megabytes: float | None = None) -> int:
+    """DIR/tweets.js (and account.js, username user00) of ``records`` tweets or about ``megabytes`` MB,
+    written as an export writes it (two-space indents, " : "); returns the number of tweets."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "account.js").write_text('window.YTD.account.part0 = [{"account": {"username": "user00"}}]\n',
+                                          encoding="utf-8")
+    limit = None if megabytes is None else megabytes * 1e6
+    count = written = 0
+    with open(directory / "tweets.js", "w", encoding="utf-8") as f:
+        f.write("window.YTD.tweets.part0 = [ ")
+        while (records is None or count < records) and (limit is None or written < limit):
+            _, text = next(stream)
+            item = json.dumps(archive_tweet(count, text), indent=2, separators=(",", " : "), ensure_ascii=False)
+            written += f.write(("" if count == 0 else ", ") + item)
+            count += 1
+        f.write(" ]\n")
+    return count
+
+
+def generate(directory: Path, records: int, seed: int) -> tuple[Path, Path, Path]:
+    """A line-format file, a CSV and a tweets.js with the same tweets."""
     lines_path, csv_path = directory / "tweets.txt", directory / "tweets.csv"
+    stream = tweets(seed)
     with open(lines_path, "w", encoding="utf-8") as lines, open(csv_path, "w", encoding="utf-8", newline="") as c:
         writer = csv.writer(c)
         writer.writerow(["id", "username", "text"])
-        previous = "hello world"
         for i in range(records):
-            author = rng.choices(authors, weights)[0]
-            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
-            roll = rng.random()
-            if roll < 0.05:
-                text = "RT @someone: " + text
-            elif roll < 0.10:
-                text = "@friend " + text
-            elif roll < 0.20:
-                text += " https://t.co/" + "".join(rng.choice("abcdefghXYZ0123") for _ in range(10))
-            elif roll < 0.25:
-                text = text.replace(" ", " &amp; ", 1)
-            elif roll < 0.27:
-                text = previous  # a duplicate
-            previous = text
+            author, text = next(stream)
             lines.write(f"\\{author}- {text}\n")
             writer.writerow([i, author, text])
-    return lines_path, csv_path
+    write_archive(directory / "archive", tweets(seed), records=records)
+    return lines_path, csv_path, directory / "archive" / "tweets.js"
 
 
 def baseline(path: Path, out: Path, seed: int) -> int:
@@ -104,6 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--archive-mb", type=float, help="only write a tweets.js of about this many MB ...")
+    parser.add_argument("--archive-dir", type=Path, help="... into this directory (with an account.js)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -111,15 +165,22 @@ def main() -> None:
     if args.case:
         run_case(args.case, args.path, args.out, args.seed)
         return
+    if args.archive_mb:
+        count = write_archive(args.archive_dir, tweets(args.seed), megabytes=args.archive_mb)
+        print(f"wrote {count:,} tweets, {(args.archive_dir / 'tweets.js').stat().st_size / 1e6:.0f} MB, "
+              f"to {args.archive_dir / 'tweets.js'}")
+        return
     with tempfile.TemporaryDirectory(prefix="tweetsmith-bench-") as tmp:
         tmp_path = Path(tmp)
         started = time.perf_counter()
-        lines_path, csv_path = generate(tmp_path, args.records, args.seed)
+        lines_path, csv_path, archive_path = generate(tmp_path, args.records, args.seed)
         size_mb = lines_path.stat().st_size / 1e6
         print(f"generated {args.records:,} tweets ({size_mb:.1f} MB line format, "
-              f"{csv_path.stat().st_size / 1e6:.1f} MB CSV) in {time.perf_counter() - started:.1f} s")
+              f"{csv_path.stat().st_size / 1e6:.1f} MB CSV, {archive_path.stat().st_size / 1e6:.1f} MB tweets.js) "
+              f"in {time.perf_counter() - started:.1f} s")
         results = {}
-        for case, path in (("baseline", lines_path), ("prepare", lines_path), ("prepare-csv", csv_path)):
+        for case, path in (("baseline", lines_path), ("prepare", lines_path), ("prepare-csv", csv_path),
+                           ("prepare-archive", archive_path)):
             out = tmp_path / f"out-{case}"
             child = subprocess.run(
                 [sys.executable, __file__, "--case", case, "--path", str(path), "--out", str(out),

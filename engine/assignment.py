@@ -294,7 +294,7 @@ class _Pipeline:
         def progress(event: PrepareProgress) -> None:
             self.send(f"{event.stage} {Path(event.source).name}", event.done, event.total, "bytes")
 
-        prepare(settings, on_progress=progress, cancel=self.cancel)
+        prepare(settings, on_progress=progress, cancel=self.cancel, on_notice=self.say)
         return key, False
 
     def check_data(self) -> None:

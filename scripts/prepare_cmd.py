@@ -27,13 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tweetsmith.data.prepare import PrepareConfig, prepare
 
-    from .common import config_from_args
+    from .common import config_from_args, notice
 
     config = config_from_args(PrepareConfig, args, inputs=tuple(args.inputs))
     notice_resplit(config)
     progress = _Progress() if sys.stderr.isatty() else None
     try:
-        summary = prepare(config, on_progress=progress)
+        summary = prepare(config, on_progress=progress, on_notice=progress.notice if progress else notice)
     finally:
         if progress:
             progress.close()
@@ -65,6 +65,13 @@ class _Progress:
 
     def __call__(self, event) -> None:
         self.lines.show(event.stage, event.stage, event.done, event.total, f"{event.records:,} records")
+
+    def notice(self, message: str) -> None:
+        """A notice between progress lines: the line being drawn is ended first, not overwritten."""
+        from .common import notice
+
+        self.lines.close()
+        notice(message)
 
     def close(self) -> None:
         self.lines.close()

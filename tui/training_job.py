@@ -61,7 +61,7 @@ def prepared_config(config: TrainConfig, cancel: threading.Event, progress: Call
     out = prepared_dir(source, settings)
     if not is_prepare_output(out):
         progress(f"preparing {source.name} into {out}")
-        prepare(dataclasses.replace(settings, out=str(out)), cancel=cancel)
+        prepare(dataclasses.replace(settings, out=str(out)), cancel=cancel, on_notice=progress)
     return dataclasses.replace(config, data=str(out))
 
 

@@ -1,11 +1,14 @@
-"""Each reader on small files written here; expected records are spelled out by hand."""
+"""Each reader on small files written here; expected records are spelled out by hand. Memory is
+measured with tracemalloc (its peak of Python allocations), never with a clock."""
 
 from __future__ import annotations
 
 import json
-import time
+import tracemalloc
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tweetsmith.data import DataError, Record, detect_format, read_records
 from tweetsmith.data.readers import ReadTally, read_builtin
@@ -41,13 +44,23 @@ def test_author_flag_overrides(tmp_path):
     assert records(path, author="me") == [Record("me", "one"), Record("me", "two")]
 
 
+def peak_bytes(function):
+    """(result, tracemalloc's peak in bytes while ``function()`` ran)."""
+    tracemalloc.start()
+    try:
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_long_line_is_skipped_not_read_whole(tmp_path):
-    big = "x" * 30_000_000  # 30 MB on one line: must be skipped in chunks, and quickly
+    big = "x" * 30_000_000  # 30 MB on one line: must be skipped in chunks, never held
     path = write(tmp_path / "t.txt", f"\\a- short\n\\a- {big}\n\\b- after\n\\c- {'y' * 101}")
+    del big
     tally = ReadTally()
-    started = time.monotonic()
-    got = records(path, max_chars=100, tally=tally)
-    assert time.monotonic() - started < 5
+    got, peak = peak_bytes(lambda: records(path, max_chars=100, tally=tally))
+    assert peak < 4 * 2**20  # the 30 MB line never was in memory (1 MB of read buffer, chunks of 64 kB)
     assert got == [Record("a", "short"), Record("b", "after")]
     assert tally.too_long == 2
     assert tally.bytes_read == path.stat().st_size
@@ -174,6 +187,111 @@ def test_twitter_archive_without_account_and_broken(tmp_path):
     write(path, '[{"tweet": {"full_text": "x"}}]')
     with pytest.raises(DataError, match="broken Twitter archive.*window.YTD"):
         records(path, format="twitter")
+
+
+def big_json(path, megabytes: float, archive: bool) -> tuple[int, int]:
+    """A tweets.js (``archive``: tweets shaped like an archive's export, with entities, ids and dates) or a
+    JSON array of {"username", "text", "id"} of about ``megabytes`` MB; every 50th has no text. Texts are
+    long (~4 kB: fewer objects, as tracemalloc slows each allocation tenfold), and the file is one block
+    written again and again, so 100 MB take half a second. Returns (tweets with text, tweets without)."""
+    block, with_text, without = [], 0, 0
+    for i in range(500):
+        text = f"tweet {i}: " + "the best startups start as side projects " * (80 + i % 40) if i % 50 else None
+        if archive:
+            tweet = {
+                "created_at": "Tue Mar 05 18:%02d:00 +0000 2019" % (i % 60), "id_str": str(10**17 + i),
+                "in_reply_to_status_id_str": None, "lang": "en", "retweet_count": str(i % 7),
+                "entities": {"hashtags": [{"text": f"tag{i % 9}", "indices": [0, 5]}], "symbols": [],
+                             "user_mentions": [{"screen_name": f"friend{i % 13}", "indices": [6, 14]}],
+                             "urls": [{"url": f"https://t.co/{i:08d}", "expanded_url": f"https://example.com/{i}"}]},
+            }
+            if text is not None:
+                tweet["full_text"] = text
+            block.append(json.dumps({"tweet": tweet}))
+        else:
+            block.append(json.dumps({"username": f"u{i % 3}", "text": text, "id": i}))
+        with_text, without = with_text + (text is not None), without + (text is None)
+    chunk = ",\n".join(block)
+    copies = max(1, round(megabytes * 1e6 / len(chunk)))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("window.YTD.tweets.part0 = [\n" if archive else "[\n")
+        f.write(",\n".join([chunk] * copies))
+        f.write("\n]\n")
+    return with_text * copies, without * copies
+
+
+@pytest.mark.parametrize("archive", [True, False], ids=["tweets.js", "json-array"])
+def test_big_json_is_streamed_in_flat_memory(tmp_path, archive):
+    """Read whole, a 556 MB tweets.js took over 3 GiB. Streamed, reading every record of a 100 MB file
+    peaks at about what a 1 MB file does, and far below the file's size."""
+    peaks = {}
+    for megabytes in (1, 100):
+        path = tmp_path / f"{megabytes}mb" / ("tweets.js" if archive else "tweets.json")
+        path.parent.mkdir()
+        with_text, without = big_json(path, megabytes, archive)
+        tally = ReadTally()
+        count, peaks[megabytes] = peak_bytes(lambda: sum(1 for _ in read_records(path, tally=tally)))
+        assert (count, tally.no_text) == (with_text, without)
+        assert tally.bytes_read == path.stat().st_size
+    assert peaks[100] < 2 * peaks[1] + 2**20, peaks
+    assert peaks[100] < 100e6 / 20, peaks
+
+
+def test_streamed_json_keeps_json_loads_values(tmp_path):
+    """ijson gives Decimal where json.loads gives float: the text is the same either way."""
+    path = write(tmp_path / "t.json", '[{"text": 1.5, "author": 1e5}, {"text": "x", "author": {"screen_name": 123}}, '
+                                      '{"text": 7, "author": 2}]')
+    assert records(path) == [Record("100000.0", "1.5"), Record("123", "x"), Record("2", "7")]
+    bom = write(tmp_path / "tweets.js", '\ufeffwindow.YTD.tweets.part0 =\n\n  [{"tweet": {"full_text": "café"}}]\n')
+    assert records(bom) == [Record("", "café")]
+    utf16 = write(bom, 'window.YTD.tweets.part0 = [{"tweet": {"full_text": "héllo"}}]'.encode("utf-16"))
+    assert records(utf16, encoding="utf-16") == [Record("", "héllo")]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(alphabet=st.sampled_from(["a", "u", "d", "8", "\\", '"', "\ud800", "\udbff", "\udc00",
+                                                       "\udfff", "😀", "\ud7ff", "é"]), max_size=12),
+                      min_size=1, max_size=4),
+       chunk=st.sampled_from([1, 2, 3, 5, 7, 13, 65536]), ensure_ascii=st.booleans())
+def test_halves_of_utf16_pairs_read_as_json_loads_and_cleaning_read_them(tmp_path, texts, chunk, ensure_ascii):
+    """Escaped lone halves ("\\udc00"), pairs, and backslashes before them, cut into chunks anywhere:
+    each text reads as json.loads then valid_unicode give it (yajl alone gave "?", a wrong character, or
+    failed on the whole file)."""
+    from tweetsmith.data import json_stream
+    from tweetsmith.data.clean import valid_unicode
+
+    content = json.dumps([{"text": t, "u": 1} for t in texts], ensure_ascii=ensure_ascii)
+    if not ensure_ascii and any("\ud800" <= c <= "\udfff" for c in content):
+        ensure_ascii, content = True, json.dumps([{"text": t, "u": 1} for t in texts])  # UTF-8 can't hold them
+    path = write(tmp_path / "t.json", content)
+    saved, json_stream.CHUNK_BYTES = json_stream.CHUNK_BYTES, chunk
+    try:
+        got = records(path)
+    finally:
+        json_stream.CHUNK_BYTES = saved
+    assert got == [Record("", valid_unicode(item["text"])) for item in json.loads(content)]
+
+
+def test_broken_json_errors_name_the_problem(tmp_path):
+    prefix = 'window.YTD.tweets.part0 = [{"tweet": {"full_text": "caf'
+    latin = write(tmp_path / "tweets.js", prefix.encode() + b'\xe9"}}]')
+    with pytest.raises(DataError, match=f"not valid utf-8 at byte {len(prefix)};.*--encoding"):
+        records(latin)
+    assert records(latin, encoding="latin-1") == [Record("", "café")]
+    cases = [
+        ('window.YTD.tweets.part0 = {"tweet": 1}', r"broken Twitter archive \(expected a list of tweets\)"),
+        ('window.YTD.tweets.part0 = [{"tweet": {"full_text": "a", "n": NaN}}]', r"invalid char.*NaN"),
+        ('window.YTD.tweets.part0 = [{"tweet": {"full_text": "a"}}];', r"trailing garbage"),
+        ('window.YTD.tweets.part0 = [{"tweet": {"full_text": "a"}}, ', r"premature EOF"),
+    ]
+    for content, message in cases:
+        write(latin, content)
+        with pytest.raises(DataError, match=message) as err:
+            records(latin)
+        assert "\n" not in str(err.value) and str(latin) in str(err.value)
+    array = write(tmp_path / "t.json", '[{"text": "x"}, {"text": "y",}]')
+    with pytest.raises(DataError, match=r"not valid JSON \(.*\); expected a JSON array of objects"):
+        records(array)
 
 
 # --- plain text ------------------------------------------------------------------------------------

@@ -143,6 +143,25 @@ def test_bad_flags_are_one_line_errors_and_write_nothing(tmp_path, tiny_llama_di
     assert not (tmp_path / "A").exists()
 
 
+def test_writing_without_authors_gets_the_files_name_and_runs_to_the_report(tmp_path, tiny_llama_dir, tweets_factory,
+                                                                            capsys):
+    """Anyone's writing: a plain text file with no author prefix gets its file's name as author, said once at
+    the start, and every stage (compare and the sweeps prompt by author) runs on it."""
+    lines = [parse_line(line).text for line in tweets_factory(160, seed=4)]
+    source = tmp_path / "diary.txt"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "A"
+    assert main(_argv(source, out, tiny_llama_dir)) == 0
+    err = capsys.readouterr().err
+    assert err.count("no author in diary.txt: records are by 'diary'") == 1
+    train = (out / "data" / "train.txt").read_text(encoding="utf-8").splitlines()
+    assert train and all(line.startswith("\\diary- ") for line in train)
+    compare = json.loads((out / "run" / "compare.json").read_text())
+    samples = [json.loads(x) for x in Path(compare["sides"]["tuned"]["file"]).read_text().splitlines()]
+    assert {s["author"] for s in samples} == {"diary"}
+    assert (out / "report.md").is_file()
+
+
 def test_missing_input_is_one_line_error(tmp_path, tiny_llama_dir, capsys):
     assert main(_argv(tmp_path / "nope.txt", tmp_path / "A", tiny_llama_dir)) == 2
     err = capsys.readouterr().err

@@ -148,11 +148,79 @@ def test_odd_text_prepares_and_reads_back(tmp_path, capsys):
     from tweetsmith.data.records import read_split
 
     text = write(tmp_path / "speech.txt", "\\x- a plain line that looks like a tweet\nanother line\n")
-    assert main(["prepare", str(text), "--format", "text", "--split", "1,0,0", "--out", str(tmp_path / "t")]) == 0
-    records = read_split(tmp_path / "t" / "train.txt")
-    assert sorted((r.author, r.text) for r in records) == [("", "\\x- a plain line that looks like a tweet"),
-                                                           ("", "another line")]
+    # --author= (empty) keeps the records authorless, the case where the text's own prefix needs escaping.
+    for flag, author in (("--author=", ""), ("--author=speech", "speech")):
+        out = tmp_path / f"t{author}"
+        assert main(["prepare", str(text), "--format", "text", "--split", "1,0,0", "--out", str(out), flag]) == 0
+        records = read_split(out / "train.txt")
+        assert sorted((r.author, r.text) for r in records) == [(author, "\\x- a plain line that looks like a tweet"),
+                                                               (author, "another line")]
     lone = write(tmp_path / "lone.jsonl", '{"author": "a\\udc80b", "text": "half \\ud83d a pair"}\n')
     assert main(["prepare", str(lone), "--split", "1,0,0", "--out", str(tmp_path / "j")]) == 0
     assert (tmp_path / "j" / "train.txt").read_text(encoding="utf-8") == "\\a\ufffdb- half \ufffd a pair\n"
     capsys.readouterr()
+
+
+def split_records(out):
+    """(author, text) of every line of the three splits, from the files."""
+    from tweetsmith.data.records import parse_line
+
+    return sorted((r.author, r.text) for name in ("train", "valid", "test")
+                  for r in map(parse_line, (out / f"{name}.txt").read_text(encoding="utf-8").splitlines()))
+
+
+def test_inputs_without_authors_are_by_their_file_name(tmp_path, capsys):
+    """Plain text, a CSV without an author column, JSON Lines without an author field and a tweets.js
+    without account.js: each input's records are by its own file's name, said in one line each; an input
+    that names its authors keeps them and says nothing."""
+    archive = tmp_path / "archive" / "data"
+    archive.mkdir(parents=True)
+    inputs = [
+        write(tmp_path / "my tweets.txt", "first plain line\nsecond plain line\n"),
+        write(tmp_path / "export-2020.csv", "id,text\n1,from the csv\n"),
+        write(tmp_path / "dump.jsonl", '{"content": "from json lines", "likes": 3}\n'),
+        write(archive / "tweets.js", 'window.YTD.tweets.part0 = [{"tweet": {"full_text": "from the archive"}}]'),
+        write(tmp_path / "named.csv", "username,text\nann,ann's own\n"),
+    ]
+    out = tmp_path / "out"
+    assert main(["prepare", *map(str, inputs), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    expected = [("my tweets.txt", "my_tweets"), ("export-2020.csv", "export_2020"), ("dump.jsonl", "dump"),
+                ("tweets.js", "tweets")]
+    assert captured.err.splitlines() == [
+        f"no author in {name}: records are by '{author}' (give --author NAME to choose)" for name, author in expected]
+    assert split_records(out) == sorted([
+        ("my_tweets", "first plain line"), ("my_tweets", "second plain line"), ("export_2020", "from the csv"),
+        ("dump", "from json lines"), ("tweets", "from the archive"), ("ann", "ann's own")])
+    stats = json.loads(captured.out)
+    assert [i["default_author"] for i in stats["inputs"]] == ["my_tweets", "export_2020", "dump", "tweets", None]
+
+
+def test_author_flag_and_account_js_name_the_author_without_a_notice(tmp_path, capsys):
+    archive = tmp_path / "data"
+    archive.mkdir()
+    tweets = write(archive / "tweets.js", 'window.YTD.tweets.part0 = [{"tweet": {"full_text": "mine"}}]')
+    write(archive / "account.js", 'window.YTD.account.part0 = [{"account": {"username": "paulg"}}]')
+    text = write(tmp_path / "speech.txt", "a line\n")
+    assert main(["prepare", str(tweets), "--out", str(tmp_path / "a"), "--split", "1,0,0"]) == 0
+    assert main(["prepare", str(text), "--out", str(tmp_path / "b"), "--split", "1,0,0", "--author", "Van Buren"]) == 0
+    assert capsys.readouterr().err == ""
+    assert split_records(tmp_path / "a") == [("paulg", "mine")]
+    assert split_records(tmp_path / "b") == [("Van_Buren", "a line")]
+
+
+def test_split_files_without_authors_share_one_author(tmp_path, capsys):
+    """vc_train/vc_valid/vc_test.txt are one dataset: "vc", not three authors "vc_train", "vc_valid", ...;
+    a bare train.txt is by its folder's name."""
+    for folder, prefix in (("a", "vc_"), ("speeches", "")):
+        (tmp_path / folder).mkdir()
+        files = [write(tmp_path / folder / f"{prefix}{name}.txt", f"{name} line one\n{name} line two\n")
+                 for name in ("train", "valid", "test")]
+        assert main(["prepare", *map(str, files), "--split", "given", "--out", str(tmp_path / f"{folder}-out")]) == 0
+        author = prefix.strip("_") or folder
+        assert capsys.readouterr().err.splitlines() == [
+            f"no author in {f.name}: records are by '{author}' (give --author NAME to choose)" for f in files]
+        out = tmp_path / f"{folder}-out"
+        for name in ("train", "valid", "test"):
+            assert (out / f"{name}.txt").read_text(encoding="utf-8").splitlines() == [
+                f"\\{author}- {name} line one", f"\\{author}- {name} line two"]

@@ -14,12 +14,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", dest="run_dir", metavar="RUN", default=None, help="run directory to open (its base and tuned models, its data and session)")
     parser.add_argument("--data", default=None, help="data directory with train/valid/test.txt "
                         "(default: the run's data, else the built-in corpus, prepared on first use)")
+    parser.add_argument("--root", metavar="DIR", default=None,
+                        help="work in DIR and refuse every path typed in the app (/save, /run, /model, /assignment, the "
+                             "training form) that leads outside it (default: no limit; `tweetsmith serve` always sets one)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from tweetsmith.tui.app import run_app
+    from tweetsmith.tui.root import Root
 
-    return run_app(model_spec=args.model, run_dir=Path(args.run_dir) if args.run_dir else None,
-                   data_dir=Path(args.data) if args.data else None)
+    model, run_dir, data = args.model, Path(args.run_dir) if args.run_dir else None, Path(args.data) if args.data else None
+    root = None
+    if args.root is not None:
+        root = Root.at(args.root).directory  # PathRefused (a TweetsmithError): one line, exit 2
+        # The flags are the operator's, taken from where they typed them; then the app works in its root,
+        # so the runs/ it makes and the relative paths typed in it are there.
+        run_dir, data = (p.expanduser().resolve() if p else None for p in (run_dir, data))
+        if model and Path(model).expanduser().exists():
+            model = str(Path(model).expanduser().resolve())
+        os.chdir(root)
+    return run_app(model_spec=model, run_dir=run_dir, data_dir=data, root=root)

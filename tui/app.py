@@ -32,6 +32,7 @@ from . import messages as msg
 from .errors import error_text
 from .lifeline import TRAINING_STOP_WAIT_S, Lifeline
 from .palette import TweetsmithCommands
+from .root import Root
 from .startup import StartPlan, authors_of, builtin_data_dir, load_side_model, plan_start
 from .training_job import message_for, run_training
 from .workspace import Workspace
@@ -73,7 +74,9 @@ class TweetsmithApp(App):
         tuned: LoadedModel | None = None,
         session_path: str | Path | None = None,
         runs_root: str | Path | None = None,
+        root: str | Path | None = None,
     ):
+        """``root``: the directory every path the user types must stay under (``tui.root``); None: anywhere."""
         super().__init__()
         given = {side: model for side, model in (("base", loaded), ("tuned", tuned)) if model is not None}
         self.workspace = Workspace(
@@ -82,6 +85,7 @@ class TweetsmithApp(App):
             data_dir=Path(data_dir) if data_dir else None,
             session_path=Path(session_path) if session_path else None,
             models=given,
+            root=Root.at(root) if root is not None else Root(),
         )
         self._given_models = bool(given)
         self._runs_root = Path(runs_root) if runs_root else None

@@ -1,5 +1,6 @@
 """What the app has open, in one typed object the screens read: the loaded models, the run, the data and
-its authors, whether a training runs, and the cancel events of running work.
+its authors, whether a training runs, the cancel events of running work, and the root that every path a
+user types must stay under (``tui.root``; none in the terminal app unless ``--root`` is given).
 
 The App owns it and is the only writer, always on the event loop, in the handlers of the messages its
 workers post (a worker never assigns it from its thread). Screens and widgets get it when they are built
@@ -14,6 +15,8 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .root import Root
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
@@ -56,6 +59,7 @@ class Workspace:
     authors: list[str] = field(default_factory=list)  # of the training split, most frequent first
     training_running: bool = False
     cancels: CancelEvents = field(default_factory=CancelEvents)
+    root: Root = field(default_factory=Root)  # where typed paths may lead (confined in a served app)
 
     @property
     def model(self) -> LoadedModel | None:

@@ -1,177 +1,24 @@
-"""`tweetsmith serve`: the app in a real browser, and the doors it keeps shut.
+"""`tweetsmith serve`: the app in a real browser, and the doors it keeps shut (the token, its flags).
 
-The server runs as its own process (``python -m tweetsmith.scripts.cli serve``), as users start it; the
-browser is Debian's headless Chromium driven by Playwright. xterm.js draws the terminal on a canvas, so
-the page has no text to query: the test feeds the websocket frames the browser receives into pyte, a
-terminal emulator, and reads the screen the browser draws from the same bytes (the screenshot shows it).
+The server runs as its own process, as users start it; the browser is Debian's headless Chromium driven
+by Playwright (the harness is in conftest.py). The root, the cap on sessions and https are in
+test_serve_security.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import os
 import re
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 
 from tweetsmith.scripts.cli import build_parser, main
 from tweetsmith.scripts.serve_cmd import app_argv
+from tweetsmith.scripts.web_access import REFUSED_TEXT
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-START_TIMEOUT_S = 60
 LOAD_TIMEOUT_S = 240  # a fresh interpreter imports torch and transformers and loads the model: ~25 s here, busy
 SAMPLE_TIMEOUT_S = 180
-
-
-# --- the server process ---------------------------------------------------------------------------
-
-
-class Served:
-    """A running ``tweetsmith serve``: its printed URL, its log (stderr) and its process group."""
-
-    def __init__(self, process: subprocess.Popen, log_path: Path, url: str):
-        self.process, self.log_path, self.url = process, log_path, url
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port
-
-
-@contextlib.contextmanager
-def serve(tmp_path: Path, *flags: str):
-    """Start ``tweetsmith serve --port 0 FLAGS`` in a new process group; kill the group (server and every
-    app process it started) at the end, whatever happened."""
-    env = dict(os.environ, TWEETSMITH_HOME=str(tmp_path / "home"), TWEETSMITH_RUNS=str(tmp_path / "runs"),
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "tweetsmith.scripts.cli", "serve", "--port", "0", *flags],
-                                   stdout=subprocess.PIPE, stderr=log, cwd=tmp_path, env=env, start_new_session=True)
-    try:
-        line = _first_line(process, log_path)
-        url = re.search(r"http://\S+", line)
-        assert url, f"no URL in the server's first line: {line!r}"
-        yield Served(process, log_path, url.group(0))
-    finally:
-        _kill_group(process)
-        process.stdout.close()
-
-
-def _first_line(process: subprocess.Popen, log_path: Path) -> str:
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=START_TIMEOUT_S):
-            raise AssertionError(f"the server printed nothing in {START_TIMEOUT_S} s; its log:\n{log_path.read_text()}")
-    line = process.stdout.readline().decode()
-    assert line, f"the server exited ({process.wait()}) before printing its URL; its log:\n{log_path.read_text()}"
-    return line
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):  # app processes that outlived the server, or a stuck server
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
-def _get(port: int, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", path, headers=headers or {})
-    response = connection.getresponse()
-    response.body = response.read()
-    connection.close()
-    return response
-
-
-# --- the browser ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium (Playwright's own browser download is not reachable everywhere we run)."""
-    path = os.environ.get("TWEETSMITH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        pytest.fail("the browser tests need Chromium: `apt-get install -y chromium` (as root; `make test` does "
-                    "it where apt is available), or set TWEETSMITH_CHROMIUM to a Chromium binary", pytrace=False)
-    try:
-        import playwright.sync_api  # noqa: F401
-        import pyte  # noqa: F401
-    except ImportError as err:
-        pytest.fail(f"the browser tests need {err.name}: pip install -e '.[test]'", pytrace=False)
-    return path
-
-
-class BrowserScreen:
-    """The terminal the page draws, rebuilt from the app's websocket frames by pyte; it also remembers
-    every line it ever showed, so a test can ask whether a passing state was shown (streaming)."""
-
-    def __init__(self, websocket):
-        import pyte
-
-        query = parse_qs(urlsplit(websocket.url).query)
-        self.screen = pyte.Screen(int(query["width"][0]), int(query["height"][0]))
-        self.stream = pyte.ByteStream(self.screen)
-        self.websocket = websocket
-        self.lines_seen: set[str] = set()
-        websocket.on("framereceived", self._received)
-        websocket.on("framesent", self._sent)
-
-    def _received(self, payload) -> None:
-        if isinstance(payload, bytes):  # the app's output; text frames are the protocol's JSON
-            self.stream.feed(payload)
-            self.lines_seen.update(self.screen.display)
-
-    def _sent(self, payload) -> None:
-        import json
-
-        if isinstance(payload, str) and payload.startswith('["resize"'):
-            size = json.loads(payload)[1]
-            self.screen.resize(size["height"], size["width"])
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.screen.display)
-
-    def wait_for(self, predicate, timeout_s: float, what: str):
-        """Wait until ``predicate(screen text)`` is truthy (checked on every frame) and return its value."""
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        deadline = time.monotonic() + timeout_s
-        while not (found := predicate(self.text)):
-            left = deadline - time.monotonic()
-            assert left > 0, f"the browser never showed {what} in {timeout_s} s; the screen:\n{self.text}"
-            with contextlib.suppress(PlaywrightTimeout):  # no frame for a second: check again
-                self.websocket.wait_for_event("framereceived", timeout=min(left, 1.0) * 1000)
-        return found
-
-
-def _write_data(root: Path) -> Path:
-    data = root / "data"
-    data.mkdir()
-    lines = ["\\alice- the cat sat on the mat and looked at the door", "\\bob- we went to the market on a sunny day",
-             "\\alice- the best ideas come on a long walk", "\\bob- a good market has fresh bread"]
-    for split in ("train", "valid", "test"):
-        (data / f"{split}.txt").write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
-    return data
 
 
 def _card_text(screen: str) -> str:
@@ -188,7 +35,7 @@ def _card_text(screen: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, chromium):
+def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, served_data, chromium, serve, app_page):
     from playwright.sync_api import sync_playwright
 
     from tweetsmith.engine.generate import stream_sample
@@ -196,16 +43,13 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, chromium):
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.scripts.web_server import WEB_DIR
 
-    data = _write_data(tmp_path)
     started = time.monotonic()
-    with serve(tmp_path, "--model", str(tiny_llama_dir), "--data", str(data)) as served, sync_playwright() as pw:
-        # loopback by default: no token, and the URL says so
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", served.url)
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+    with serve(tmp_path, "--model", str(tiny_llama_dir), "--data", str(served_data)) as served, sync_playwright() as pw:
+        # a token on the loopback too, in the URL printed
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{32}", served.url)
+        browser = pw.chromium.launch(**chromium)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        with page.expect_websocket(timeout=START_TIMEOUT_S * 1000) as opened:
-            page.goto(served.url, timeout=START_TIMEOUT_S * 1000)
-        screen = BrowserScreen(opened.value)
+        screen = app_page(page, served.url)
 
         # the page's title and icon say tweetsmith
         assert page.title() == "tweetsmith"
@@ -216,18 +60,18 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, chromium):
 
         # the app's header arrives, naming the model once it has loaded
         model = re.escape(tiny_llama_dir.name)
-        screen.wait_for(lambda text: re.search(rf"tweetsmith · {model} · cpu", text), LOAD_TIMEOUT_S, "the model's header")
+        screen.wait_for(lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header")
         loaded_s = time.monotonic() - started
 
         # a slash command pins the seed (so the expected text is fixed); a typed username streams a sample
         page.focus(".xterm-helper-textarea")
         page.keyboard.type("/seed 7")
         page.keyboard.press("Enter")
-        screen.wait_for(lambda text: re.search(r"seed +7 +/seed", text), 30, "the pinned seed")
+        screen.wait_for(lambda s: re.search(r"seed +7 +/seed", s.text), 30, "the pinned seed")
         page.keyboard.type("alice: the")
-        screen.wait_for(lambda text: "alice: the" in text and "@alice" not in text, 30, "the typed prompt")
+        screen.wait_for(lambda s: "alice: the" in s.text and "@alice" not in s.text, 30, "the typed prompt")
         page.keyboard.press("Enter")
-        footer = screen.wait_for(lambda text: re.search(r"seed (\d+)  ·  (\d+) tok · first", text), SAMPLE_TIMEOUT_S,
+        footer = screen.wait_for(lambda s: re.search(r"seed (\d+)  ·  (\d+) tok · first", s.text), SAMPLE_TIMEOUT_S,
                                  "a finished sample")
         page.screenshot(path=str(tmp_path / "served-app.png"))
         shown = screen.text
@@ -247,26 +91,52 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, chromium):
 # --- the doors ------------------------------------------------------------------------------------
 
 
-def test_another_address_needs_the_token(tmp_path):
+def test_the_loopback_needs_the_token_too(tmp_path, serve, http_get):
+    """Every user and process of the machine reaches 127.0.0.1: the token is required there as well."""
+    with serve(tmp_path) as served:
+        token, port = served.token, served.port
+        assert served.banner == [f"tweetsmith: serving the app at http://127.0.0.1:{port}/?token={token}"]
+        assert len(token) >= 32
+        notes = served.read_line()
+        assert notes.endswith("; only requests carrying the token get in")
+        assert re.search(r"at most \d+ at once \(each app with gpt2-medium takes ~[\d.]+ GiB of [\d.]+ GiB available\)",
+                         notes)
+        assert served.read_line() == f"tweetsmith: the apps read and write files only under {tmp_path.resolve()} (--root); Ctrl+C stops"
+        refused = http_get(port, "/")
+        assert (refused.status, refused.body) == (403, REFUSED_TEXT.encode())
+        assert http_get(port, "/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}).status == 403
+        page = http_get(port, f"/?token={token}")
+        assert page.status == 200 and b"<title>tweetsmith</title>" in page.body
+        log = served.log
+    refusals = [line for line in log.splitlines() if " 403 " in line]
+    assert [r.split(": ", 1)[1] for r in refusals] == ["403 GET / from 127.0.0.1: no access token",
+                                                       "403 GET /ws from 127.0.0.1: no access token"]
+
+
+def test_another_address_needs_the_token_and_says_it_travels_in_clear(tmp_path, serve, http_get):
     with serve(tmp_path, "--host", "0.0.0.0") as served:
+        assert served.banner[0] == ("tweetsmith: warning: plain http on 0.0.0.0: the token travels in clear text to "
+                                    "anyone on the network path; reach a 127.0.0.1 server with ssh -L instead, or "
+                                    "serve https with --certfile/--keyfile")
         url = urlsplit(served.url)
         token = parse_qs(url.query)["token"][0]
         assert len(token) >= 32 and url.hostname != "0.0.0.0"  # generated, and printed with a reachable address
         port = served.port
 
         refused = [("/", {}), ("/?token=wrong", {}), ("/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}),
-                   ("/static/js/textual.js", {}), ("/favicon.svg", {})]
+                   ("/static/js/textual.js", {}), ("/favicon.svg", {}), ("/full", {})]
         for path, headers in refused:
-            response = _get(port, path, headers)
+            response = http_get(port, path, headers)
             assert response.status == 403, path
             assert b"access token" in response.body
 
-        page = _get(port, f"/?token={token}")
+        page = http_get(port, f"/?token={token}")
         assert page.status == 200 and b"<title>tweetsmith</title>" in page.body
         cookie = page.getheader("Set-Cookie")
         assert f"tweetsmith_token_{port}={token}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
         # the page's cookie carries the token to what the page loads
-        script = _get(port, "/static/js/textual.js", {"Cookie": f"tweetsmith_token_{port}={token}"})
+        script = http_get(port, "/static/js/textual.js", {"Cookie": f"tweetsmith_token_{port}={token}"})
         assert script.status == 200 and len(script.body) > 100_000
         log = served.log
 
@@ -278,21 +148,32 @@ def test_another_address_needs_the_token(tmp_path):
     assert token not in log and "wrong" not in log.replace("wrong access token", "")
 
 
-def test_loopback_refuses_other_sites(tmp_path):
-    """Without a token (loopback only), another web site in the same browser gets nothing: not through a
-    DNS name pointed at 127.0.0.1 (Host), not through a websocket it opens (Origin)."""
-    with serve(tmp_path) as served:
+def test_no_token_on_the_loopback_says_who_can_use_it_and_refuses_other_sites(tmp_path, serve, http_get):
+    """--no-token (loopback only): every local user gets in, and the banner says so; another web site in the
+    same browser gets nothing: not through a DNS name pointed at 127.0.0.1 (Host), not through a websocket
+    it opens (Origin)."""
+    with serve(tmp_path, "--no-token") as served:
         port = served.port
-        assert _get(port, "/").status == 200
-        assert _get(port, "/", {"Host": f"localhost:{port}"}).status == 200
-        assert _get(port, "/", {"Host": f"evil.example:{port}"}).status == 403
+        assert served.url == f"http://127.0.0.1:{port}/"
+        assert served.read_line().endswith("; no token (--no-token): every user and process on this machine can use "
+                                           "the app through this port")
+        assert http_get(port, "/").status == 200
+        assert http_get(port, "/", {"Host": f"localhost:{port}"}).status == 200
+        assert http_get(port, "/", {"Host": f"evil.example:{port}"}).status == 403
         upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Origin": "http://evil.example"}
-        assert _get(port, "/ws", upgrade).status == 403
+        assert http_get(port, "/ws", upgrade).status == 403
         log = served.log
     refusals = [line for line in log.splitlines() if " 403 " in line]
     assert len(refusals) == 2
     assert "Host 'evil.example:" in refusals[0] and "--token" in refusals[0]
     assert "websocket opened by another site (http://evil.example)" in refusals[1]
+
+
+def test_no_token_off_the_loopback_is_one_line_and_exit_2(capsys):
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--no-token"]) == 2
+    assert capsys.readouterr() == ("", "tweetsmith: error: --no-token is for the loopback address only, not --host "
+                                   "0.0.0.0: drop --no-token (the token then guards the app), or serve on 127.0.0.1 "
+                                   "and forward the port with ssh -L\n")
 
 
 def test_bad_flags_are_one_line_and_exit_2(capsys):
@@ -312,10 +193,28 @@ def test_bad_flags_are_one_line_and_exit_2(capsys):
     assert "is not a port number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "error"), [
+    (["--root", "no-such-dir"], "--root no-such-dir: no such directory; give an existing directory (the apps read and "
+                                "write only under it)"),
+    (["--certfile", "cert.pem"], "--certfile and --keyfile go together: give both (a PEM certificate and its private key)"),
+    (["--certfile", "missing.pem", "--keyfile", "missing.pem"],
+     "cannot use --certfile missing.pem with --keyfile missing.pem (No such file or directory): give a PEM certificate "
+     "and its private key"),
+    (["--max-sessions", "0"], "--max-sessions 0: give 1 or more"),
+    (["--no-token", "--token", "t"], "--no-token and --token contradict each other: give one of them"),
+])
+def test_flags_that_cannot_work_are_one_line_and_exit_2(flags, error, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--port", "0", *flags]) == 2
+    assert capsys.readouterr() == ("", f"tweetsmith: error: {error}\n")
+
+
 def test_app_flags_are_the_tui_flags():
     args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--token", "t", "--model", "m", "--run", "r", "--data", "d"])
     assert app_argv(args) == ["--model", "m", "--run", "r", "--data", "d"]
     assert app_argv(build_parser().parse_args(["serve"])) == []
+    assert app_argv(build_parser().parse_args(["serve", "--root", "/srv/x", "--no-token", "--max-sessions", "2"])) == [
+        "--root", "/srv/x"]
 
 
 @pytest.mark.parametrize(("token", "request_", "refused"), [
@@ -340,3 +239,34 @@ def test_access_policy(token, request_, refused):
         assert reason is None
     else:
         assert reason is not None and reason.startswith(refused)
+
+
+# --- the cap on sessions ----------------------------------------------------------------------------
+
+
+def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_model(tmp_path, monkeypatch):
+    import json
+
+    from tweetsmith.engine import memory
+    from tweetsmith.scripts import web_sessions as ws
+
+    gib = 2**30
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 16 * gib)
+    app = ws.APP_RUNTIME_BYTES + 2 * 134_515_008 * 4  # SmolLM2-135M: base and tuned, fp32
+    assert ws.session_cap(None, "smollm2-135m", None) == ws.SessionCap(16 * gib // app, app, 16 * gib, "smollm2-135m")
+    assert ws.session_cap(3, "smollm2-135m", None).sessions == 3  # --max-sessions wins
+    monkeypatch.setattr(memory, "available_bytes", lambda device: gib // 2)
+    assert ws.session_cap(None, "gpt2-xl", None).sessions == 1  # at least one
+
+    # a model directory: its weight files, scaled to fp32 when stored in 16 bits; a run: its base model
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 1000)
+    (model / "config.json").write_text(json.dumps({"torch_dtype": "bfloat16"}))
+    assert ws.weight_bytes(str(model)) == 2000
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": str(model), "method": "lora"}))
+    assert ws.weight_bytes(str(run)) == 2000
+    assert ws.session_cap(None, None, str(run)).model == str(model)
+    assert ws.weight_bytes("someone/not-cached") == 354_823_168 * 4  # unknown: as large as the default model

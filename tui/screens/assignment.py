@@ -7,6 +7,7 @@ training keeps its checkpoint) and closes; the same command, here or in the term
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,25 +27,42 @@ if TYPE_CHECKING:
     from tweetsmith.engine.sampling import SamplingConfig
 
     from ..commands import AssignmentRequest
+    from ..root import Root
     from ..workspace import Workspace
 
 
 def assignment_config(request: AssignmentRequest, model_spec: str, sampling: SamplingConfig) -> AssignmentConfig:
     """The engine's config for a request from the chat: LoRA on the chat's base model unless told otherwise,
     the chat's sampling settings, into ``out`` (default: ``<runs>/assignment-<first source's name>``)."""
-    import dataclasses
-
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine.assignment import AssignmentConfig
-    from tweetsmith.engine.paths import runs_root
     from tweetsmith.engine.train_config import TrainConfig
 
-    name = Path(request.sources[0]).stem if request.sources else request.builtin
-    out = request.out or str(runs_root() / f"assignment-{name}")
+    out = request.out or default_out(request)
     train = dataclasses.replace(TrainConfig(model=model_spec, lora=True, eval_every=0), **dict(request.train))
     prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
     return AssignmentConfig(out=out, prepare=prepare, train=train, samples=request.samples,
                             sampling=dataclasses.replace(sampling, seed=0), ablation_steps=request.ablation_steps)
+
+
+def default_out(request: AssignmentRequest) -> str:
+    """``<runs>/assignment-<first source's name>``."""
+    from tweetsmith.engine.paths import runs_root
+
+    name = Path(request.sources[0]).stem if request.sources else request.builtin
+    return str(runs_root() / f"assignment-{name}")
+
+
+def confined_request(request: AssignmentRequest, root: Root) -> AssignmentRequest:
+    """``request`` with its sources, its out directory (the default one too) and a ``model=`` setting
+    checked against the app's root and made absolute; ``PathRefused`` for one that leaves it."""
+    if not root.confined:
+        return request
+    sources = tuple(str(root.path(source, "/assignment")) for source in request.sources)
+    out = str(root.path(request.out or default_out(request), "/assignment out="))
+    train = tuple((name, root.model_spec(str(value), "/assignment model=") if name == "model" else value)
+                  for name, value in request.train)
+    return dataclasses.replace(request, sources=sources, out=out, train=train)
 
 
 class AssignmentScreen(Screen):

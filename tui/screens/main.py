@@ -32,6 +32,7 @@ from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 from .. import messages as msg
 from ..commands import (PARAM_KEYS, AssignmentRequest, Command, CommandError, Prompt, ScoreRequest, SweepRequest, parse_input,
                         spec_for, stepped)
+from ..root import PathRefused
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
 from ..widgets.header import ModelHeader
@@ -291,11 +292,20 @@ class MainScreen(Screen):
         if name == "seed":
             self.pin_seed(value)  # type: ignore[arg-type]
         elif name == "model":
-            self.post_message(msg.TargetRequested(None, str(value)))
+            try:
+                spec = self.workspace.root.model_spec(str(value), "/model")
+            except PathRefused as err:
+                self.show_error(str(err))
+                return
+            self.post_message(msg.TargetRequested(None, spec))
         elif name == "run":
             from tweetsmith.engine.runs import is_run_dir
 
-            run = Path(str(value)).expanduser()
+            try:
+                run = self.workspace.root.path(str(value), "/run")
+            except PathRefused as err:
+                self.show_error(str(err))
+                return
             if not is_run_dir(run):
                 self.show_error(f"{run}: not a run directory (no config.json); train one with ctrl+t")
                 return
@@ -389,29 +399,51 @@ class MainScreen(Screen):
         self.app.push_screen(SweepScreen(self.workspace, request, author, self.sampling))
 
     def open_assignment(self, request: AssignmentRequest) -> None:
-        from .assignment import AssignmentScreen
+        from .assignment import AssignmentScreen, confined_request
 
         if "base" not in self.workspace.models:
             self.show_error("the model is still loading; try again in a moment")
             return
+        try:
+            request = confined_request(request, self.workspace.root)
+        except PathRefused as err:
+            self.show_error(str(err))
+            return
         self.app.push_screen(AssignmentScreen(self.workspace, request, self.sampling))
 
     def save_markdown(self, path: str | None) -> None:
-        from tweetsmith.engine.runs import write_text_atomic
+        """``/save [PATH]``: the chat as markdown, into a new file (an existing one is kept: ``chat-2.md``).
+        Under a root (a served app) the path must stay inside it and end in .md, so no text typed in the
+        chat can become a shell's start-up file or a key file."""
+        from ..export import write_new
 
+        root = self.workspace.root
         if path:
-            target = Path(path).expanduser()
+            given = path
         elif self.workspace.run_dir is not None:
-            target = self.workspace.run_dir / "chat.md"
+            given = str(self.workspace.run_dir / "chat.md")
         else:
-            target = Path(f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md")
+            given = f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md"
+        try:
+            target = root.path(given, "/save")
+        except PathRefused as err:
+            self.show_error(str(err))
+            return
+        if root.confined and target.suffix.lower() != ".md":
+            self.show_error(f"/save writes markdown here: give a name ending in .md, e.g. /save {target.stem or 'chat'}.md")
+            return
+        if target.is_dir():
+            self.show_error(f"/save: {given} is a directory; give a file name in it, e.g. /save {Path(given) / 'chat.md'}")
+            return
         session = self.chat.session
         try:
-            write_text_atomic(target, session.to_markdown(f"tweetsmith chat · {self.header.model_name}"))
-        except OSError as err:
-            self.show_error(f"could not write {target}: {err.strerror}; give another path: /save PATH")
+            saved = write_new(target, session.to_markdown(f"tweetsmith chat · {self.header.model_name}"))
+        except (OSError, ValueError) as err:  # ValueError: a NUL in the name, refused before any OS call
+            self.show_error(f"could not write {target!r}: {getattr(err, 'strerror', None) or err}; "
+                            "give another path: /save PATH")
             return
-        self.notify(f"saved {len(session.entries)} samples to {target}")
+        kept = f"{target.name} exists and is kept: " if saved != target else ""
+        self.notify(f"{kept}saved {len(session.entries)} samples to {saved}")
 
     def clear_chat(self) -> None:
         archived = self.chat.clear_session()

@@ -155,7 +155,8 @@ class TrainingScreen(Screen):
     # --- the form -----------------------------------------------------------------------------------
 
     def read_form(self) -> TrainConfig:
-        """The TrainConfig the form describes; raises ValueError naming the field and the fix."""
+        """The TrainConfig the form describes; raises ValueError naming the field and the fix, or PathRefused
+        for a path that leaves the app's root."""
         from tweetsmith.engine.train_config import validate
 
         values: dict[str, Any] = {}
@@ -174,6 +175,11 @@ class TrainingScreen(Screen):
                 values[name] = kind(raw) if kind is not str else raw
             except ValueError:
                 raise ValueError(f"{name}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
+        root = self.workspace.root
+        if root.confined:  # a served app: the paths must stay inside its root (and become absolute)
+            values["data"] = str(root.path(values["data"], "data"))
+            values["out"] = str(root.path(values["out"], "out"))
+            values["model"] = root.model_spec(values["model"], "model")
         try:  # "~nosuser" (RuntimeError), a NUL (ValueError), a name too long (OSError): all the user's to fix
             data = Path(values["data"]).expanduser()
             exists, is_dir = data.exists(), data.is_dir()
@@ -193,12 +199,14 @@ class TrainingScreen(Screen):
     def action_start(self) -> None:
         from tweetsmith.engine.errors import EngineError
 
+        from ..root import PathRefused
+
         if self.workspace.training_running:
             self._form_error("training is already running; stop it first")
             return
         try:
             config = self.read_form()
-        except (ValueError, EngineError) as err:
+        except (ValueError, EngineError, PathRefused) as err:
             self._form_error(str(err))
             return
         self._form_error("")

@@ -1,0 +1,60 @@
+"""Files the app writes for the user (``/save``) never replace one that is there.
+
+A second ``/save chat.md`` writes ``chat-2.md`` beside the first and says so: in a browser there is no
+good way to ask "replace it?", and a name that is taken may be someone else's file. The text goes to a
+temporary file first and is then linked under the first free name; ``os.link`` fails when the name
+exists, so even a file created meanwhile is never replaced, and no half-written file is ever seen.
+The file is readable by its owner only (mkstemp's mode), as the chat was: on a shared machine a chat
+is not everyone's to read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+MAX_NUMBER = 10_000  # chat-2.md ... chat-9999.md, then give up with a one-line error
+
+
+def candidates(target: Path):
+    """``target``, then ``stem-2.suffix``, ``stem-3.suffix``, ... beside it."""
+    yield target
+    for number in range(2, MAX_NUMBER):
+        yield target.with_name(f"{target.stem}-{number}{target.suffix}")
+
+
+def write_new(target: str | Path, text: str) -> Path:
+    """Write ``text`` to ``target``, or to the first free ``stem-N.suffix`` beside it; returns the file written.
+    Raises ``OSError`` (a directory it may not create, every name taken, ...)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        for candidate in candidates(target):
+            try:
+                os.link(tmp, candidate, follow_symlinks=False)
+                return candidate
+            except FileExistsError:
+                continue
+            except OSError as err:  # a file system without hard links: create exclusively instead
+                if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                return _write_exclusive(candidates(target), text)
+        raise OSError(errno.EEXIST, f"{target} and {MAX_NUMBER - 2} numbered names beside it exist")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_exclusive(names, text: str) -> Path:
+    for candidate in names:
+        try:
+            with open(candidate, "x", encoding="utf-8") as f:
+                f.write(text)
+            return candidate
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, f"every name up to -{MAX_NUMBER - 1} is taken")

@@ -67,13 +67,22 @@ def builtin_data_dir(progress: Callable[[str], None] = lambda _m: None) -> Path:
     """The built-in corpus's splits in the user cache, prepared on first use."""
     from tweetsmith.engine.paths import home
 
-    out = home() / "data" / BUILTIN_CORPUS
-    if all((out / f"{split}.txt").is_file() for split in ("train", "valid", "test")):
-        return out
-    from tweetsmith.data.prepare import PrepareConfig, prepare
+    import dataclasses
+    from importlib.metadata import version
 
+    from tweetsmith.data.prepare import PrepareConfig, prepare
+    from tweetsmith.data.stats import is_prepare_output
+    from tweetsmith.engine.stage_record import content_key
+
+    # Keyed by what the splits come from (the corpus package's version and the prepare settings), never by
+    # the corpus's name alone: another version or other cleaning defaults make another copy.
+    config = PrepareConfig(builtin=BUILTIN_CORPUS, out="")
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "out"}
+    out = home() / "data" / f"{BUILTIN_CORPUS}-{content_key([settings, version(BUILTIN_CORPUS)])[:16]}"
+    if is_prepare_output(out):
+        return out
     progress(f"preparing the built-in corpus ({BUILTIN_CORPUS}) in {out} (once)")
-    config = PrepareConfig(builtin=BUILTIN_CORPUS, out=str(out))
+    config = dataclasses.replace(config, out=str(out))
     def report(event: PrepareProgress) -> None:
         share = f" {100 * event.done / event.total:.0f}%" if event.total else ""
         progress(f"preparing {BUILTIN_CORPUS}: {event.stage}{share}")

@@ -32,8 +32,16 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors as one line (the problem, and where the flags are listed), exit 2: the
+    whole usage block buried the line that mattered (``--lora-r: invalid int value: 'abc'``)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tweetsmith",
         description="Fine-tune a language model on anyone's writing and watch it write in their voice. "
         "With no command, opens the app.",
@@ -60,10 +68,13 @@ def one_line(message: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     from tweetsmith.data.errors import TweetsmithError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["tui", *argv]  # `tweetsmith --model X` opens the app, as `tweetsmith tui --model X` does
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help exits 0, a bad flag exits 2 with one line (OneLineParser)
     if args.command is None:
-        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
+        args = parser.parse_args(["tui"])
     _print_engine_notices()
     try:
         return int(args.run(args) or 0)

@@ -86,3 +86,27 @@ def test_every_config_field_help_reads_as_written(command, config, capsys):
     for field in dataclasses.fields(cls):
         if field.name != "inputs":  # prepare's positional INPUT has its own help
             assert squash(field.metadata["help"]) in flat, field.name
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--lora-r", "abc"], "tweetsmith train: error: argument --lora-r: invalid int value: 'abc' (see tweetsmith train --help)"),
+    (["sample", "--temperature"], "tweetsmith sample: error: argument --temperature: expected one argument (see tweetsmith sample --help)"),
+    (["frob"], "tweetsmith: error: argument COMMAND: invalid choice: 'frob'"),
+])
+def test_a_bad_flag_is_one_line_and_exit_2(argv, line, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(line), err
+
+
+def test_flags_without_a_command_open_the_app_like_tui(monkeypatch):
+    """`make run ARGS="--model smollm2-135m"` (the README's example) is `tweetsmith tui --model smollm2-135m`."""
+    from tweetsmith.scripts import tui_cmd
+
+    seen = []
+    monkeypatch.setattr(tui_cmd, "run", lambda args: seen.append(args) or 0)
+    assert main(["--model", "smollm2-135m", "--data", "d"]) == 0
+    assert main([]) == 0
+    assert [(a.command, a.model, a.data) for a in seen] == [("tui", "smollm2-135m", "d"), ("tui", None, None)]

@@ -17,11 +17,12 @@ test: setup chromium
 
 # The browser tests of `tweetsmith serve` drive Debian's chromium (Playwright's own browser download is not
 # reachable everywhere). Installed with apt when apt-get exists and chromium is missing, as root or through
-# sudo; never fails: without it the tests fail with a message saying how to install it.
+# sudo when it needs no password (sudo -n: make never waits at a prompt); never fails: without it the tests fail
+# with a message saying how to install it.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	  else echo "make: chromium is missing and neither root nor sudo is here: the browser tests will fail"; exit 0; fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make: chromium is missing (the browser tests will fail): run 'sudo apt-get install chromium' once"; exit 0; fi; \
 	  echo "make: installing chromium with apt-get (for the browser tests of tweetsmith serve)"; \
 	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	    || echo "make: apt-get could not install chromium: the browser tests will fail"; }

@@ -119,6 +119,18 @@ def in_hf_cache(repo_id: str) -> bool:
         return False
 
 
+def _with_sdpa(load, location: str, kwargs: dict[str, Any]):
+    """``load(location, **kwargs)`` asking for PyTorch's fused attention (SDPA) by name, so a checkpoint
+    whose config names another implementation, or a library default that changes, cannot quietly give the
+    slower eager attention; an architecture without SDPA support loads with its own attention."""
+    try:
+        return load(location, **kwargs, attn_implementation="sdpa")
+    except ValueError as err:
+        if "sdpa" not in str(err).lower() and "scaled_dot_product" not in str(err).lower():
+            raise
+        return load(location, **kwargs)
+
+
 def _looks_like_path(spec: str) -> bool:
     return spec.endswith(".gguf") or spec.startswith((".", "/", "~")) or os.sep in spec and Path(spec).exists()
 
@@ -195,7 +207,7 @@ def load_model(
     progress(f"loading {resolved.spec} ({resolved.source})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.location, **_tok_kwargs(kwargs))
-        model = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+        model = _with_sdpa(AutoModelForCausalLM.from_pretrained, resolved.location, kwargs)
     except (OSError, ValueError) as err:
         raise ModelError(f"could not load model {spec!r} from {resolved.location}: {str(err).splitlines()[0]}") from None
     if resolved.gguf_file:  # dequantized fp weights that still claim to be GGUF-quantized

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="raw input: a Twitter archive's tweets.js, CSV/TSV, JSON Lines, line files or plain text")
     parser.add_argument("--out", required=True, metavar="DIR", help="where data/, run/, assignment.json and report.md go")
     parser.add_argument("--samples", type=int, default=100, help="samples per model and per sweep point (default: 100)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end: the report, the run "
+                        "and each stage's wall time and whether it was cached (as in assignment.json)")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default: 0)")
     parser.add_argument("--sample-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
@@ -92,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         line.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if args.json:
+        import json
+
+        stages = [{"stage": s.stage, "seconds": s.seconds, "cached": s.cached} for s in result.stages]
+        print(json.dumps({"report": str(result.report), "run": str(result.run_dir), "stages": stages}, indent=2))
+        return 0
     print(stage_table(result.stages))
     print(result.report)
     return 0

@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compute", action="store_true", help="use only cached results (eval.json, compare.json, sweep-*.json)")
     parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model and sweep point when computing (default: 100)")
     parser.add_argument("--sweeps", default="temperature,top_k,top_p", help="parameters to sweep (default: temperature,top_k,top_p)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object: the report's path and its run")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,5 +33,10 @@ def run(args: argparse.Namespace) -> int:
     path = build_report(args.run_dir, compute=not args.no_compute, n=args.num_samples, sweeps=sweeps, on_progress=progress)
     close()
     notice(f"wrote {path}")
-    print(path)
+    if args.json:
+        import json
+
+        print(json.dumps({"report": str(path), "run": str(args.run_dir)}, indent=2))
+    else:
+        print(path)
     return 0

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tweetsmith.engine.train import TrainConfig
 
     add_config_arguments(parser, TrainConfig)
+    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout "
+                        "(steps, seconds, valid perplexity, final/ and the run directory); progress stays on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,4 +45,9 @@ def run(args: argparse.Namespace) -> int:
         printer.close()
     if main_process:
         printer.finish(finished)
+        if args.json:
+            import dataclasses
+            import json
+
+            print(json.dumps(dataclasses.asdict(finished), indent=2))
     return 0 if finished.outcome == "completed" else EXIT_STOPPED

@@ -73,8 +73,14 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
     # The same command again computes nothing but the report, and the report says the same.
     first_compare = json.loads((out / "run" / "compare.json").read_text())
     first_batches = set((Path(os.environ["TWEETSMITH_CACHE"]) / "samples").glob("*.json"))  # base's and tuned's
-    assert main(_argv(source, out, tiny_llama_dir)) == 0
+    capsys.readouterr()
+    assert main(_argv(source, out, tiny_llama_dir, "--json")) == 0
     assert {s for s, v in _stages(out).items() if not v["cached"]} == {"report"}
+    printed = json.loads(capsys.readouterr().out)  # --json: what assignment.json says, on stdout
+    assert printed["report"] == str(out / "report.md") and printed["run"] == str(out / "run")
+    recorded = _stages(out)
+    assert [(s["stage"], s["cached"]) for s in printed["stages"]] == [(name, v["cached"]) for name, v in recorded.items()]
+    assert [s["seconds"] for s in printed["stages"]] == pytest.approx([v["seconds"] for v in recorded.values()], abs=0.01)
     assert _comparable((out / "report.md").read_text(), out) == _comparable(report, out)
 
     # A new training setting: the stages after training run again, the ones before do not.

@@ -56,4 +56,7 @@ def test_report_writes_markdown(run, capsys):
     path = capsys.readouterr().out.strip()
     text = open(path).read()
     assert "## 2. Perplexity before and after fine-tuning" in text and "![top_p sweep](plots/sweep-top_p.png)" in text
+    assert main(["report", str(run), "--no-compute", "--json"]) == 0  # --json: the same file, named in JSON
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {"report": path, "run": str(run)} and open(path).read().startswith("# Report")
     assert main(["report", str(run), "--sweeps", "bogus"]) == 2

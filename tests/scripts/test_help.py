@@ -110,3 +110,13 @@ def test_flags_without_a_command_open_the_app_like_tui(monkeypatch):
     assert main(["--model", "smollm2-135m", "--data", "d"]) == 0
     assert main([]) == 0
     assert [(a.command, a.model, a.data) for a in seen] == [("tui", "smollm2-135m", "d"), ("tui", None, None)]
+
+
+def test_setup_json_names_the_embedded_models_folder(embedded_dir, capsys):
+    import json
+    from pathlib import Path
+
+    assert main(["setup", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ready"] is True and Path(out["directory"]) == embedded_dir
+    assert (Path(out["directory"]) / "config.json").is_file()

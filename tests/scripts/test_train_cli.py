@@ -63,3 +63,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_llama_dir, small_splits, t
     saved = checkpoints.newest(run / "checkpoints")
     assert saved is not None and saved.step >= 2
     assert (run / "final" / "model.safetensors").is_file()
+
+
+def test_train_json_is_what_the_run_directory_holds(tiny_llama_dir, small_splits, tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    assert main(_args(tiny_llama_dir, small_splits, run, "--lora", "--lora-r", "4", "--max-steps", "2",
+                      "--eval-every", "2", "--save-every", "0", "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert out["outcome"] == "completed" and out["steps"] == metrics[-1]["step"] == 2
+    assert out["valid_perplexity"] == metrics[-1]["valid_perplexity"]
+    assert out["run_dir"] == str(run) and out["result_dir"] == str(run / "final")
+    assert (run / "final" / "adapter_config.json").is_file()

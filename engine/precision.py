@@ -27,6 +27,12 @@ def choose_precision(requested: str, device: str, quantized: bool, *, hidden: in
     import torch
 
     cuda = str(device).startswith("cuda")
+    if str(device).startswith("mps"):  # engine.device: fp32 is the precision that trains on every Mac
+        if quantized:
+            raise ConfigError("--quantize needs a CUDA GPU (bitsandbytes has no Apple silicon kernels); train LoRA without it")
+        if requested not in ("auto", "fp32"):
+            raise ConfigError(f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)")
+        return "fp32"
     if requested == "auto":
         if cuda:
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -118,9 +118,11 @@ class TrainAttempt:
     def pick_device(self) -> str:
         import torch
 
+        from .device import best_device
+
         procs = self.procs
         if not torch.cuda.is_available():
-            return "cpu"
+            return best_device()  # mps on Apple silicon, else cpu
         if procs.world_size > 1:
             torch.cuda.set_device(procs.local_rank)
             return f"cuda:{procs.local_rank}"
@@ -130,7 +132,7 @@ class TrainAttempt:
         from .models import load_model
 
         config = self.config
-        cpu_auto = config.precision == "auto" and not device.startswith("cuda") and config.quantize is None
+        cpu_auto = config.precision == "auto" and device == "cpu" and config.quantize is None
         # On GPU the precision decides a frozen base's dtype, so it comes first; on CPU weights load in fp32
         # and the choice is measured on the loaded model's own matmul shape.
         precision = "fp32" if cpu_auto else choose_precision(config.precision, device, config.quantize is not None)
@@ -233,7 +235,7 @@ class TrainAttempt:
             num_train_epochs=config.epochs, max_steps=config.max_steps or -1, lr_scheduler_type=config.lr_scheduler,
             warmup_steps=config.warmup, logging_strategy="steps", logging_steps=config.logging_steps,
             eval_strategy="no", save_strategy="no", seed=config.seed, report_to="none", disable_tqdm=True,
-            log_level="error", log_level_replica="error", use_cpu=not cuda, bf16=precision == "bf16",
+            log_level="error", log_level_replica="error", use_cpu=device == "cpu", bf16=precision == "bf16",
             fp16=precision == "fp16", tf32=True if cuda else None, optim="adamw_torch_fused",
             dataloader_pin_memory=cuda, remove_unused_columns=False, label_names=["labels"],
             torch_compile=config.compile, gradient_checkpointing=plan.gradient_checkpointing,

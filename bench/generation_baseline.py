@@ -19,7 +19,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-    from tweetsmith.engine.decode_loop import TokenTable
+    from tweetsmith.engine.decode_loop import TokenTable, has_line_break
     from tweetsmith.engine.generate import _prompt_ids, new_text, owes_space
     from tweetsmith.engine.sampling import logits_warpers
 
@@ -47,10 +47,11 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
 
     class EndOfSample(StoppingCriteria):
         def __call__(self, input_ids, scores=None, **kwargs):
-            tails = input_ids[:, max(width, input_ids.shape[1] - 2):].tolist()
+            # the last three tokens: a line break such as U+2028 is two tokens here (decode_loop.LINE_BREAKS)
+            tails = input_ids[:, max(width, input_ids.shape[1] - 3):].tolist()
             for row, tail in enumerate(tails):
                 if ended[row] is None and (tail[-1] == loaded.eot_id
-                                           or "\n" in loaded.tokenizer.decode(tail, skip_special_tokens=True)):
+                                           or has_line_break(loaded.tokenizer.decode(tail, skip_special_tokens=True))):
                     ended[row] = input_ids.shape[1] - width
             return torch.tensor([e is not None for e in ended], dtype=torch.bool)
 

@@ -1,7 +1,7 @@
 """Per-record ("cold") perplexity against the windowed pass, measured side by side on the same records.
 
 Rows: the windowed pass (the baseline: the engine's sliding windows, 1,024 tokens, stride 512); the
-per-record pass batched by length (``engine.record_perplexity``); the per-record pass one record per
+per-record pass batched by length (``record_perplexity_of_lines``); the per-record pass one record per
 forward (what a plain loop costs). Each row scores the same leading records of the assignment's valid
 split with the embedded model; the table gives seconds, scored tokens/s, the perplexity and the ratio
 of time against the windowed pass.
@@ -36,7 +36,7 @@ def main() -> int:
     from tweetsmith.engine.encoding import encode_records
     from tweetsmith.engine.models import load_model
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.record_perplexity import record_nll, record_perplexity_of_lines
+    from tweetsmith.engine.perplexity import record_nll, record_perplexity_of_lines
 
     lines = read_split_lines(args.data)[: args.lines]
     loaded = load_model(args.model)

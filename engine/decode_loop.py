@@ -4,21 +4,42 @@ the rows that ended.
 Our own loop rather than transformers' ``generate``: a row leaves the batch (and the key/value cache)
 as soon as it ends, so a batch costs the sum of its samples' lengths rather than its longest sample
 times its rows (tweets end after ~25 tokens, the cap is 60: 3.3x the samples/s at 64 a batch,
-bench/generation_speed.py); the stop check is a table lookup per token instead of a decode. Each row
-draws from its own seeded generator, so a sample does not depend on the other rows of its batch.
+bench/generation_speed.py); the stop check is a table lookup per token instead of a decode (only a
+token holding part of a multi-byte character, as of U+2028, has its row's last few tokens decoded).
+Each row draws from its own seeded generator, so a sample does not depend on the other rows of its batch.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .sampling import SamplingConfig, logits_warpers
 
-STOP_TEXT = "\n"
+# A tweet is one line: it ends at the first line break of any kind, not only "\n" (a "\r" left in a
+# sample broke the chat's markdown export, and U+2028 splits a JSON line for str.splitlines()).
+LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 # Which tokens a seed gives: part of every cached sample's key and of compare.json / sweep-*.json, so a
 # change to this loop recomputes them. Bump it with such a change.
 # 2: a prompt ending in a space gets a space-led first token.
-DECODE_VERSION = 2
+# 3: every line break ends a sample (LINE_BREAKS), also one whose UTF-8 bytes span several tokens.
+DECODE_VERSION = 3
+SPLIT_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte-level tokens
+
+
+# C0 and C1 control characters (ESC of a terminal escape sequence, NUL, ...) and the Unicode line and
+# paragraph separators; the newline stays.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_sample_text(text: str) -> str:
+    """``text`` without control characters other than the newline: a tab becomes a space (it parts words),
+    every other one is removed (``"\\x1b[31mred"`` becomes ``"[31mred"``).
+
+    Character by character, so the clean text of a prefix is a prefix of the clean text: a stream that
+    cleans its text as it grows shows exactly the final sample's text.
+    """
+    return _CONTROL.sub("", text.replace("\t", " "))
 
 
 class RowSampler:
@@ -52,19 +73,30 @@ class RowSampler:
 class TokenTable:
     """Per-token facts the decoding loop needs at every step, computed once per tokenizer.
 
-    ``stops``: end-of-text and every token whose text holds a newline (byte-level BPE keeps a newline
-    byte inside one token, so a per-token check sees every newline without decoding the text at each
-    step). ``blank``: tokens whose text is only whitespace. ``spaced``: tokens whose text begins with a
-    space (byte-level BPE carries the space before a word in the word's token).
+    ``stops``: end-of-text and every token whose text holds a line break (byte-level BPE keeps a
+    one-byte line break such as "\\n" or "\\r" inside one token, so a per-token check sees it without
+    decoding the text at each step). ``blank``: tokens whose text, cleaned, is only whitespace.
+    ``spaced``: tokens whose text begins with a space (byte-level BPE carries the space before a word in
+    the word's token).
+    ``split``: tokens whose text alone holds U+FFFD, i.e. part of a multi-byte character: U+2028 is two
+    tokens in SmolLM2's vocabulary, and the token that completes it is such a token.
     """
 
     _cache: dict[tuple, tuple] = {}
 
     @classmethod
     def of(cls, tokenizer, eot_id: int, vocab_size: int):
-        """(stops, blank, spaced): boolean tensors over the vocabulary.
+        """(stops, blank, spaced): boolean tensors over the vocabulary."""
+        return cls._tables(tokenizer, eot_id, vocab_size)[:3]
 
-        Keyed by what the tokenizer is (its class, source and size), not by the object: every load of a
+    @classmethod
+    def split_of(cls, tokenizer, eot_id: int, vocab_size: int):
+        """``split``: a boolean tensor over the vocabulary (see the class)."""
+        return cls._tables(tokenizer, eot_id, vocab_size)[3]
+
+    @classmethod
+    def _tables(cls, tokenizer, eot_id: int, vocab_size: int):
+        """Keyed by what the tokenizer is (its class, source and size), not by the object: every load of a
         model makes a new tokenizer object, and building the table decodes the whole vocabulary (~0.7 s
         for 49k tokens), once per process instead of once per loaded model."""
         import torch
@@ -75,13 +107,27 @@ class TokenTable:
             ids = [[index] for index in range(min(vocab_size, len(tokenizer)))]
             texts = tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
             padding = [False] * (vocab_size - len(texts))  # rows of the output layer no token maps to
-            stops = torch.tensor([STOP_TEXT in text for text in texts] + padding, dtype=torch.bool)
-            blank = torch.tensor([not text.strip() for text in texts] + padding, dtype=torch.bool)
+            stops = torch.tensor([has_line_break(text) for text in texts] + padding, dtype=torch.bool)
+            # blank as the sample will hold it: a lone NUL or ESC is no text either
+            blank = torch.tensor([not clean_sample_text(text).strip() for text in texts] + padding,
+                                 dtype=torch.bool)
             spaced = torch.tensor([text.startswith(" ") for text in texts] + padding, dtype=torch.bool)
+            split = torch.tensor(["\ufffd" in text for text in texts] + padding, dtype=torch.bool)
             stops[eot_id] = True
-            blank[eot_id] = spaced[eot_id] = False
-            cls._cache[key] = (stops, blank, spaced)
+            blank[eot_id] = spaced[eot_id] = split[eot_id] = False
+            cls._cache[key] = (stops, blank, spaced, split)
         return cls._cache[key]
+
+
+def has_line_break(text: str) -> bool:
+    return any(char in text for char in LINE_BREAKS)
+
+
+def _ends_in_split_line_break(tokenizer, ids: Sequence[int]) -> bool:
+    """Whether a line break made of several tokens ended with the last of ``ids`` (only asked after a
+    ``split`` token; every earlier one was asked when it came, so a break found now ended now)."""
+    tail = tokenizer.decode(list(ids[-SPLIT_CHAR_TOKENS:]), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return has_line_break(tail)
 
 
 def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes_space, config: SamplingConfig,
@@ -105,7 +151,7 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
     active = torch.arange(batch, device=input_ids.device)  # original row index of each row still going
     positions = (attention.cumsum(-1) - 1).clamp_(min=0)
     step_ids, cache = input_ids, None
-    stops = blank = spaced = None
+    stops = blank = spaced = split = None
     needs_text = torch.tensor([bool(r) for r in require_text], dtype=torch.bool, device=input_ids.device)
     needs_space = torch.tensor([bool(o) for o in owes_space], dtype=torch.bool, device=input_ids.device)
     if streamer is not None:
@@ -120,6 +166,7 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
         if stops is None:
             stops, blank, spaced = (t.to(scores.device)
                                     for t in TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]))
+            split = TokenTable.split_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
         rows = active.tolist()
         for processor in penalties:
             scores = torch.cat([processor(torch.tensor([histories[r]], device=scores.device), scores[i:i + 1])
@@ -138,6 +185,11 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
         if streamer is not None:
             streamer.put(chosen.cpu())
         going = ~stops[chosen]
+        ended_split = split[chosen] & going
+        if bool(ended_split.any()):  # rare (emoji, U+2028): decode those rows' last tokens
+            for i in ended_split.nonzero().squeeze(-1).tolist():
+                if _ends_in_split_line_break(loaded.tokenizer, generated[rows[i]]):
+                    going[i] = False
         if not bool(going.any()):
             break
         if not bool(going.all()):

@@ -2,8 +2,9 @@
 
 The prompt is ``\\author- `` plus any text (``data.records.prompt_for``), preceded by the end-of-text
 token so the model sees the start of a record exactly as in training. A sample ends at the end-of-text
-token, at a token holding a newline (the text is cut at the first one) or after ``max_new_tokens``; the
-token loop itself is ``engine.decode_loop``.
+token, at a line break of any kind (``decode_loop.LINE_BREAKS``: the text is cut at the first one) or
+after ``max_new_tokens``; the token loop itself is ``engine.decode_loop``. A sample's text holds no control
+character (``clean_sample_text``), so the card, the markdown export and the files get what the stream showed.
 
 Seeds: sample i of a request uses ``config.seed + i`` and records it. Each row samples from its own
 ``torch.Generator``, so a sample is the same whether it was generated alone or in a batch (up to float
@@ -23,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 
 from tweetsmith.data.records import prompt_for
 
-from .decode_loop import STOP_TEXT, decode_rows
+from .decode_loop import LINE_BREAKS, clean_sample_text, decode_rows
 from .errors import ConfigError, EngineError
 from .sampling import SamplingConfig
 
@@ -37,7 +38,7 @@ class Sample:
 
     author: str
     prompt: str  # the full prompt, e.g. "\\paulg- The best"
-    text: str  # the generated continuation, cut at the first newline
+    text: str  # the generated continuation, cut at the first line break, control characters removed
     new_tokens: int  # tokens the model produced, the stop token included
     seconds: float  # wall time of the generate call that made it (its whole batch when batched)
     first_token_s: float | None  # streamed samples: time from the request to the first new token
@@ -121,8 +122,8 @@ def _decode(tokenizer, ids: Sequence[int]) -> str:
 
 
 def cut_at_stop(text: str) -> str:
-    """The text up to (not including) the first newline."""
-    index = text.find(STOP_TEXT)
+    """The text up to (not including) the first line break of any kind (``\\n``, ``\\r``, U+2028, ...)."""
+    index = min((i for i in map(text.find, LINE_BREAKS) if i >= 0), default=-1)
     return text if index < 0 else text[:index]
 
 
@@ -139,11 +140,12 @@ def owes_space(prompt: str) -> bool:
 
 
 def new_text(tokenizer, ids: Sequence[int], prompt: str) -> str:
-    """A sample's text from its new tokens: minus the spaces the prompt already ended with, up to the first newline."""
+    """A sample's text from its new tokens: minus the spaces the prompt already ended with, up to the first
+    line break, without control characters."""
     text = _decode(tokenizer, ids)
     owed = len(prompt) - len(prompt.rstrip(" "))
     lead = len(text) - len(text.lstrip(" "))
-    return cut_at_stop(text[min(owed, lead):])
+    return clean_sample_text(cut_at_stop(text[min(owed, lead):]))
 
 
 @dataclass(frozen=True)

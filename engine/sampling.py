@@ -8,6 +8,7 @@ the app's forms come from it). ``validated()`` rejects values outside their rang
 from __future__ import annotations
 
 import dataclasses
+import random
 import secrets
 from dataclasses import dataclass
 
@@ -20,10 +21,16 @@ MAX_NUM_SAMPLES = 100_000
 FRESH_SEED_BOUND = 2**31  # fresh seeds are below this: short enough to read off a card and type back
 
 
+# Where fresh seeds come from: the OS, so two requests never share torch's or Python's global random
+# state. The app's tests replace it with a seeded ``random.Random`` (tests/tui/conftest.py), so no test
+# depends on which seed a request happens to draw.
+FRESH_SEEDS: random.Random = secrets.SystemRandom()
+
+
 def fresh_seed() -> int:
-    """A new random seed for a request that did not pin one (from the OS, so two requests never share
-    torch's or Python's global random state); recorded with every sample so it can be reproduced."""
-    return secrets.randbelow(FRESH_SEED_BOUND)
+    """A new random seed for a request that did not pin one, from ``FRESH_SEEDS``; recorded with every
+    sample so it can be reproduced."""
+    return FRESH_SEEDS.randrange(FRESH_SEED_BOUND)
 
 
 @dataclass(frozen=True)

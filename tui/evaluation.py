@@ -129,7 +129,7 @@ def quick_table(
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.record_perplexity import record_perplexity_of_lines
+    from tweetsmith.engine.perplexity import record_perplexity_of_lines
     from tweetsmith.engine.runs import read_run_config, run_data_dir
 
     lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")

@@ -2,7 +2,8 @@
 
 A session lives in the run directory (``RUN/samples/chat.jsonl``; the layout is in docs/definitions.md) so
 reopening the run shows it again; without a run it lives in the user cache, one file per model.
-Each line is one ``ChatEntry``; a line that doesn't parse (a crash mid-write) is skipped on load.
+Each line is one ``ChatEntry``, appended a line at a time (``engine.jsonl``); a last line torn by a crash
+is left out on load, with a notice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
+
+from tweetsmith.engine.generate import clean_sample_text
 
 if TYPE_CHECKING:
     from tweetsmith.engine.generate import Sample
@@ -87,10 +90,11 @@ class ChatEntry:
 
 def entry_from_sample(sample: Sample, *, side: str, prompt_text: str | None = None) -> ChatEntry:
     """A ChatEntry from the engine's ``Sample``, field by field (a renamed field fails here, loudly, instead
-    of being saved as a default)."""
+    of being saved as a default). The typed text is cleaned of control characters as the sample's text is
+    (``clean_sample_text``); the engine's ``Sample.prompt`` keeps what the model was given."""
     return ChatEntry(
         author=sample.author,
-        prompt_text=sample.user_text if prompt_text is None else prompt_text,
+        prompt_text=clean_sample_text(sample.user_text if prompt_text is None else prompt_text),
         text=sample.text,
         side=side,
         model=sample.model,
@@ -112,37 +116,53 @@ class Session:
     def __init__(self, path: Path | None):
         self.path = Path(path) if path is not None else None
         self.entries: list[ChatEntry] = []
+        self.torn: str | None = None  # set by load(): the notice for a torn last line
 
     def load(self) -> list[ChatEntry]:
-        """Read the saved entries (skipping broken lines) and return them."""
-        self.entries = []
+        """Read the saved entries and return them; a last line torn by a crash is left out and named in
+        ``self.torn`` (the chat shows it), an entry that is not an object is skipped."""
+        from tweetsmith.engine.jsonl import BrokenJsonLines, read_jsonl
+
+        self.entries, self.torn = [], None
         if self.path is None or not self.path.is_file():
             return self.entries
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        try:
+            # read_jsonl splits at "\n" only: str.splitlines() also splits at U+2028 or \x85, left raw by json.dumps
+            read = read_jsonl(self.path)
+        except BrokenJsonLines as err:  # a broken line inside the file: not ours to guess at; start afresh
+            self.torn = f"{err}; the chat starts empty (the file is kept)"
+            return self.entries
+        self.torn = read.torn
+        for record in read.records:
             try:
-                self.entries.append(ChatEntry.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                continue  # half a line from a crash: the rest of the session still loads
+                entry = ChatEntry.from_dict(record)
+            except (TypeError, AttributeError):  # AttributeError: a line that isn't an object
+                continue
+            # a session saved before samples were cleaned of control characters shows clean text too
+            self.entries.append(dataclasses.replace(entry, prompt_text=clean_sample_text(entry.prompt_text),
+                                                    text=clean_sample_text(entry.text)))
         return self.entries
 
     def add(self, entry: ChatEntry) -> None:
+        """Keep the entry and append it to the file: one line written, the file never rewritten (a torn
+        last line from a crash is cut off first, ``engine.jsonl``)."""
+        from tweetsmith.engine.jsonl import append_jsonl
+
         self.entries.append(entry)
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab+") as f:
-            f.seek(0, 2)
-            ends_clean = f.tell() == 0 or (f.seek(-1, 2), f.read(1))[1] == b"\n"
-            # after half a line from a crash, start a new line so this entry stays readable
-            f.write((b"" if ends_clean else b"\n") + (entry.to_json() + "\n").encode("utf-8"))
+        if self.path is not None:
+            append_jsonl(self.path, [dataclasses.asdict(entry)])
 
     def clear(self) -> Path | None:
-        """Empty the chat; the old file is kept beside it as ``chat-<time>.jsonl``. Returns that path."""
+        """Empty the chat; the old file is kept beside it as ``chat-<time>[-N].jsonl``. Returns that path."""
         self.entries = []
         if self.path is None or not self.path.is_file():
             return None
-        archived = self.path.with_name(f"{self.path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{self.path.suffix}")
-        self.path.replace(archived)
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        archived, n = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}"), 1
+        while archived.exists():  # two clears within a second: a second archive, never the first one replaced
+            n += 1
+            archived = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
+        self.path.rename(archived)
         return archived
 
     def texts(self, author: str | None = None) -> list[str]:
@@ -154,17 +174,21 @@ class Session:
 
 
 def session_markdown(entries: Iterable[ChatEntry], title: str = "tweetsmith chat") -> str:
-    """The chat as markdown: one section per sample, the text quoted, its parameters and costs below."""
+    """The chat as markdown: one section per sample, the text quoted, its parameters and costs below.
+
+    Every line goes through the engine's ``clean_sample_text``: new samples hold no control character
+    already, but a session saved before they were cleaned (or a typed prompt) may, and a raw ``\\r``
+    or escape sequence in the file breaks the quote in a markdown viewer or recolours a terminal."""
     out = [f"# {title}", ""]
     for entry in entries:
         who = f"@{entry.author}" if entry.author else "(no author)"
         model = entry.model + (f" + {entry.adapter}" if entry.adapter else "")
-        out.append(f"### {who} · {entry.side} · {model}".rstrip(" ·"))
+        out.append(clean_sample_text(f"### {who} · {entry.side} · {model}".rstrip(" ·")))
         out.append("")
         for line in (entry.full_text or "(empty)").splitlines() or [""]:
-            out.append(f"> {line}")
+            out.append(f"> {clean_sample_text(line)}")
         out.append("")
-        out.append(f"*{entry.param_line()} · {entry.stats_line()}*")
+        out.append(clean_sample_text(f"*{entry.param_line()} · {entry.stats_line()}*"))
         out.append("")
     return "\n".join(out)
 

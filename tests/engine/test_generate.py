@@ -269,14 +269,18 @@ def test_a_row_draws_from_its_own_generator_whichever_rows_remain():
     assert later == [int(alone.draw(scores, [0])[0]) for _ in range(5)]
 
 
-def test_stop_tokens_are_end_of_text_and_every_token_holding_a_newline(tiny):
+def test_stop_tokens_are_end_of_text_and_every_token_holding_a_line_break(tiny):
     from tweetsmith.engine.decode_loop import TokenTable
 
     vocab = tiny.model.get_output_embeddings().weight.shape[0]
     mask, _, _ = TokenTable.of(tiny.tokenizer, tiny.eot_id, vocab)
-    expected = {i for i in range(len(tiny.tokenizer)) if "\n" in tiny.tokenizer.decode([i])} | {tiny.eot_id}
+    breaks = "\n\r\x0b\x0c\x85\u2028\u2029"  # str.splitlines() breaks but the separators \x1c-\x1e (removed)
+    expected = {i for i in range(len(tiny.tokenizer))
+                if any(b in tiny.tokenizer.decode([i]) for b in breaks)} | {tiny.eot_id}
     assert set(mask.nonzero().squeeze(-1).tolist()) == expected
-    assert tiny.tokenizer("\n", add_special_tokens=False)["input_ids"][0] in expected
+    for one_token in ("\n", "\r", "\r\n", "\x0b", "\x0c"):
+        ids = tiny.tokenizer(one_token, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and ids[0] in expected, one_token
 
 
 def test_a_sample_without_typed_text_never_ends_before_it_has_text(tiny_llama_dir):

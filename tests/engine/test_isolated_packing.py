@@ -61,7 +61,7 @@ def test_the_isolated_loss_is_the_records_per_record_nll(tiny_llama_dir, tweets_
     """Every record whole in the block: the block's mean loss is the per-record ("cold") NLL of its records."""
     import torch
 
-    from tweetsmith.engine.record_perplexity import record_nll
+    from tweetsmith.engine.perplexity import record_nll
     from tweetsmith.engine.train_data import IsolatingCollator
 
     loaded = load_model(str(tiny_llama_dir))

@@ -60,7 +60,7 @@ def test_max_tokens_scores_the_same_leading_records_as_the_windowed_figure(tiny_
 
 
 def test_length_batches_cover_every_record_once_within_the_budget():
-    from tweetsmith.engine.record_perplexity import length_batches
+    from tweetsmith.engine.perplexity import length_batches
 
     lengths = [5, 40, 3, 12, 12, 90, 7, 33]
     batches = length_batches(lengths, 64)

@@ -69,3 +69,50 @@ def test_bad_values_one_line_exit_2(flags, message, tiny_llama_dir, capsys):
 def test_no_author_and_no_data_is_an_error(tiny_llama_dir, capsys):
     assert main(["sample", "--model", str(tiny_llama_dir)]) == 2
     assert "give --author NAME, or --run RUN / --data DIR" in capsys.readouterr().err
+
+
+# --- control characters: never in what `sample` prints or saves ---------------------------------------
+
+CONTROL = {chr(c) for c in [*range(0x00, 0x0A), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]}
+
+
+def _forced_model(model_dir, pieces):
+    """The tiny model forced to produce the tokens of ``pieces`` (each encoded alone), then end-of-text."""
+    loaded = load_model(str(model_dir))
+    tokenizer = loaded.tokenizer
+    ids = [i for p in pieces for i in tokenizer(p, add_special_tokens=False)["input_ids"]] + [loaded.eot_id]
+    step = [0]
+
+    def force(module, args, output):
+        if args[0].shape[1] > 1:  # the prompt's pass: a new sample starts
+            step[0] = 0
+        output[:, -1, ids[min(step[0], len(ids) - 1)]] += 100.0
+        step[0] += 1
+        return output
+
+    loaded.model.get_output_embeddings().register_forward_hook(force)
+    return loaded
+
+
+@pytest.mark.parametrize("pieces,text", [
+    ((" Hello", "\r", "world"), "Hello"),
+    ((" red", " \x1b[31mhot", "\x00", "\u2028", "gone"), "red [31mhot"),
+    ((" next", "\x85", "gone"), "next"),
+], ids=["CR", "ESC-NUL-U+2028", "NEL"])
+def test_sample_files_and_output_hold_no_control_character(pieces, text, tiny_llama_dir, tmp_path, capsys, monkeypatch):
+    from tweetsmith.scripts import eval_cmd
+
+    loaded = _forced_model(tiny_llama_dir, pieces)
+    monkeypatch.setattr(eval_cmd, "load_from_args", lambda args: loaded)
+    jsonl, lines = tmp_path / "s.jsonl", tmp_path / "s.txt"
+    assert main(["sample", "--model", "forced", "--author", "paulg", "-n", "2", "--out", str(jsonl), "--seed", "5"]) == 0
+    assert main(["sample", "--model", "forced", "--author", "sama", "--out", str(lines), "--seed", "5"]) == 0  # streamed
+    printed = capsys.readouterr().out
+    assert printed.split("\n") == [f"\\paulg- {text}", f"\\paulg- {text}", f"\\sama- {text}", ""]
+    raw = jsonl.read_text(encoding="utf-8")
+    assert raw.splitlines() == raw.split("\n")[:-1] and len(raw.split("\n")) == 3  # only "\n" ends its lines
+    assert [json.loads(line)["text"] for line in raw.split("\n")[:-1]] == [text, text]
+    assert [s.text for s in load_samples(jsonl)] == [text, text]
+    assert lines.read_bytes() == f"\\sama- {text}\n".encode()
+    for content in (printed, raw, lines.read_text(encoding="utf-8")):
+        assert not CONTROL & set(content.replace("\n", ""))

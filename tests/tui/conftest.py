@@ -1,14 +1,57 @@
-"""Fixtures for the app's pilot tests: the tiny Llama loaded once, and an app factory around it."""
+"""Fixtures for the app's pilot tests: the tiny Llama loaded once, and an app factory around it.
+
+Seeds: with ``/seed auto`` the app draws a fresh seed from the OS for every request, so a test that
+depended on the sample would pass or fail by luck. Here every test draws its fresh seeds from a
+``random.Random`` seeded by ``TWEETSMITH_TEST_SEED`` (default ``DEFAULT_TEST_SEED``, printed in pytest's
+header) and the test's id: ``TWEETSMITH_TEST_SEED=N pytest tests/tui`` reruns a run exactly, a single
+test included, and other values of N try other seeds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import random
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
+
+DEFAULT_TEST_SEED = 1
+
+
+def chosen_seed() -> int:
+    """``TWEETSMITH_TEST_SEED`` (a whole number), else ``DEFAULT_TEST_SEED``."""
+    raw = os.environ.get("TWEETSMITH_TEST_SEED", "").strip()
+    try:
+        return int(raw) if raw else DEFAULT_TEST_SEED
+    except ValueError:
+        raise pytest.UsageError(f"TWEETSMITH_TEST_SEED must be a whole number, got {raw!r}") from None
+
+
+
+def pytest_report_header(config):
+    return (f"tweetsmith app tests: TWEETSMITH_TEST_SEED={chosen_seed()} (the fresh seeds the app draws; "
+            "set it to rerun these draws)")
+
+
+@pytest.fixture(autouse=True)
+def _seeded_fresh_seeds(request, monkeypatch):
+    """The app's fresh seeds come from ``TWEETSMITH_TEST_SEED`` and the test's id, not from the OS."""
+    from tweetsmith.engine import sampling
+
+    monkeypatch.setattr(sampling, "FRESH_SEEDS", random.Random(f"{chosen_seed()}:{request.node.nodeid}"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed app test says which seed its fresh seeds came from."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("tweetsmith seed", f"TWEETSMITH_TEST_SEED={chosen_seed()} (rerun with it to repeat the draws)"))
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +169,7 @@ class MessageLog:
     async def wait_for(self, predicate: Callable, hang_guard_s: float = 900.0):
         """(message, arrival time) of the first message for which ``predicate`` holds, one seen before
         included. ``hang_guard_s`` only turns a hang (a message that never comes) into a failure."""
-        for message, arrived in zip(self.seen, self.arrived):
+        for message, arrived in zip(self.seen, self.arrived, strict=True):  # kept in step by __call__
             if predicate(message):
                 return message, arrived
         entry = (predicate, asyncio.Event(), [])

@@ -71,6 +71,7 @@ async def test_sweep_screen_shows_the_engine_numbers(make_app, tiny_loaded, smal
         assert result.param == "temperature" and result.values == (0.5, 1.2)
         authors = authors_from_split(small_splits / "train.txt", 3, seed=0)
         reference = reference_from_file(small_splits / "test.txt")
+        assert len(result.curves["base"]) == 2  # one point per value: zip must not drop one
         for value, point in zip((0.5, 1.2), result.curves["base"]):
             samples = generate_samples(tiny_loaded, authors, app.main.sampling.with_changes(temperature=value))
             expected = diversity([s.text for s in samples], reference=reference)

@@ -35,6 +35,7 @@ async def test_enter_twice_gives_two_seeds_and_a_card_seed_reproduces_its_tweet(
         first, second = _finished(seen)
         assert first.seed != second.seed  # fresh seeds: equal with probability 2**-31
         cards = list(app.main.query(MessageCard))
+        assert len(cards) == 2  # a card per sample: zip must not drop one
         for card, sample in zip(cards, (first, second)):
             assert f"seed {sample.seed}" in card.footer_text and card.text == sample.text
             again = stream_sample(tiny_loaded, "paulg", "", app.main.sampling.with_changes(seed=sample.seed)).sample

@@ -38,11 +38,18 @@ def test_session_appends_reloads_skips_broken_lines_and_archives(tmp_path):
         f.write('{"author": "half a li')  # a crash mid-write
     reopened = Session(path)
     assert reopened.load() == [first, second]
+    assert reopened.torn is not None and "chat.jsonl: its last line is incomplete" in reopened.torn
     assert reopened.texts() == [" ideas [look] bad", " two"] and reopened.texts("nobody") == []
-    reopened.add(first)  # after the broken line: still one readable entry per line
-    assert Session(path).load() == [first, second, first]
+    before = path.read_bytes()
+    reopened.add(first)  # the torn tail is cut off and one line appended: nothing before it rewritten
+    assert path.read_bytes() == before[: before.rindex(b"\n") + 1] + (first.to_json() + "\n").encode()
+    again = Session(path)
+    assert again.load() == [first, second, first] and again.torn is None
     archived = session.clear()
     assert not path.exists() and archived.is_file() and session.entries == []
+    session.add(first)  # a second clear within the same second keeps both archives
+    second_archive = session.clear()
+    assert second_archive != archived and archived.is_file() and second_archive.is_file()
 
 
 def test_markdown_quotes_each_sample_with_its_params():

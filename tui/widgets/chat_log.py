@@ -26,6 +26,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from tweetsmith.engine.generate import clean_sample_text
+
 from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
@@ -124,6 +126,8 @@ class ChatLog(VerticalScroll, can_focus=True):
             return
         self.session = Session(path)
         self.call_later(self._show_entries, self.session.load())
+        if self.session.torn:
+            self.app.notify(self.session.torn, severity="warning")
 
     async def _show_entries(self, entries: list[ChatEntry]) -> None:
         await self.clear()
@@ -254,7 +258,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         if card is not None:
             card.fail(message.error)
         if message.partial:
-            self._save(ChatEntry(author=message.author, prompt_text=message.prompt_text, text=message.partial,
+            self._save(ChatEntry(author=message.author, prompt_text=clean_sample_text(message.prompt_text),
+                                 text=clean_sample_text(message.partial),
                                  side=message.side, params=message.config.to_dict(), seed=message.config.seed,
                                  stopped=True, error=message.error, created=time.strftime("%Y-%m-%dT%H:%M:%S")))
 

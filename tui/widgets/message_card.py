@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from tweetsmith.engine.generate import clean_sample_text
+
 from ..session import ChatEntry
 from .card_marks import styled_runs
 
@@ -28,7 +30,7 @@ class MessageCard(Vertical):
                  show_side: bool = False):
         super().__init__(id=id, classes=f"card side-{side}")
         self.author = author
-        self.prompt_text = prompt_text
+        self.prompt_text = clean_sample_text(prompt_text)  # typed text: shown as the entry saves it
         self.side = side
         self.text = ""  # the continuation shown (the Sample's text once finished)
         self.streamed = ""  # every piece that streamed in, joined (tests compare it with the Sample)
@@ -54,7 +56,7 @@ class MessageCard(Vertical):
         yield self._footer
 
     def _handle_content(self, show_side: bool) -> Content:
-        handle = f"@{self.author}" if self.author else "(no author)"
+        handle = f"@{clean_sample_text(self.author)}" if self.author else "(no author)"
         parts: list = [(handle, "bold $accent")]
         if show_side:
             parts += [("  ", ""), (self.side, "dim italic")]

@@ -246,14 +246,19 @@ def perplexity_of_lines(
         model, ids, stride_tokens=stride_tokens, max_len_tokens=max_len, batch_windows=batch_windows,
         pad_id=pad_id, cancel=cancel, on_progress=on_progress,
     )
+    return _result(name, lines, nll_sum, tokens, stride_tokens=stride_tokens, max_len_tokens=max_len)
+
+
+def _result(name: str, lines: Sequence[str], nll_sum: float, tokens: int, **window) -> PerplexityResult:
+    """The figures of ``lines`` from their summed NLL: per token, per byte and per word (the last two do
+    not depend on the tokenizer; each record counts one byte and one word for its end-of-text)."""
     n_bytes = sum(len(line.encode("utf-8")) + 1 for line in lines)
     words = sum(len(line.split()) + 1 for line in lines)
     mean = nll_sum / max(tokens, 1)
     return PerplexityResult(
         file=name, records=len(lines), tokens=tokens, nll=mean, perplexity=math.exp(mean),
         bytes=n_bytes, bits_per_byte=nll_sum / math.log(2) / max(n_bytes, 1),
-        words=words, word_perplexity=math.exp(nll_sum / max(words, 1)),
-        stride_tokens=stride_tokens, max_len_tokens=max_len,
+        words=words, word_perplexity=math.exp(nll_sum / max(words, 1)), **window,
     )
 
 
@@ -362,15 +367,8 @@ def record_perplexity_of_lines(
         encoded, lines = encoded[:kept], lines[:kept]
     nll_sum, tokens = record_nll(model, encoded, eot_id=eot_id, pad_id=pad_id, batch_tokens=batch_tokens,
                                  cancel=cancel, on_progress=on_progress)
-    n_bytes = sum(len(line.encode("utf-8")) + 1 for line in lines)
-    words = sum(len(line.split()) + 1 for line in lines)
-    mean = nll_sum / max(tokens, 1)
-    return PerplexityResult(
-        file=name, records=len(lines), tokens=tokens, nll=mean, perplexity=math.exp(mean),
-        bytes=n_bytes, bits_per_byte=nll_sum / math.log(2) / max(n_bytes, 1),
-        words=words, word_perplexity=math.exp(nll_sum / max(words, 1)),
-        stride_tokens=0, max_len_tokens=max((len(ids) + 1 for ids in encoded), default=0), context=RECORD_CONTEXT,
-    )
+    return _result(name, lines, nll_sum, tokens, stride_tokens=0, context=RECORD_CONTEXT,
+                   max_len_tokens=max((len(ids) + 1 for ids in encoded), default=0))
 
 
 def perplexity_of_file(loaded, path: str | Path, *, context: str = "windowed", **kwargs) -> PerplexityResult:

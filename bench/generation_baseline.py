@@ -19,7 +19,7 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-    from tweetsmith.engine.decode_loop import TokenTable, has_line_break
+    from tweetsmith.engine.decode_loop import TokenTable, has_line_break, record_start
     from tweetsmith.engine.generate import _prompt_ids, new_text, owes_space
     from tweetsmith.engine.sampling import logits_warpers
 
@@ -45,13 +45,20 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
     needs_text = torch.ones(len(prompts), dtype=torch.bool)  # the bench's prompts have no text of their own
     ended: list[int | None] = [None] * len(encoded)
 
+    def starts_a_record(ids) -> bool:
+        """The engine's rule: a new record's author tag (``\\\\sama-``) ends the sample; only after a "-"."""
+        if "-" not in loaded.tokenizer.decode(ids[-1:], skip_special_tokens=True):
+            return False
+        return record_start(loaded.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)) >= 0
+
     class EndOfSample(StoppingCriteria):
         def __call__(self, input_ids, scores=None, **kwargs):
             # the last three tokens: a line break such as U+2028 is two tokens here (decode_loop.LINE_BREAKS)
             tails = input_ids[:, max(width, input_ids.shape[1] - 3):].tolist()
             for row, tail in enumerate(tails):
                 if ended[row] is None and (tail[-1] == loaded.eot_id
-                                           or has_line_break(loaded.tokenizer.decode(tail, skip_special_tokens=True))):
+                                           or has_line_break(loaded.tokenizer.decode(tail, skip_special_tokens=True))
+                                           or starts_a_record(input_ids[row, width:].tolist())):
                     ended[row] = input_ids.shape[1] - width
             return torch.tensor([e is not None for e in ended], dtype=torch.bool)
 

@@ -23,8 +23,29 @@ LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 # change to this loop recomputes them. Bump it with such a change.
 # 2: a prompt ending in a space gets a space-led first token.
 # 3: every line break ends a sample (LINE_BREAKS), also one whose UTF-8 bytes span several tokens.
-DECODE_VERSION = 3
+# 4: a sample that starts a new record (a generated author tag, ``\\other-``) ends there (RECORD_START).
+DECODE_VERSION = 4
 SPLIT_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte-level tokens
+
+
+# A new record starting inside a sample: an author tag (``\\sama-``, the line format's prefix) at the start
+# of the text or after a space. The model learned that records follow each other; a tuned model writes
+# ``\\NAME- \\NAME- ...`` or another author's tweet after its own, which is a second tweet, not this one's text.
+RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\]+-")
+# A trailing backslash-word that may still become such a tag: the stream holds it back until it is decided.
+_MAYBE_RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\-]*$")
+
+
+def record_start(text: str) -> int:
+    """Where a new record's author tag starts in ``text`` after some text of this one (-1: none). A tag at
+    the very start is left alone: cutting there would leave an empty sample (the problem is reported)."""
+    return next((m.start() for m in RECORD_START.finditer(text) if text[:m.start()].strip()), -1)
+
+
+def undecided_tail(text: str) -> int:
+    """Where a trailing ``\\word`` starts that could still become such a tag (len(text): none)."""
+    found = _MAYBE_RECORD_START.search(text)
+    return found.start() if found and text[:found.start()].strip() else len(text)
 
 
 # C0 and C1 control characters (ESC of a terminal escape sequence, NUL, ...) and the Unicode line and
@@ -78,6 +99,8 @@ class TokenTable:
     decoding the text at each step). ``blank``: tokens whose text, cleaned, is only whitespace.
     ``spaced``: tokens whose text begins with a space (byte-level BPE carries the space before a word in
     the word's token).
+    ``dash``: tokens holding "-": only after one can a new record's tag (``\\sama-``) have been completed,
+    so only then is the row's text decoded to look for it.
     ``split``: tokens whose text alone holds U+FFFD, i.e. part of a multi-byte character: U+2028 is two
     tokens in SmolLM2's vocabulary, and the token that completes it is such a token.
     """
@@ -93,6 +116,11 @@ class TokenTable:
     def split_of(cls, tokenizer, eot_id: int, vocab_size: int):
         """``split``: a boolean tensor over the vocabulary (see the class)."""
         return cls._tables(tokenizer, eot_id, vocab_size)[3]
+
+    @classmethod
+    def dash_of(cls, tokenizer, eot_id: int, vocab_size: int):
+        """``dash``: tokens holding "-", the last character of an author tag (``RECORD_START``)."""
+        return cls._tables(tokenizer, eot_id, vocab_size)[4]
 
     @classmethod
     def _tables(cls, tokenizer, eot_id: int, vocab_size: int):
@@ -113,10 +141,15 @@ class TokenTable:
                                  dtype=torch.bool)
             spaced = torch.tensor([text.startswith(" ") for text in texts] + padding, dtype=torch.bool)
             split = torch.tensor(["\ufffd" in text for text in texts] + padding, dtype=torch.bool)
+            dash = torch.tensor(["-" in text for text in texts] + padding, dtype=torch.bool)
             stops[eot_id] = True
-            blank[eot_id] = spaced[eot_id] = split[eot_id] = False
-            cls._cache[key] = (stops, blank, spaced, split)
+            blank[eot_id] = spaced[eot_id] = split[eot_id] = dash[eot_id] = False
+            cls._cache[key] = (stops, blank, spaced, split, dash)
         return cls._cache[key]
+
+
+def _decoded(tokenizer, ids: Sequence[int]) -> str:
+    return tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def has_line_break(text: str) -> bool:
@@ -151,7 +184,7 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
     active = torch.arange(batch, device=input_ids.device)  # original row index of each row still going
     positions = (attention.cumsum(-1) - 1).clamp_(min=0)
     step_ids, cache = input_ids, None
-    stops = blank = spaced = split = None
+    stops = blank = spaced = split = dash = None
     needs_text = torch.tensor([bool(r) for r in require_text], dtype=torch.bool, device=input_ids.device)
     needs_space = torch.tensor([bool(o) for o in owes_space], dtype=torch.bool, device=input_ids.device)
     if streamer is not None:
@@ -167,6 +200,7 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
             stops, blank, spaced = (t.to(scores.device)
                                     for t in TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]))
             split = TokenTable.split_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
+            dash = TokenTable.dash_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
         rows = active.tolist()
         for processor in penalties:
             scores = torch.cat([processor(torch.tensor([histories[r]], device=scores.device), scores[i:i + 1])
@@ -189,6 +223,11 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
         if bool(ended_split.any()):  # rare (emoji, U+2028): decode those rows' last tokens
             for i in ended_split.nonzero().squeeze(-1).tolist():
                 if _ends_in_split_line_break(loaded.tokenizer, generated[rows[i]]):
+                    going[i] = False
+        dashed = dash[chosen] & going
+        if bool(dashed.any()):  # a "-" may have completed another author's tag: this tweet ended before it
+            for i in dashed.nonzero().squeeze(-1).tolist():
+                if record_start(_decoded(loaded.tokenizer, generated[rows[i]])) >= 0:
                     going[i] = False
         if not bool(going.any()):
             break

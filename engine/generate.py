@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 
 from tweetsmith.data.records import prompt_for
 
-from .decode_loop import LINE_BREAKS, clean_sample_text, decode_rows
+from .decode_loop import LINE_BREAKS, clean_sample_text, decode_rows, record_start, undecided_tail
 from .errors import ConfigError, EngineError
 from .sampling import SamplingConfig
 
@@ -106,7 +106,8 @@ class _PieceStreamer:
         text = new_text(self.tokenizer, self.ids, self.prompt)
         if text.endswith("\ufffd"):
             return
-        self._emit(text)
+        # a trailing "\\word" may still become another record's tag (cut from the sample): shown once it is not
+        self._emit(text[:undecided_tail(text)].rstrip() if undecided_tail(text) < len(text) else text)
 
     def _emit(self, text: str) -> None:
         if len(text) > len(self.emitted) and text.startswith(self.emitted):
@@ -122,9 +123,12 @@ def _decode(tokenizer, ids: Sequence[int]) -> str:
 
 
 def cut_at_stop(text: str) -> str:
-    """The text up to (not including) the first line break of any kind (``\\n``, ``\\r``, U+2028, ...)."""
+    """The text up to (not including) the first line break of any kind (``\\n``, ``\\r``, U+2028, ...) or
+    the first author tag of a new record (``\\sama-``: the sample ended where another tweet began)."""
     index = min((i for i in map(text.find, LINE_BREAKS) if i >= 0), default=-1)
-    return text if index < 0 else text[:index]
+    text = text if index < 0 else text[:index]
+    tag = record_start(text)
+    return text if tag < 0 else text[:tag].rstrip()
 
 
 def _prompt_ids(loaded, prompt: str) -> list[int]:

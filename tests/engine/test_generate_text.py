@@ -128,3 +128,23 @@ def test_clean_text_of_a_prefix_is_a_prefix(a, b):
     """So a stream that cleans its growing text shows exactly the final text."""
     assert clean_sample_text(a + b) == clean_sample_text(a) + clean_sample_text(b)
     assert clean_sample_text(a + b) == "".join(_expected_clean(c) for c in a + b)
+
+
+@pytest.mark.parametrize("pieces,text,ending", [
+    ((" founders ship", " \\sama", "-", " the next"), "founders ship", 3),  # another author's tag: a new tweet
+    ((" ok", " \\paulg", "-", " again"), "ok", 3),  # its own tag again ends it too
+    ((" see C", ":\\dir", "-x", " now"), "see C:\\dir-x now", None),  # a backslash inside a word is text
+    ((" a \\b", " c-d"), "a \\b c-d", None),  # a backslash-word a space ends before any "-" is text
+])
+def test_a_sample_ends_where_a_new_record_starts(forced, pieces, text, ending):
+    """The prefix stop: a generated author tag (``\\sama-``) after some text ends the sample before it, in
+    the stream, the batch and the sample alike (the stream never shows the tag it held back)."""
+    counts = forced.text(*pieces)
+    new_tokens = sum(counts[:ending]) if ending is not None else sum(counts) + 1
+    stream = stream_sample(forced.loaded, "paulg", "", SAMPLED)
+    streamed = list(stream)
+    batched = generate_samples(forced.loaded, ["paulg", "sama"], SAMPLED.with_changes(temperature=0))
+    assert len(batched) == 2
+    for got in (stream.sample, *batched):
+        assert (got.text, got.new_tokens) == (text, new_tokens)
+    assert "".join(streamed) == text

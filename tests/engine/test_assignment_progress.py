@@ -92,16 +92,17 @@ def test_the_ablation_is_estimated_from_this_runs_step_and_scoring_times():
 
 
 def test_the_ablation_trains_every_variant_but_the_main_run(monkeypatch):
-    """Five rows and the untuned model are scored; the baseline is trained only when the main run is not it."""
+    """Six rows (baseline, isolated packing, no packing, full or LoRA, lr x0.5, lr x2) and the untuned model are
+    scored; the baseline is trained only when the main run is not it."""
     from tweetsmith.engine.ablation import variants
     from tweetsmith.engine.train_config import TrainConfig
 
     other, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20, max_steps=130)
-    assert other.ablation_work() == (5 * 20, 5 + 1)
+    assert other.ablation_work() == (6 * 20, 6 + 1)
     same = variants(TrainConfig(max_steps=130), 20)[0].config  # the baseline's own settings as the main run's
     main, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20,
                            **{f.name: getattr(same, f.name) for f in dataclasses.fields(same)})
-    assert main.ablation_work() == (4 * 20, 5 + 1)
+    assert main.ablation_work() == (5 * 20, 6 + 1)
     assert other.ablation_work() != main.ablation_work()
 
 

@@ -13,9 +13,6 @@ matmul parameters count 4 instead of 6.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 # Dense bf16 tensor-core peak in FLOP/s (no sparsity), by a substring of the device name.
 PEAK_BF16_FLOPS = (
     ("H200", 989e12),
@@ -109,18 +106,16 @@ def estimate_training_bytes(
 
 
 def available_bytes(device: str) -> int | None:
-    """Memory the run can use: the GPU's total, or on CPU what the OS has free plus what we already hold."""
+    """Memory the run can use: the GPU's total, or on CPU the smaller of what the OS has free and what our memory
+    cgroup leaves, plus what we already hold (engine/memory_limits.py, shared with the training plan)."""
     if str(device).startswith("cuda"):
         import torch
 
         return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        free_kb = next(int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemAvailable:"))
-        rss_kb = int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-        return (free_kb + rss_kb) * 1024
-    except (OSError, StopIteration, ValueError):
-        return None
+    from .memory_limits import cpu_memory_budget
+
+    budget = cpu_memory_budget()
+    return budget.bytes if budget is not None else None
 
 
 def gib(n_bytes: int | float) -> str:

@@ -24,6 +24,14 @@ LoRA bf16 1.21, full fp32 1.38. ``CPU_ALLOCATOR_OVERHEAD`` holds these with a ma
 never under the measured peak and at most ~25% over it. (With ``MALLOC_MMAP_THRESHOLD_=1048576`` the
 LoRA fp32 checkpointed peak of one step fell from 3.5 to 2.6 GiB: the excess is the heap's, not live tensors.)
 
+Small micro-batches meet a second peak: the evaluation. It runs with the heap the steps left (their
+activations' share, not the vocab-wide gradients, which are mmapped and returned) and adds the chunked
+head's logits and log-probabilities and a batch of 1,024-token windows (``EVAL_HEAD_ROWS``). The default
+run in a 4 GiB cgroup (LoRA fp32, 2 x 4 x 256) peaked at 2.69 GiB over its whole epoch and evaluation
+while its training terms came to 2.5 GiB; at 2 x 256 with --eval the bench saw evaluation 0.07 (fp32) and
+0.24 GiB (bf16) above the steps' peak. The estimate is the larger of the steps' peak and this one; it also
+covers the probe's own (2.1-2.3 GiB here), which a batch-1 estimate would be under otherwise.
+
 The probe used to return each saved tensor itself from its pack hook; a tensor an op saves from its own
 output then held its grad_fn, which held it, and that cycle through C++ leaked every probe's activations
 (+0.6 GiB resident for the rest of the run). It now returns a detached alias.
@@ -61,6 +69,10 @@ CPU_ALLOCATOR_OVERHEAD = {
     (False, "fp32", True): 1.60,  # measured 1.38
     (False, "bf16", True): 1.60,  # not measured: as fp32
 }
+# An evaluation (valid perplexity, every --eval-every steps and at the end) runs with the heap the steps
+# left and adds its own: the chunked head's fp32 logits and log-probabilities over 1,024 tokens and the
+# layers' temporaries of 4 x 1,024-token windows, four vocab-wide rows of a chunk in all (768 MiB here).
+EVAL_HEAD_ROWS = 4
 HEADROOM = 0.90  # use at most this share of what is available: the OS, the app and the page cache need some
 CPU_DEFAULT_BLOCK = 256  # best useful tokens/s for tweets on CPU (bench/train_cpu_settings.py)
 CPU_DEFAULT_TOKENS_PER_MICRO_BATCH = 2048
@@ -79,12 +91,15 @@ class MemoryProfile:
     step_bytes: int = 0  # saved once per micro-batch whatever its size: autocast's bf16 copies of the weights
     overhead: float = ALLOCATOR_OVERHEAD  # resident bytes per live activation byte
     checkpointed_overhead: float = ALLOCATOR_OVERHEAD  # the same with activation checkpointing
+    eval_bytes: int = 0  # what an evaluation adds on top of the heap the steps leave (see the module docstring)
 
     def estimate(self, batch_size: int, gradient_checkpointing: bool) -> int:
         per_example = self.checkpointed_example_bytes if gradient_checkpointing else self.example_bytes
-        activations = self.step_bytes + batch_size * (per_example + self.transient_example_bytes)
         overhead = self.checkpointed_overhead if gradient_checkpointing else self.overhead
-        return int(self.fixed_bytes + self.state_bytes + overhead * activations)
+        kept = self.step_bytes + batch_size * per_example
+        steps = overhead * (kept + batch_size * self.transient_example_bytes)
+        evaluation = overhead * kept + self.eval_bytes
+        return int(self.fixed_bytes + self.state_bytes + max(steps, evaluation))
 
 
 @dataclass(frozen=True)
@@ -201,6 +216,7 @@ def probe_memory(model, block_size: int, *, precision: str, trainable_parameters
     at a time is recomputed in full; the head's share (the fp32 log-probabilities) stays."""
     import torch
 
+    from .perplexity import HEAD_CHUNK_TOKENS
     from .step_watch import transformer_layers
 
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -222,6 +238,7 @@ def probe_memory(model, block_size: int, *, precision: str, trainable_parameters
     checkpointed = head + one_layer + layers * block_size * hidden * value_bytes
     transient = 2 * block_size * vocab * 4  # grad of the log-probabilities and of the logits, fp32
     overhead = checkpointed_overhead = ALLOCATOR_OVERHEAD
+    eval_bytes = EVAL_HEAD_ROWS * HEAD_CHUNK_TOKENS * vocab * 4
     if not str(device).startswith("cuda"):
         key = (hasattr(model, "peft_config"), "fp32" if autocast is None else "bf16")
         overhead = CPU_ALLOCATOR_OVERHEAD.get((*key, False), ALLOCATOR_OVERHEAD)
@@ -229,7 +246,7 @@ def probe_memory(model, block_size: int, *, precision: str, trainable_parameters
     return MemoryProfile(
         fixed_bytes=fixed, state_bytes=12 * trainable_parameters, example_bytes=example,
         checkpointed_example_bytes=checkpointed, transient_example_bytes=transient, block_size=block_size,
-        step_bytes=step, overhead=overhead, checkpointed_overhead=checkpointed_overhead,
+        step_bytes=step, overhead=overhead, checkpointed_overhead=checkpointed_overhead, eval_bytes=eval_bytes,
     )
 
 

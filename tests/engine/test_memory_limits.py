@@ -203,3 +203,15 @@ def test_the_cgroup_bound_is_never_above_its_limit(tmp_path):
     v2_group(tmp_path, "box", limit=4 * GIB, current=GIB)
     budget = cpu_memory_budget(tmp_path)
     assert budget.bytes == 4 * GIB and budget.bound == "cgroup limit 4.0 GiB"
+
+
+def test_the_evaluation_floors_small_micro_batches():
+    """An evaluation runs on the heap the steps left plus its own vocab-wide rows: at a small micro-batch that
+    is the larger peak; at a large one the steps' vocab-wide gradients are."""
+    profile = MemoryProfile(fixed_bytes=GIB, state_bytes=0, example_bytes=100 * MIB, checkpointed_example_bytes=20 * MIB,
+                            transient_example_bytes=100 * MIB, block_size=256, overhead=1.5, eval_bytes=600 * MIB)
+    assert profile.estimate(2, False) == GIB + int(1.5 * 200 * MIB) + 600 * MIB  # evaluation: 1.9 GiB
+    assert profile.estimate(8, False) == GIB + int(1.5 * 1600 * MIB)  # the steps: 3.3 GiB
+    no_eval = MemoryProfile(fixed_bytes=GIB, state_bytes=0, example_bytes=100 * MIB, checkpointed_example_bytes=20 * MIB,
+                            transient_example_bytes=100 * MIB, block_size=256, overhead=1.5)
+    assert no_eval.estimate(2, False) == GIB + int(1.5 * 400 * MIB)

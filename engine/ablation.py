@@ -4,8 +4,10 @@ The assignment asks which flags mattered. Training the same data with one flag c
 answers it: every variant trains the same number of optimizer steps from the same seed, and all are
 scored by the same perplexity pass (the valid split's leading records within ``ABLATION_EVAL_TOKENS``
 tokens, so a row costs two minutes on a 2-core CPU, not a whole-split pass), next to the untuned model on those
-records. Speed is the training's own median useful tokens per second (padding not counted, so one
-padded record per example shows what it wastes).
+records. Each row is scored twice on those records, windowed (the assignment's figure) and with each
+record alone (what the chat does), and ``ABLATION_SAMPLES`` samples from each variant are checked for the
+report's problems. Speed is the training's own median useful tokens per second (padding not counted, so
+one padded record per example shows what it wastes).
 
 The variants change one flag of the run's own settings: packed blocks vs one record per example
 (the assignment's original recipe), LoRA vs a full fine-tune (each at its default learning rate, as a
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from .train_config import DEFAULT_LR, TrainConfig
 
 ABLATION_STEPS = 20  # --ablation without a number
 ABLATION_EVAL_TOKENS = 8_192  # ~15 windows of 1,024 tokens at stride 512: ~2 min a row on a 2-core CPU
+ABLATION_SAMPLES = 50  # samples a variant writes for its problem count (~30 s on a 2-core CPU)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class AblationRow:
     valid_perplexity: float
     tokens_per_s: float | None  # median useful tokens/s of its logged steps; None when none was logged
     train_seconds: float  # wall time of the training that made it
+    record_perplexity: float | None = None  # each record alone; None in files written before it was measured
+    samples: int = 0  # samples checked for problems
+    with_problem: int | None = None  # of them, how many had any of the report's problems
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,6 +86,7 @@ class AblationResult:
     tokens: int  # tokens predicted in them
     base_perplexity: float
     rows: tuple[AblationRow, ...]
+    base_record_perplexity: float | None = None
 
     def row(self, name: str) -> AblationRow:
         return next(r for r in self.rows if r.name == name)
@@ -89,8 +97,10 @@ class AblationResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "AblationResult":
+        record = d.get("base_record_perplexity")
         return cls(steps=int(d["steps"]), seed=int(d["seed"]), records=int(d["records"]), tokens=int(d["tokens"]),
-                   base_perplexity=float(d["base_perplexity"]), rows=tuple(AblationRow(**r) for r in d["rows"]))
+                   base_perplexity=float(d["base_perplexity"]), rows=tuple(AblationRow(**r) for r in d["rows"]),
+                   base_record_perplexity=float(record) if record is not None else None)
 
 
 def median_tokens_per_s(metrics: list[dict]) -> float | None:
@@ -98,14 +108,38 @@ def median_tokens_per_s(metrics: list[dict]) -> float | None:
     return speeds[len(speeds) // 2] if speeds else None
 
 
+def _vs(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "n/a"
+    return f"{value:.2f} ({100 * (value / base - 1):+.1f}%)"
+
+
 def ablation_table(result: AblationResult) -> str:
-    """The report's table: one row a variant, perplexity relative to the baseline's."""
-    base = result.row("baseline").valid_perplexity
-    table = ("| variant | what changed | valid perplexity | vs baseline | tokens/s | training |\n"
-             "|---|---|---:|---:|---:|---:|")
-    table += f"\n| untuned | no fine-tuning | {result.base_perplexity:.2f} | {100 * (result.base_perplexity / base - 1):+.1f}% | | |"
+    """The report's table: one row a variant, both perplexities relative to the baseline's, and how many of
+    its samples had a problem."""
+    baseline = result.row("baseline")
+    table = ("| variant | what changed | windowed perplexity | each record alone | samples with a problem | tokens/s "
+             "| training |\n|---|---|---:|---:|---:|---:|---:|")
+    table += (f"\n| untuned | no fine-tuning | {_vs(result.base_perplexity, baseline.valid_perplexity)} "
+              f"| {_vs(result.base_record_perplexity, baseline.record_perplexity)} | | | |")
     for r in result.rows:
         speed = f"{r.tokens_per_s:,.0f}" if r.tokens_per_s else "n/a"
-        table += (f"\n| {r.name} | {r.change} | {r.valid_perplexity:.2f} | {100 * (r.valid_perplexity / base - 1):+.1f}% "
-                  f"| {speed} | {r.train_seconds:,.0f} s |")
+        problems = f"{r.with_problem} of {r.samples}" if r.with_problem is not None else "n/a"
+        table += (f"\n| {r.name} | {r.change} | {_vs(r.valid_perplexity, baseline.valid_perplexity)} "
+                  f"| {_vs(r.record_perplexity, baseline.record_perplexity)} | {problems} | {speed} "
+                  f"| {r.train_seconds:,.0f} s |")
     return table
+
+
+def count_sample_problems(loaded, data: Path, sampling, *, n: int = ABLATION_SAMPLES, cancel=None) -> tuple[int, int]:
+    """(samples drawn, how many had a problem): ``n`` samples for authors drawn from the train split as
+    ``compare`` draws them, checked by the report's rules (copying from the train split included)."""
+    from .experiments import authors_from_split
+    from .memorisation import index_for_data
+    from .sample_cache import cached_generate_samples
+    from .sample_problems import problems_of
+
+    authors = authors_from_split(Path(data) / "train.txt", n, seed=sampling.seed)
+    samples = cached_generate_samples(loaded, authors, sampling, cancel=cancel)
+    found = problems_of(samples, index_for_data(data))
+    return len(found), sum(1 for items in found if items)

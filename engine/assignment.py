@@ -313,8 +313,9 @@ class _Pipeline:
         from .progress import counting
 
         train = self.config.train
-        base = load_model(train.model, allow_fallback=train.allow_fallback)
+        base = load_model(train.model, allow_fallback=train.allow_fallback, precision=train.precision)
         self.say(base.info.notice)
+        self.say(base.info.precision_notice)
         cached = True
         # windowed (the assignment's figure) and per record (what the chat faces), for valid and test
         for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
@@ -395,41 +396,53 @@ class _Pipeline:
 
         if not self.loaded:
             self.engine_progress(Progress("loading models", 0, None))
-            self.loaded = {side: load_run_model(self.paths.run, tuned=(side == "tuned")) for side in ("base", "tuned")}
+            self.loaded = {side: load_run_model(self.paths.run, tuned=(side == "tuned"), precision=self.config.train.precision)
+                           for side in ("base", "tuned")}
+            self.say(self.loaded["base"].info.precision_notice)
         return self.loaded
 
+    def precision_key(self) -> str:
+        """The stages after training keep the precision asked for in their key, so a result of another
+        precision is computed again, never reused ("" for fp32: the records of earlier versions hold)."""
+        precision = self.config.train.precision
+        return "" if precision == "fp32" else f"precision={precision}"
+
     def perplexity_after(self):
+        key = self.precision_key()
         cached = cached_comparison(self.paths.run)
-        if (cached is not None and cached.stride_tokens <= COMPARE_STRIDE_TOKENS
+        if (cached is not None and self.record.key("perplexity after") == key and cached.stride_tokens <= COMPARE_STRIDE_TOKENS
                 and cached.max_tokens in (0, self.eval_tokens)  # whole splits answer any cap
                 and Path(cached.data).resolve() == self.paths.data.resolve()):
-            return None, True
+            return key, True
         compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=self.eval_tokens,
                            on_progress=self.engine_progress, cancel=self.cancel, **self.models())
-        return None, False
+        return key, False
 
     def compare(self):
+        key = self.precision_key()
         cached = cached_samples(self.paths.run)
-        if cached is not None and cached.n == self.config.samples and cached.config == self.sampling:
-            return None, True
+        if (cached is not None and self.record.key("compare") == key and cached.n == self.config.samples
+                and cached.config == self.sampling):
+            return key, True
         compare_samples(self.paths.run, n=self.config.samples, config=self.sampling, batch_size=self.config.batch_size,
                         on_progress=self.engine_progress, cancel=self.cancel, **self.models())
-        return None, False
+        return key, False
 
     def sweep(self, param: str):
+        key = self.precision_key()
         values = DEFAULT_SWEEP_VALUES[param]
         cached = cached_sweep(self.paths.run, param)
-        if (cached is not None and cached.n == self.config.samples and cached.config == self.sampling
-                and list(cached.values) == list(values)):
-            return None, True
+        if (cached is not None and self.record.key(f"sweep {param}") == key and cached.n == self.config.samples
+                and cached.config == self.sampling and list(cached.values) == list(values)):
+            return key, True
         sweep(self.paths.run, param, values, n=self.config.samples, config=self.sampling,
               batch_size=self.config.batch_size, on_progress=self.engine_progress, cancel=self.cancel, **self.models())
-        return None, False
+        return key, False
 
     def ablation(self):
         """Train each variant (the baseline is the main run itself when it has the same settings), score
         all on the same valid records, write DIR/ablation/ablation.json."""
-        from .ablation import AblationResult, AblationRow, median_tokens_per_s
+        from .ablation import ABLATION_SAMPLES, AblationResult, AblationRow, count_sample_problems, median_tokens_per_s
         from .models import load_model, load_run_model
         from .perplexity_cache import cached_perplexity_of_file
         from .progress import counting
@@ -440,12 +453,16 @@ class _Pipeline:
         main_key, rows, cached = self.record.key("train"), [], True
 
         def score(loaded, label: str):
-            result, hit = cached_perplexity_of_file(
-                loaded, valid, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=ABLATION_EVAL_TOKENS, cancel=self.cancel,
-                on_progress=counting(self.engine_progress, f"{label} · valid", "windows"))
-            if self.cancel is not None and self.cancel.is_set():
-                raise Cancelled("cancelled")
-            return result, hit
+            """(windowed, each record alone, all cached?) on the same leading valid records."""
+            results = []
+            for context, unit in (("windowed", "windows"), ("record", "records")):
+                result, hit = cached_perplexity_of_file(
+                    loaded, valid, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=ABLATION_EVAL_TOKENS, context=context,
+                    cancel=self.cancel, on_progress=counting(self.engine_progress, f"{label} · valid {context}", unit))
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Cancelled("cancelled")
+                results.append((result, hit))
+            return results[0][0], results[1][0], results[0][1] and results[1][1]
 
         steps_left, scorings_left = self.ablation_work()
         for variant in variants(self.config.train, self.config.ablation_steps):
@@ -464,14 +481,20 @@ class _Pipeline:
             scorings_left -= 1
             self.ablation_rest_s = self.eta.ablation(steps_left, scorings_left)
             self.engine_progress(Progress(f"loading {variant.name}", 0, None))
-            result, hit = score(load_run_model(run_dir, tuned=True), variant.name)
+            tuned = load_run_model(run_dir, tuned=True, precision=self.config.train.precision)
+            result, record, hit = score(tuned, variant.name)
+            self.engine_progress(Progress(f"{variant.name} · {ABLATION_SAMPLES} samples", 0, None))
+            drawn, with_problem = count_sample_problems(tuned, self.paths.data, self.sampling, cancel=self.cancel)
             cached = cached and hit
             rows.append(AblationRow(variant.name, variant.change, result.perplexity,
-                                    median_tokens_per_s(read_metrics(run_dir)), seconds))
+                                    median_tokens_per_s(read_metrics(run_dir)), seconds,
+                                    record_perplexity=record.perplexity, samples=drawn, with_problem=with_problem))
         self.training_label, self.ablation_rest_s = "", 0.0
-        base, hit = score(load_model(self.config.train.model, allow_fallback=self.config.train.allow_fallback), "untuned")
+        base, base_record, hit = score(load_model(self.config.train.model, allow_fallback=self.config.train.allow_fallback,
+                                     precision=self.config.train.precision), "untuned")
         ablation = AblationResult(steps=self.config.ablation_steps, seed=self.config.train.seed, records=base.records,
-                                  tokens=base.tokens, base_perplexity=base.perplexity, rows=tuple(rows))
+                                  tokens=base.tokens, base_perplexity=base.perplexity, rows=tuple(rows),
+                                  base_record_perplexity=base_record.perplexity)
         write_json_atomic(self.paths.ablation / "ablation.json", ablation.to_json())
         self.ablation_result = ablation
         return None, cached and hit
@@ -531,7 +554,8 @@ class _Estimates:
         """Seconds to train ``steps`` optimizer steps and score ``scorings`` ablation rows (None: not measured)."""
         if (steps and self.step_s is None) or (scorings and self.token_s is None):
             return None
-        return steps * (self.step_s or 0.0) + scorings * ABLATION_EVAL_TOKENS * (self.token_s or 0.0)
+        # a row is scored twice (windowed, then each record alone) over the same tokens
+        return steps * (self.step_s or 0.0) + scorings * 2 * ABLATION_EVAL_TOKENS * (self.token_s or 0.0)
 
     def after(self, stage: str) -> tuple[float, bool]:
         guesses = {"prepare": 0.0, "report": 1.0}

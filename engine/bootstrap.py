@@ -138,6 +138,19 @@ def intervals(texts: Sequence[str], *, reference: Reference | None = None, bleu_
     return Intervals(bounds=bounds, resamples=resamples, seed=seed)
 
 
+def mean_interval(values: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+    """The 95% percentile interval of the mean of per-item values over seeded draws of the items (a share's
+    interval when the values are 0/1: attribution, a two-sample test's accuracy); None below two items."""
+    column = np.asarray(values, dtype=np.float64)
+    n = len(column)
+    if n < 2:
+        return None
+    means = _counts(draws(n, resamples, seed), n).astype(np.float64) @ column / n
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 # --- the human band ----------------------------------------------------------------------------------
 
 

@@ -224,8 +224,9 @@ def results_from_metrics(run_dir: str | Path) -> dict:
 
 
 def finish_card(run_dir: str | Path, *, outcome: str, steps: int, seconds: float, tokens_seen: int | None = None,
-                result_dir: str = "") -> dict:
-    """Complete the card: status (completed/stopped), end time, steps, tokens seen, final and best metrics.
+                result_dir: str = "", stopped_early: str | None = None) -> dict:
+    """Complete the card: status (completed/stopped), end time, steps, tokens seen, final and best metrics,
+    and why early stopping ended the run (``stopped_early``), when it did.
 
     Without ``tokens_seen`` it is estimated as steps x batch x accumulation x processes x block (exact
     for packed training, an upper bound for padded)."""
@@ -239,7 +240,7 @@ def finish_card(run_dir: str | Path, *, outcome: str, steps: int, seconds: float
         tokens_seen = steps * per_step
     card.update(status=outcome, ended=_now(), results={
         "steps": steps, "seconds": round(seconds, 1), "tokens_seen": tokens_seen, "tokens_seen_estimated": estimated,
-        "result_dir": result_dir, **results_from_metrics(run_dir)})
+        "result_dir": result_dir, "stopped_early": stopped_early, **results_from_metrics(run_dir)})
     return _write(run_dir, card)
 
 
@@ -277,6 +278,7 @@ def render_markdown(card: dict) -> str:
     out += [f"- {lib}: {version or 'not installed'}" for lib, version in (card.get("libraries") or {}).items()]
     out += ["", "## Results", ""]
     if results:
+        out += [f"- {results['stopped_early']}"] if results.get("stopped_early") else []
         out += [f"- steps: {results.get('steps')} in {_fmt(results.get('seconds'))} s",
                 f"- tokens seen: {results.get('tokens_seen'):,}" + (" (estimated)" if results.get("tokens_seen_estimated") else ""),
                 f"- final loss: {_fmt(results.get('final_loss'))}",

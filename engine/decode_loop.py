@@ -24,7 +24,8 @@ LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 # 2: a prompt ending in a space gets a space-led first token.
 # 3: every line break ends a sample (LINE_BREAKS), also one whose UTF-8 bytes span several tokens.
 # 4: a sample that starts a new record (a generated author tag, ``\\other-``) ends there (RECORD_START).
-DECODE_VERSION = 4
+# 5: a tweet (typed text + sample) longer than TWEET_MAX_CHARS is cut there (``cap_tweet``).
+DECODE_VERSION = 5
 SPLIT_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte-level tokens
 
 
@@ -34,6 +35,24 @@ SPLIT_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte
 RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\]+-")
 # A trailing backslash-word that may still become such a tag: the stream holds it back until it is decided.
 _MAYBE_RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\-]*$")
+
+
+TWEET_MAX_CHARS = 280  # a tweet's length limit, in characters (code points; Twitter weighs URLs and CJK apart)
+
+
+def cap_tweet(text: str, typed_chars: int = 0) -> tuple[str, bool]:
+    """``text``, the continuation of ``typed_chars`` typed characters, cut so that the whole tweet holds at
+    most TWEET_MAX_CHARS: before the word the limit falls in (at the last whitespace before it) when text
+    stays, else at the limit itself. Returns (the text, whether it was cut)."""
+    room = max(TWEET_MAX_CHARS - typed_chars, 0)
+    if len(text) <= room:
+        return text, False
+    head = text[:room]
+    if not text[room].isspace():  # the limit falls inside a word: leave that word out
+        boundary = max((i for i, char in enumerate(head) if char.isspace()), default=-1)
+        if head[:max(boundary, 0)].strip():
+            head = head[:boundary]
+    return head.rstrip(), True
 
 
 def record_start(text: str) -> int:

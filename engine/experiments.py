@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tweetsmith.data.records import parse_line, read_split_lines
 
@@ -50,6 +50,7 @@ from .runs import (
 from .sample_cache import cached_generate_samples
 from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
+from .voice import VoiceJudge, voice_judge
 
 COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
 SWEEP_PARAMS = ("temperature", "top_k", "top_p", "typical_p", "min_p", "repetition_penalty")
@@ -69,9 +70,15 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("cancelled")
 
 
-def _load(run_dir, side: str, loaded: Any | None):
-    """The model passed in, else the run's base or tuned model."""
-    return loaded if loaded is not None else load_run_model(run_dir, tuned=(side == "tuned"))
+def _load(run_dir, side: str, loaded: Any | None, precision: str | None = None,
+          on_notice: Callable[[str], None] | None = None):
+    """The model passed in, else the run's base or tuned model in ``precision`` (``models.load_model``;
+    its decision goes to ``on_notice``)."""
+    if loaded is None:
+        loaded = load_run_model(run_dir, tuned=(side == "tuned"), precision=precision)
+        if on_notice is not None and loaded.info.precision_notice:
+            on_notice(loaded.info.precision_notice)
+    return loaded
 
 
 def _release() -> None:
@@ -89,11 +96,13 @@ def _now() -> str:
 def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
                        stride_tokens: int = COMPARE_STRIDE_TOKENS, max_tokens: int = 0,
                        on_progress: ProgressFn | None = None,
-                       cancel: threading.Event | None = None) -> PerplexityComparison:
+                       cancel: threading.Event | None = None, precision: str | None = None,
+                       on_notice: Callable[[str], None] | None = None) -> PerplexityComparison:
     """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
 
     ``max_tokens`` > 0 scores each split's leading records that fit in that many tokens (a bounded pass
-    over a big split). Pass already-loaded models as ``base`` / ``tuned`` to skip loading them.
+    over a big split). Pass already-loaded models as ``base`` / ``tuned`` to skip loading them; the others
+    load in ``precision`` (None: fp32 on a CPU; the CLI and the app pass "auto").
     """
     from .perplexity import max_len_for
     from .perplexity_cache import cached_perplexity_of_file
@@ -105,7 +114,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
     stride = stride_tokens
     for side, given in (("base", base), ("tuned", tuned)):
         _check(cancel)
-        loaded = _load(run_dir, side, given)
+        loaded = _load(run_dir, side, given, precision, on_notice)
         # A model with a context shorter than the stride is scored in non-overlapping windows.
         stride = min(stride_tokens, max_len_for(loaded.model))
         results[side], results[f"{side}_record"] = {}, {}
@@ -205,19 +214,24 @@ def _index(data: Path, on_progress: ProgressFn | None):
     return index_for_data(data, on_progress=on_progress)
 
 
-def _measure(texts: Sequence[str], reference: Reference, index, seed: int, *, file: str | None,
-             model: str | None = None) -> SampleFigures:
-    """Diversity and overlap, their bootstrap intervals and how many samples are copied from train."""
+def _measure(samples: Sequence, reference: Reference, index, seed: int, *, file: str | None,
+             model: str | None = None, judge: VoiceJudge | None = None) -> SampleFigures:
+    """Diversity and overlap, their bootstrap intervals, how many samples are copied from train, and their
+    voice (attribution to the prompted author, authenticity) when a ``judge`` is given."""
     from .memorisation import copied_share
 
+    texts = [s.text for s in samples]
     matches = index.match_many(texts)
+    voice = judge.measure([s.author for s in samples], texts, seed=seed) if judge is not None else None
     return SampleFigures(
         diversity=diversity(texts, reference=reference),
-        ci=intervals(texts, reference=reference, seed=seed).bounds,
+        ci={**intervals(texts, reference=reference, seed=seed).bounds, **(voice.bounds() if voice else {})},
         copied=copied_share(matches),
         copied_count=sum(m.copied for m in matches),
         longest_span_mean=sum(m.words for m in matches) / len(matches) if matches else None,
         file=file, model=model,
+        attribution=voice.figure("attribution") if voice else None,
+        authenticity=voice.figure("authenticity") if voice else None,
     )
 
 
@@ -242,7 +256,8 @@ def _save(run_dir, samples, prefix: str) -> str | None:
 def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),
                     batch_size: int = DEFAULT_BATCH_SIZE, base: Any | None = None, tuned: Any | None = None,
                     data_dir: str | Path | None = None, on_progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None) -> SampleComparison:
+                    cancel: threading.Event | None = None, precision: str | None = None,
+                    on_notice: Callable[[str], None] | None = None) -> SampleComparison:
     """``n`` samples from the base and the tuned model (same authors and seeds), their overlap with the
     test set and their diversity side by side; samples saved to RUN/samples/, the result to RUN/compare.json.
 
@@ -255,23 +270,25 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
     human = _band(data, n, config.seed)
+    judge = voice_judge(data, on_progress=on_progress)
     measured: dict[str, SampleFigures] = {}
     for side in sides:
         _check(cancel)
-        loaded = _load(run_dir, side, given[side])
+        loaded = _load(run_dir, side, given[side], precision, on_notice)
         samples = cached_generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
                                           on_progress=counting(on_progress, f"{side} samples", "samples"))
         _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         file = _save(run_dir, samples, f"compare-{side}")
-        measured[side] = _measure([s.text for s in samples], reference, train_index, config.seed, file=file,
-                                  model=samples[0].model if samples else None)
+        measured[side] = _measure(samples, reference, train_index, config.seed, file=file,
+                                  model=samples[0].model if samples else None, judge=judge)
     result = SampleComparison(
         run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(data / "test.txt"), human=human,
         sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in measured else NO_TUNED_NOTE,
         final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
+        voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).compare, result.to_json())
@@ -310,7 +327,8 @@ def parse_sweep_values(param: str, values: str | Sequence[float] | None) -> list
 def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] | None = None, *, n: int = 100,
           config: SamplingConfig = SamplingConfig(), sides: Sequence[str] = SIDES, batch_size: int = DEFAULT_BATCH_SIZE,
           base: Any | None = None, tuned: Any | None = None, data_dir: str | Path | None = None,
-          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> SweepResult:
+          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None, precision: str | None = None,
+          on_notice: Callable[[str], None] | None = None) -> SweepResult:
     """Diversity and overlap of ``n`` samples per value of ``param``, one curve per model (base, tuned).
 
     Every point uses the same authors and seeds, so curves differ only by the parameter. Samples go to
@@ -325,10 +343,11 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     authors = authors_from_split(data / "train.txt", n, seed=config.seed)
     train_index = _index(data, on_progress)
     human = _band(data, n, config.seed)
+    judge = voice_judge(data, on_progress=on_progress)
     curves: dict[str, tuple[SweepPoint, ...]] = {}
     for side in wanted:
         _check(cancel)
-        loaded = _load(run_dir, side, given[side])
+        loaded = _load(run_dir, side, given[side], precision, on_notice)
         curve = []
         for index, value in enumerate(values):
             point_config = config.with_changes(**{param: value})
@@ -337,7 +356,7 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
                                               on_progress=counting(on_progress, label, "samples"))
             _check(cancel)
             file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}")
-            curve.append(SweepPoint(value, _measure([s.text for s in samples], reference, train_index, config.seed, file=file)))
+            curve.append(SweepPoint(value, _measure(samples, reference, train_index, config.seed, file=file, judge=judge)))
         curves[side] = tuple(curve)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
@@ -346,6 +365,7 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
         reference=str(data / "test.txt"), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in curves else NO_TUNED_NOTE,
         final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
+        voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
     )
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())

@@ -3,8 +3,10 @@
 The prompt is ``\\author- `` plus any text (``data.records.prompt_for``), preceded by the end-of-text
 token so the model sees the start of a record exactly as in training. A sample ends at the end-of-text
 token, at a line break of any kind (``decode_loop.LINE_BREAKS``: the text is cut at the first one) or
-after ``max_new_tokens``; the token loop itself is ``engine.decode_loop``. A sample's text holds no control
-character (``clean_sample_text``), so the card, the markdown export and the files get what the stream showed.
+after ``max_new_tokens``; the token loop itself is ``engine.decode_loop``. A tweet (typed text + sample)
+longer than 280 characters is cut before the word the limit falls in (``decode_loop.cap_tweet``, applied
+once in ``_sample``). A sample's text holds no control character (``clean_sample_text``), so the card, the
+markdown export and the files get what the stream showed.
 
 Seeds: sample i of a request uses ``config.seed + i`` and records it. Each row samples from its own
 ``torch.Generator``, so a sample is the same whether it was generated alone or in a batch (up to float
@@ -16,6 +18,7 @@ random stream.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -24,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 from tweetsmith.data.records import prompt_for
 
-from .decode_loop import LINE_BREAKS, clean_sample_text, decode_rows, record_start, undecided_tail
+from .decode_loop import LINE_BREAKS, cap_tweet, clean_sample_text, decode_rows, record_start, undecided_tail
 from .errors import ConfigError, EngineError
 from .sampling import SamplingConfig
 
@@ -48,6 +51,8 @@ class Sample:
     adapter: str | None
     seed: int
     stopped: bool = False  # cancelled before it ended by itself
+    cut_at_limit: bool = False  # typed text + sample ran past decode_loop.TWEET_MAX_CHARS: cut there (``cap_tweet``)
+    precision: str | None = None  # the model's compute precision ("fp32", "bf16"); None: not recorded (older files)
 
     @property
     def user_text(self) -> str:
@@ -65,7 +70,7 @@ class Sample:
             "author": self.author, "prompt": self.prompt, "text": self.text, "new_tokens": self.new_tokens,
             "seconds": self.seconds, "first_token_s": self.first_token_s, "tokens_per_s": self.tokens_per_s,
             "config": self.config.to_dict(), "model": self.model, "adapter": self.adapter, "seed": self.seed,
-            "stopped": self.stopped,
+            "stopped": self.stopped, "cut_at_limit": self.cut_at_limit, "precision": self.precision,
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class Sample:
             first_token_s=d.get("first_token_s"), tokens_per_s=float(d.get("tokens_per_s", 0.0)),
             config=SamplingConfig.from_dict(d.get("config") or {}), model=d.get("model", ""),
             adapter=d.get("adapter"), seed=int(d.get("seed", 0)), stopped=bool(d.get("stopped", False)),
+            cut_at_limit=bool(d.get("cut_at_limit", False)), precision=d.get("precision"),
         )
 
 
@@ -89,8 +95,9 @@ class _PieceStreamer:
     character) and notes when the first new token arrived.
     """
 
-    def __init__(self, tokenizer, out: "queue.Queue", prompt: str):
+    def __init__(self, tokenizer, out: "queue.Queue", prompt: str, typed_chars: int = 0):
         self.tokenizer, self.out, self.prompt = tokenizer, out, prompt
+        self.typed_chars = typed_chars  # the tweet's typed part: the stream stops at the tweet's length limit
         self.ids: list[int] = []
         self.emitted = ""
         self.first_token_at: float | None = None
@@ -103,7 +110,7 @@ class _PieceStreamer:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         self.ids.extend(value.reshape(-1).tolist())
-        text = new_text(self.tokenizer, self.ids, self.prompt)
+        text = cap_tweet(new_text(self.tokenizer, self.ids, self.prompt), self.typed_chars)[0]
         if text.endswith("\ufffd"):
             return
         # a trailing "\\word" may still become another record's tag (cut from the sample): shown once it is not
@@ -201,11 +208,15 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
 
 def _sample(loaded, author: str, prompt: str, row: _Row, config: SamplingConfig, seed: int, seconds: float,
             first_token_s: float | None, stopped: bool) -> Sample:
-    return Sample(
+    """Every sample is finalised here, streamed or batched: the tweet is cut at its length limit once, for all."""
+    sample = Sample(
         author=author, prompt=prompt, text=row.text, new_tokens=row.new_tokens, seconds=seconds,
         first_token_s=first_token_s, tokens_per_s=row.new_tokens / seconds if seconds > 0 else 0.0, config=config,
         model=loaded.info.spec, adapter=loaded.info.adapter, seed=seed, stopped=stopped,
+        precision=loaded.info.precision,
     )
+    text, cut = cap_tweet(row.text, len(sample.user_text))
+    return dataclasses.replace(sample, text=text, cut_at_limit=True) if cut else sample
 
 
 # --- streaming -----------------------------------------------------------------------------------
@@ -250,16 +261,16 @@ class SampleStream:
                 from .threads import use_threads_in_this_thread
 
                 use_threads_in_this_thread(self.num_threads)
-            streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt)
+            streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt, len(self.user_text))
             rows, cancelled = _generate(loaded, [self.prompt], [self.config.seed], self.config,
                                         require_text=[not self.user_text.strip()], cancel=self.cancel_event,
                                         streamer=streamer)
             row = rows[0]
-            if not cancelled:
-                streamer._emit(row.text)  # flush a character that was held back at the very end
             seconds = time.perf_counter() - self._started
             first = streamer.first_token_at - self._started if streamer.first_token_at is not None else None
             sample = _sample(loaded, self.author, self.prompt, row, self.config, self.config.seed, seconds, first, cancelled)
+            if not cancelled:
+                streamer._emit(sample.text)  # flush a character that was held back at the very end
             self._queue.put(_Finished(sample))
         except BaseException as err:  # re-raised in the consumer's thread
             self._queue.put(_Failed(err))

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from .embedded import EMBEDDED_SPEC, embedded_ready, ensure_embedded
 from .errors import ModelError
+from .precision import PRECISION_DTYPES
 from .runs import RunPaths, read_run_config
 from .tokens import SpecialTokens, configure_tokenizer
 
@@ -50,6 +51,9 @@ class ModelInfo:
     dtype: str
     adapter: str | None = None
     notice: str | None = None
+    # compute precision of scoring and sampling: "fp32", "bf16" or "fp16" (part of every cached result's key)
+    precision: str = "fp32"
+    precision_notice: str | None = None  # the decision and why, when ``load_model`` was asked to make one
 
     def describe(self) -> str:
         adapter = f" + adapter {self.adapter}" if self.adapter else ""
@@ -179,6 +183,7 @@ def load_model(
     quantize: str | None = None,
     trainable_adapter: bool = False,
     dtype: str | None = None,
+    precision: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> LoadedModel:
     """Load the model and tokenizer for ``spec`` on the best device, optionally with a LoRA adapter.
@@ -186,15 +191,25 @@ def load_model(
     ``quantize`` is None, "4bit" (NF4) or "8bit" (bitsandbytes; runs on CPU too, slowly).
     ``dtype`` ("float32", "bfloat16", ...) overrides the device's default, e.g. fp32 master weights
     for full fine-tuning on a GPU.
+    ``precision`` ("auto", "bf16", "fp16", "fp32"; None: the device's default dtype, as before) is the
+    precision to score and sample in (``engine.precision.choose_inference_precision``): with "auto" on a
+    CPU the weights load in fp32 and go to bf16 when the probe finds bf16 faster here. A quantized model
+    keeps bitsandbytes' own compute precision.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .device import DevicePlan, pick_device
+    from .precision import choose_inference_precision, matmul_shape
 
     resolved = resolve_spec(spec, allow_fallback=allow_fallback, progress=progress)
     plan = pick_device(device)
     if dtype is not None:
         plan = DevicePlan(plan.device, dtype)
+    choice = None
+    if precision is not None and dtype is None and not quantize and not _decided_after_loading(precision, plan.device):
+        choice = choose_inference_precision(precision, plan.device)
+        plan = DevicePlan(plan.device, choice.dtype_name)
     kwargs: dict[str, Any] = {"dtype": plan.dtype}
     if resolved.gguf_file:
         kwargs["gguf_file"] = resolved.gguf_file
@@ -216,6 +231,13 @@ def load_model(
             del model.config.quantization_config
     if not quantize:
         model.to(plan.device)
+    if precision is not None and dtype is None and not quantize and _decided_after_loading(precision, plan.device):
+        choice = choose_inference_precision(precision, plan.device, shape=matmul_shape(model.config))
+        if choice.dtype_name != plan.dtype_name:
+            cast_parameters(model, getattr(torch, choice.dtype_name))
+            plan = DevicePlan(plan.device, choice.dtype_name)
+    if choice is not None:
+        progress(choice.notice)
     special = configure_tokenizer(tokenizer)
     model.generation_config.pad_token_id = special.pad_id
     model.generation_config.eos_token_id = special.eot_id
@@ -232,8 +254,28 @@ def load_model(
         dtype=("4bit" if quantize == "4bit" else "8bit" if quantize == "8bit" else plan.dtype_name),
         adapter=str(adapter) if adapter is not None else None,
         notice=resolved.notice,
+        precision=choice.precision if choice is not None else precision_of(plan.dtype_name),
+        precision_notice=choice.notice if choice is not None else None,
     )
     return LoadedModel(model=model, tokenizer=tokenizer, info=info, special=special)
+
+
+def cast_parameters(model, dtype) -> None:
+    """The weights in ``dtype``, rounded once, as ``from_pretrained(dtype=...)`` would load them. Buffers keep
+    theirs: ``model.to(bf16)`` would also round RoPE's fp32 ``inv_freq`` (its angles are fp32 on purpose)."""
+    for param in model.parameters():
+        if param.is_floating_point() and param.dtype != dtype:
+            param.data = param.data.to(dtype)
+
+
+def _decided_after_loading(precision: str, device: str) -> bool:
+    """``auto`` on a CPU is measured at the model's own shape, read from the loaded model."""
+    return precision == "auto" and not str(device).startswith(("cuda", "mps"))
+
+
+def precision_of(dtype_name: str) -> str:
+    """"fp32", "bf16" or "fp16" for a dtype name ("float32", ...)."""
+    return {name: short for short, name in PRECISION_DTYPES.items()}.get(dtype_name, dtype_name)
 
 
 def _tok_kwargs(kwargs: dict) -> dict:

@@ -6,6 +6,9 @@ and stride ``stride_tokens`` (512): each token is predicted exactly once, with t
 the window allows; the first token is not predicted. Windows are batched (right padding masked out),
 which gives the same sums as scoring them one by one.
 
+A model loaded in bf16 (``--precision``, ``engine.precision``) runs its backbone in bf16; the output head,
+the log-softmax and the sums stay fp32 (``fp32_head``), which keeps the figure within 0.5% of fp32's.
+
 Per-record ("cold") perplexity (``record_perplexity_of_lines``): each record scored alone, after nothing
 but the end-of-text token: exp(sum of the NLLs of the record's tokens and its closing end-of-text / their
 count). The windowed figure scores a record after up to a thousand tokens of earlier records, often by
@@ -190,6 +193,7 @@ def head_in_chunks_nll(model, input_ids, attention, labels, chunk_tokens: int | 
 
     chunk_tokens = chunk_tokens or HEAD_CHUNK_TOKENS
     backbone, head = backbone_and_head(model)
+    head = fp32_head(head)
     hidden = backbone(input_ids=input_ids, attention_mask=attention).last_hidden_state[:, :-1, :]
     targets = labels[:, 1:]
     keep = targets != -100
@@ -199,6 +203,22 @@ def head_in_chunks_nll(model, input_ids, attention, labels, chunk_tokens: int | 
         logits = head(hidden[start:start + chunk_tokens]).float()
         total += float(F.cross_entropy(logits, targets[start:start + chunk_tokens], reduction="sum"))
     return total, int(targets.numel())
+
+
+def fp32_head(head):
+    """The output head of a bf16/fp16 model as an fp32 one (its weight upcast once per batch, the hidden states
+    per chunk); a fp32 head as it is. Scoring the embedded model in bf16, the fp32 head halved the error
+    against fp32 (per record 0.33% -> 0.17%, windowed 0.15% -> 0.07%, README) for ~12% of bf16's speed.
+    Sampling keeps the bf16 head: its speed matters there, its samples may differ anyway."""
+    import torch
+    import torch.nn.functional as F
+
+    weight = getattr(head, "weight", None)
+    if not isinstance(head, torch.nn.Linear) or weight is None or weight.dtype == torch.float32:
+        return head
+    weight = weight.float()
+    bias = head.bias.float() if head.bias is not None else None
+    return lambda hidden: F.linear(hidden.float(), weight, bias)
 
 
 def _full_logits_nll(model, batch, width: int, input_ids, attention, labels, keeps_logits: bool) -> tuple[float, int]:

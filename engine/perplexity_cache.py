@@ -1,8 +1,8 @@
 """Perplexity figures remembered by what they depend on, so each is computed once per model and text.
 
 A figure depends on the split file's bytes, the base weights, the adapter's weights (when one is
-loaded), how the model runs (dtype, device kind, quantisation) and the scoring settings (window and
-stride). The key is a sha256 over all of them, so the base model's perplexity on the tweets is
+loaded), how the model runs (dtype, compute precision, device kind, quantisation) and the scoring
+settings (window and stride). The key is a sha256 over all of them, so the base model's perplexity on the tweets is
 computed once and reused by every run on the same data, and a retrained adapter (new weights, new
 hash) is never served an old figure. File hashes are remembered by (path, size, mtime) in
 ``$TWEETSMITH_HOME/hashes.json``, so a lookup costs no re-hash of a multi-GB weights file.
@@ -42,6 +42,8 @@ def model_fingerprint(loaded) -> str | None:
         return None
     memo = home() / "hashes.json"
     parts = [f"weights={file_sha256(weights, memo)}", f"dtype={info.dtype}", f"device={str(info.device).split(':')[0]}"]
+    if info.precision != "fp32":  # figures and samples of another precision never answer each other (fp32 keys unchanged)
+        parts.append(f"precision={info.precision}")
     quantization = getattr(loaded.model.config, "quantization_config", None)
     parts.append(f"quantization={quantization.to_json_string() if hasattr(quantization, 'to_json_string') else quantization}")
     if info.adapter:

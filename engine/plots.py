@@ -21,6 +21,8 @@ SWEEP_METRICS = (
     ("overlap", "overlap with test"),
     ("mean_words", "mean words"),
     ("copied", "copied from train"),
+    ("attribution", "attribution"),  # share attributed to the prompted author
+    ("authenticity", "tell-apart"),  # C2ST accuracy against real tweets (0.5: indistinguishable)
 )
 SIDE_STYLE = {"base": ("tab:gray", "o", "--"), "tuned": ("tab:blue", "s", "-")}
 
@@ -59,19 +61,33 @@ def _mpl():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    """The figure as a PNG at ``path``, written to a temp file and renamed (never half a PNG); closed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
-    """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words, copied) against
-    the swept parameter, a curve per model (base dashed grey, tuned blue) with its 95% bootstrap
-    interval shaded, and the human band (the same figure on as many test tweets) as a green stripe."""
+    """One PNG with a panel per metric (dist-1, dist-2, self-BLEU, overlap, mean words, copied, attribution,
+    authenticity) against the swept parameter, a curve per model (base dashed grey, tuned blue) with its
+    95% bootstrap interval shaded, and the human band (the same figure on as many test tweets) as a green stripe."""
     plt = _mpl()
 
     xs, labels = sweep_axis(sweep_result)
     param = sweep_result.param
-    fig, axes = plt.subplots(1, len(SWEEP_METRICS), figsize=(4 * len(SWEEP_METRICS), 3.6), constrained_layout=True)
+    columns = (len(SWEEP_METRICS) + 1) // 2  # two rows: diversity and overlap, then copying and voice
+    fig, grid = plt.subplots(2, columns, figsize=(4 * columns, 7.2), constrained_layout=True, squeeze=False)
+    axes = grid.ravel()
     for ax, (key, title) in zip(axes, SWEEP_METRICS):
         band = human_bounds(sweep_result, key)
         if band is not None:
             ax.axhspan(band[0], band[1], color="tab:green", alpha=0.15, lw=0, label="human band")
+        _voice_references(ax, sweep_result, key)
         for side, points in sweep_result.curves.items():
             color, marker, style = SIDE_STYLE.get(side, ("tab:orange", "^", "-"))
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
@@ -91,13 +107,20 @@ def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
     band_note = f"; green: {human.repeats} sets of {human.n} test tweets" if human else ""
     fig.suptitle(f"{param} sweep: {sweep_result.n} samples per point (self-BLEU-{sweep_result.bleu_n} at that count); "
                  f"shaded: 95% bootstrap interval{band_note}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(plt, fig, path)
+
+
+def _voice_references(ax, sweep_result: SweepResult, key: str) -> None:
+    """What a voice figure is read against: the classifier on real test tweets and chance (attribution),
+    0.5, where the two-sample test cannot tell samples from real tweets (authenticity)."""
+    fit = sweep_result.voice_classifier
+    if key == "attribution" and fit is not None:
+        ax.axhline(fit.test_accuracy.value, color="tab:green", linestyle="--", lw=1, label="real tweets")
+        ax.axhline(fit.chance, color="tab:red", linestyle=":", lw=1, label="chance")
+        ax.legend(fontsize=7)
+    elif key == "authenticity":
+        ax.axhline(0.5, color="tab:green", linestyle="--", lw=1, label="can't tell")
+        ax.legend(fontsize=7)
 
 
 def plot_training(run_dir: str | Path, path: str | Path) -> Path | None:
@@ -119,13 +142,7 @@ def plot_training(run_dir: str | Path, path: str | Path) -> Path | None:
         ax2.set_ylabel("valid perplexity")
     ax.grid(alpha=0.3)
     fig.legend(loc="upper right")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(plt, fig, path)
 
 
 def terminal_sweep_plot(sweep_result: SweepResult, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100,
@@ -155,3 +172,27 @@ def terminal_sweep_plot(sweep_result: SweepResult, metrics: Sequence[str] = ("di
     text = plt.build()
     plt.main().clear_figure()
     return text if color else re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], authors: Sequence[str], path: str | Path, title: str) -> Path:
+    """The voice confusion matrix as a PNG: a row per prompted author, a column per author the classifier
+    attributed the sample to; each cell's colour is its share of the row, its text the count."""
+    import numpy as np
+
+    plt = _mpl()
+    counts = np.asarray(confusion, dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 1.2 + 0.45 * len(authors)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size), constrained_layout=True)
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(counts):
+        if count:
+            ax.text(column, row, f"{int(count)}", ha="center", va="center", fontsize=8,
+                    color="white" if shares[row, column] > 0.5 else "black")
+    ax.set_xticks(range(len(authors)), authors, rotation=60, ha="right")
+    ax.set_yticks(range(len(authors)), authors)
+    ax.set_xlabel("attributed to")
+    ax.set_ylabel("prompted as")
+    fig.colorbar(image, ax=ax, label="share of the row")
+    ax.set_title(title)
+    return _save(plt, fig, path)

@@ -6,6 +6,10 @@ no AMX the same bf16 matmuls ran at half the fp32 speed (and a 2048^3 bf16 matmu
 So on a CPU ``auto`` times the model's own matmul shape (a block of tokens through the MLP's up
 projection) in both precisions and keeps the faster one; the answer is cached per CPU, torch version
 and shape, so the measurement (well under a second) runs once per machine.
+
+Scoring and sampling decide the same way (``choose_inference_precision``), at their own shapes: a sampling
+step (64 rows) and a scoring window (1,024 tokens), with the weights stored in bf16 as the model then is
+(no per-call cast). Their log-softmax and sums stay in fp32 (the callers upcast the logits).
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from .config import option
 from .errors import ConfigError
 
 PRECISION_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
 
 
 def choose_precision(requested: str, device: str, quantized: bool, *, hidden: int = 576, intermediate: int = 1536,
@@ -56,16 +63,20 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def time_matmul(dtype, tokens: int, hidden: int, intermediate: int, repeats: int = 3) -> float:
-    """Best seconds for one ``tokens x hidden @ hidden x intermediate`` product under ``dtype`` autocast."""
+def time_matmul(dtype, tokens: int, hidden: int, intermediate: int, repeats: int = 3, *, stored: bool = False) -> float:
+    """Best seconds for one ``tokens x hidden @ hidden x intermediate`` product under ``dtype`` autocast
+    (training: fp32 weights cast per call), or with ``stored`` both operands already in bf16 (inference,
+    where the model is loaded in bf16)."""
     import torch
 
     x = torch.randn(tokens, hidden)
     w = torch.randn(intermediate, hidden)
+    if dtype == "bf16" and stored:
+        x, w = x.bfloat16(), w.bfloat16()
     best = float("inf")
     for _ in range(repeats + 1):  # the first call builds the kernel
         started = time.perf_counter()
-        if dtype == "bf16":
+        if dtype == "bf16" and not stored:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 torch.nn.functional.linear(x, w)
         else:
@@ -74,32 +85,42 @@ def time_matmul(dtype, tokens: int, hidden: int, intermediate: int, repeats: int
     return best
 
 
-def interleaved_timings(hidden: int, intermediate: int, rounds: int = 5) -> tuple[float, float]:
+def interleaved_timings(hidden: int, intermediate: int, rounds: int = 5, *, tokens: int = 256,
+                        stored: bool = False) -> tuple[float, float]:
     """(fp32, bf16) best seconds, measured in alternating rounds: a burst of other work on the machine
     (a test run, a second training) then slows both alike instead of deciding the answer, which is
     remembered for good. Measured one after the other, a busy second once made fp32 look 260x slower."""
     fp32 = bf16 = float("inf")
     for _ in range(rounds):
-        fp32 = min(fp32, time_matmul("fp32", 256, hidden, intermediate, repeats=1))
-        bf16 = min(bf16, time_matmul("bf16", 256, hidden, intermediate, repeats=1))
+        fp32 = min(fp32, time_matmul("fp32", tokens, hidden, intermediate, repeats=1))
+        bf16 = min(bf16, time_matmul("bf16", tokens, hidden, intermediate, repeats=1, stored=stored))
     return fp32, bf16
 
 
 def cpu_bf16_is_faster(hidden: int, intermediate: int, *, cache_dir: Path | None = None) -> bool:
     """Measure (or recall) whether bf16 autocast beats fp32 on this CPU for this matmul shape."""
+    return bool(cpu_matmul_timings(hidden, intermediate, cache_dir=cache_dir)["bf16_faster"])
+
+
+def cpu_matmul_timings(hidden: int, intermediate: int, *, tokens: int = 256, stored: bool = False,
+                       cache_dir: Path | None = None) -> dict:
+    """The probe's entry for this CPU, torch, thread count and shape, measured once and remembered:
+    ``{"bf16_faster": bool, "fp32_s": float, "bf16_s": float}``."""
     import torch
 
     key = f"{_cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{hidden}x{intermediate}"
+    if tokens != 256 or stored:  # training's keys (256 tokens, autocast) are unchanged
+        key += f"|{tokens} tokens" + ("|bf16 weights" if stored else "")
     cache = (cache_dir or _default_cache_dir()) / "cpu_precision.json"
     try:
         known = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         known = {}
     if key in known:
-        return bool(known[key]["bf16_faster"])
-    fp32, bf16 = interleaved_timings(hidden, intermediate)
+        return known[key]
+    fp32, bf16 = interleaved_timings(hidden, intermediate, tokens=tokens, stored=stored)
     faster = bf16 < 0.9 * fp32  # a clear win only: bf16 also costs a little accuracy
-    known[key] = {"bf16_faster": faster, "fp32_s": fp32, "bf16_s": bf16}
+    known[key] = entry = {"bf16_faster": faster, "fp32_s": fp32, "bf16_s": bf16}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -107,10 +128,89 @@ def cpu_bf16_is_faster(hidden: int, intermediate: int, *, cache_dir: Path | None
         os.replace(tmp, cache)
     except OSError:
         pass  # a read-only cache only costs the measurement next time
-    return faster
+    return entry
 
 
 def _default_cache_dir() -> Path:
     from .paths import home
 
     return home()
+
+
+# --- scoring and sampling ---------------------------------------------------------------------------
+
+# The shapes inference runs at: a sampling step of 64 rows (generate's default batch) and one scoring
+# window of 1,024 tokens. bf16 must win at both, so neither the chat nor an evaluation gets slower.
+INFERENCE_PROBE_TOKENS = {"sampling": 64, "scoring": 1024}
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How scoring and sampling run; the commands' ``--precision`` flag and the app's are built from it."""
+
+    precision: str = option(
+        "auto", "compute precision of scoring and sampling (auto: bf16 on a CPU where it measures faster, once "
+        "per machine, and on GPUs; else fp32. fp32 gives the full-precision figures of earlier versions)",
+        choices=PRECISION_CHOICES)
+
+
+@dataclass(frozen=True)
+class InferencePrecision:
+    """The precision a model is loaded in to score and sample, and why (``notice``: one line for the user)."""
+
+    precision: str  # "fp32", "bf16" or "fp16"
+    reason: str
+
+    @property
+    def dtype_name(self) -> str:
+        return PRECISION_DTYPES[self.precision]
+
+    @property
+    def notice(self) -> str:
+        return f"precision: {self.precision} ({self.reason})"
+
+
+def matmul_shape(config) -> tuple[int, int]:
+    """(hidden, intermediate) of a model config: the MLP's up projection, the shape the probes time."""
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None) or 576
+    inner = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    return int(hidden), int(inner)
+
+
+def choose_inference_precision(requested: str, device: str, *, shape: tuple[int, int] | None = None,
+                               cache_dir: Path | None = None) -> InferencePrecision:
+    """``requested`` ("auto", "bf16", "fp16" or "fp32") checked against the device, or ``auto`` decided.
+
+    GPUs: bf16 where supported, else fp16 (what models always loaded in there). Apple silicon: fp32. CPUs:
+    bf16 when the probe (``cpu_matmul_timings`` at ``shape``, the model's ``matmul_shape``) finds it clearly
+    faster at both inference shapes, else fp32."""
+    import torch
+
+    if requested not in PRECISION_CHOICES:
+        raise ConfigError(f"--precision {requested}: unknown; choose one of {', '.join(PRECISION_CHOICES)}")
+    cuda = str(device).startswith("cuda")
+    if str(device).startswith("mps"):
+        if requested not in ("auto", "fp32"):
+            raise ConfigError(f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)")
+        return InferencePrecision("fp32", "Apple silicon runs fp32")
+    if requested == "fp16" and not cuda:
+        raise ConfigError("--precision fp16 needs a GPU; use bf16 or fp32 on CPU")
+    if requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ConfigError("this GPU has no bf16; use --precision fp16")
+    if requested != "auto":
+        return InferencePrecision(requested, "--precision " + requested)
+    if cuda:
+        return InferencePrecision("bf16", "the GPU's") if torch.cuda.is_bf16_supported() else InferencePrecision("fp16", "the GPU's")
+    if shape is None:
+        raise ValueError("choose_inference_precision: auto on a CPU needs the model's matmul shape")
+    entries = inference_timings(shape, cache_dir=cache_dir)
+    speedups = ", ".join(f"{e['fp32_s'] / max(e['bf16_s'], 1e-12):.1f}x for {use}" for use, e in entries.items())
+    if all(e["bf16_faster"] for e in entries.values()):
+        return InferencePrecision("bf16", f"measured on this CPU: bf16 matmuls {speedups}; --precision fp32 for full precision")
+    return InferencePrecision("fp32", f"measured on this CPU: bf16 matmuls {speedups}, not clearly faster")
+
+
+def inference_timings(shape: tuple[int, int], *, cache_dir: Path | None = None) -> dict[str, dict]:
+    """The probe's entries (``cpu_matmul_timings``, bf16 weights) at each of ``INFERENCE_PROBE_TOKENS``."""
+    return {use: cpu_matmul_timings(*shape, tokens=tokens, stored=True, cache_dir=cache_dir)
+            for use, tokens in INFERENCE_PROBE_TOKENS.items()}

@@ -1,7 +1,8 @@
 """RUN/report.md: the assignment's questions answered with this run's numbers.
 
 Sections: the dataset described from its files (``report_data``), perplexity before/after, overlap of
-generated text with the test set, diversity against temperature / top-k / top-p (plots), sample
+generated text with the test set, whether samples are in the prompted author's voice (``report_voice``),
+diversity against temperature / top-k / top-p (plots), sample
 excerpts per author with their measured problems, the training flags used and which flags mattered
 (``report_findings``), and with ``tweetsmith assignment`` each stage's wall time. Missing experiments
 are computed first (unless ``compute=False``: then their sections say how to produce them).
@@ -28,6 +29,7 @@ from .plots import plot_sweep, plot_training
 from .progress import ProgressFn
 from .report_data import dataset_section
 from .report_findings import excerpts_section, flags_section
+from .report_voice import voice_section
 from .results import SampleFigures
 from .runs import RunPaths, has_final_model, read_metrics, read_run_config, run_data_dir, write_text_atomic
 from .sampling import SamplingConfig
@@ -65,6 +67,7 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
         dataset_section(data),
         _perplexity(run_dir),
         _overlap(run_dir),
+        voice_section(run_dir, link),
         _sweeps(run_dir, paths, list(dict.fromkeys([*REPORT_SWEEPS, *sweeps])), link),
         excerpts_section(run_dir, data),
         _training(run_dir, paths, run_config, link),
@@ -181,14 +184,15 @@ def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: "_Linke
             out.append(f"### {param}\n\nNot computed yet: run `tweetsmith sweep {run_dir} --param {param}`.")
             continue
         png = plot_sweep(result, paths.plots / f"sweep-{param}.png")
-        table = (f"| {param} | model | dist-1 | dist-2 | self-BLEU-{result.bleu_n} | overlap | mean words |"
-                 "\n|---:|---|---:|---:|---:|---:|---:|")
+        table = (f"| {param} | model | dist-1 | dist-2 | self-BLEU-{result.bleu_n} | overlap | mean words | attribution | tell-apart |"
+                 "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for side, points in result.curves.items():
             for point in points:
                 p: SampleFigures = point.figures
                 value = "off" if param == "top_k" and point.value == 0 else f"{point.value:g}"
                 table += (f"\n| {value} | {side} | {p.figure('dist_1'):.3f} | {p.figure('dist_2'):.3f} | {_fmt(p.figure('self_bleu'))} "
-                          f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} |")
+                          f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} | {_fmt(p.figure('attribution'))} "
+                          f"| {_fmt(p.figure('authenticity'))} |")
         out.append(f"### {param}\n\n![{param} sweep]({link(png)})\n\n{table}\n\n"
                    f"{result.n} samples per point (self-BLEU grows with the count: compare at equal counts).")
     return "\n\n".join(out)

@@ -15,30 +15,10 @@ from pathlib import Path
 from .ablation import AblationResult, ablation_table, median_tokens_per_s
 from .experiments import cached_comparison, cached_samples
 from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
+from .sample_problems import count_problems, problems_of
 from .samples_io import load_samples
 
-SHORT_WORDS = 3  # a sample with fewer words than this is "very short"
 COMPARED_FLAGS = ("method", "pack", "lr", "block_size", "lora_r", "max_steps", "epochs", "precision")
-
-
-def problems(sample, match=None) -> list[str]:
-    """The problems of one sample found by computed signals ([] when none)."""
-    words = sample.text.split()
-    found = []
-    if not words:
-        found.append("empty")
-    elif len(words) < SHORT_WORDS:
-        found.append("very short")
-    grams = [tuple(w.lower() for w in words[i:i + 3]) for i in range(len(words) - 2)]
-    if len(grams) != len(set(grams)):
-        found.append("repeats a 3-word phrase")
-    if sample.new_tokens >= sample.config.max_new_tokens:
-        found.append(f"cut at the {sample.config.max_new_tokens}-token limit")
-    if match is not None and match.copied:
-        found.append(f"copies {match.words} words from a training record")
-    return found
-
-
 EXCERPT_SEED = 5  # the seed of section 5's draw, printed beside it so anyone can draw the same samples again
 EXCERPTS = 10
 
@@ -59,17 +39,6 @@ def _load(cmp, side: str) -> list:
         return []
 
 
-def _problem_counts(found: list[list[str]]) -> str:
-    counts: dict[str, int] = {}
-    for items in found:
-        for item in items:
-            kind = "copies from training" if item.startswith("copies") else item
-            counts[kind] = counts.get(kind, 0) + 1
-    with_any = sum(1 for items in found if items)
-    listed = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    return f"{with_any} of {len(found)} with a problem" + (f" ({listed})" if listed else "")
-
-
 def excerpts_section(run_dir: Path, data: Path, shown: int = EXCERPTS, seed: int = EXCERPT_SEED) -> str:
     from .memorisation import index_for_data
 
@@ -81,11 +50,10 @@ def excerpts_section(run_dir: Path, data: Path, shown: int = EXCERPTS, seed: int
         out.append(f"No samples yet: run `tweetsmith compare {run_dir}`.")
         return "\n\n".join(out)
     index = index_for_data(data)
-    found = {side: [problems(s, m) for s, m in zip(samples, index.match_many([s.text for s in samples]))]
-             for side, samples in by_side.items()}
+    found = {side: problems_of(samples, index) for side, samples in by_side.items()}
     for side, samples in by_side.items():
         out.append(f"Problems of all {len(samples)} {side} samples ({samples[0].config.short()}): "
-                   f"{_problem_counts(found[side])}.")
+                   f"{count_problems(found[side]).describe()}.")
     side = "tuned" if "tuned" in by_side else "base"
     samples = by_side[side]
     draw = excerpt_draw(len(samples), shown, seed)

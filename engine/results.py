@@ -20,6 +20,7 @@ from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand
 from .diversity import DiversityResult, figure_key
 from .perplexity import PerplexityResult
 from .sampling import SamplingConfig
+from .voice_results import ClassifierFit
 
 if TYPE_CHECKING:
     from .memorisation import SpanMatch
@@ -115,8 +116,12 @@ class SampleFigures:
     longest_span_mean: float | None = None  # words, mean over samples of the longest span shared with train
     file: str | None = None  # where the samples were saved (None when nothing was saved)
     model: str | None = None  # the model that wrote them
+    # Voice (engine.voice): share attributed to the prompted author (None with one author), and the accuracy
+    # of a classifier telling the samples from the authors' test tweets (0.5: it cannot); intervals in ``ci``
+    attribution: float | None = None
+    authenticity: float | None = None
 
-    OWN = ("copied", "copied_count", "longest_span_mean")
+    OWN = ("copied", "copied_count", "longest_span_mean", "attribution", "authenticity")
 
     def figure(self, name: str) -> float | None:
         """A figure by name: a ``DiversityResult`` field (``dist_1``, ``self_bleu``, ``overlap``, ...) or ``copied``."""
@@ -133,13 +138,14 @@ class SampleFigures:
     def to_json(self) -> dict:
         return {**self.diversity.to_dict(), "ci": _bounds_to_json(self.ci), "copied": self.copied,
                 "copied_count": self.copied_count, "longest_span_mean": self.longest_span_mean,
-                "file": self.file, "model": self.model}
+                "file": self.file, "model": self.model, "attribution": self.attribution, "authenticity": self.authenticity}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "SampleFigures":
         return cls(diversity=DiversityResult.from_dict(dict(d)), ci=_bounds_from_json(d.get("ci")), copied=d.get("copied"),
                    copied_count=int(d.get("copied_count", 0)), longest_span_mean=d.get("longest_span_mean"),
-                   file=d.get("file"), model=d.get("model"))
+                   file=d.get("file"), model=d.get("model"), attribution=d.get("attribution"),
+                   authenticity=d.get("authenticity"))
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class SampleComparison:
     final_mtime: float | None = None  # final/'s newest file when this was computed: a retrained model makes it stale
     created: str = ""
     decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
+    voice_classifier: ClassifierFit | None = None  # the author classifier behind ``attribution`` (its ceiling, chance)
 
     def to_json(self) -> dict:
         out = {"run": self.run, "n": self.n, "config": self.config.to_dict(), "reference": self.reference,
@@ -166,6 +173,8 @@ class SampleComparison:
                "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
         if self.note:
             out["note"] = self.note
+        if self.voice_classifier is not None:
+            out["voice_classifier"] = self.voice_classifier.to_json()
         return out
 
     @classmethod
@@ -175,7 +184,8 @@ class SampleComparison:
                    sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
                    note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
-                   decode_version=int(d.get("decode_version", 0)))
+                   decode_version=int(d.get("decode_version", 0)),
+                   voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")))
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -214,6 +224,7 @@ class SweepResult:
     final_mtime: float | None = None  # as in SampleComparison
     created: str = ""
     decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
+    voice_classifier: ClassifierFit | None = None  # the author classifier behind ``attribution`` (its ceiling, chance)
 
     @property
     def bleu_n(self) -> int:
@@ -231,6 +242,8 @@ class SweepResult:
                "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
         if self.note:
             out["note"] = self.note
+        if self.voice_classifier is not None:
+            out["voice_classifier"] = self.voice_classifier.to_json()
         return out
 
     @classmethod
@@ -241,7 +254,8 @@ class SweepResult:
                    curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
                    ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
                    note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
-                   decode_version=int(d.get("decode_version", 0)))
+                   decode_version=int(d.get("decode_version", 0)),
+                   voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")))
 
 
 # --- memorisation -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 ``runs/<name>/`` has config.json (the run record: model spec, method, data dir, hyper-parameters),
 metrics.jsonl (one JSON line per logged step), card.json and card.md, checkpoints/, final/ (the tuned model: an adapter or a
-full model), samples/, the experiment caches (eval.json, compare.json, sweep-<param>.json), plots/,
+full model), samples/, the experiment caches (eval.json, compare.json, sweep-<param>.json, voice.json), plots/,
 report.md and cache/ (encoded splits). Training, the experiments, the CLI and the app ask this module
 instead of joining paths themselves, so the layout can change in one place.
 """
@@ -56,6 +56,11 @@ class RunPaths:
     def sweep(self, param: str) -> Path:
         """The cached sweep of ``param`` (``results.SweepResult``)."""
         return self.root / f"sweep-{param}.json"
+
+    @property
+    def voice(self) -> Path:
+        """The cached voice measures (``voice_results.VoiceResult``)."""
+        return self.root / "voice.json"
 
     @property
     def plots(self) -> Path:

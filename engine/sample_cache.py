@@ -1,8 +1,8 @@
 """Batches of samples remembered by what they depend on, so a killed compare, sweep or assignment
 resumes at the batch it was in, and a retrained model is never served its predecessor's samples.
 
-A batch's key is a sha256 over the model's fingerprint (base weights, adapter weights, dtype, device
-kind, quantisation: ``perplexity_cache.model_fingerprint``), the sampling settings, the batch's prompts
+A batch's key is a sha256 over the model's fingerprint (base weights, adapter weights, dtype, compute
+precision, device kind, quantisation: ``perplexity_cache.model_fingerprint``), the sampling settings, the batch's prompts
 and seeds, and ``DECODE_VERSION``. Each finished batch is written atomically as one JSON file, so a
 kill loses at most the batch that was running. A model without a fingerprint (weights changed in
 memory, which only tests do) is sampled without the cache.

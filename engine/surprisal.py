@@ -48,6 +48,10 @@ class TokenScore:
         """Surprisal in bits."""
         return -self.logprob / LN2
 
+    @property
+    def probability(self) -> float:
+        return math.exp(self.logprob)
+
 
 @dataclass(frozen=True)
 class TextScore:
@@ -227,6 +231,15 @@ def score_texts(loaded, records: Sequence[Record], *, batch_rows: int = 8, model
                                max_len_tokens=max_len, pad_id=loaded.pad_id)
         out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], lps[1:], name)
     return out  # type: ignore[return-value]
+
+
+def most_surprising(score: TextScore, *, after_char: int = 0) -> TokenScore | None:
+    """The token of the text the model found least likely (lowest log-probability), among those that end
+    after ``after_char``: a card's typed text is the user's, not the model's, so only the sample counts.
+    The end of text is left out (where a tweet stops is no word to name), and so are tokens with no
+    characters of their own (the later bytes of a character split across tokens)."""
+    found = [t for t in score.scored if not t.end_of_text and t.end > t.start and t.end > after_char]
+    return min(found, key=lambda t: t.logprob, default=None)
 
 
 def score_text(loaded, author: str, text: str) -> TextScore:

@@ -101,6 +101,7 @@ class TrainingFinished:
     final_step: int | None = None  # the optimizer step whose weights final/ holds (None when nothing was trained)
     final_is_best: bool = False  # final/ holds the checkpoint with the lowest valid perplexity (evaluation ran)
     final_valid_perplexity: float | None = None  # that step's valid perplexity, when it was evaluated
+    stopped_early: str | None = None  # --early-stopping ended a completed run before its last step: why, in one line
 
 
 TrainEvent = Union[TrainingStarted, Progress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]

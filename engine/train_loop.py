@@ -61,7 +61,7 @@ class RunMonitor:
         self.paused_s += seconds
         self.paused_since_log_s += seconds
 
-    def step_logged(self, *, step: int, total_steps: int, epoch: float, loss: float, lr: float, tokens: int) -> None:
+    def step_logged(self, *, step: int, total_steps: int, epoch: float, loss: float, lr: float, tokens: int) -> StepLogged:
         now = time.perf_counter()
         interval = max(now - self.last_log_time - self.paused_since_log_s, 1e-9)
         tokens_per_s = tokens / interval
@@ -77,6 +77,7 @@ class RunMonitor:
         self._record({"step": step, "epoch": round(event.epoch, 4), "loss": event.loss, "lr": event.lr,
                       "tokens_per_s": round(tokens_per_s, 2), **({"mfu": round(event.mfu, 4)} if event.mfu else {})})
         self.emit(event)
+        return event
 
     def heartbeat(self, *, step: int, total_steps: int, fraction: float, micro_batch: int, grad_accum: int) -> None:
         """Inside a step: how far it got, and an ETA from the time per step measured so far (from the first
@@ -183,10 +184,11 @@ class TweetTrainer(Trainer):
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and "learning_rate" in logs:
-            self.monitor.step_logged(
+            event = self.monitor.step_logged(
                 step=self.state.global_step, total_steps=self.state.max_steps, epoch=self.state.epoch or 0.0,
                 loss=logs["loss"], lr=logs["learning_rate"], tokens=self._take_useful_tokens(),
             )
+            logs = {**logs, "tokens_per_s": event.tokens_per_s}  # to the Trainer's loggers too (--report-to)
         super().log(logs, *args, **kwargs)
 
     # -- evaluation: the valid split's perplexity by the definition in docs/definitions.md --

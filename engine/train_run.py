@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import gc
+import math
 import shutil
 import time
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 from . import checkpoints
 from .errors import ConfigError
 from .runs import trim_metrics, write_json_atomic
-from .precision import PRECISION_DTYPES, choose_precision
+from .precision import PRECISION_DTYPES, choose_precision, matmul_shape
 from .step_watch import StepCancelled, StepWatch
 from .progress import Progress
+from .train_config import step_budget
 from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
 
@@ -139,9 +141,7 @@ class TrainAttempt:
         loaded = load_model(config.model, allow_fallback=config.allow_fallback, device=device, quantize=config.quantize,
                             dtype=load_dtype(config.method, precision, device))
         if cpu_auto:
-            shape = loaded.model.config
-            hidden = getattr(shape, "hidden_size", None) or getattr(shape, "n_embd", None) or 576
-            inner = getattr(shape, "intermediate_size", None) or getattr(shape, "n_inner", None) or 4 * hidden
+            hidden, inner = matmul_shape(loaded.model.config)
             precision = choose_precision("auto", device, False, hidden=hidden, intermediate=inner)
         return loaded, precision
 
@@ -223,6 +223,8 @@ class TrainAttempt:
 
         config, paths, procs = self.config, self.paths, self.procs
         cuda = device.startswith("cuda")
+        per_step = plan.batch_size * plan.grad_accum * procs.world_size
+        self.budget = step_budget(config, max(1, math.ceil(data.examples / per_step)))
         if plan.gradient_checkpointing and not config.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()  # LoRA on a frozen base: checkpointed layers need a grad-requiring input
         monitor = RunMonitor(on_event=self.on_event, metrics_path=paths.metrics, is_main=procs.is_main,
@@ -232,7 +234,7 @@ class TrainAttempt:
         args = training_arguments(
             output_dir=str(paths.checkpoints), per_device_train_batch_size=plan.batch_size,
             gradient_accumulation_steps=plan.grad_accum, learning_rate=config.learning_rate,
-            num_train_epochs=config.epochs, max_steps=config.max_steps or -1, lr_scheduler_type=config.lr_scheduler,
+            num_train_epochs=config.epochs, max_steps=self.budget.max_steps, lr_scheduler_type=config.lr_scheduler,
             warmup_steps=config.warmup, logging_strategy="steps", logging_steps=config.logging_steps,
             eval_strategy="no", save_strategy="no", seed=config.seed, report_to="none", disable_tqdm=True,
             log_level="error", log_level_replica="error", use_cpu=device == "cpu", bf16=precision == "bf16",
@@ -249,6 +251,11 @@ class TrainAttempt:
             callbacks=[control],
         )
         trainer.remove_callback(PrinterCallback)
+        from .train_callbacks import extra_callbacks
+
+        for callback in extra_callbacks(config, paths.root, is_main=procs.is_main, best=trainer.best_perplexity,
+                                        best_step=trainer.best_step):
+            trainer.add_callback(callback)  # --report-to tensorboard, --early-stopping N
         from .training_samples import fixed_authors
 
         trainer.sample_authors = fixed_authors(self.splits.train)  # sampled at every evaluation, same seeds
@@ -271,7 +278,7 @@ class TrainAttempt:
         trainable, total = count_parameters(model)
         description = loaded.info.describe() + (f" + LoRA r{config.lora_r}" if config.method != "full" else "")
         per_step = plan.batch_size * plan.grad_accum * self.procs.world_size
-        notices = [n for n in (loaded.info.notice, self.notice, plan.change) if n]
+        notices = [n for n in (loaded.info.notice, self.notice, plan.change, self.budget.notice) if n]
         if config.method == "qlora" and not device.startswith("cuda"):
             notices.append("QLoRA on CPU: bitsandbytes' 4/8-bit CPU kernels work but are slow; it saves memory, not time")
 
@@ -333,16 +340,20 @@ class TrainAttempt:
             result_dir = str(self.paths.final)
         if not stopped_inside_step:
             trainer.accelerator.wait_for_everyone()
+        from .train_callbacks import early_stop_reason
+
+        stopped_early = None if control.stopped else early_stop_reason(trainer)
         if self.procs.is_main:
             from .card import finish_card
 
             finish_card(self.paths.root, outcome="stopped" if control.stopped else "completed", steps=steps,
-                        seconds=time.perf_counter() - started, tokens_seen=monitor.tokens_seen, result_dir=result_dir)
+                        seconds=time.perf_counter() - started, tokens_seen=monitor.tokens_seen, result_dir=result_dir,
+                        stopped_early=stopped_early)
         return TrainingFinished(
             outcome="stopped" if control.stopped else "completed", steps=steps,
             seconds=time.perf_counter() - started, valid_perplexity=monitor.last_valid_perplexity,
             result_dir=result_dir, run_dir=str(self.paths.root), final_step=final_step, final_is_best=final_is_best,
-            final_valid_perplexity=final_ppl,
+            final_valid_perplexity=final_ppl, stopped_early=stopped_early,
         )
 
 

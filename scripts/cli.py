@@ -22,6 +22,7 @@ COMMANDS = {
     "metrics": "tweetsmith.scripts.metrics_cmd",
     "compare": "tweetsmith.scripts.compare_cmd",
     "sweep": "tweetsmith.scripts.sweep_cmd",
+    "voice": "tweetsmith.scripts.voice_cmd",
     "report": "tweetsmith.scripts.report_cmd",
     "assignment": "tweetsmith.scripts.assignment_cmd",
     "memorisation": "tweetsmith.scripts.memorisation_cmd",

@@ -36,6 +36,25 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude:
         )
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampling flags (``SamplingConfig`` but the sample count, which each command names itself) and
+    ``--batch-size``: what every command that draws samples of a run takes."""
+    from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
+    from tweetsmith.engine.sampling import SamplingConfig
+
+    add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` of scoring and sampling (``engine.precision.InferenceSettings``): one definition for
+    every command that loads a model to score or sample."""
+    from tweetsmith.engine.precision import InferenceSettings
+
+    add_config_arguments(parser, InferenceSettings)
+
+
 def _escape(value: Any) -> str:
     """Text as argparse help: argparse %-formats it, so a literal % is written %%."""
     return str(value).replace("%", "%%")
@@ -57,6 +76,17 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any):
 def notice(message: str) -> None:
     """One plain line for the user on stderr (stdout stays clean for --json)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def print_result(result, as_json: bool, table) -> int:
+    """A result's note on stderr, then on stdout one JSON object (its ``to_json``: what its file holds) or
+    ``table(result)``; returns the exit code, 0."""
+    import json
+
+    if result.note:
+        notice(result.note)
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if as_json else table(result))
+    return 0
 
 
 class ProgressLine:
@@ -132,3 +162,12 @@ def install_stop_handler(cancel: threading.Event, message: str | None):
         return signal.signal(signal.SIGINT, handler)
     except ValueError:
         return None
+
+
+def voice_note(fit) -> str:
+    """What the voice rows are measured against (an ``engine.voice_results.ClassifierFit``, None with one author)."""
+    if fit is None:
+        return "(voice: attribution needs two or more authors; authenticity: a classifier telling samples from test tweets)"
+    return (f"(voice: real test tweets are attributed to their author {fit.test_accuracy.value:.2f} of the time, "
+            f"chance {fit.chance:.3f}; authenticity: a classifier telling samples from as many test tweets of the "
+            "same authors, cross-validated; `tweetsmith voice RUN` gives them per author)")

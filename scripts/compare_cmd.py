@@ -2,49 +2,37 @@
 
 from __future__ import annotations
 
-from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
-
 import argparse
 
 HELP = "base vs tuned: N samples each, word overlap with the test set and diversity side by side (saved to RUN/compare.json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tweetsmith.engine.sampling import SamplingConfig
-
-    from .common import add_config_arguments
+    from .common import add_precision_argument, add_sampling_arguments
 
     parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
     parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model (default: 100)")
-    add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
+    add_sampling_arguments(parser)
+    add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.experiments import compare_samples
     from tweetsmith.engine.sampling import SamplingConfig
 
-    from .common import config_from_args, notice
-    from .sweep_cmd import progress_printer
+    from .common import config_from_args, print_result
+    from .sweep_cmd import notice_once, progress_printer
 
     config = config_from_args(SamplingConfig, args).validated()
     if args.num_samples < 2:
         raise ConfigError(f"-n must be 2 or more (self-BLEU needs two samples), got {args.num_samples}")
     progress, close = progress_printer()
-    result = compare_samples(args.run_dir, n=args.num_samples, config=config, batch_size=args.batch_size, on_progress=progress)
+    result = compare_samples(args.run_dir, n=args.num_samples, config=config, batch_size=args.batch_size, on_progress=progress,
+                             precision=args.precision, on_notice=notice_once(close))
     close()
-    if result.note:
-        notice(result.note)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-        return 0
-    print(side_by_side(result))
-    return 0
+    return print_result(result, args.json, side_by_side)
 
 
 ROWS = [
@@ -56,6 +44,8 @@ ROWS = [
     ("dist-3", "dist_3", "{:.3f}"),
     ("self-BLEU", "self_bleu", "{:.3f}"),
     ("mean words", "mean_words", "{:.1f}"),
+    ("voice: attributed to prompted author", "attribution", "{:.3f}"),
+    ("voice: told from real (0.5: can't)", "authenticity", "{:.3f}"),
 ]
 
 
@@ -77,8 +67,10 @@ def band_cell(band, key: str, fmt: str) -> str:
 
 def side_by_side(result) -> str:
     """Overlap and diversity of base and tuned samples (a ``SampleComparison``) with 95% intervals, the
-    human band, the copied share."""
+    human band, the copied share, the voice."""
     from tweetsmith.engine.bootstrap import verdict
+
+    from .common import voice_note
 
     sides = result.sides
     band = result.human
@@ -106,6 +98,8 @@ def side_by_side(result) -> str:
                         f"{verdict(f.figure(key), tuple(band.bounds[key]))}"
                         for _, key, _ in ROWS if key in band.bounds and f.figure(key) is not None]
             lines.append(f"{s} vs human: " + ", ".join(verdicts))
+    lines.append(voice_note(result.voice_classifier))
     for s, f in sides.items():
         lines.append(f"{s} samples: {f.file}")
     return "\n".join(lines)
+

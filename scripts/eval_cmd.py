@@ -11,7 +11,10 @@ DEFINITIONS = ("windowed: records scored in sliding windows of their concatenati
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model / --adapter / --no-fallback, shared by the commands that load a model."""
+    """--model / --adapter / --no-fallback / --precision, shared by the commands that load a model."""
+    from .common import add_precision_argument
+
+    add_precision_argument(parser)
     parser.add_argument("--model", default=None, help="model spec: hub id, model dir, .gguf, smollm2-135m or a run dir (default: gpt2-medium)")
     parser.add_argument("--adapter", default=None, metavar="RUN", help="a LoRA run directory (or its final/) to put on the model")
     parser.add_argument("--no-fallback", action="store_true", help="fail instead of falling back to the embedded model when the hub is unreachable")
@@ -23,7 +26,8 @@ def load_from_args(args: argparse.Namespace, spec: str | None = None):
 
     from .common import notice
 
-    loaded = load_model(spec or args.model or DEFAULT_MODEL, adapter=args.adapter, allow_fallback=not args.no_fallback, progress=notice)
+    loaded = load_model(spec or args.model or DEFAULT_MODEL, adapter=args.adapter, allow_fallback=not args.no_fallback,
+                        precision=args.precision, progress=notice)  # the precision's decision is one notice line
     if loaded.info.notice:
         notice(loaded.info.notice)
     notice(f"model: {loaded.info.describe()}")
@@ -119,6 +123,7 @@ def _compare(args):
 
     notice(f"evaluating base and tuned models of {args.compare} on valid and test")
     comparison = compare_perplexity(args.compare, stride_tokens=args.stride_tokens, max_tokens=args.max_tokens,
+                                    precision=args.precision, on_notice=notice,
                                     on_progress=progress)
     for bar in bars.values():
         bar.close()

@@ -105,7 +105,7 @@ def _load(args):
     from .eval_cmd import load_from_args
 
     if args.run_dir and not args.model:
-        loaded = load_run_model(args.run_dir, tuned=not args.base, progress=notice)
+        loaded = load_run_model(args.run_dir, tuned=not args.base, precision=args.precision, progress=notice)
         notice(f"model: {loaded.info.describe()} ({'base' if args.base else 'tuned'} model of {args.run_dir})")
         return loaded
     return load_from_args(args)

@@ -35,13 +35,13 @@ def _models(args):
 
     if args.run_dir:
         if has_final_model(args.run_dir):
-            tuned = load_run_model(args.run_dir, tuned=True, progress=notice)
+            tuned = load_run_model(args.run_dir, tuned=True, precision=args.precision, progress=notice)
             notice(f"tuned: {tuned.info.describe()}")
             if tuned.info.adapter:
                 return {"base": None, "tuned": tuned}
-            return {"base": load_run_model(args.run_dir, tuned=False, progress=notice), "tuned": tuned}
+            return {"base": load_run_model(args.run_dir, tuned=False, precision=args.precision, progress=notice), "tuned": tuned}
         notice(f"{args.run_dir}: no final/ model yet; scoring under its base model only")
-        return {"base": load_run_model(args.run_dir, tuned=False, progress=notice), "tuned": None}
+        return {"base": load_run_model(args.run_dir, tuned=False, precision=args.precision, progress=notice), "tuned": None}
     loaded = load_from_args(args)
     return {"base": None, "tuned": loaded} if args.adapter else {"base": loaded, "tuned": None}
 

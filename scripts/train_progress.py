@@ -139,6 +139,8 @@ class TrainProgress:
         holds = final_holds(finished)
         if finished.outcome == "completed":
             message = f"done: {finished.steps} steps in {took}{ppl}; {what} in {finished.result_dir}{holds}"
+            if finished.stopped_early:
+                message = f"{finished.stopped_early}\n{message}"
         elif finished.steps:
             message = (f"stopped at step {finished.steps} after {took}{ppl}; checkpoint kept, {what} so far in "
                        f"{finished.result_dir}{holds}; continue with --resume --out {finished.run_dir}")

@@ -8,6 +8,9 @@ HELP = "open the app: stream tweets for a username, tweak sampling, train and co
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .common import add_precision_argument
+
+    add_precision_argument(parser)
     parser.add_argument("--model", default=None, help="model spec: hub id, model directory, .gguf file or smollm2-135m "
                         "(default: the last run in ./runs, else gpt2-medium, falling back to the embedded model offline)")
     # dest run_dir: cli.py keeps each command's entry point in args.run
@@ -36,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
         if model and Path(model).expanduser().exists():
             model = str(Path(model).expanduser().resolve())
         os.chdir(root)
-    return run_app(model_spec=model, run_dir=run_dir, data_dir=data, root=root)
+    return run_app(model_spec=model, run_dir=run_dir, data_dir=data, root=root, precision=args.precision)

@@ -95,6 +95,18 @@ def _own_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("TWEETSMITH_CACHE", str(tmp_path / "tweetsmith-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _inference_probe_keeps_fp32(monkeypatch):
+    """``--precision auto`` (the default of eval, sample, compare, sweep, the app) asks a probe that times this
+    machine's matmuls; here its answer is "bf16 is no faster", so the figures tests check do not depend on the
+    machine. Tests of the choice itself fake the answer they need (tests/engine/test_inference_precision.py)."""
+    from tweetsmith.engine import precision
+
+    same = {"bf16_faster": False, "fp32_s": 1.0, "bf16_s": 1.0}
+    monkeypatch.setattr(precision, "inference_timings",
+                        lambda shape, cache_dir=None: {use: dict(same) for use in precision.INFERENCE_PROBE_TOKENS})
+
+
 @pytest.fixture(scope="session")
 def embedded_dir() -> Path:
     from tweetsmith.engine.embedded import embedded_ready, ensure_embedded
@@ -136,6 +148,39 @@ def tiny_llama_dir(tmp_path_factory, embedded_dir) -> Path:
 def tiny_gpt2_dir(tmp_path_factory, embedded_dir) -> Path:
     """A 2-layer GPT-2 (Conv1D layers, as in gpt2-medium) with SmolLM2's tokenizer."""
     return _save_tiny(tmp_path_factory.mktemp("tiny-gpt2"), "gpt2", embedded_dir)
+
+
+FORCE_LOGIT = 100.0  # far above any logit of the random tiny model: the forced token wins under any sampling
+
+
+class Forced:
+    """Forces ``loaded``'s next tokens to ``ids`` (then end-of-text), restarting at every prompt, through a
+    hook on its output layer: the real decoding loop, streamer and batch path run on chosen text."""
+
+    def __init__(self, loaded):
+        self.loaded, self.ids, self.step = loaded, [], 0
+        loaded.model.get_output_embeddings().register_forward_hook(self._hook)
+
+    def text(self, *pieces: str) -> list[int]:
+        """Force the tokens of ``pieces`` (each encoded alone) and end-of-text; returns each piece's token count."""
+        encoded = [self.loaded.tokenizer(p, add_special_tokens=False)["input_ids"] for p in pieces]
+        self.ids = [i for ids in encoded for i in ids] + [self.loaded.eot_id]
+        return [len(ids) for ids in encoded]
+
+    def _hook(self, module, args, output):
+        if args[0].shape[1] > 1:  # the prompt's pass: a new sample starts
+            self.step = 0
+        output[:, -1, self.ids[min(self.step, len(self.ids) - 1)]] += FORCE_LOGIT
+        self.step += 1
+        return output
+
+
+@pytest.fixture(scope="session")
+def forced_model(tiny_llama_dir):
+    """``forced_model()``: the tiny Llama loaded anew (its own copy, its own hook) as a ``Forced``."""
+    from tweetsmith.engine.models import load_model
+
+    return lambda: Forced(load_model(str(tiny_llama_dir)))
 
 
 # --- tweet-like data -------------------------------------------------------------------------------

@@ -75,8 +75,10 @@ class TweetsmithApp(App):
         session_path: str | Path | None = None,
         runs_root: str | Path | None = None,
         root: str | Path | None = None,
+        precision: str = "auto",
     ):
-        """``root``: the directory every path the user types must stay under (``tui.root``); None: anywhere."""
+        """``root``: the directory every path the user types must stay under (``tui.root``); None: anywhere.
+        ``precision``: what models load in (``engine.precision.InferenceSettings``)."""
         super().__init__()
         given = {side: model for side, model in (("base", loaded), ("tuned", tuned)) if model is not None}
         self.workspace = Workspace(
@@ -86,6 +88,7 @@ class TweetsmithApp(App):
             session_path=Path(session_path) if session_path else None,
             models=given,
             root=Root.at(root) if root is not None else Root(),
+            precision=precision,
         )
         self._given_models = bool(given)
         self._runs_root = Path(runs_root) if runs_root else None
@@ -179,7 +182,7 @@ class TweetsmithApp(App):
         posted as ``ModelLoadFailed`` (None returned)."""
         began = time.perf_counter()
         try:
-            loaded = load_side_model(side, run_dir, spec, self._say_progress)
+            loaded = load_side_model(side, run_dir, spec, self._say_progress, self.workspace.precision)
         except Exception as err:  # noqa: BLE001 - the app stays up and says what to do
             self.post_message(msg.ModelLoadFailed(error_text(err), side))
             return None

@@ -76,8 +76,10 @@ def compute_table(
     data_dir: Path | None,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
+    precision: str = "auto",
 ) -> PerplexityTable:
-    """Base vs tuned for a run (cached by the engine), else the loaded models on ``data_dir``'s splits."""
+    """Base vs tuned for a run (cached by the engine), else the loaded models on ``data_dir``'s splits; a
+    model the app does not hold loads in ``precision``."""
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.perplexity import perplexity_of_file
 
@@ -91,7 +93,7 @@ def compute_table(
             if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
                 base = None
             comparison = compare_perplexity(run_dir, base=base, tuned=models.get("tuned"),
-                                            on_progress=_relay(on_progress), cancel=cancel)
+                                            on_progress=_relay(on_progress), cancel=cancel, precision=precision)
             return table_from_comparison(comparison, note=f"saved to {short_path(RunPaths(Path(run_dir)).eval)}")
 
     if data_dir is None:
@@ -120,6 +122,7 @@ def quick_table(
     records: int,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
+    precision: str = "auto",
 ) -> tuple[PerplexityTable, LoadedModel | None]:
     """Base vs tuned on the first ``records`` records of the run's valid split (nothing cached).
 
@@ -147,7 +150,7 @@ def quick_table(
         loaded = given.get(side)
         if loaded is None:
             on_progress(f"loading the {side} model", 0, 1)
-            loaded = load_run_model(run_dir, tuned=(side == "tuned"))
+            loaded = load_run_model(run_dir, tuned=(side == "tuned"), precision=precision)
             if side == "tuned":
                 loaded_tuned = loaded
         label = f"{side} · valid[:{len(head)}]"
@@ -183,6 +186,7 @@ def run_sweep(
     config: SamplingConfig,
     on_progress: Callable[[str, int, int], None],
     cancel: threading.Event,
+    precision: str = "auto",
 ) -> SweepResult:
     """Diversity against ``param``: the engine's ``sweep`` for a trained run (both curves, cached in the run),
     else the same engine sweep for the loaded model alone, on ``data_dir`` (nothing saved)."""
@@ -193,7 +197,7 @@ def run_sweep(
     report = _relay(on_progress)
     if run_dir is not None and has_final_model(run_dir):
         return experiments.sweep(run_dir, param, values, n=n, config=config, base=models.get("base"),
-                                 tuned=models.get("tuned"), on_progress=report, cancel=cancel)
+                                 tuned=models.get("tuned"), on_progress=report, cancel=cancel, precision=precision)
     if data_dir is None or not (Path(data_dir) / "test.txt").is_file():
         raise ConfigError("a sweep needs data with train.txt and test.txt; start with --data DIR or open a run")
     if models.get(side) is None:

@@ -13,7 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .root import PathRefused
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .workspace import Workspace
 
 MAX_NUMBER = 10_000  # chat-2.md ... chat-9999.md, then give up with a one-line error
 
@@ -47,6 +55,32 @@ def write_new(target: str | Path, text: str) -> Path:
         raise OSError(errno.EEXIST, f"{target} and {MAX_NUMBER - 2} numbered names beside it exist")
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def save_chat(session: Session, path: str | None, workspace: Workspace, title: str) -> str:
+    """``/save [PATH]``: ``session`` as markdown into a new file (an existing one is kept: ``chat-2.md``); the
+    default is the run's ``chat.md``, else a dated file here. Under a root (a served app) the path must stay
+    inside it and end in .md, so no text typed in the chat can become a shell's start-up file or a key file.
+    Returns the line to show; raises PathRefused (one line, with the fix)."""
+    root = workspace.root
+    if path:
+        given = path
+    elif workspace.run_dir is not None:
+        given = str(workspace.run_dir / "chat.md")
+    else:
+        given = f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    target = root.path(given, "/save")
+    if root.confined and target.suffix.lower() != ".md":
+        raise PathRefused(f"/save writes markdown here: give a name ending in .md, e.g. /save {target.stem or 'chat'}.md")
+    if target.is_dir():
+        raise PathRefused(f"/save: {given} is a directory; give a file name in it, e.g. /save {Path(given) / 'chat.md'}")
+    try:
+        saved = write_new(target, session.to_markdown(title))
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name, refused before any OS call
+        raise PathRefused(f"could not write {target!r}: {getattr(err, 'strerror', None) or err}; "
+                          "give another path: /save PATH") from None
+    kept = f"{target.name} exists and is kept: " if saved != target else ""
+    return f"{kept}saved {len(session.entries)} samples to {saved}"
 
 
 def _write_exclusive(names, text: str) -> Path:

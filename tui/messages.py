@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.progress import Progress
     from tweetsmith.engine.train_events import StepHeartbeat, TrainEvent, TrainingFinished
+    from tweetsmith.engine.voice_results import ClassifierFit, VoiceFigures
 
     from tweetsmith.engine.results import SweepResult
 
+    from .commands import Prompt
     from .evaluation import PerplexityTable
     from .startup import StartPlan
 
@@ -189,6 +191,16 @@ class SampleFailed(Message):
 
 
 @dataclass
+class GenerationRequested(Message):
+    """The chat log asks its screen for a request: ``r`` (the last request again: ``config`` holds its
+    sampling with a fresh seed) or ``m`` (continue a card: ``config`` None, the screen's settings)."""
+
+    prompt: Prompt
+    sides: list[str]
+    config: SamplingConfig | None = None
+
+
+@dataclass
 class SessionShown(Message):
     """The chat log shows a session it opened (``samples`` entries: 0 for a new one)."""
 
@@ -243,6 +255,23 @@ class DiversityComputed(Message):
 
 @dataclass
 class DiversityFailed(Message):
+    error: str
+
+
+@dataclass
+class VoiceComputed(Message):
+    """The voice of the session's samples of ``side`` (``engine.voice``), with the author classifier's fit
+    (None with one author: ``note`` says why attribution is absent) and the author shown in a column."""
+
+    figures: VoiceFigures
+    fit: ClassifierFit | None
+    note: str
+    author: str
+    side: str
+
+
+@dataclass
+class VoiceFailed(Message):
     error: str
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from tweetsmith.engine.decode_loop import TWEET_MAX_CHARS
 from tweetsmith.engine.generate import clean_sample_text
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class ChatEntry:
     tokens_per_s: float = 0.0
     stopped: bool = False  # cut short by Esc (or an error) before it ended by itself
     error: str = ""  # what cut it, when an error did
+    cut_at_limit: bool = False  # the tweet reached its length limit and was cut there (``Sample.cut_at_limit``)
     created: str = ""
 
     @property
@@ -73,6 +75,8 @@ class ChatEntry:
         if self.first_token_s is not None:
             parts.append(f"first {self.first_token_s:.2f} s")
         parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.cut_at_limit:
+            parts.append(f"cut at {TWEET_MAX_CHARS} characters")
         if self.error:
             parts.append(f"cut by an error: {self.error}")
         elif self.stopped:
@@ -106,6 +110,7 @@ def entry_from_sample(sample: Sample, *, side: str, prompt_text: str | None = No
         first_token_s=sample.first_token_s,
         tokens_per_s=sample.tokens_per_s,
         stopped=sample.stopped,
+        cut_at_limit=sample.cut_at_limit,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
 

@@ -60,6 +60,7 @@ class Workspace:
     training_running: bool = False
     cancels: CancelEvents = field(default_factory=CancelEvents)
     root: Root = field(default_factory=Root)  # where typed paths may lead (confined in a served app)
+    precision: str = "auto"  # --precision: what models load in to chat and score (``engine.precision``)
 
     @property
     def model(self) -> LoadedModel | None:

@@ -11,6 +11,7 @@ from tweetsmith.engine.diversity import reference_from_file, tokenize, words_of
 from tweetsmith.engine.experiments import compare_samples, sweep
 from tweetsmith.engine.samples_io import load_samples
 from tweetsmith.engine.sampling import SamplingConfig
+from tweetsmith.engine.voice import voice_judge
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -40,10 +41,15 @@ def test_compare_adds_intervals_band_and_copied(tiny_run, brute_longest):
     result = compare_samples(tiny_run, n=8, config=SamplingConfig(max_new_tokens=10, seed=2), batch_size=4)
     reference = reference_from_file(data / "test.txt")
     assert result.human == human_band_for_split(data / "test.txt", 8, seed=2)
+    judge = voice_judge(data)
     for side in ("base", "tuned"):
-        texts = [s.text for s in load_samples(result.sides[side].file)]
-        expected = intervals(texts, reference=reference, seed=2).bounds
+        samples = load_samples(result.sides[side].file)
+        texts = [s.text for s in samples]
+        voice = judge.measure([s.author for s in samples], texts, seed=2)  # the voice column: engine.voice's figures
+        expected = {**intervals(texts, reference=reference, seed=2).bounds, **voice.bounds()}
         assert result.sides[side].ci == expected  # the same seeded draws: the same bounds
+        assert (result.sides[side].attribution, result.sides[side].authenticity) == (
+            voice.figure("attribution"), voice.figure("authenticity"))
         assert result.sides[side].copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest))
     table = side_by_side(result)
     assert "human band" in table and "copied from train" in table and "tuned vs human: overlap " in table

@@ -16,38 +16,14 @@ from hypothesis import strategies as st
 
 from tweetsmith.engine.decode_loop import clean_sample_text
 from tweetsmith.engine.generate import cut_at_stop, generate_samples, stream_sample
-from tweetsmith.engine.models import load_model
 from tweetsmith.engine.sampling import SamplingConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-FORCE_LOGIT = 100.0  # far above any logit of the random tiny model: the forced token wins under any sampling
-
-
-class Forced:
-    """Forces ``loaded``'s next tokens to ``ids`` (then end-of-text), restarting at every prompt."""
-
-    def __init__(self, loaded):
-        self.loaded, self.ids, self.step = loaded, [], 0
-        loaded.model.get_output_embeddings().register_forward_hook(self._hook)
-
-    def text(self, *pieces: str) -> list[int]:
-        """Force the tokens of ``pieces`` (each encoded alone) and end-of-text; returns each piece's token count."""
-        encoded = [self.loaded.tokenizer(p, add_special_tokens=False)["input_ids"] for p in pieces]
-        self.ids = [i for ids in encoded for i in ids] + [self.loaded.eot_id]
-        return [len(ids) for ids in encoded]
-
-    def _hook(self, module, args, output):
-        if args[0].shape[1] > 1:  # the prompt's pass: a new sample starts
-            self.step = 0
-        output[:, -1, self.ids[min(self.step, len(self.ids) - 1)]] += FORCE_LOGIT
-        self.step += 1
-        return output
-
 
 @pytest.fixture(scope="module")
-def forced(tiny_llama_dir):
-    return Forced(load_model(str(tiny_llama_dir)))
+def forced(forced_model):
+    return forced_model()  # tests/conftest.py: Forced
 
 
 SAMPLED = SamplingConfig(temperature=0.9, top_k=50, max_new_tokens=40, seed=3)
@@ -148,3 +124,46 @@ def test_a_sample_ends_where_a_new_record_starts(forced, pieces, text, ending):
     for got in (stream.sample, *batched):
         assert (got.text, got.new_tokens) == (text, new_tokens)
     assert "".join(streamed) == text
+
+
+def _whole_words_within(typed: str, words: list[str], limit: int = 280) -> str:
+    """Independent of the engine: the longest run of leading words whose tweet (typed text + the words,
+    space-separated, a space before the first when text was typed) fits in ``limit`` characters."""
+    best = ""
+    for k in range(1, len(words) + 1):
+        text = (" " if typed else "") + " ".join(words[:k])
+        if len(typed) + len(text) > limit:
+            break
+        best = text
+    return best
+
+
+@pytest.mark.parametrize("typed", ["", "Hi there"])
+def test_a_tweet_is_cut_at_280_characters_before_the_word_the_limit_falls_in(forced, typed):
+    words = [f"tok{i}" for i in range(60)]  # 60 x 6 characters: well past 280
+    counts = forced.text(*(f" {w}" for w in words))
+    config = SAMPLED.with_changes(max_new_tokens=sum(counts) + 8)
+    expected = _whole_words_within(typed, words)
+    assert 270 < len(typed) + len(expected) <= 280
+    stream = stream_sample(forced.loaded, "paulg", typed, config)
+    streamed = "".join(stream)
+    batched = generate_samples(forced.loaded, ["paulg"], config.with_changes(temperature=0), text=typed)
+    for got in (stream.sample, batched[0]):
+        assert got.text == expected and got.cut_at_limit, repr(got.text)
+        assert got.to_dict()["cut_at_limit"] is True and type(got).from_dict(got.to_dict()) == got
+    assert streamed.startswith(expected) and len(typed) + len(streamed) <= 280  # never showed past the limit
+    forced.text(" short", " one")
+    short = stream_sample(forced.loaded, "paulg", typed, config).sample
+    assert short.text == (" " if typed else "") + "short one" and not short.cut_at_limit
+
+
+def test_cap_tweet_cuts_a_word_only_when_no_boundary_is_left():
+    from tweetsmith.engine.decode_loop import TWEET_MAX_CHARS, cap_tweet
+
+    assert TWEET_MAX_CHARS == 280
+    assert cap_tweet("x" * 280) == ("x" * 280, False)
+    assert cap_tweet("x" * 300) == ("x" * 280, True)  # one word longer than a tweet: cut at the limit
+    assert cap_tweet(" " + "x" * 300, 5) == (" " + "x" * 274, True)  # cutting before it would leave nothing
+    assert cap_tweet("a" * 279 + " bc") == ("a" * 279, True)  # the limit falls in "bc"
+    assert cap_tweet("a" * 280 + " bc") == ("a" * 280, True)  # the limit falls on the space: the word before stays
+    assert cap_tweet("abc", 280) == ("", True) and cap_tweet("", 300) == ("", False)

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_the_excerpts_are_the_seeded_draw_with_their_problems(tiny_run, small_splits):
     from tweetsmith.engine.experiments import compare_samples
     from tweetsmith.engine.memorisation import index_for_data
-    from tweetsmith.engine.report_findings import excerpts_section, problems
+    from tweetsmith.engine.report_findings import excerpts_section
+    from tweetsmith.engine.sample_problems import problems
     from tweetsmith.engine.samples_io import load_samples
 
     result = compare_samples(tiny_run, n=24, config=SamplingConfig(max_new_tokens=6, seed=3), batch_size=8)

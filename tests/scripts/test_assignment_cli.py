@@ -176,7 +176,12 @@ def test_missing_input_is_one_line_error(tmp_path, tiny_llama_dir, capsys):
 
 
 def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records(tmp_path, tiny_llama_dir, tweets_factory):
-    from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS
+    from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS, ABLATION_SAMPLES
+    from tweetsmith.engine.experiments import authors_from_split
+    from tweetsmith.engine.generate import generate_samples
+    from tweetsmith.engine.memorisation import index_for_data
+    from tweetsmith.engine.sample_problems import problems
+    from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_file
     from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
@@ -191,24 +196,33 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     assert [s for s in stages if not s.startswith("ablation ")] == [*STAGES[:-1], "ablation", "report"]
     ablation = json.loads((out / "ablation" / "ablation.json").read_text())
     rows = {r["name"]: r for r in ablation["rows"]}
-    assert list(rows) == ["baseline", "pack-isolated", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
+    assert list(rows) == ["baseline", "pack-concat", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
     assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
     configs = {name: read_run_config(out / "ablation" / name) for name in rows if name != "baseline"}
-    assert configs["no-pack"]["pack"] == "off" and configs["pack-isolated"]["pack"] == "isolated"
+    assert configs["no-pack"]["pack"] == "off" and configs["pack-concat"]["pack"] == "concat"
     assert configs["full"]["method"] == "full"
     assert configs["full"]["lr"] == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
     assert configs["lr-half"]["lr"] == pytest.approx(1.5e-4) and configs["lr-double"]["lr"] == pytest.approx(6e-4)
     assert all(c["max_steps"] == 2 and c["seed"] == 42 for c in configs.values())
     # Every row is the perplexity of the same valid records, computed here without the cache.
     valid = out / "data" / "valid.txt"
+    index = index_for_data(out / "data")
     for name, row in rows.items():
         loaded = load_run_model(out / "run" if name == "baseline" else out / "ablation" / name, tuned=True)
         expected = perplexity_of_file(loaded, valid, stride_tokens=512, max_tokens=ABLATION_EVAL_TOKENS)
         assert row["valid_perplexity"] == pytest.approx(expected.perplexity, rel=1e-5)
         assert expected.records == ablation["records"]
+        # each record alone, on the same records: a plain loop scoring one record at a time
+        assert row["record_perplexity"] == pytest.approx(_one_at_a_time(loaded, valid, expected.records), rel=1e-4)
+        # its samples, checked by the report's rules, again independently
+        drawn = generate_samples(loaded, authors_from_split(out / "data" / "train.txt", ABLATION_SAMPLES, seed=0),
+                                 SamplingConfig(max_new_tokens=6), batch_size=16)
+        assert row["samples"] == ABLATION_SAMPLES
+        assert row["with_problem"] == sum(1 for s in drawn if problems(s) or index.match_many([s.text])[0].copied)
     assert len({round(r["valid_perplexity"], 6) for r in rows.values()}) == 6  # each flag changed the result
     report = (out / "report.md").read_text()
     assert "| no-pack | one record per example (`--pack off`) |" in report and "| untuned | no fine-tuning |" in report
+    assert f"| {rows['full']['with_problem']} of {ABLATION_SAMPLES} |" in report
     # --eval-tokens: each split's leading records within 300 tokens, said in the report and in eval.json.
     comparison = json.loads((out / "run" / "eval.json").read_text())
     assert comparison["max_tokens"] == 300
@@ -226,3 +240,22 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     assert read_run_config(out / "ablation" / "baseline")["max_steps"] == 3
     assert (out / "ablation" / "no-pack-old-1" / "final").is_dir()
     assert not _stages(out)["ablation"]["cached"] and _stages(out)["train"]["cached"]
+
+
+def _one_at_a_time(loaded, valid, records: int) -> float:
+    """Per-record perplexity of the first ``records`` valid records by a plain loop: end-of-text, the record,
+    end-of-text; the NLL of every token after the first end-of-text, summed over records."""
+    import math
+
+    import torch
+
+    lines = [line for line in valid.read_text().splitlines() if line.strip()][:records]
+    eot, nll, count = loaded.special.eot_id, 0.0, 0
+    for line in lines:
+        ids = torch.tensor([[eot, *loaded.tokenizer(line, add_special_tokens=False)["input_ids"], eot]])
+        with torch.no_grad():
+            logits = loaded.model(input_ids=ids).logits.float()
+        logp = torch.log_softmax(logits[0, :-1], dim=-1)
+        nll -= logp.gather(1, ids[0, 1:, None]).sum().item()
+        count += ids.shape[1] - 1
+    return math.exp(nll / count)

@@ -112,7 +112,8 @@ async def test_training_form_gives_a_config_or_one_line_error(make_app, settle, 
         text_fields = [n for n in FORM_FIELDS if _field_info(n)[0] is not bool]
         good = {"data": str(module_data), "model": str(tiny_llama_dir), "out": "runs/x", "lora_r": "4",
                 "lora_alpha": "8", "lr": "", "epochs": "1", "max_steps": "3", "batch_size": "2", "block_size": "32",
-                "eval_every": "0"}
+                "eval_every": "0", "early_stopping": "0", "report_to": "none"}
+        assert set(good) == set(text_fields)  # every field reset before each example: none keeps a drawn value
         outcomes = []
 
         # Runs inside the app's loop: read_form only reads the widgets, so no await is needed between

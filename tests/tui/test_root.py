@@ -238,7 +238,7 @@ def test_tui_root_flag_confines_the_app_and_works_in_its_root(tree, monkeypatch,
     root = (tree / "root").resolve()
     # the operator's flags are taken from where they were typed; then the app works in its root
     assert started == {"model_spec": "gpt2", "run_dir": None, "data_dir": (tree / "outside").resolve(), "root": root,
-                       "cwd": root}
+                       "precision": "auto", "cwd": root}
     monkeypatch.chdir(tree)
     assert main(["tui", "--root", "nowhere"]) == 2
     assert capsys.readouterr().err == ("tweetsmith: error: --root nowhere: no such directory; give an existing directory "

@@ -15,33 +15,10 @@ from tweetsmith.tui import messages as msg
 from tweetsmith.tui.session import ChatEntry, Session
 from tweetsmith.tui.widgets.message_card import MessageCard
 
-FORCE_LOGIT = 100.0  # far above any logit of the random tiny model
-
-
-class Forced:
-    """Forces ``loaded``'s next tokens to the tokens of some text pieces, then end-of-text, at every prompt."""
-
-    def __init__(self, loaded):
-        self.loaded, self.ids, self.step = loaded, [], 0
-        loaded.model.get_output_embeddings().register_forward_hook(self._hook)
-
-    def text(self, *pieces: str) -> None:
-        tokenizer = self.loaded.tokenizer
-        self.ids = [i for p in pieces for i in tokenizer(p, add_special_tokens=False)["input_ids"]] + [self.loaded.eot_id]
-
-    def _hook(self, module, args, output):
-        if args[0].shape[1] > 1:  # the prompt's pass: a new sample starts
-            self.step = 0
-        output[:, -1, self.ids[min(self.step, len(self.ids) - 1)]] += FORCE_LOGIT
-        self.step += 1
-        return output
-
 
 @pytest.fixture()
-def forced(tiny_llama_dir):
-    from tweetsmith.engine.models import load_model
-
-    return Forced(load_model(str(tiny_llama_dir)))
+def forced(forced_model):
+    return forced_model()  # tests/conftest.py: Forced
 
 
 # (typed line, pieces the model produces, the card's typed text, the card's generated text)

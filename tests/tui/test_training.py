@@ -77,7 +77,8 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert isinstance(screen, TrainingScreen)
         assert screen.query_one("#f-data", Input).value.endswith(module_splits.name)
         fields = {"model": str(tiny_llama_dir), "out": str(tmp_path / "runs" / "ui"), "max_steps": "nine",
-                  "batch_size": "2", "block_size": "32", "eval_every": "5", "lora_r": "4"}
+                  "batch_size": "2", "block_size": "32", "eval_every": "5", "lora_r": "4",
+                  "early_stopping": "1"}  # the form's field reaches the run (at step 10 it is the last step: no stop)
         for name, value in fields.items():
             screen.query_one(f"#f-{name}", Input).value = value
         # A button ignores clicks for its 0.2 s press animation: the second click must not depend on
@@ -102,6 +103,7 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert finished.outcome == "completed" and finished.steps == 10
         config = json.loads((tmp_path / "runs" / "ui" / "config.json").read_text())
         assert (config["lora"], config["lora_r"], config["batch_size"], config["block_size"]) == (True, 4, 2, 32)
+        assert (config["early_stopping"], config["report_to"]) == (1, "none")
         plot = screen.query_one(LossPlot)
         logged = [e.event for e in _unique(seen, msg.TrainingEventArrived) if type(e.event).__name__ == "StepLogged"]
         assert plot.steps == [e.step for e in logged] and plot.losses == [e.loss for e in logged] and plot.steps[-1] == 10

@@ -14,7 +14,9 @@ from ..commands import COMMAND_SPECS
 FOCUS_RULE = (
     "The sampling keys t/T k/K p/P n/N act when the input line is not focused (usernames start with "
     "those letters). Esc leaves the input (while a sample streams, Esc stops it first); Enter, / or @ "
-    "return to it. The sampling panel says whether the keys are on."
+    "return to it. The sampling panel says whether the keys are on. The card keys c (copy the tweet), "
+    "r (the last request again, fresh seed) and m (continue the tweet) act the same way, on the card "
+    "with focus (click it) or else the latest."
 )
 
 
@@ -32,10 +34,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Content.assemble(("Esc, F1 or q closes this help.", "dim")))
 
     def _keys(self) -> Content:
+        from ..widgets.card_keys import CardKeys
         from .main import MainScreen
 
         rows: list[tuple[str, str]] = []
-        for binding in [*self.app.BINDINGS, *MainScreen.BINDINGS]:
+        for binding in [*self.app.BINDINGS, *MainScreen.BINDINGS, *CardKeys.BINDINGS]:
             if isinstance(binding, Binding) and binding.description:
                 rows.append((binding.key.split(",")[0], binding.description))
         rows += [("ctrl+p", "command palette"), ("tab", "complete the username"), ("up/down", "earlier / later input")]

@@ -15,8 +15,6 @@ Enter twice gives two tweets; the card shows the seed it used, and ``/seed N`` o
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -35,6 +33,7 @@ from ..commands import (PARAM_KEYS, AssignmentRequest, Command, CommandError, Pr
 from ..root import PathRefused
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
+from ..widgets.voice_panel import VoicePanel
 from ..widgets.header import ModelHeader
 from ..widgets.insight_cards import SurprisalLegend
 from ..widgets.perplexity_panel import PerplexityPanel
@@ -92,6 +91,7 @@ class MainScreen(Screen):
             with Vertical(id="side"):
                 yield PerplexityPanel(self.workspace, id="perplexity", classes="panel")
                 yield DiversityPanel(self.workspace, id="diversity", classes="panel")
+                yield VoicePanel(self.workspace, id="voice", classes="panel")
                 yield SurprisalLegend(id="surprisal-legend", classes="panel")
                 yield SamplingPanel(id="sampling", classes="panel")
         yield Static(id="input-error", markup=False)
@@ -210,12 +210,14 @@ class MainScreen(Screen):
             if info.notice:
                 self.notify(info.notice, title="Fallback model", severity="warning", timeout=10)
             self.query_one(PerplexityPanel).show_cached()
+            self.query_one(VoicePanel).measure(self.chat.session.entries, self.current_author)  # this model's samples
             if self.chat.surprisal_on:
                 self.query_one(SurprisalLegend).side = self.workspace.side
                 self.chat.rescore()
         if self._pending_ab is not None and {"base", "tuned"} <= set(self.workspace.models):
             prompt, self._pending_ab = self._pending_ab, None
             self.start_generation(prompt, ["base", "tuned"])
+        self.chat.release(self.workspace.models)  # a request typed while this model loaded
 
     def on_data_ready(self, message: msg.DataReady) -> None:
         authors = message.authors
@@ -249,6 +251,7 @@ class MainScreen(Screen):
         session = self.chat.session
         author = self.current_author or (session.entries[-1].author if session.entries else "")
         self.query_one(DiversityPanel).measure(session.texts(), author, session.texts(author))
+        self.query_one(VoicePanel).measure(session.entries, author)
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -350,15 +353,20 @@ class MainScreen(Screen):
             return
         self.start_generation(prompt, ["base", "tuned"])
 
-    def start_generation(self, prompt: Prompt, sides: list[str]) -> None:
-        models = {side: self.workspace.models.get(side) for side in sides}
-        if any(m is None for m in models.values()):
-            self.show_error("the model is still loading; try again in a moment")
-            return
+    def start_generation(self, prompt: Prompt, sides: list[str], config: SamplingConfig | None = None) -> None:
+        """Stream ``prompt`` on ``sides`` with ``config`` (None: the panel's settings and seed rule); before a
+        model it needs is loaded, the request waits on its card and streams once it is."""
         self._last_prompt = prompt
         self.current_author = prompt.author
-        seed = fresh_seed() if self.seed_auto else self.sampling.seed
-        self.chat.stream(prompt, sides, self.sampling.with_changes(seed=seed), models)  # type: ignore[arg-type]
+        config = config or self.sampling.with_changes(seed=fresh_seed() if self.seed_auto else self.sampling.seed)
+        models = {side: self.workspace.models.get(side) for side in sides}
+        if any(m is None for m in models.values()):
+            self.chat.hold(prompt, sides, config)
+        else:
+            self.chat.stream(prompt, sides, config, models)  # type: ignore[arg-type]
+
+    def on_generation_requested(self, message: msg.GenerationRequested) -> None:
+        self.start_generation(message.prompt, message.sides, message.config)  # r and m on a card
 
     def stop_generation(self, quiet: bool = False) -> None:
         streaming = self.streaming
@@ -412,38 +420,15 @@ class MainScreen(Screen):
         self.app.push_screen(AssignmentScreen(self.workspace, request, self.sampling))
 
     def save_markdown(self, path: str | None) -> None:
-        """``/save [PATH]``: the chat as markdown, into a new file (an existing one is kept: ``chat-2.md``).
-        Under a root (a served app) the path must stay inside it and end in .md, so no text typed in the
-        chat can become a shell's start-up file or a key file."""
-        from ..export import write_new
+        """``/save [PATH]``: the chat as markdown (``tui.export.save_chat``); a refusal shows under the input."""
+        from ..export import save_chat
 
-        root = self.workspace.root
-        if path:
-            given = path
-        elif self.workspace.run_dir is not None:
-            given = str(self.workspace.run_dir / "chat.md")
-        else:
-            given = f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md"
         try:
-            target = root.path(given, "/save")
+            note = save_chat(self.chat.session, path, self.workspace, f"tweetsmith chat · {self.header.model_name}")
         except PathRefused as err:
             self.show_error(str(err))
             return
-        if root.confined and target.suffix.lower() != ".md":
-            self.show_error(f"/save writes markdown here: give a name ending in .md, e.g. /save {target.stem or 'chat'}.md")
-            return
-        if target.is_dir():
-            self.show_error(f"/save: {given} is a directory; give a file name in it, e.g. /save {Path(given) / 'chat.md'}")
-            return
-        session = self.chat.session
-        try:
-            saved = write_new(target, session.to_markdown(f"tweetsmith chat · {self.header.model_name}"))
-        except (OSError, ValueError) as err:  # ValueError: a NUL in the name, refused before any OS call
-            self.show_error(f"could not write {target!r}: {getattr(err, 'strerror', None) or err}; "
-                            "give another path: /save PATH")
-            return
-        kept = f"{target.name} exists and is kept: " if saved != target else ""
-        self.notify(f"{kept}saved {len(session.entries)} samples to {saved}")
+        self.notify(note)
 
     def clear_chat(self) -> None:
         archived = self.chat.clear_session()

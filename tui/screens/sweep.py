@@ -77,7 +77,7 @@ class SweepScreen(Screen):
             result = run_sweep(
                 run_dir=run_dir, models=models, side=side, data_dir=data_dir, param=self.request.field,
                 values=list(self.request.values) if self.request.values else None, n=self.request.samples,
-                config=self.sampling, cancel=self._cancel,
+                config=self.sampling, cancel=self._cancel, precision=self.workspace.precision,
                 on_progress=lambda label, done, total: self.post_message(msg.SweepProgressed(done, total, label)),
             )
         except Exception as err:  # noqa: BLE001

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 # The fields the form shows, in order; the rest keep TrainConfig's defaults.
 FORM_FIELDS = ("data", "model", "out", "lora", "lora_r", "lora_alpha", "lr", "epochs", "max_steps",
-               "batch_size", "block_size", "eval_every", "resume")
+               "batch_size", "block_size", "eval_every", "early_stopping", "report_to", "resume")
 LABELS = {
     "data": "Data (directory with train/valid/test.txt, or a file to prepare)",
     "lora": "LoRA (off: full fine-tune)",
@@ -331,6 +331,8 @@ class TrainingScreen(Screen):
         verb = "Done" if finished.outcome == "completed" else "Stopped (checkpoint kept; tick resume to continue)"
         tuned = bool(finished.result_dir)
         text = f"{verb}: {finished.steps} steps in {_duration(finished.seconds)}{ppl} → {finished.run_dir}"
+        if finished.stopped_early:
+            text += f"\n{finished.stopped_early[:1].upper()}{finished.stopped_early[1:]}."
         if tuned:
             text += "\nctrl+b or 'Use tuned' switches the chat to the tuned model."
         self.query_one("#train-result", Static).update(text)

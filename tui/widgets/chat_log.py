@@ -32,6 +32,7 @@ from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
 from ..session import ChatEntry, Session, default_session_path, entry_from_sample
+from .card_keys import CardKeys, ChatRequest
 from .insight_cards import ScoreCard, SourceCard
 from .message_card import ABPair, MessageCard
 
@@ -62,8 +63,9 @@ def _index_for(data_dir: Path) -> MemorisationIndex:
     return index_for_data(data_dir)  # built once per training file and cached on disk by the engine
 
 
-class ChatLog(VerticalScroll, can_focus=True):
-    """Cards in order. Focusable, so arrows scroll it and the sampling keys act while it has focus."""
+class ChatLog(CardKeys, VerticalScroll, can_focus=True):
+    """Cards in order. Focusable, so arrows scroll it and the sampling keys act while it has focus; the card
+    keys (``card_keys``) act while it or one of its cards has focus."""
 
     HINT = (
         "Type a username and press Enter to stream a tweet in their voice (Tab completes names);\n"
@@ -77,7 +79,8 @@ class ChatLog(VerticalScroll, can_focus=True):
         self.session = Session(None)
         self.cards: dict[str, MessageCard] = {}
         self.cancel: threading.Event | None = None  # the running request's
-        self.streaming = False
+        self.streaming = False  # a request streams, or waits for its model
+        self.waiting: tuple[ChatRequest, list[Job]] | None = None  # typed before its model loaded
         self.surprisal_on = False
         self._counter = 0
         self._index: Memo[Path, MemorisationIndex] = Memo(_index_for)
@@ -91,7 +94,7 @@ class ChatLog(VerticalScroll, can_focus=True):
         if self.is_attached and not self.query(".chat-hint"):
             self.mount(Static(self.HINT, classes="chat-hint", markup=False))
 
-    async def add(self, widget: Widget) -> None:
+    async def add(self, widget: Widget, before: Widget | None = None) -> None:
         # Not attached: the app is leaving (a signal may arrive while a session is being shown), and a
         # mount then raises.
         if not self.is_attached:
@@ -99,7 +102,7 @@ class ChatLog(VerticalScroll, can_focus=True):
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         for hint in self.query(".chat-hint"):
             await hint.remove()
-        await self.mount(widget)
+        await self.mount(widget, before=before)
         if follow:
             self.scroll_end(animate=False, immediate=False)
 
@@ -108,11 +111,14 @@ class ChatLog(VerticalScroll, can_focus=True):
         if self.max_scroll_y - self.scroll_y <= 3:
             self.scroll_end(animate=False, immediate=False)
 
-    async def clear(self) -> None:
-        self.cards.clear()
+    async def clear(self, keep: list[MessageCard] | None = None) -> None:
+        """Remove every card, except those in ``keep``."""
+        keep = keep or []
+        self.cards = {card_id: card for card_id, card in self.cards.items() if card in keep}
         if self.is_attached:
-            await self.remove_children()
-        self.show_hint()
+            await self.remove_children([child for child in self.children if child not in keep])
+        if not keep:
+            self.show_hint()
 
     # --- the session --------------------------------------------------------------------------------
 
@@ -130,11 +136,13 @@ class ChatLog(VerticalScroll, can_focus=True):
             self.app.notify(self.session.torn, severity="warning")
 
     async def _show_entries(self, entries: list[ChatEntry]) -> None:
-        await self.clear()
+        # A request typed before the model (and so its session) was in stays, after the reopened cards.
+        live = [c for c in self.children if isinstance(c, MessageCard) and (c.waiting or c.streaming)]
+        await self.clear(keep=live)
         shown = entries[-MAX_REOPENED_CARDS:]
         show_side = self.workspace.has_tuned
         for entry in shown:
-            await self.add(MessageCard.from_entry(entry, show_side=show_side))
+            await self.add(MessageCard.from_entry(entry, show_side=show_side), before=live[0] if live else None)
         if entries and self.is_attached:
             hidden = f" (the latest {len(shown)} shown)" if len(shown) < len(entries) else ""
             note = f"reopened {len(entries)} samples from {self.session.path.name}{hidden}"
@@ -156,22 +164,53 @@ class ChatLog(VerticalScroll, can_focus=True):
 
     # --- streams ------------------------------------------------------------------------------------
 
-    def stream(self, prompt: Prompt, sides: list[str], config: SamplingConfig, models: dict[str, LoadedModel]) -> None:
+    def stream(self, prompt: Prompt, sides: list[str], config: SamplingConfig, models: dict[str, LoadedModel],
+               jobs: list[Job] | None = None) -> None:
         """Generate ``config.num_samples`` samples (pairs, with two sides) with seeds ``config.seed + i``,
-        replacing a request still streaming."""
+        replacing a request still streaming (or waiting)."""
         self.stop()
+        jobs = jobs or self._jobs(sides, config.num_samples)
+        self.last_request = ChatRequest(prompt, tuple(sides), config)
+        self.cancel = self.workspace.track(threading.Event())
+        self.streaming = True
+        self._generate(prompt, jobs, config, models, self.cancel, 1 if self.workspace.training_running else None)
+
+    def _jobs(self, sides: list[str], num_samples: int) -> list[Job]:
         jobs: list[Job] = []
-        for i in range(config.num_samples):
+        for i in range(num_samples):
             if len(sides) == 1:
                 jobs.append(Job(self._next_id(), sides[0], i))
             else:
                 pair = f"pair-{self._counter + 1}"
                 jobs += [Job(self._next_id(), side, i, column, pair) for column, side in enumerate(sides)]
-        self.cancel = self.workspace.track(threading.Event())
+        return jobs
+
+    def hold(self, prompt: Prompt, sides: list[str], config: SamplingConfig) -> None:
+        """A request that came before a model it needs: its first card shows it at once, waiting, and
+        ``release`` streams it when the models are in (the typed text is never lost)."""
+        self.stop()
+        jobs = self._jobs(sides, config.num_samples)
+        self.last_request = ChatRequest(prompt, tuple(sides), config)
+        self.waiting = self.last_request, jobs
         self.streaming = True
-        self._generate(prompt, jobs, config, models, self.cancel, 1 if self.workspace.training_running else None)
+        card = MessageCard(prompt.author, prompt.text, sides[0], id=jobs[0].card_id, show_side=self.workspace.has_tuned)
+        card.wait()
+        self.cards[jobs[0].card_id] = card
+        self.call_later(self.add, card)
+
+    def release(self, models: dict[str, LoadedModel]) -> None:
+        """Stream the waiting request once every model it needs is in ``models``."""
+        if self.waiting is None or any(side not in models for side in self.waiting[0].sides):
+            return
+        (request, jobs), self.waiting = self.waiting, None
+        self.stream(request.prompt, list(request.sides), request.config, {s: models[s] for s in request.sides}, jobs)
 
     def stop(self) -> None:
+        if self.waiting is not None:
+            card = self.cards.get(self.waiting[1][0].card_id)
+            self.waiting, self.streaming = None, False
+            if card is not None:
+                card.drop("not sent: stopped before the model loaded")
         if self.cancel is not None:
             self.cancel.set()
         self.workers.cancel_group(self, "generate")
@@ -223,6 +262,12 @@ class ChatLog(VerticalScroll, can_focus=True):
     async def on_sample_started(self, message: msg.SampleStarted) -> None:
         if not self.is_attached:  # leaving
             return
+        waited = self.cards.get(message.card_id)
+        if waited is not None and waited.waiting:  # the card that showed the request while its model loaded
+            waited.begin()
+            if message.pair_id is None:
+                return
+            await waited.remove()  # an /ab pair's cards stand side by side: the pair is built below
         card = MessageCard(message.author, message.prompt_text, message.side, id=message.card_id,
                            show_side=message.pair_id is not None or self.workspace.has_tuned)
         self.cards[message.card_id] = card
@@ -270,10 +315,13 @@ class ChatLog(VerticalScroll, can_focus=True):
     # --- memorisation: is a finished sample copied from a training tweet? ----------------------------
 
     def _check(self, card: MessageCard) -> None:
+        """A finished card: is it copied from a training tweet, and which of its tokens surprised its model
+        most (its footer; also its colours while they are on)?"""
         data_dir = self.workspace.data_dir
         if data_dir is not None and (Path(data_dir) / "train.txt").is_file():
             self._match(card.id or "", card.body_text, Path(data_dir))
-        if self.surprisal_on:
+        self._score_cards([card], card.side)
+        if self.surprisal_on and card.side != self.workspace.side:
             self._score_cards([card])
 
     @work(thread=True, exit_on_error=False, group="memorisation")
@@ -323,11 +371,13 @@ class ChatLog(VerticalScroll, can_focus=True):
         if self.surprisal_on:
             self._score_cards([c for c in self.cards.values() if c.entry is not None])
 
-    def _score_cards(self, cards: list[MessageCard]) -> None:
-        loaded = self.workspace.model
+    def _score_cards(self, cards: list[MessageCard], side: str | None = None) -> None:
+        """Score the cards' texts under ``side``'s model (default: the chat's) in a worker."""
+        side = side or self.workspace.side
+        loaded = self.workspace.models.get(side)
         if loaded is None or not cards:
             return
-        self._score_worker([(card.id or "", card.author, card.body_text) for card in cards], loaded, self.workspace.side)
+        self._score_worker([(card.id or "", card.author, card.body_text) for card in cards], loaded, side)
 
     @work(thread=True, exit_on_error=False, group="surprisal")
     def _score_worker(self, items: list[tuple[str, str, str]], loaded: LoadedModel, side: str) -> None:
@@ -369,9 +419,14 @@ class ChatLog(VerticalScroll, can_focus=True):
         await self.add(ScoreCard(message.author, message.text, message.scores, message.disagreements, message.missing))
 
     def on_surprisal_scored(self, message: msg.SurprisalScored) -> None:
-        if not self.surprisal_on or message.side != self.workspace.side:
-            return  # turned off, or the chat switched sides meanwhile (that rescoring is under way)
+        """The footer names the most surprising token under the card's own model; the colours follow the
+        chat's model while they are on (after a switch of sides that rescoring is under way)."""
+        colours = self.surprisal_on and message.side == self.workspace.side
         for card_id, (text, score) in message.scores.items():
             card = self.cards.get(card_id)
-            if card is not None and card.body_text == text:
+            if card is None or card.body_text != text:
+                continue
+            if card.side == message.side:
+                card.show_most_surprising(score)
+            if colours:
                 card.show_surprisal(score)

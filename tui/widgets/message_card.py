@@ -20,11 +20,12 @@ from .card_marks import styled_runs
 
 if TYPE_CHECKING:
     from tweetsmith.engine.memorisation import SpanMatch
-    from tweetsmith.engine.surprisal import TextScore
+    from tweetsmith.engine.surprisal import TextScore, TokenScore
 
 
-class MessageCard(Vertical):
-    """One sample. ``append`` adds streamed text; ``finish`` adds the footer from the finished entry."""
+class MessageCard(Vertical, can_focus=True):
+    """One sample. ``append`` adds streamed text; ``finish`` adds the footer from the finished entry.
+    Focusable (click, or Tab from the chat), so the card keys (c, r, m) can act on this card."""
 
     def __init__(self, author: str, prompt_text: str = "", side: str = "base", *, id: str | None = None,
                  show_side: bool = False):
@@ -38,6 +39,8 @@ class MessageCard(Vertical):
         self.streaming = True
         self.match: SpanMatch | None = None  # of the finished text, once checked
         self.surprisal: TextScore | None = None  # of the body, while colours are on
+        self.most_surprising: TokenScore | None = None  # the sample's least likely token, named in the footer
+        self.waiting = False  # typed before the model loaded: shown, streamed once it is in
         self._handle = Static(self._handle_content(show_side), classes="card-handle")
         self._body = Static("", classes="card-body")
         self._footer = Static(Content("streaming… (Esc stops)"), classes="card-footer")
@@ -74,7 +77,7 @@ class MessageCard(Vertical):
             parts.append(self.text)
         if self.streaming:
             parts.append(("▌", "$accent"))
-        elif not self.text.strip():
+        elif not self.text.strip() and self.entry is not None:
             parts.append(("(nothing: the model ended the tweet at once)", "dim italic"))
         self._body.update(Content.assemble(*parts))
 
@@ -91,6 +94,23 @@ class MessageCard(Vertical):
         self.set_class(bool(entry.error), "failed")
         self._render_body()
         self._footer.update(Content(self._footer_line()))
+
+    def wait(self) -> None:
+        """The request came before its model: the card shows it now and streams once the model is in."""
+        self.waiting = True
+        self._footer.update(Content("waiting for the model to load… (Esc cancels)"))
+
+    def begin(self) -> None:
+        """The waiting request's stream starts."""
+        self.waiting = False
+        self._footer.update(Content("streaming… (Esc stops)"))
+
+    def drop(self, why: str) -> None:
+        """The waiting request will not be sent (Esc, or a newer request): the card keeps the typed text and says why."""
+        self.waiting = self.streaming = False
+        self.add_class("stopped")
+        self._render_body()
+        self._footer.update(Content(why))
 
     def fail(self, error: str) -> None:
         """The stream broke: keep the text that came, say why under it."""
@@ -126,11 +146,22 @@ class MessageCard(Vertical):
         self.surprisal = score
         self._render_body()
 
+    def show_most_surprising(self, score: TextScore) -> None:
+        """Name the sample's least likely token (``engine.surprisal.most_surprising``) in the footer."""
+        from tweetsmith.engine.surprisal import most_surprising
+
+        self.most_surprising = most_surprising(score, after_char=len(self.prompt_text))
+        if self.entry is not None:
+            self._footer.update(Content(self._footer_line()))
+
     def _footer_line(self) -> str:
         assert self.entry is not None
         line = f"{self.entry.param_line()}  ·  {self.entry.stats_line()}"
         if self.copied_span is not None:
             line += f"  ·  copied: {self.match.words} words of a training tweet (s shows it)"
+        token = self.most_surprising
+        if token is not None:
+            line += f'  ·  most surprising: "{token.piece.strip() or token.piece}" (p={token.probability:.2g})'
         return line
 
     @property

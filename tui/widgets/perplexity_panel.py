@@ -154,11 +154,12 @@ class PerplexityPanel(Widget):
         tuned = None
         try:
             if records is None:
-                table = compute_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel, on_progress=progress)
+                table = compute_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel, on_progress=progress,
+                                      precision=self.workspace.precision)
             else:
                 assert run_dir is not None
                 table, tuned = quick_table(run_dir=run_dir, models=models, records=records, cancel=cancel,
-                                           on_progress=progress)
+                                           on_progress=progress, precision=self.workspace.precision)
         except Exception as err:  # noqa: BLE001
             if not cancel.is_set():
                 self.post_message(msg.PerplexityFailed(error_text(err)))

@@ -38,10 +38,10 @@ import stat
 from pathlib import Path
 
 from .errors import DataError
-from .split import SPLIT_NAMES
+from .split import SPLIT_NAMES, SplitDir
 from .stats import STATS_FILE, is_prepare_output
 
-WRITTEN = (*(f"{name}.txt" for name in SPLIT_NAMES), STATS_FILE)  # what prepare writes into DIR
+WRITTEN = (*(SplitDir.file_name(name) for name in SPLIT_NAMES), STATS_FILE)  # what prepare writes into DIR
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 

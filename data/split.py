@@ -15,14 +15,16 @@ import math
 import random
 import re
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 from .errors import DataError
 
-SPLIT_NAMES = ("train", "valid", "test")
+Split = Literal["train", "valid", "test"]
+SPLIT_NAMES: tuple[Split, ...] = ("train", "valid", "test")
 BUCKET_BYTES = 16 * 2**20  # spool bytes per bucket: pass 2 holds one bucket (~4x this in Python objects)
 # Write buffers of all bucket files together. One MB each grew with the input: a 1 GB tweets.js gets 60
 # buckets, and 60 MB of buffers made prepare's peak twice that of a 100 MB one.
@@ -30,6 +32,51 @@ SPOOL_BUFFER_BYTES = 8 * 2**20
 GIVEN = "given"  # --split given: each input file stays in the split its name says
 SPLIT_WORDS = {  # words in a file name that say its split
     "train": 0, "training": 0, "valid": 1, "validation": 1, "val": 1, "dev": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class SplitDir:
+    """A data directory's split files: ``root/train.txt``, ``valid.txt`` and ``test.txt``, in line format.
+
+    The one owner of the folder's layout: prepare writes through it and every reader (training, eval,
+    the report, the app) asks it for a split's path, so the file names are spelled here and nowhere else.
+    ``root`` may be given as a str; it is kept as a Path.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @staticmethod
+    def file_name(split: Split) -> str:
+        """``"train"`` -> ``"train.txt"``; an unknown split is a ValueError naming the choices."""
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_NAMES)}")
+        return f"{split}.txt"
+
+    def path(self, split: Split) -> Path:
+        return self.root / self.file_name(split)
+
+    @property
+    def train(self) -> Path:
+        return self.path("train")
+
+    @property
+    def valid(self) -> Path:
+        return self.path("valid")
+
+    @property
+    def test(self) -> Path:
+        return self.path("test")
+
+    def missing(self, splits: Iterable[Split] = SPLIT_NAMES) -> list[Split]:
+        """Those of ``splits`` (all three by default) with no file, in the order given."""
+        return [split for split in splits if not self.path(split).is_file()]
+
+    def complete(self) -> bool:
+        """All three split files exist."""
+        return not self.missing()
 
 
 def split_named_by(path: str | Path) -> int | None:
@@ -222,7 +269,8 @@ class StratifiedSplitter:
             rng.shuffle(pool)
             labels += pool
         words = [0] * len(SPLIT_NAMES)
-        outs = [open(Path(out_dir) / f"{name}.txt", "w", encoding="utf-8", newline="\n", buffering=1 << 20)
+        files = SplitDir(out_dir)
+        outs = [open(files.path(name), "w", encoding="utf-8", newline="\n", buffering=1 << 20)
                 for name in SPLIT_NAMES]
         done = 0
         try:
@@ -251,7 +299,7 @@ class StratifiedSplitter:
             for out in outs:
                 out.close()
         per_split = tuple(sum(sizes[s] for sizes in allocation.values()) for s in range(len(SPLIT_NAMES)))
-        sizes_bytes = tuple((Path(out_dir) / f"{name}.txt").stat().st_size for name in SPLIT_NAMES)
+        sizes_bytes = tuple(files.path(name).stat().st_size for name in SPLIT_NAMES)
         return SplitResult(per_split, sizes_bytes, tuple(words), allocation, duplicates)
 
 
@@ -277,10 +325,11 @@ class GivenSplitter:
     def write(self, out_dir: Path, on_records: Callable[[int], None] | None = None) -> SplitResult:
         records, words, duplicates, done = [], [], 0, 0
         authors: dict[str, list[int]] = {}
+        files = SplitDir(out_dir)
         for index, name in enumerate(SPLIT_NAMES):
             rows = list(dict.fromkeys(self._rows[index])) if self.dedupe else self._rows[index]
             duplicates += len(self._rows[index]) - len(rows)
-            with open(Path(out_dir) / f"{name}.txt", "w", encoding="utf-8", newline="\n") as out:
+            with open(files.path(name), "w", encoding="utf-8", newline="\n") as out:
                 out.writelines(line + "\n" for _, line in rows)
             for author, _ in rows:
                 authors.setdefault(author, [0] * len(SPLIT_NAMES))[index] += 1
@@ -289,5 +338,5 @@ class GivenSplitter:
             done += len(rows)
             if on_records:
                 on_records(done)
-        sizes = tuple((Path(out_dir) / f"{name}.txt").stat().st_size for name in SPLIT_NAMES)
+        sizes = tuple(files.path(name).stat().st_size for name in SPLIT_NAMES)
         return SplitResult(tuple(records), sizes, tuple(words), {a: tuple(c) for a, c in authors.items()}, duplicates)

@@ -134,12 +134,14 @@ def ablation_table(result: AblationResult) -> str:
 def count_sample_problems(loaded, data: Path, sampling, *, n: int = ABLATION_SAMPLES, cancel=None) -> tuple[int, int]:
     """(samples drawn, how many had a problem): ``n`` samples for authors drawn from the train split as
     ``compare`` draws them, checked by the report's rules (copying from the train split included)."""
+    from tweetsmith.data.split import SplitDir
+
     from .experiments import authors_from_split
     from .memorisation import index_for_data
     from .sample_cache import cached_generate_samples
     from .sample_problems import problems_of
 
-    authors = authors_from_split(Path(data) / "train.txt", n, seed=sampling.seed)
+    authors = authors_from_split(SplitDir(data).train, n, seed=sampling.seed)
     samples = cached_generate_samples(loaded, authors, sampling, cancel=cancel)
     found = problems_of(samples, index_for_data(data))
     return len(found), sum(1 for items in found if items)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
+from tweetsmith.data.split import SplitDir
 from tweetsmith.data.stats import is_prepare_output
 
 from .ablation import ABLATION_EVAL_TOKENS, variants
@@ -99,6 +100,10 @@ class AssignmentPaths:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    @property
+    def splits(self) -> SplitDir:
+        return SplitDir(self.data)
 
     @property
     def run(self) -> Path:
@@ -302,10 +307,11 @@ class _Pipeline:
         compare, the sweeps and the report prompt the models with authors drawn from train.txt."""
         from .experiments import authors_from_split
 
-        authors_from_split(self.paths.data / "train.txt", 1)
+        authors_from_split(self.paths.splits.train, 1)
 
     def data_files(self) -> list[Path]:
-        return [self.paths.data / f"{split}.txt" for split in ("train", "valid", "test")]
+        splits = self.paths.splits
+        return [splits.train, splits.valid, splits.test]
 
     def perplexity_before(self):
         from .models import load_model
@@ -321,7 +327,7 @@ class _Pipeline:
         for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
             began = time.monotonic()
             label = f"base · {split}" + (" · per record" if context == "record" else "")
-            result, hit = cached_perplexity_of_file(base, self.paths.data / f"{split}.txt", stride_tokens=COMPARE_STRIDE_TOKENS,
+            result, hit = cached_perplexity_of_file(base, self.paths.splits.path(split), stride_tokens=COMPARE_STRIDE_TOKENS,
                                                     max_tokens=self.eval_tokens, cancel=self.cancel, context=context,
                                                     on_progress=counting(self.engine_progress, label, "windows"))
             if self.cancel is not None and self.cancel.is_set():
@@ -449,7 +455,7 @@ class _Pipeline:
         from .runs import read_metrics, write_json_atomic
 
         self.loaded = {}  # the main run's models are not needed any more
-        valid = self.paths.data / "valid.txt"
+        valid = self.paths.splits.valid
         main_key, rows, cached = self.record.key("train"), [], True
 
         def score(loaded, label: str):

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tweetsmith.data.split import SPLIT_NAMES, SplitDir
+
 from .runs import RunPaths, is_run_dir, read_metrics, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from .results import RunSummary
 
-SPLITS = ("train", "valid", "test")
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "textual", "nltk")
 WEIGHT_NAMES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
 
@@ -70,13 +71,13 @@ def data_summary(data_dir: str | Path) -> dict:
     each split's records (non-blank lines) and bytes."""
     data_dir = Path(data_dir).expanduser().resolve()
     digest = hashlib.sha256()
-    splits = {}
-    for name in SPLITS:
-        path = data_dir / f"{name}.txt"
+    splits, files = {}, SplitDir(data_dir)
+    for name in SPLIT_NAMES:
+        path = files.path(name)
         if not path.is_file():
             continue
         raw = path.read_bytes()
-        digest.update(f"{name}.txt\0{len(raw)}\0".encode())
+        digest.update(f"{path.name}\0{len(raw)}\0".encode())
         digest.update(raw)
         splits[name] = {"records": sum(1 for line in raw.split(b"\n") if line.strip()), "bytes": len(raw)}
     return {"dir": str(data_dir), "sha256": digest.hexdigest(), "splits": splits}

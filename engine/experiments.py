@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tweetsmith.data.records import parse_line, read_split_lines
+from tweetsmith.data.split import SplitDir
 
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split, intervals
 from .decode_loop import DECODE_VERSION
@@ -30,7 +31,6 @@ from .models import load_run_model
 from .progress import ProgressFn, counting
 from .results import (
     NO_TUNED_NOTE,
-    SIDES,
     SPLITS,
     PerplexityComparison,
     SampleComparison,
@@ -50,6 +50,7 @@ from .runs import (
 from .sample_cache import cached_generate_samples
 from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
+from .sides import SIDES, Side
 from .voice import VoiceJudge, voice_judge
 
 COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
@@ -70,7 +71,7 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("cancelled")
 
 
-def _load(run_dir, side: str, loaded: Any | None, precision: str | None = None,
+def _load(run_dir, side: Side, loaded: Any | None, precision: str | None = None,
           on_notice: Callable[[str], None] | None = None):
     """The model passed in, else the run's base or tuned model in ``precision`` (``models.load_model``;
     its decision goes to ``on_notice``)."""
@@ -108,6 +109,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
     from .perplexity_cache import cached_perplexity_of_file
 
     data = run_data_dir(run_dir)
+    splits = SplitDir(data)
     if not has_final_model(run_dir) and tuned is None:
         raise ModelError(f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)")
     results: dict[str, dict] = {}
@@ -121,12 +123,12 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         for split in SPLITS:
             # The base model's figures are the same for every run on this data: computed once, then cached.
             results[side][split], _ = cached_perplexity_of_file(
-                loaded, data / f"{split}.txt", stride_tokens=stride, max_tokens=max_tokens, cancel=cancel,
+                loaded, splits.path(split), stride_tokens=stride, max_tokens=max_tokens, cancel=cancel,
                 on_progress=counting(on_progress, f"{side} · {split}", "windows"),
             )
             _check(cancel)
             results[f"{side}_record"][split], _ = cached_perplexity_of_file(
-                loaded, data / f"{split}.txt", max_tokens=max_tokens, cancel=cancel, context="record",
+                loaded, splits.path(split), max_tokens=max_tokens, cancel=cancel, context="record",
                 on_progress=counting(on_progress, f"{side} · {split} · per record", "batches"),
             )
             _check(cancel)
@@ -194,7 +196,7 @@ def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tup
     if run_dir is None and data_dir is None:
         raise ConfigError("give a run directory or a data directory (with train.txt and test.txt)")
     data = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
-    if not (data / "test.txt").is_file() or not (data / "train.txt").is_file():
+    if SplitDir(data).missing(("train", "test")):
         raise ConfigError(f"{data}: needs train.txt and test.txt; run `tweetsmith prepare` to make the splits")
     wanted = []
     for side in sides:
@@ -237,7 +239,7 @@ def _measure(samples: Sequence, reference: Reference, index, seed: int, *, file:
 
 def _band(data: Path, n: int, seed: int) -> HumanBand:
     """The human band for ``n`` samples: the same figures on random sets of n test tweets."""
-    return human_band_for_split(data / "test.txt", n, seed=seed)
+    return human_band_for_split(SplitDir(data).test, n, seed=seed)
 
 
 def _save(run_dir, samples, prefix: str) -> str | None:
@@ -266,8 +268,9 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     config = config.validated()
     given = {"base": base, "tuned": tuned}
     data, sides = _plan(run_dir, data_dir, SIDES, given)
-    reference = reference_from_file(data / "test.txt")
-    authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    splits = SplitDir(data)
+    reference = reference_from_file(splits.test)
+    authors = authors_from_split(splits.train, n, seed=config.seed)
     train_index = _index(data, on_progress)
     human = _band(data, n, config.seed)
     judge = voice_judge(data, on_progress=on_progress)
@@ -284,7 +287,7 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
         measured[side] = _measure(samples, reference, train_index, config.seed, file=file,
                                   model=samples[0].model if samples else None, judge=judge)
     result = SampleComparison(
-        run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(data / "test.txt"), human=human,
+        run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(splits.test), human=human,
         sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in measured else NO_TUNED_NOTE,
         final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
@@ -339,8 +342,9 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     config = config.validated()
     given = {"base": base, "tuned": tuned}
     data, wanted = _plan(run_dir, data_dir, sides, given)
-    reference = reference_from_file(data / "test.txt")
-    authors = authors_from_split(data / "train.txt", n, seed=config.seed)
+    splits = SplitDir(data)
+    reference = reference_from_file(splits.test)
+    authors = authors_from_split(splits.train, n, seed=config.seed)
     train_index = _index(data, on_progress)
     human = _band(data, n, config.seed)
     judge = voice_judge(data, on_progress=on_progress)
@@ -362,7 +366,7 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
         _release()
     result = SweepResult(
         run=str(run_dir) if run_dir else None, param=param, values=tuple(values), n=n, config=config,
-        reference=str(data / "test.txt"), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
+        reference=str(splits.test), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in curves else NO_TUNED_NOTE,
         final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
         voice_classifier=judge.classifier.fit if judge.classifier is not None else None,

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from tweetsmith.data.records import parse_line, read_split_lines
+from tweetsmith.data.split import SplitDir
 
 from .progress import Progress, ProgressFn
 
@@ -389,7 +390,7 @@ def index_for_data(data_dir: str | Path, *, cache: Path | None = None, on_progre
 
     A cache that can't be written (read-only home) costs a rebuild next time, nothing else.
     """
-    train = Path(data_dir) / "train.txt"
+    train = SplitDir(data_dir).train
     if not train.is_file():
         read_split_lines(train)  # raises DataError naming the fix
     raw = train.read_bytes()

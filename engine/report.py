@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from tweetsmith.data.split import SplitDir
+
 from .ablation import AblationResult, median_tokens_per_s
 from .experiments import (
     DEFAULT_SWEEP_VALUES,
@@ -125,7 +127,7 @@ def _perplexity(run_dir: Path) -> str:
                f"concatenation, stride {cmp.stride_tokens}, so each record is scored after the records before it (the "
                f"assignment's figure). **Per record**: each record alone after the end-of-text token, as the chat writes "
                f"one tweet. {b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
-    totals = {s: _records(Path(cmp.data) / f"{s}.txt") for s in ("valid", "test")} if cmp.max_tokens else {}
+    totals = {s: _records(SplitDir(cmp.data).path(s)) for s in ("valid", "test")} if cmp.max_tokens else {}
     if any(cmp.base[s].records < total for s, total in totals.items()):
         scored = ", ".join(f"{cmp.base[s].records:,} of {total:,} {s} records" for s, total in totals.items())
         out.append(f"Scored: each split's leading records within {cmp.max_tokens:,} tokens ({scored}); "

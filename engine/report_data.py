@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from tweetsmith.data.records import parse_line, read_split_lines
+from tweetsmith.data.split import SPLIT_NAMES, SplitDir
 from tweetsmith.data.stats import STATS_FILE
 
-SPLITS = ("train", "valid", "test")
 LENGTH_BUCKETS = (5, 10, 20, 40, 80)  # upper bounds (words) of the histogram's bars; the last bar is "more"
 BAR_WIDTH = 40
 
@@ -22,8 +22,9 @@ BAR_WIDTH = 40
 def dataset_section(data: Path) -> str:
     out = ["## 1. The dataset"]
     per_split: dict[str, list] = {}
-    for split in SPLITS:
-        path = data / f"{split}.txt"
+    splits = SplitDir(data)
+    for split in SPLIT_NAMES:
+        path = splits.path(split)
         if path.is_file():
             per_split[split] = [parse_line(line) for line in read_split_lines(path)]
     if not per_split:
@@ -31,14 +32,14 @@ def dataset_section(data: Path) -> str:
         return "\n\n".join(out)
     table = "| split | records | MB | words | authors |\n|---|---:|---:|---:|---:|"
     for split, records in per_split.items():
-        size = (data / f"{split}.txt").stat().st_size
+        size = splits.path(split).stat().st_size
         words = sum(len(r.text.split()) for r in records)
         table += f"\n| {split} | {len(records):,} | {size / 1e6:.2f} | {words:,} | {len({r.author for r in records if r.author})} |"
     out.append(f"From `{data}` (MB = 10^6 bytes of the split file):\n\n{table}")
     out.append(_authors(per_split))
     train = per_split.get("train") or next(iter(per_split.values()))
     out.append(_histogram([len(r.text.split()) for r in train]))
-    lines = read_split_lines(data / "train.txt") if (data / "train.txt").is_file() else []
+    lines = read_split_lines(splits.train) if splits.train.is_file() else []
     if lines:
         examples = lines[:: max(1, len(lines) // 5)][:5]
         out.append("Example lines (train, line format `\\author- text`):\n\n" + "\n".join(f"    {line}" for line in examples))

@@ -17,6 +17,7 @@ from .experiments import cached_comparison, cached_samples
 from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
 from .sample_problems import count_problems, problems_of
 from .samples_io import load_samples
+from .sides import Side
 
 COMPARED_FLAGS = ("method", "pack", "lr", "block_size", "lora_r", "max_steps", "epochs", "precision")
 EXCERPT_SEED = 5  # the seed of section 5's draw, printed beside it so anyone can draw the same samples again
@@ -31,7 +32,7 @@ def excerpt_draw(n: int, k: int = EXCERPTS, seed: int = EXCERPT_SEED) -> list[in
     return random.Random(seed).sample(range(n), min(k, n))
 
 
-def _load(cmp, side: str) -> list:
+def _load(cmp, side: Side) -> list:
     file = cmp.sides[side].file if cmp and side in cmp.sides else None
     try:
         return load_samples(file) if file else []

@@ -20,13 +20,13 @@ from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand
 from .diversity import DiversityResult, figure_key
 from .perplexity import PerplexityResult
 from .sampling import SamplingConfig
+from .sides import Side
 from .voice_results import ClassifierFit
 
 if TYPE_CHECKING:
     from .memorisation import SpanMatch
 
 SPLITS = ("valid", "test")
-SIDES = ("base", "tuned")
 NO_TUNED_NOTE = "no tuned model (no final/ yet): base only"
 
 Bounds = Mapping[str, tuple[float, float]]  # figure name -> (low, high)
@@ -68,7 +68,7 @@ class PerplexityComparison:
     base_record: Mapping[str, PerplexityResult] = field(default_factory=dict)
     tuned_record: Mapping[str, PerplexityResult] = field(default_factory=dict)
 
-    def side(self, side: str, context: str = "windowed") -> Mapping[str, PerplexityResult]:
+    def side(self, side: Side, context: str = "windowed") -> Mapping[str, PerplexityResult]:
         if context == "record":
             return self.base_record if side == "base" else self.tuned_record
         return self.base if side == "base" else self.tuned

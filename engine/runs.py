@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tweetsmith.data.split import SplitDir
+
 from .errors import ConfigError, ModelError
 
 
@@ -146,7 +148,7 @@ def run_data_dir(run_dir: str | Path) -> Path:
     path = recorded_data_dir(run_dir)
     if path is None:
         raise ConfigError(f"{run_dir}/config.json has no \"data\" entry; it should name the split directory")
-    if not (path / "test.txt").is_file():
+    if not SplitDir(path).test.is_file():
         raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
     return path
 

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tweetsmith.data.records import read_split_lines
+from tweetsmith.data.split import SplitDir
 
 from .encoding import encode_records
 from .errors import TrainingError
@@ -47,11 +48,11 @@ def read_splits(data_dir: str | os.PathLike) -> Splits:
     directory = Path(data_dir).expanduser()
     if not directory.is_dir():
         raise TrainingError(f"{directory}: no such data directory; pass --data DIR with train.txt and valid.txt")
-    splits = {}
+    splits, files = {}, SplitDir(directory)
     for name in ("train", "valid"):
-        path = directory / f"{name}.txt"
+        path = files.path(name)
         if not path.is_file():
-            raise TrainingError(f"{directory} has no {name}.txt; run `tweetsmith prepare` to make the splits")
+            raise TrainingError(f"{directory} has no {path.name}; run `tweetsmith prepare` to make the splits")
         lines = read_split_lines(path)
         if not lines:
             raise TrainingError(f"{path} is empty; it needs at least one record (one line)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 from tweetsmith.data.records import read_split
+from tweetsmith.data.split import SplitDir
 
 from .bootstrap import DEFAULT_RESAMPLES, mean_interval
 from .progress import ProgressFn
@@ -135,11 +136,11 @@ def voice_judge(data_dir: str | Path, *, on_progress: ProgressFn | None = None) 
     train, most frequent first."""
     from collections import Counter
 
-    data = Path(data_dir)
-    counts = Counter(r.author for r in read_split(data / "train.txt"))
+    splits = SplitDir(data_dir)
+    counts = Counter(r.author for r in read_split(splits.train))
     real: dict[str, list[str]] = {}
-    for record in read_split(data / "test.txt"):
+    for record in read_split(splits.test):
         real.setdefault(record.author, []).append(record.text)
-    classifier = author_classifier(data, on_progress=on_progress)
+    classifier = author_classifier(splits.root, on_progress=on_progress)
     authors = [a for a, _ in counts.most_common() if a or len(counts) == 1]
     return VoiceJudge(classifier, real, authors)

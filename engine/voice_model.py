@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from tweetsmith.data.records import Record, parse_line, read_split
+from tweetsmith.data.split import SPLIT_NAMES, SplitDir
 
 from .progress import ProgressFn, Progress
 from .voice_results import ClassifierFit, Estimate, SettingScore
 
 VOICE_VERSION = 1  # bump when a change to the features, the model or the text cleaning changes a figure
-SPLITS = ("train", "valid", "test")
 WORD_TOKENS = r"(?u)[@#]?\w+"  # words, with @mentions and #hashtags kept whole
 
 
@@ -177,8 +177,9 @@ def classifier_key(data_dir: Path, grid: Sequence[Setting], seed: int) -> str:
     from .paths import home
 
     parts = [f"v{VOICE_VERSION}", f"sklearn={sklearn.__version__}", f"seed={seed}", *(s.label for s in grid)]
-    for split in SPLITS:
-        path = data_dir / f"{split}.txt"
+    splits = SplitDir(data_dir)
+    for split in SPLIT_NAMES:
+        path = splits.path(split)
         parts.append(f"{split}={file_sha256(path, home() / 'hashes.json') if path.is_file() else 'missing'}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -191,11 +192,11 @@ def author_classifier(data_dir: str | Path, *, grid: Sequence[Setting] = GRID, s
 
     from .paths import cache_dir
 
-    data = Path(data_dir)
-    train = read_split(data / "train.txt")  # DataError naming the fix for a missing split
+    splits = SplitDir(data_dir)
+    train = read_split(splits.train)  # DataError naming the fix for a missing split
     if len({r.author for r in train if r.author}) < 2:
         return None
-    key = classifier_key(data, grid, seed)
+    key = classifier_key(splits.root, grid, seed)
     stored = cache_dir("voice") / f"{key}.joblib"
     with _lock:  # two workers asking at once: the first fits, the second waits for it
         if str(stored) in _fitted:
@@ -208,8 +209,8 @@ def author_classifier(data_dir: str | Path, *, grid: Sequence[Setting] = GRID, s
             except Exception:  # noqa: BLE001 (a torn or foreign file: fitted again and replaced)
                 found = None
         if found is None:
-            splits = {s: read_split(data / f"{s}.txt") if (data / f"{s}.txt").is_file() else [] for s in SPLITS[1:]}
-            found = fit_author_classifier(train, splits["valid"], splits["test"], grid=grid, seed=seed, key=key,
+            held_out = {s: read_split(splits.path(s)) if splits.path(s).is_file() else [] for s in ("valid", "test")}
+            found = fit_author_classifier(train, held_out["valid"], held_out["test"], grid=grid, seed=seed, key=key,
                                           on_progress=on_progress)
             _store(stored, {"pipeline": found.pipeline, "fit": found.fit.to_json()})
         _fitted[str(stored)] = found

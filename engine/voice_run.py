@@ -22,10 +22,11 @@ from .experiments import _cached, _check, _load, _now, _plan, _release, _save
 from .generate import DEFAULT_BATCH_SIZE
 from .plots import plot_confusion
 from .progress import ProgressFn, counting
-from .results import NO_TUNED_NOTE, SIDES
+from .results import NO_TUNED_NOTE
 from .runs import RunPaths, final_mtime, write_json_atomic
 from .sample_cache import cached_generate_samples
 from .sampling import SamplingConfig
+from .sides import SIDES
 from .voice import voice_judge
 from .voice_model import GRID, classifier_key
 from .voice_results import VoiceResult, shown_author

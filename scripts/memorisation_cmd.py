@@ -23,11 +23,12 @@ def train_dir(path: str):
     """A data directory with train.txt, or the data directory of a run."""
     from pathlib import Path
 
+    from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.runs import is_run_dir, run_data_dir
 
     folder = Path(path)
-    if (folder / "train.txt").is_file():
+    if SplitDir(folder).train.is_file():
         return folder
     if is_run_dir(folder):
         return run_data_dir(folder)
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from tweetsmith.data.errors import DataError
+    from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.memorisation import index_for_data, summarize
     from tweetsmith.engine.samples_io import read_scored_texts
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     matches = index.match_many(i.text for i in items)
     summary = summarize(matches, worst=args.worst)
     if args.json:
-        out = {**summary.to_json(), "file": args.samples, "train": str(data / "train.txt")}
+        out = {**summary.to_json(), "file": args.samples, "train": str(SplitDir(data).train)}
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(render(summary, [i.author for i in items]))

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 def _authors(args, config) -> list[str]:
     from pathlib import Path
 
+    from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.experiments import authors_from_split
     from tweetsmith.engine.runs import run_data_dir
@@ -94,7 +95,7 @@ def _authors(args, config) -> list[str]:
     data = Path(args.data) if args.data else run_data_dir(args.run_dir) if args.run_dir else None
     if data is None:
         raise ConfigError("give --author NAME, or --run RUN / --data DIR to draw authors from the training data")
-    train = data / "train.txt" if data.is_dir() else data
+    train = SplitDir(data).train if data.is_dir() else data
     return authors_from_split(train, args.num_samples, seed=config.seed)
 
 

@@ -39,6 +39,7 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.train_events import TrainEvent
 
@@ -159,7 +160,7 @@ class TweetsmithApp(App):
         self._load_start(ws.model_spec, ws.run_dir, ws.data_dir, self._runs_root or runs_root(), ws.side)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load_start(self, spec: str | None, run_dir: Path | None, data_dir: Path | None, root: Path, side: str) -> None:
+    def _load_start(self, spec: str | None, run_dir: Path | None, data_dir: Path | None, root: Path, side: Side) -> None:
         """Load what ``plan_start`` picks (unless models were given) and the data's authors."""
         try:
             if self._given_models and run_dir is None:  # given a loaded model: no run to look for
@@ -177,7 +178,7 @@ class TweetsmithApp(App):
                 self.post_message(msg.ModelLoaded(loaded, plan.side, seconds, activate=True))
         self._load_data(plan.data_dir)
 
-    def _load(self, side: str, run_dir: Path | None, spec: str | None) -> tuple[LoadedModel, float] | None:
+    def _load(self, side: Side, run_dir: Path | None, spec: str | None) -> tuple[LoadedModel, float] | None:
         """In a worker: one side's model (a run's, else ``spec``'s) and the seconds it took; a failure is
         posted as ``ModelLoadFailed`` (None returned)."""
         began = time.perf_counter()
@@ -202,7 +203,7 @@ class TweetsmithApp(App):
             self.post_message(msg.DataFailed(error_text(err)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load_side(self, side: str, activate: bool, run_dir: Path | None, spec: str | None) -> None:
+    def _load_side(self, side: Side, activate: bool, run_dir: Path | None, spec: str | None) -> None:
         result = self._load(side, run_dir, spec)
         if result is not None:
             loaded, seconds = result
@@ -285,7 +286,7 @@ class TweetsmithApp(App):
     def action_toggle_side(self) -> None:
         self.switch_side("base" if self.workspace.side == "tuned" else "tuned")
 
-    def switch_side(self, side: str) -> None:
+    def switch_side(self, side: Side) -> None:
         ws = self.workspace
         if side == ws.side and side in ws.models:
             self.notify(f"already using the {side} model")

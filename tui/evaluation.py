@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
+from tweetsmith.data.split import SplitDir
+from tweetsmith.engine.sides import SIDES, Side
+
 from .display import short_path
 
 if TYPE_CHECKING:
@@ -25,9 +28,6 @@ if TYPE_CHECKING:
 SPLITS = ("valid", "test")
 
 
-SIDES = ("base", "tuned")
-
-
 @dataclass(frozen=True)
 class PerplexityTable:
     values: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (side, split) -> windowed perplexity
@@ -36,7 +36,7 @@ class PerplexityTable:
     # (side, split) -> per-record perplexity: each record alone after end-of-text, as the chat writes one
     record_values: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
-    def get(self, side: str, split: str, context: str = "windowed") -> float | None:
+    def get(self, side: Side, split: str, context: str = "windowed") -> float | None:
         return (self.record_values if context == "record" else self.values).get((side, split))
 
     def change(self, split: str, context: str = "windowed") -> float | None:
@@ -105,7 +105,7 @@ def compute_table(
             break
         label = f"{side} · {split}" + (" · alone" if context == "record" else "")
         result = perplexity_of_file(
-            models[side], Path(data_dir) / f"{split}.txt", cancel=cancel, context=context,
+            models[side], SplitDir(data_dir).path(split), cancel=cancel, context=context,
             on_progress=lambda done, total, label=label: on_progress(label, done, total),
         )
         if cancel.is_set():
@@ -135,7 +135,7 @@ def quick_table(
     from tweetsmith.engine.perplexity import record_perplexity_of_lines
     from tweetsmith.engine.runs import read_run_config, run_data_dir
 
-    lines = read_split_lines(run_data_dir(run_dir) / "valid.txt")
+    lines = read_split_lines(SplitDir(run_data_dir(run_dir)).valid)
     head = lines[:records]
     given = dict(models)
     base = given.get("base")
@@ -178,7 +178,7 @@ def run_sweep(
     *,
     run_dir: Path | None,
     models: Mapping[str, LoadedModel],
-    side: str,
+    side: Side,
     data_dir: Path | None,
     param: str,
     values: Sequence[float] | None,
@@ -198,7 +198,7 @@ def run_sweep(
     if run_dir is not None and has_final_model(run_dir):
         return experiments.sweep(run_dir, param, values, n=n, config=config, base=models.get("base"),
                                  tuned=models.get("tuned"), on_progress=report, cancel=cancel, precision=precision)
-    if data_dir is None or not (Path(data_dir) / "test.txt").is_file():
+    if data_dir is None or not SplitDir(data_dir).test.is_file():
         raise ConfigError("a sweep needs data with train.txt and test.txt; start with --data DIR or open a run")
     if models.get(side) is None:
         raise ConfigError("no model loaded yet; try again when the header shows one")

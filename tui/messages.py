@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.memorisation import SpanMatch
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.surprisal import Disagreement, TextScore
     from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.progress import Progress
@@ -66,7 +67,7 @@ class ModelLoaded(Message, bubble=False):
     ``seconds`` is 0 for a model that was already loaded (a switch of sides)."""
 
     loaded: LoadedModel
-    side: str
+    side: Side
     seconds: float
     activate: bool = True
 
@@ -74,7 +75,7 @@ class ModelLoaded(Message, bubble=False):
 @dataclass
 class ModelLoadFailed(Message):
     error: str
-    side: str = "base"
+    side: Side = "base"
 
 
 @dataclass
@@ -109,7 +110,7 @@ class ChatScreenMounted(Message):
 class SideRequested(Message):
     """Use (``activate``) or just load the ``side`` model: ctrl+b, /base, /tuned, 'Use tuned', /ab."""
 
-    side: str
+    side: Side
     activate: bool = True
 
 
@@ -157,7 +158,7 @@ class SampleStarted(Message):
     card_id: str
     author: str
     prompt_text: str
-    side: str
+    side: Side
     column: int = 0  # 0, or 0/1 for the two sides of an /ab pair
     pair_id: str | None = None
 
@@ -174,7 +175,7 @@ class TokensArrived(Message):
 class SampleFinished(Message):
     card_id: str
     sample: Sample
-    side: str
+    side: Side
 
 
 @dataclass
@@ -186,7 +187,7 @@ class SampleFailed(Message):
     partial: str
     author: str
     prompt_text: str
-    side: str
+    side: Side
     config: SamplingConfig  # what the sample was asked with, its seed included
 
 
@@ -267,7 +268,7 @@ class VoiceComputed(Message):
     fit: ClassifierFit | None
     note: str
     author: str
-    side: str
+    side: Side
 
 
 @dataclass
@@ -374,7 +375,7 @@ class SampleMatched(Message):
 class SurprisalScored(Message):
     """Cards' texts scored under ``side``: card_id -> (the text scored, its score)."""
 
-    side: str
+    side: Side
     scores: dict[str, tuple[str, TextScore]]
 
 

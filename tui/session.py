@@ -21,6 +21,7 @@ from tweetsmith.engine.generate import clean_sample_text
 
 if TYPE_CHECKING:
     from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sides import Side
 
 SESSION_FILE = "chat.jsonl"
 
@@ -32,7 +33,7 @@ class ChatEntry:
     author: str
     prompt_text: str  # text the user asked to continue ("" for none)
     text: str  # the generated continuation
-    side: str = "base"  # "base" or "tuned"
+    side: Side = "base"  # "base" or "tuned"
     model: str = ""
     adapter: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # the SamplingConfig's fields
@@ -92,7 +93,7 @@ class ChatEntry:
         return cls(**{k: v for k, v in obj.items() if k in names})
 
 
-def entry_from_sample(sample: Sample, *, side: str, prompt_text: str | None = None) -> ChatEntry:
+def entry_from_sample(sample: Sample, *, side: Side, prompt_text: str | None = None) -> ChatEntry:
     """A ChatEntry from the engine's ``Sample``, field by field (a renamed field fails here, loudly, instead
     of being saved as a default). The typed text is cleaned of control characters as the sample's text is
     (``clean_sample_text``); the engine's ``Sample.prompt`` keeps what the model was given."""

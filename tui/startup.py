@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from tweetsmith.data.prepare import PrepareProgress
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.sides import Side
 
 BUILTIN_CORPUS = "sotu"
 
@@ -27,7 +28,7 @@ class StartPlan:
     run_dir: Path | None
     model_spec: str | None
     data_dir: Path | None  # None: prepare the built-in corpus
-    side: str  # the side the chat starts on: "tuned" for a run with a final model, else "base"
+    side: Side  # the side the chat starts on: "tuned" for a run with a final model, else "base"
 
 
 def last_run(root: Path) -> Path | None:
@@ -53,7 +54,7 @@ def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | No
     return StartPlan(None, model_spec, data_dir, "base")
 
 
-def load_side_model(side: str, run_dir: Path | None, spec: str | None, progress: Callable[[str], None],
+def load_side_model(side: Side, run_dir: Path | None, spec: str | None, progress: Callable[[str], None],
                     precision: str = "auto") -> LoadedModel:
     """One side of a run (its base, or base + its tuned adapter), else the model ``spec`` names; in the
     precision that is faster here with ``auto`` (measured once per machine: bf16 or fp32 on a CPU)."""
@@ -96,8 +97,9 @@ def builtin_data_dir(progress: Callable[[str], None] = lambda _m: None) -> Path:
 def authors_of(data_dir: Path, limit: int = 5000) -> list[str]:
     """The authors of the training split, most frequent first (the input completes from these)."""
     from tweetsmith.data.records import read_split
+    from tweetsmith.data.split import SplitDir
 
-    train = Path(data_dir) / "train.txt"
+    train = SplitDir(data_dir).train
     if not train.is_file():
         return []
     counts = Counter(r.author for r in read_split(train) if r.author)

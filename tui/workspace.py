@@ -20,8 +20,7 @@ from .root import Root
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
-
-SIDES = ("base", "tuned")
+    from tweetsmith.engine.sides import Side
 
 
 class CancelEvents:
@@ -55,7 +54,7 @@ class Workspace:
     data_dir: Path | None = None
     session_path: Path | None = None  # --session: where the chat is saved (None: beside the run or model)
     models: dict[str, LoadedModel] = field(default_factory=dict)
-    side: str = "base"
+    side: Side = "base"
     authors: list[str] = field(default_factory=list)  # of the training split, most frequent first
     training_running: bool = False
     cancels: CancelEvents = field(default_factory=CancelEvents)

@@ -85,14 +85,14 @@ def test_the_ablation_is_estimated_from_this_runs_step_and_scoring_times():
     assert eta.after("compare") == (3 * 5 * 30.0 + 1.0, False)  # the ablation has no estimate yet
     eta.trained(130, 130 * 18.0)
     eta.scored(100_000, 1_000.0)
-    ablation = 80 * 18.0 + 6 * ABLATION_EVAL_TOKENS * 0.01
+    ablation = 80 * 18.0 + 6 * 2 * ABLATION_EVAL_TOKENS * 0.01  # each row scored twice: windowed and per record
     assert eta.after("compare") == (3 * 5 * 30.0 + ablation + 1.0, True)
     assert eta.after("sweep top_p") == (ablation + 1.0, True)
-    assert eta.ablation(20, 2) == 20 * 18.0 + 2 * ABLATION_EVAL_TOKENS * 0.01
+    assert eta.ablation(20, 2) == 20 * 18.0 + 2 * 2 * ABLATION_EVAL_TOKENS * 0.01
 
 
 def test_the_ablation_trains_every_variant_but_the_main_run(monkeypatch):
-    """Six rows (baseline, isolated packing, no packing, full or LoRA, lr x0.5, lr x2) and the untuned model are
+    """Six rows (baseline, concat packing, no packing, full or LoRA, lr x0.5, lr x2) and the untuned model are
     scored; the baseline is trained only when the main run is not it."""
     from tweetsmith.engine.ablation import variants
     from tweetsmith.engine.train_config import TrainConfig

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.results import SweepPoint, SweepResult
     from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.sides import Side
 
     from ..workspace import Workspace
 
@@ -70,7 +71,7 @@ class SweepScreen(Screen):
         self.run_sweep(ws.run_dir, dict(ws.models), ws.side, ws.data_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
-    def run_sweep(self, run_dir: Path | None, models: dict[str, LoadedModel], side: str, data_dir: Path | None) -> None:
+    def run_sweep(self, run_dir: Path | None, models: dict[str, LoadedModel], side: Side, data_dir: Path | None) -> None:
         from ..evaluation import run_sweep
 
         try:

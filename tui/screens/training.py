@@ -26,6 +26,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, Switch
 
+from tweetsmith.data.split import SplitDir
+
 from .. import messages as msg
 from ..display import short_path
 from ..widgets.loss_plot import LossPlot
@@ -183,7 +185,7 @@ class TrainingScreen(Screen):
         try:  # "~nosuser" (RuntimeError), a NUL (ValueError), a name too long (OSError): all the user's to fix
             data = Path(values["data"]).expanduser()
             exists, is_dir = data.exists(), data.is_dir()
-            has_train = is_dir and (data / "train.txt").is_file()
+            has_train = is_dir and SplitDir(data).train.is_file()
         except (OSError, RuntimeError, ValueError) as err:
             raise ValueError(f"data: {_one_line(values['data'])!r} is not a usable path ({_one_line(str(err))}); "
                              "give a directory from `tweetsmith prepare` or a file to prepare") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.surprisal import TokenScore
 
 # (upper bound in bits, style, legend label)
@@ -55,7 +56,7 @@ def styled_runs(body: str, prompt_len: int, *, copied: tuple[int, int] | None = 
     return runs
 
 
-def legend_runs(side: str) -> list[tuple[str, str]]:
+def legend_runs(side: Side) -> list[tuple[str, str]]:
     """The legend the panel shows while surprisal colours are on."""
     runs: list[tuple[str, str]] = [("Surprisal", "bold"), (f" under {side} (bits)\n", "dim")]
     for _, style, label in SURPRISAL_BINS:

@@ -26,6 +26,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from tweetsmith.data.split import SplitDir
 from tweetsmith.engine.generate import clean_sample_text
 
 from .. import messages as msg
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.memorisation import MemorisationIndex
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.sides import Side
 
     from ..commands import Prompt
     from ..workspace import Workspace
@@ -51,7 +53,7 @@ MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the fi
 @dataclass(frozen=True)
 class Job:
     card_id: str
-    side: str
+    side: Side
     index: int  # sample i of the request: seed + i (the two cards of an /ab pair share it)
     column: int = 0
     pair_id: str | None = None
@@ -318,7 +320,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         """A finished card: is it copied from a training tweet, and which of its tokens surprised its model
         most (its footer; also its colours while they are on)?"""
         data_dir = self.workspace.data_dir
-        if data_dir is not None and (Path(data_dir) / "train.txt").is_file():
+        if data_dir is not None and SplitDir(data_dir).train.is_file():
             self._match(card.id or "", card.body_text, Path(data_dir))
         self._score_cards([card], card.side)
         if self.surprisal_on and card.side != self.workspace.side:
@@ -371,7 +373,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         if self.surprisal_on:
             self._score_cards([c for c in self.cards.values() if c.entry is not None])
 
-    def _score_cards(self, cards: list[MessageCard], side: str | None = None) -> None:
+    def _score_cards(self, cards: list[MessageCard], side: Side | None = None) -> None:
         """Score the cards' texts under ``side``'s model (default: the chat's) in a worker."""
         side = side or self.workspace.side
         loaded = self.workspace.models.get(side)
@@ -380,7 +382,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         self._score_worker([(card.id or "", card.author, card.body_text) for card in cards], loaded, side)
 
     @work(thread=True, exit_on_error=False, group="surprisal")
-    def _score_worker(self, items: list[tuple[str, str, str]], loaded: LoadedModel, side: str) -> None:
+    def _score_worker(self, items: list[tuple[str, str, str]], loaded: LoadedModel, side: Side) -> None:
         from tweetsmith.data.records import Record
         from tweetsmith.engine.surprisal import score_texts
 

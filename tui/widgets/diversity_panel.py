@@ -21,6 +21,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from tweetsmith.data.split import SplitDir
+
 from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
@@ -37,11 +39,11 @@ APP_BAND_REPEATS = 10  # fewer sets than the CLI's 20: the band is redrawn as th
 def _pool_for(data_dir: Path) -> HumanPool:
     from tweetsmith.engine.bootstrap import human_pool_for_split
 
-    return human_pool_for_split(data_dir / "test.txt")
+    return human_pool_for_split(SplitDir(data_dir).test)
 
 
 def _test_split(data_dir: Path | None) -> Path | None:
-    return Path(data_dir) if data_dir is not None and (Path(data_dir) / "test.txt").is_file() else None
+    return Path(data_dir) if data_dir is not None and SplitDir(data_dir).test.is_file() else None
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -113,7 +115,7 @@ class DiversityPanel(Widget):
             from tweetsmith.engine.diversity import diversity, reference_from_lines
 
             if reference is None and test is not None:
-                reference = reference_from_lines(read_split_lines(test / "test.txt"))
+                reference = reference_from_lines(read_split_lines(SplitDir(test).test))
             overall = diversity(texts, reference=reference)
             per_author = diversity(author_texts, reference=reference) if author_texts else None
         except Exception as err:  # noqa: BLE001

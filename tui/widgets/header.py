@@ -15,6 +15,7 @@ from ..display import short_path
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import ModelInfo
+    from tweetsmith.engine.sides import Side
 
 
 class ModelHeader(Widget):
@@ -43,7 +44,7 @@ class ModelHeader(Widget):
     def _app_status(self, status: str) -> None:
         self.status = status
 
-    def show_model(self, info: ModelInfo, side: str, run_dir: Path | None) -> None:
+    def show_model(self, info: ModelInfo, side: Side, run_dir: Path | None) -> None:
         """The model the chat uses now: ``side`` of the run ``run_dir`` (if any)."""
         self.model_name = info.name
         self.adapter = f"LoRA ({short_path(run_dir if run_dir is not None else Path(info.adapter))})" if info.adapter else ""

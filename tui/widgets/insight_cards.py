@@ -15,6 +15,7 @@ from .card_marks import legend_runs, styled_runs
 
 if TYPE_CHECKING:
     from tweetsmith.engine.memorisation import SpanMatch
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.surprisal import Disagreement, TextScore
 
 
@@ -82,5 +83,5 @@ class SurprisalLegend(Static):
         self.display = False
         self.watch_side(self.side)
 
-    def watch_side(self, side: str) -> None:
+    def watch_side(self, side: Side) -> None:
         self.update(Content.assemble(*legend_runs(side)))

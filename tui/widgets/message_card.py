@@ -20,6 +20,7 @@ from .card_marks import styled_runs
 
 if TYPE_CHECKING:
     from tweetsmith.engine.memorisation import SpanMatch
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.surprisal import TextScore, TokenScore
 
 
@@ -27,7 +28,7 @@ class MessageCard(Vertical, can_focus=True):
     """One sample. ``append`` adds streamed text; ``finish`` adds the footer from the finished entry.
     Focusable (click, or Tab from the chat), so the card keys (c, r, m) can act on this card."""
 
-    def __init__(self, author: str, prompt_text: str = "", side: str = "base", *, id: str | None = None,
+    def __init__(self, author: str, prompt_text: str = "", side: Side = "base", *, id: str | None = None,
                  show_side: bool = False):
         super().__init__(id=id, classes=f"card side-{side}")
         self.author = author

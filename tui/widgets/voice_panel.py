@@ -20,11 +20,14 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from tweetsmith.data.split import SplitDir
+
 from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
 
 if TYPE_CHECKING:
+    from tweetsmith.engine.sides import Side
     from tweetsmith.engine.voice import VoiceJudge
 
     from ..session import ChatEntry
@@ -73,7 +76,7 @@ class VoicePanel(Widget):
         side = self.workspace.side
         kept = [e for e in entries if e.side == side and e.text.strip()]
         data = self.workspace.data_dir
-        if data is None or not (Path(data) / "test.txt").is_file():
+        if data is None or not SplitDir(data).test.is_file():
             self.status = "no data: open a run or /data to measure"
             return
         if not kept:
@@ -85,7 +88,7 @@ class VoicePanel(Widget):
         self._measure(Path(data), [e.author for e in kept], [e.text for e in kept], author, side)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="voice")
-    def _measure(self, data: Path, authors: list[str], texts: list[str], author: str, side: str) -> None:
+    def _measure(self, data: Path, authors: list[str], texts: list[str], author: str, side: Side) -> None:
         try:
             judge = self._judges.get(data)
             figures = judge.measure(authors, texts, seed=VOICE_SEED, per_author_test={author})

@@ -25,16 +25,19 @@ LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 # 3: every line break ends a sample (LINE_BREAKS), also one whose UTF-8 bytes span several tokens.
 # 4: a sample that starts a new record (a generated author tag, ``\\other-``) ends there (RECORD_START).
 # 5: a tweet (typed text + sample) longer than TWEET_MAX_CHARS is cut there (``cap_tweet``).
-DECODE_VERSION = 5
+DECODE_VERSION = 6
 SPLIT_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 byte-level tokens
 
 
 # A new record starting inside a sample: an author tag (``\\sama-``, the line format's prefix) at the start
-# of the text or after a space. The model learned that records follow each other; a tuned model writes
-# ``\\NAME- \\NAME- ...`` or another author's tweet after its own, which is a second tweet, not this one's text.
-RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\]+-")
+# of the text, after a space or glued to the end of a sentence (``people...\\paulg-``, read in a tuned model's
+# samples). The model learned that records follow each other; a tuned model writes ``\\NAME- \\NAME- ...``
+# or another author's tweet after its own, which is a second tweet, not this one's text. After a letter, a
+# digit, ":" or "/" a backslash is text (``C:\\dir-x``).
+_TAG_MAY_FOLLOW = r"""(?:^|(?<=[\s.!?…"'”’)\]]))"""
+RECORD_START = re.compile(_TAG_MAY_FOLLOW + r"\\[^\s\\]+-")
 # A trailing backslash-word that may still become such a tag: the stream holds it back until it is decided.
-_MAYBE_RECORD_START = re.compile(r"(?:^|(?<=\s))\\[^\s\\-]*$")
+_MAYBE_RECORD_START = re.compile(_TAG_MAY_FOLLOW + r"\\[^\s\\-]*$")
 
 
 TWEET_MAX_CHARS = 280  # a tweet's length limit, in characters (code points; Twitter weighs URLs and CJK apart)

@@ -110,6 +110,7 @@ def test_clean_text_of_a_prefix_is_a_prefix(a, b):
     ((" founders ship", " \\sama", "-", " the next"), "founders ship", 3),  # another author's tag: a new tweet
     ((" ok", " \\paulg", "-", " again"), "ok", 3),  # its own tag again ends it too
     ((" see C", ":\\dir", "-x", " now"), "see C:\\dir-x now", None),  # a backslash inside a word is text
+    ((" so it goes...", "\\paulg", "-", " more"), "so it goes...", 3),  # a tag glued to a sentence's end
     ((" a \\b", " c-d"), "a \\b c-d", None),  # a backslash-word a space ends before any "-" is text
 ])
 def test_a_sample_ends_where_a_new_record_starts(forced, pieces, text, ending):

@@ -13,7 +13,7 @@ DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "qlora": 3e-4}
 MAX_DEFAULT_BLOCK = 1024
 # A small corpus gets more than one epoch: at least MIN_STEPS optimizer steps, at most MAX_AUTO_EPOCHS epochs
 # (README, "How much training": chosen by per-record perplexity on a 443-record one-author corpus).
-MIN_STEPS = 50
+MIN_STEPS = 60
 MAX_AUTO_EPOCHS = 8
 
 

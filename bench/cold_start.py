@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=600, help="leading valid records scored (0: all)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--sampling", default="", help="SamplingConfig overrides for the samples, key=value,...")
+    parser.add_argument("--samples-only", action="store_true", help="skip the perplexities (a sampling change)")
     parser.add_argument("--curve", action="store_true", help="also score every kept checkpoint cold")
     args = parser.parse_args()
     lines = read_split_lines(args.data / "valid.txt")
@@ -114,10 +115,10 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     results_file = args.work / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    if "base" not in results:
+    if "base" not in results and not args.samples_only:
         results["base"] = scores(load_model(MODEL), lines)
         results_file.write_text(json.dumps(results, indent=1))
-    print(f"base on {len(lines)} valid records: {results['base']}", flush=True)
+    print(f"base on {len(lines)} valid records: {results.get('base')}", flush=True)
     for text in args.variant:
         name, changes = parse_variant(text)
         out = args.work / name
@@ -132,7 +133,8 @@ def main() -> int:
         row.setdefault("train_seconds", round(seconds, 1))
         row["changes"] = changes
         loaded = load_model(MODEL, adapter=out / "final")
-        row["tuned"] = scores(loaded, lines)
+        if not args.samples_only:
+            row["tuned"] = scores(loaded, lines)
         row["samples"] = sample_figures(loaded, args.data, args.samples, sampling)
         if args.curve:
             row["curve"] = {}
@@ -144,7 +146,7 @@ def main() -> int:
         results[key] = row
         results_file.write_text(json.dumps(results, indent=1))
         figures = {k: row["samples"].get(k) for k in ("dist_2", "self_bleu", "tell_apart", "mean_words")}
-        print(f"{name}: tuned {row['tuned']} problems {row['samples']['with_problem']}/{args.samples} "
+        print(f"{name}: tuned {row.get('tuned')} problems {row['samples']['with_problem']}/{args.samples} "
               f"{row['samples']['counts']} {figures} train {row['train_seconds']}s curve {row.get('curve')}", flush=True)
         for line in row["samples"]["shown"]:
             print("   ", line[:220], flush=True)

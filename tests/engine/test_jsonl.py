@@ -11,7 +11,10 @@ import pytest
 from tweetsmith.engine.jsonl import BrokenJsonLines, append_jsonl, read_jsonl, read_jsonl_records
 
 
-def test_a_torn_last_line_is_left_out_with_a_one_line_notice(tmp_path, caplog):
+def test_a_torn_last_line_is_left_out_with_a_one_line_notice(tmp_path, caplog, monkeypatch):
+    # the CLI, run in-process by other tests, turns the notices logger's propagation off (its own handler
+    # prints them): caplog listens at the root, so this test turns it back on for itself
+    monkeypatch.setattr(logging.getLogger("tweetsmith.notices"), "propagate", True)
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"step": 1, "loss": 2.5}\n{"step": 2, "loss": 2.25}\n{"step": 3, "lo')
     result = read_jsonl(path)

@@ -137,6 +137,7 @@ def step_budget(config: TrainConfig, steps_per_epoch: int) -> StepBudget:
     steps = min(config.min_steps, MAX_AUTO_EPOCHS * steps_per_epoch)
     if steps <= from_epochs:
         return StepBudget(-1)
+    why = (f"toward --min-steps {config.min_steps}, at most {MAX_AUTO_EPOCHS} epochs" if steps < config.min_steps
+           else f"to reach --min-steps {config.min_steps}")
     return StepBudget(steps, f"a small corpus ({steps_per_epoch} steps an epoch): training {steps} steps "
-                             f"({steps / steps_per_epoch:.1f} epochs) to reach --min-steps {config.min_steps}; "
-                             "--min-steps 0 trains exactly --epochs")
+                             f"({steps / steps_per_epoch:.1f} epochs) {why}; --min-steps 0 trains exactly --epochs")

@@ -43,3 +43,11 @@ def test_a_small_corpus_trains_the_minimum_and_says_why(tiny_llama_dir, small_sp
     assert started.total_steps == min(200, MAX_AUTO_EPOCHS * per_epoch) > per_epoch
     assert f"training {started.total_steps} steps" in started.notice and "--min-steps 0" in started.notice
     assert finished.steps == started.total_steps
+
+
+def test_the_notice_says_when_the_epoch_cap_stopped_short_of_the_minimum():
+    capped = step_budget(TrainConfig(min_steps=60), 7).notice
+    assert capped == (f"a small corpus (7 steps an epoch): training {7 * MAX_AUTO_EPOCHS} steps ({MAX_AUTO_EPOCHS}.0 "
+                      f"epochs) toward --min-steps 60, at most {MAX_AUTO_EPOCHS} epochs; --min-steps 0 trains exactly --epochs")
+    reached = step_budget(TrainConfig(min_steps=60), 20).notice
+    assert "training 60 steps (3.0 epochs) to reach --min-steps 60;" in reached

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import platform
 import shlex
 import time
@@ -23,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from tweetsmith.data.split import SPLIT_NAMES, SplitDir
 
+from .card_record import Card, CardData, CardModel, CardResults, SplitSize
+from .errors import ModelError
+from .run_record import RunRecord
 from .runs import RunPaths, is_run_dir, read_metrics, write_json_atomic, write_text_atomic
+from .train_config import TrainConfig
 
 if TYPE_CHECKING:
     from .results import RunSummary
@@ -66,7 +71,7 @@ def file_sha256(path: str | Path, memo: Path | None = None) -> str:
     return value
 
 
-def data_summary(data_dir: str | Path) -> dict:
+def data_summary(data_dir: str | Path) -> CardData:
     """The data directory, a sha256 over its split files (name and bytes, in train/valid/test order) and
     each split's records (non-blank lines) and bytes."""
     data_dir = Path(data_dir).expanduser().resolve()
@@ -79,8 +84,8 @@ def data_summary(data_dir: str | Path) -> dict:
         raw = path.read_bytes()
         digest.update(f"{path.name}\0{len(raw)}\0".encode())
         digest.update(raw)
-        splits[name] = {"records": sum(1 for line in raw.split(b"\n") if line.strip()), "bytes": len(raw)}
-    return {"dir": str(data_dir), "sha256": digest.hexdigest(), "splits": splits}
+        splits[name] = SplitSize(records=sum(1 for line in raw.split(b"\n") if line.strip()), bytes=len(raw))
+    return CardData(dir=str(data_dir), sha256=digest.hexdigest(), splits=splits)
 
 
 def weights_file(location: str, spec: str = "") -> Path | None:
@@ -107,14 +112,11 @@ def weights_file(location: str, spec: str = "") -> Path | None:
     return None
 
 
-def model_summary(spec: str, source: str, location: str, *, memo: Path | None = None) -> dict:
+def model_summary(spec: str, source: str, location: str, *, memo: Path | None = None) -> CardModel:
     path = weights_file(location, spec)
-    out = {"spec": spec, "source": source, "location": location, "weights_file": str(path) if path else None,
-           "weights_sha256": None, "weights_bytes": None}
-    if path is not None:
-        out["weights_sha256"] = file_sha256(path, memo)
-        out["weights_bytes"] = path.stat().st_size
-    return out
+    return CardModel(spec=spec, source=source, location=location, weights_file=str(path) if path else None,
+                     weights_sha256=file_sha256(path, memo) if path else None,
+                     weights_bytes=path.stat().st_size if path else None)
 
 
 def library_versions() -> dict:
@@ -130,15 +132,13 @@ def library_versions() -> dict:
     return out
 
 
-def reproduce_command(config: Any) -> str:
+def reproduce_command(config: TrainConfig) -> str:
     """The ``tweetsmith train`` command that makes this run again: every flag that differs from its
     default (flag names as the CLI builds them from ``TrainConfig``), never ``--resume``."""
-    from .train_config import TrainConfig
-
-    values = config if isinstance(config, dict) else dataclasses.asdict(config)
+    values = dataclasses.asdict(config)
     parts = ["tweetsmith", "train"]
     for field in dataclasses.fields(TrainConfig):
-        if field.name == "resume" or field.name not in values:
+        if field.name == "resume":
             continue
         value = values[field.name]
         always = field.name in ("data", "model", "out")
@@ -155,58 +155,41 @@ def reproduce_command(config: Any) -> str:
 # --- writing -------------------------------------------------------------------------------------------
 
 
-def card_paths(run_dir: str | Path) -> tuple[Path, Path]:
-    paths = RunPaths(Path(run_dir))
-    return paths.card, paths.card_md
-
-
-def read_card(run_dir: str | Path) -> dict | None:
-    try:
-        return json.loads(card_paths(run_dir)[0].read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _write(run_dir: str | Path, card: dict) -> dict:
-    json_path, md_path = card_paths(run_dir)
-    write_json_atomic(json_path, card)
-    write_text_atomic(md_path, render_markdown(card))
+def _write(run_dir: str | Path, card: Card) -> Card:
+    card.write(run_dir)
+    write_text_atomic(RunPaths(Path(run_dir)).card_md, render_markdown(card))
     return card
 
 
-def start_card(run_dir: str | Path, config: Any, *, model_spec: str, model_source: str, model_location: str,
-               device: str, precision: str, resolved: dict | None = None, data_dir: str | Path | None = None,
-               resumed_from: str | None = None, memo: Path | None = None) -> dict:
+def start_card(run_dir: str | Path, config: TrainConfig, *, model_spec: str, model_source: str, model_location: str,
+               device: str, precision: str, resolved: RunRecord | None = None, data_dir: str | Path | None = None,
+               resumed_from: str | None = None, memo: Path | None = None) -> Card:
     """Write the card as the run starts (status "running"); returns it. ``config`` is the TrainConfig as
-    asked (or its dict): the flags and the reproducing command; ``resolved`` what training made of them
-    (block size, the micro-batch after an out-of-memory retry, processes, learning rate...);
-    ``model_*`` describe the base actually loaded (after any fallback)."""
-    values = config if isinstance(config, dict) else dataclasses.asdict(config)
+    asked: the flags and the reproducing command; ``resolved`` what training made of them (block size, the
+    micro-batch after an out-of-memory retry, processes, learning rate...); ``model_*`` describe the base
+    actually loaded (after any fallback)."""
     if memo is None:
         from .paths import home
 
         memo = home() / "hashes.json"
-    previous = read_card(run_dir) if resumed_from else None
-    card = {
-        "run": str(Path(run_dir)),
-        "status": "running",
-        "started": previous.get("started") if previous else _now(),
-        "resumed": _now() if resumed_from else None,
-        "resumed_from": resumed_from,
-        "ended": None,
-        "data": data_summary(data_dir or values.get("data", "")),
-        "model": model_summary(model_spec, model_source, model_location, memo=memo),
-        "method": values.get("method") or ("qlora" if values.get("quantize") else "lora" if values.get("lora") else "full"),
-        "flags": values,
-        "resolved": resolved or {},
-        "libraries": library_versions(),
-        "device": device,
-        "precision": precision,
-        # The data directory as resolved (absolute), so the command works from anywhere.
-        "reproduce": reproduce_command({**values, **({"data": str(resolved["data"])} if (resolved or {}).get("data") else {})}),
-        "results": None,
-    }
+    previous = _previous_card(run_dir) if resumed_from else None
+    # The data directory as resolved (absolute), so the reproducing command works from anywhere.
+    asked = dataclasses.replace(config, data=resolved.data) if resolved is not None and resolved.data else config
+    card = Card(
+        run=str(Path(run_dir)), status="running", started=previous.started if previous else _now(),
+        resumed=_now() if resumed_from else None, resumed_from=resumed_from, ended=None,
+        data=data_summary(data_dir or config.data), model=model_summary(model_spec, model_source, model_location, memo=memo),
+        method=config.method, flags=config, resolved=resolved, libraries=library_versions(), device=device,
+        precision=precision, reproduce=reproduce_command(asked), results=None)
     return _write(run_dir, card)
+
+
+def _previous_card(run_dir: str | Path) -> Card | None:
+    """The card a resumed run had (for its start time); one this version cannot read is replaced, not fatal."""
+    try:
+        return Card.read(run_dir)
+    except ModelError:
+        return None
 
 
 def results_from_metrics(run_dir: str | Path) -> dict:
@@ -225,24 +208,24 @@ def results_from_metrics(run_dir: str | Path) -> dict:
 
 
 def finish_card(run_dir: str | Path, *, outcome: str, steps: int, seconds: float, tokens_seen: int | None = None,
-                result_dir: str = "", stopped_early: str | None = None) -> dict:
+                result_dir: str = "", stopped_early: str | None = None) -> Card | None:
     """Complete the card: status (completed/stopped), end time, steps, tokens seen, final and best metrics,
-    and why early stopping ended the run (``stopped_early``), when it did.
+    and why early stopping ended the run (``stopped_early``), when it did. None, with nothing written, for a
+    run without a card (training writes it first).
 
     Without ``tokens_seen`` it is estimated as steps x batch x accumulation x processes x block (exact
-    for packed training, an upper bound for padded)."""
-    card = read_card(run_dir) or {"run": str(run_dir), "flags": {}}
-    known = {**(card.get("flags") or {}), **(card.get("resolved") or {})}
+    for packed training, an upper bound for padded), from the resolved shape when known, else the flags."""
+    card = Card.read(run_dir)
+    if card is None:
+        return None
     estimated = tokens_seen is None
     if estimated:
-        per_step = 1
-        for key in ("batch_size", "grad_accum", "world_size", "block_size"):
-            per_step *= int(known.get(key) or 1)
-        tokens_seen = steps * per_step
-    card.update(status=outcome, ended=_now(), results={
-        "steps": steps, "seconds": round(seconds, 1), "tokens_seen": tokens_seen, "tokens_seen_estimated": estimated,
-        "result_dir": result_dir, "stopped_early": stopped_early, **results_from_metrics(run_dir)})
-    return _write(run_dir, card)
+        shape = card.resolved or card.flags
+        processes = card.resolved.world_size if card.resolved else 1
+        tokens_seen = steps * math.prod(max(1, n) for n in (shape.batch_size, shape.grad_accum, processes, shape.block_size))
+    results = CardResults(steps=steps, seconds=round(seconds, 1), tokens_seen=tokens_seen, tokens_seen_estimated=estimated,
+                          result_dir=result_dir, stopped_early=stopped_early, **results_from_metrics(run_dir))
+    return _write(run_dir, dataclasses.replace(card, status=outcome, ended=_now(), results=results))
 
 
 def _fmt(value: Any) -> str:
@@ -253,42 +236,41 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_markdown(card: dict) -> str:
+def render_markdown(card: Card) -> str:
     """card.md: the same facts as card.json, for people."""
-    name = Path(card.get("run", "run")).name
-    data, model, results = card.get("data") or {}, card.get("model") or {}, card.get("results")
-    out = [f"# Run card: {name}", "",
-           f"Status: **{card.get('status')}** · started {card.get('started')}"
-           + (f" · resumed {card['resumed']}" if card.get("resumed") else "")
-           + (f" · ended {card['ended']}" if card.get("ended") else ""), "",
-           "## Data", "", f"- directory: `{data.get('dir')}`", f"- content sha256: `{data.get('sha256')}`", "",
+    data, model, results = card.data, card.model, card.results
+    out = [f"# Run card: {Path(card.run).name}", "",
+           f"Status: **{card.status}** · started {card.started}"
+           + (f" · resumed {card.resumed}" if card.resumed else "")
+           + (f" · ended {card.ended}" if card.ended else ""), "",
+           "## Data", "", f"- directory: `{data.dir}`", f"- content sha256: `{data.sha256}`", "",
            "| split | records | bytes |", "|---|---:|---:|"]
-    for split, info in (data.get("splits") or {}).items():
-        out.append(f"| {split} | {info['records']:,} | {info['bytes']:,} |")
-    out += ["", "## Base model", "", f"- spec: `{model.get('spec')}` ({model.get('source')}, `{model.get('location')}`)",
-            f"- weights: `{model.get('weights_file')}`", f"- weights sha256: `{model.get('weights_sha256')}`", "",
-            "## Method and flags", "", f"Method: **{card.get('method')}**", "", "| flag | value |", "|---|---|"]
-    resolved = card.get("resolved") or {}
-    for key, value in (card.get("flags") or {}).items():
-        used = resolved.get(key, value)
+    out += [f"| {split} | {size.records:,} | {size.bytes:,} |" for split, size in data.splits.items()]
+    out += ["", "## Base model", "", f"- spec: `{model.spec}` ({model.source}, `{model.location}`)",
+            f"- weights: `{model.weights_file}`", f"- weights sha256: `{model.weights_sha256}`", "",
+            "## Method and flags", "", f"Method: **{card.method}**", "", "| flag | value |", "|---|---|"]
+    flags = dataclasses.asdict(card.flags)
+    resolved = card.resolved.to_json() if card.resolved else {}
+    for key, value in flags.items():
+        used = resolved.get(key, value)  # a flag training did not resolve was used as asked
         out.append(f"| {key} | `{json.dumps(value)}`" + (f" (used: `{json.dumps(used)}`)" if used != value else "") + " |")
-    extra = {k: v for k, v in resolved.items() if k not in (card.get("flags") or {})}
+    extra = {k: v for k, v in resolved.items() if k not in flags}
     if extra:
         out += ["", "Resolved at the start: " + ", ".join(f"{k} `{json.dumps(v)}`" for k, v in extra.items())]
-    out += ["", "## Environment", "", f"- device: {card.get('device')}, precision: {card.get('precision')}"]
-    out += [f"- {lib}: {version or 'not installed'}" for lib, version in (card.get("libraries") or {}).items()]
+    out += ["", "## Environment", "", f"- device: {card.device}, precision: {card.precision}"]
+    out += [f"- {lib}: {version or 'not installed'}" for lib, version in card.libraries.items()]
     out += ["", "## Results", ""]
     if results:
-        out += [f"- {results['stopped_early']}"] if results.get("stopped_early") else []
-        out += [f"- steps: {results.get('steps')} in {_fmt(results.get('seconds'))} s",
-                f"- tokens seen: {results.get('tokens_seen'):,}" + (" (estimated)" if results.get("tokens_seen_estimated") else ""),
-                f"- final loss: {_fmt(results.get('final_loss'))}",
-                f"- final valid perplexity: {_fmt(results.get('final_valid_perplexity'))}",
-                f"- best valid perplexity: {_fmt(results.get('best_valid_perplexity'))} (step {_fmt(results.get('best_step'))})",
-                f"- model: `{results.get('result_dir') or '–'}`"]
+        out += [f"- {results.stopped_early}"] if results.stopped_early else []
+        out += [f"- steps: {results.steps} in {_fmt(results.seconds)} s",
+                f"- tokens seen: {results.tokens_seen:,}" + (" (estimated)" if results.tokens_seen_estimated else ""),
+                f"- final loss: {_fmt(results.final_loss)}",
+                f"- final valid perplexity: {_fmt(results.final_valid_perplexity)}",
+                f"- best valid perplexity: {_fmt(results.best_valid_perplexity)} (step {_fmt(results.best_step)})",
+                f"- model: `{results.result_dir or '–'}`"]
     else:
         out.append("Still running (or it ended without finishing the card).")
-    out += ["", "## Reproduce", "", "```", card.get("reproduce", ""), "```", ""]
+    out += ["", "## Reproduce", "", "```", card.reproduce, "```", ""]
     return "\n".join(out)
 
 
@@ -296,27 +278,32 @@ def render_markdown(card: dict) -> str:
 
 
 def run_summary(run_dir: str | Path) -> RunSummary | None:
-    """One row for ``tweetsmith runs``: from the card, else from config.json and metrics.jsonl (older runs)."""
+    """One row for ``tweetsmith runs``: from the card, else from config.json and metrics.jsonl (older runs,
+    or a card this version cannot read); None for a folder that is no run tweetsmith can read."""
     from .results import RunSummary
 
     run_dir = Path(run_dir)
-    card = read_card(run_dir)
-    if card is not None:
-        results = card.get("results") or results_from_metrics(run_dir)
-        flags = card.get("flags") or {}
-        return RunSummary(run=str(run_dir), model=(card.get("model") or {}).get("spec"), data=(card.get("data") or {}).get("dir"),
-                          method=card.get("method"), steps=results.get("steps") if card.get("results") else None,
-                          best_valid_perplexity=results.get("best_valid_perplexity"), status=card.get("status"),
-                          when=card.get("ended") or card.get("started"), max_steps=flags.get("max_steps"))
     try:
-        config = json.loads(RunPaths(run_dir).config.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        card = Card.read(run_dir)
+    except ModelError:
+        card = None
+    if card is not None:
+        return RunSummary(run=str(run_dir), model=card.model.spec, data=card.data.dir, method=card.method,
+                          steps=card.results.steps if card.results else None,
+                          best_valid_perplexity=(card.results.best_valid_perplexity if card.results
+                                                 else results_from_metrics(run_dir)["best_valid_perplexity"]),
+                          status=card.status, when=card.ended or card.started, max_steps=card.flags.max_steps)
+    if not is_run_dir(run_dir):
+        return None
+    try:
+        record = RunRecord.read(run_dir)
+    except ModelError:  # a record this version cannot read: not listed, as a folder that is no run
         return None
     results = results_from_metrics(run_dir)
     when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(RunPaths(run_dir).config.stat().st_mtime))
-    return RunSummary(run=str(run_dir), model=config.get("model"), data=config.get("data"), method=config.get("method"),
-                      steps=results.get("final_step_logged"), best_valid_perplexity=results.get("best_valid_perplexity"),
-                      status="no card", when=when, max_steps=config.get("max_steps"))
+    return RunSummary(run=str(run_dir), model=record.model, data=record.data, method=record.method,
+                      steps=results["final_step_logged"], best_valid_perplexity=results["best_valid_perplexity"],
+                      status="no card", when=when, max_steps=record.max_steps)
 
 
 def list_runs(root: str | Path) -> list[RunSummary]:

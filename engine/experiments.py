@@ -38,13 +38,12 @@ from .results import (
     SweepPoint,
     SweepResult,
 )
+from .run_record import RunRecord, run_data_dir
 from .runs import (
     RunPaths,
     final_mtime,
     has_final_model,
     read_json,
-    read_run_config,
-    run_data_dir,
     write_json_atomic,
 )
 from .sample_cache import cached_generate_samples
@@ -135,7 +134,7 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
     comparison = PerplexityComparison(
-        run=str(run_dir), model=read_run_config(run_dir).get("model"), data=str(data), stride_tokens=stride,
+        run=str(run_dir), model=RunRecord.read(run_dir).model, data=str(data), stride_tokens=stride,
         max_tokens=max_tokens, base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
         base_record=results["base_record"], tuned_record=results["tuned_record"],
     )

@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 from .embedded import EMBEDDED_SPEC, embedded_ready, ensure_embedded
 from .errors import ModelError
 from .precision import PRECISION_DTYPES
-from .runs import RunPaths, read_run_config
+from .run_record import RunRecord
+from .runs import RunPaths
 from .tokens import SpecialTokens, configure_tokenizer
 
 DEFAULT_MODEL = "gpt2-medium"
@@ -317,13 +318,12 @@ def available_offline(spec: str) -> bool:
 
 def load_run_model(run_dir: str | Path, *, tuned: bool = True, **kwargs):
     """Load a run's base model (``tuned=False``) or its fine-tuned result: base + adapter, or the full model."""
-    config = read_run_config(run_dir)
+    record = RunRecord.read(run_dir)
     paths = RunPaths(Path(run_dir))
-    base_spec = config["model"]
     if not tuned:
-        return load_model(base_spec, **kwargs)
+        return load_model(record.model, **kwargs)
     if not paths.final.is_dir():
         raise ModelError(f"{run_dir}: no final/ model yet; finish training or pass --resume to continue it")
     if (paths.final / "adapter_config.json").is_file():
-        return load_model(base_spec, adapter=paths.final, quantize=config.get("quantize"), **kwargs)
+        return load_model(record.model, adapter=paths.final, quantize=record.quantize, **kwargs)
     return load_model(str(paths.final), **kwargs)

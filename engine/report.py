@@ -33,7 +33,8 @@ from .report_data import dataset_section
 from .report_findings import excerpts_section, flags_section
 from .report_voice import voice_section
 from .results import SampleFigures
-from .runs import RunPaths, has_final_model, read_metrics, read_run_config, run_data_dir, write_text_atomic
+from .run_record import RunRecord, run_data_dir
+from .runs import RunPaths, has_final_model, read_metrics, write_text_atomic
 from .sampling import SamplingConfig
 from .stage_record import StageTime
 
@@ -52,7 +53,7 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     target = Path(out) if out is not None else paths.report
-    run_config = read_run_config(run_dir)
+    record = RunRecord.read(run_dir)
     data = run_data_dir(run_dir)
     tuned = has_final_model(run_dir)
     if compute:
@@ -65,14 +66,14 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
                 sweep(run_dir, param, DEFAULT_SWEEP_VALUES[param], n=n, config=config, on_progress=on_progress, cancel=cancel)
     link = _Linker(target.parent)
     parts = [
-        _title(run_dir, run_config, tuned),
+        _title(run_dir, record, tuned),
         dataset_section(data),
         _perplexity(run_dir),
         _overlap(run_dir),
         voice_section(run_dir, link),
         _sweeps(run_dir, paths, list(dict.fromkeys([*REPORT_SWEEPS, *sweeps])), link),
         excerpts_section(run_dir, data),
-        _training(run_dir, paths, run_config, link),
+        _training(run_dir, paths, record, link),
         flags_section(run_dir, ablation=ablation, ablation_hint=ablation_hint),
     ]
     if stage_times:
@@ -91,10 +92,9 @@ class _Linker:
         return Path(os.path.relpath(path, self.base)).as_posix()
 
 
-def _title(run_dir: Path, cfg: dict, tuned: bool) -> str:
-    method = cfg.get("method", "?")
+def _title(run_dir: Path, record: RunRecord, tuned: bool) -> str:
     status = "" if tuned else "\n\n> No `final/` model yet: only the base model's numbers are shown."
-    return f"# Report: {run_dir.name}\n\nModel `{cfg.get('model')}` fine-tuned ({method}) on `{cfg.get('data')}`.{status}"
+    return f"# Report: {run_dir.name}\n\nModel `{record.model}` fine-tuned ({record.method}) on `{record.data}`.{status}"
 
 
 def _stage_times(stages: Sequence[StageTime]) -> str:
@@ -200,12 +200,9 @@ def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: "_Linke
     return "\n\n".join(out)
 
 
-def _training(run_dir: Path, paths: RunPaths, cfg: dict, link: "_Linker") -> str:
+def _training(run_dir: Path, paths: RunPaths, record: RunRecord, link: "_Linker") -> str:
     out = ["## 6. Training flags used"]
-    flat = {k: v for k, v in cfg.items() if not isinstance(v, (dict, list))}
-    nested = {k: v for k, v in cfg.items() if isinstance(v, dict)}
-    for section in nested.values():
-        flat.update({k: v for k, v in section.items() if not isinstance(v, (dict, list))})
+    flat = {k: v for k, v in record.to_json().items() if not isinstance(v, list)}
     out.append("| flag | value |\n|---|---|\n" + "\n".join(f"| {k} | `{v}` |" for k, v in flat.items()))
     rows = read_metrics(run_dir)
     if rows:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .ablation import AblationResult, ablation_table, median_tokens_per_s
 from .experiments import cached_comparison, cached_samples
-from .runs import is_run_dir, read_metrics, read_run_config, recorded_data_dir
+from .run_record import RunRecord, recorded_data_dir
+from .runs import is_run_dir, read_metrics
 from .sample_problems import count_problems, problems_of
 from .samples_io import load_samples
 from .sides import Side
@@ -87,14 +88,14 @@ def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablatio
         if len(runs) == 1:
             return "\n\n".join(out)
         out.append("### Runs in the directory on the same data")
-    rows = [(r, read_run_config(r)) for r in runs]
-    differing = [f for f in COMPARED_FLAGS if len({str(cfg.get(f)) for _, cfg in rows}) > 1] or ["method", "pack", "lr"]
+    rows = [(r, RunRecord.read(r)) for r in runs]
+    differing = [f for f in COMPARED_FLAGS if len({str(getattr(record, f)) for _, record in rows}) > 1] or ["method", "pack", "lr"]
     table = "| run | " + " | ".join(differing) + " | valid perplexity | median tokens/s |\n|---|" + "---|" * len(differing) + "---:|---:|"
-    for run, cfg in rows:
+    for run, record in rows:
         ppl = _valid_perplexity(run)
         median = median_tokens_per_s(read_metrics(run))
         speed = f"{median:.0f}" if median is not None else "n/a"
-        table += (f"\n| {run.name} | " + " | ".join(f"`{cfg.get(f)}`" for f in differing)
+        table += (f"\n| {run.name} | " + " | ".join(f"`{getattr(record, f)}`" for f in differing)
                   + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |")
     out.append(table)
     if len(rows) == 1:

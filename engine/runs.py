@@ -1,6 +1,6 @@
 """Run directories: the one module that knows what a run holds and where.
 
-``runs/<name>/`` has config.json (the run record: model spec, method, data dir, hyper-parameters),
+``runs/<name>/`` has config.json (the run record, ``engine.run_record.RunRecord``, its only reader and writer),
 metrics.jsonl (one JSON line per logged step), card.json and card.md, checkpoints/, final/ (the tuned model: an adapter or a
 full model), samples/, the experiment caches (eval.json, compare.json, sweep-<param>.json, voice.json), plots/,
 report.md and cache/ (encoded splits). Training, the experiments, the CLI and the app ask this module
@@ -15,10 +15,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tweetsmith.data.split import SplitDir
-
-from .errors import ConfigError, ModelError
 
 
 @dataclass(frozen=True)
@@ -87,70 +83,12 @@ class RunPaths:
         return self.root / "cache"
 
 
-# --- the run record -----------------------------------------------------------------------------------
+# --- which folders are runs -----------------------------------------------------------------------------------
 
 
 def is_run_dir(path: str | Path) -> bool:
     """Whether ``path`` is a run directory (it has the config record training writes first)."""
     return RunPaths(Path(path)).config.is_file()
-
-
-def is_tweetsmith_run(path: str | Path) -> bool:
-    """Whether ``path`` holds a run record tweetsmith wrote (a model folder has a config.json too, without
-    the keys of ours): the test before anything is written into a directory someone gives as ``--out``."""
-    record = read_json(RunPaths(Path(path)).config)
-    return isinstance(record, dict) and "requested_model" in record and "method" in record
-
-
-def check_run_out(path: str | Path) -> None:
-    """Refuse, with one line and nothing changed, an ``--out`` that is neither missing, empty, nor a run of
-    tweetsmith's: training writes config.json and metrics.jsonl there and would replace someone's files."""
-    from .dir_lock import LOCK_FILE
-
-    root = Path(path)
-    if not root.exists():
-        return
-    if not root.is_dir():
-        raise ConfigError(f"--out {root} is a file, not a directory; choose a new directory for the run")
-    others = sorted(p.name for p in root.iterdir() if p.name != LOCK_FILE)
-    if others and not is_tweetsmith_run(root):
-        shown = ", ".join(others[:4]) + (", ..." if len(others) > 4 else "")
-        raise ConfigError(f"--out {root} is not a tweetsmith run (it holds {shown}); give a new or empty directory")
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The run's config.json (written by training): model spec, method, data dir, hyper-parameters."""
-    paths = RunPaths(Path(run_dir))
-    if not paths.config.is_file():
-        raise ModelError(f"{run_dir}: not a run directory (no config.json); train one with `tweetsmith train --out {run_dir}`")
-    try:
-        return json.loads(paths.config.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{paths.config}: broken JSON ({err}); re-run training or fix the file") from None
-
-
-def recorded_data_dir(run_dir: str | Path) -> Path | None:
-    """The data directory the run's config.json names (None when it names none), not checked.
-
-    A relative path is taken as written when it exists from here, else relative to the run directory."""
-    config = read_run_config(run_dir)
-    data = config.get("data") or config.get("data_dir")
-    if not data:
-        return None
-    path = Path(data)
-    if not path.is_absolute() and not path.exists():
-        path = Path(run_dir) / data
-    return path
-
-
-def run_data_dir(run_dir: str | Path) -> Path:
-    """The data directory the run was trained on, checked to hold the splits (else ConfigError)."""
-    path = recorded_data_dir(run_dir)
-    if path is None:
-        raise ConfigError(f"{run_dir}/config.json has no \"data\" entry; it should name the split directory")
-    if not SplitDir(path).test.is_file():
-        raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
-    return path
 
 
 # --- the tuned model --------------------------------------------------------------------------------

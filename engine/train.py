@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError, TrainingError
-from .runs import RunPaths, check_run_out, read_run_config
+from .run_record import RunRecord, check_run_out
+from .runs import RunPaths
 from .train_config import DEFAULT_LR, MAX_DEFAULT_BLOCK, TrainConfig, validate  # noqa: F401 - the public names
 from .train_events import TrainEvent, TrainingFinished
 
@@ -137,16 +138,12 @@ def _check_run_dir(config: TrainConfig, paths: RunPaths) -> Path | None:
     newest = checkpoints.newest(paths.checkpoints)
     if newest is None:
         raise TrainingError(f"{paths.root}: no complete checkpoint to resume from; start without --resume")
-    previous = read_run_config(paths.root)
-    for key, now in (("requested_model", config.model), ("method", config.method), ("pack", config.pack),
-                     ("quantize", config.quantize), ("lora_r", config.lora_r if config.method != "full" else None)):
-        before = previous.get(key)
-        if key == "lora_r" and previous.get("method") == "full":
-            before = None
-        if key == "pack":
-            from .train_data import pack_mode
-
-            before = pack_mode(before) if before is not None else None
+    previous = RunRecord.read(paths.root)
+    for key, before, now in (("requested_model", previous.requested_model, config.model),
+                             ("method", previous.method, config.method), ("pack", previous.pack, config.pack),
+                             ("quantize", previous.quantize, config.quantize),
+                             ("lora_r", previous.lora_r if previous.method != "full" else None,
+                              config.lora_r if config.method != "full" else None)):
         if before != now:
             raise ConfigError(f"{paths.root} was trained with {key}={before!r}, not {now!r}; resume with the same settings")
     return newest.path

@@ -17,7 +17,8 @@ from typing import Any
 
 from . import checkpoints
 from .errors import ConfigError
-from .runs import trim_metrics, write_json_atomic
+from .run_record import RunRecord
+from .runs import trim_metrics
 from .precision import PRECISION_DTYPES, choose_precision, matmul_shape
 from .step_watch import StepCancelled, StepWatch
 from .progress import Progress
@@ -193,7 +194,7 @@ class TrainAttempt:
         resolved_spec = loaded.info.spec
         if Path(resolved_spec).expanduser().exists():
             resolved_spec = str(Path(resolved_spec).expanduser().resolve())
-        record = _config_record(config, model=resolved_spec, method=config.method, lr=config.learning_rate,
+        record = RunRecord.of_training(config, model=resolved_spec, method=config.method, lr=config.learning_rate,
                                 block_size=plan.block_size, batch_size=plan.batch_size, grad_accum=plan.grad_accum,
                                 gradient_checkpointing=plan.gradient_checkpointing,
                                 world_size=procs.world_size, precision=precision, device=device, data=self.splits.data_dir,
@@ -204,7 +205,7 @@ class TrainAttempt:
             return
         paths.root.mkdir(parents=True, exist_ok=True)
         checkpoints.clear_staging(paths.checkpoints)
-        write_json_atomic(paths.config, record)
+        record.write(paths.root)
         from .card import start_card
 
         start_card(paths.root, config, resolved=record, model_spec=resolved_spec, model_source=loaded.info.source,
@@ -363,13 +364,6 @@ def best_checkpoint(trainer) -> checkpoints.Checkpoint | None:
         return None
     found = [c for c in checkpoints.list_checkpoints(trainer.checkpoints_dir) if c.step == trainer.best_step]
     return found[0] if found else checkpoints.best(trainer.checkpoints_dir)
-
-
-def _config_record(config, **resolved) -> dict:
-    record = dataclasses.asdict(config)
-    record["requested_model"] = config.model
-    record.update(resolved)
-    return record
 
 
 def save_final(model, loaded, config, method: str, paths) -> None:

@@ -102,7 +102,8 @@ def _evaluate(loaded, path: str, args, context: str = "windowed"):
 def _compare(args):
     from tweetsmith.engine.errors import ModelError
     from tweetsmith.engine.experiments import compare_perplexity
-    from tweetsmith.engine.runs import has_final_model, run_data_dir
+    from tweetsmith.engine.run_record import run_data_dir
+    from tweetsmith.engine.runs import has_final_model
 
     from .common import ProgressLine, notice
 

@@ -25,7 +25,8 @@ def train_dir(path: str):
 
     from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
-    from tweetsmith.engine.runs import is_run_dir, run_data_dir
+    from tweetsmith.engine.run_record import run_data_dir
+    from tweetsmith.engine.runs import is_run_dir
 
     folder = Path(path)
     if SplitDir(folder).train.is_file():

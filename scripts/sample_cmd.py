@@ -87,7 +87,7 @@ def _authors(args, config) -> list[str]:
     from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.experiments import authors_from_split
-    from tweetsmith.engine.runs import run_data_dir
+    from tweetsmith.engine.run_record import run_data_dir
 
     if args.author:
         names = [a.strip().lstrip("@") for raw in args.author for a in raw.split(",") if a.strip()]

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tweetsmith.engine.runs import run_data_dir
+    from tweetsmith.engine.run_record import run_data_dir
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.voice_run import run_voice
 

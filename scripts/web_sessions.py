@@ -75,13 +75,10 @@ def weight_bytes(spec: str) -> int:
 
 
 def _run_model(run_dir: str) -> str | None:
-    """The base model spec a run records (None: not a run)."""
-    try:
-        record = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    model = record.get("model") if isinstance(record, dict) and "method" in record else None
-    return model if isinstance(model, str) else None
+    """The base model spec a run records (None: not a run, such as a model folder with its own config.json)."""
+    from tweetsmith.engine.run_record import RunRecord, is_tweetsmith_run
+
+    return RunRecord.read(run_dir).model if is_tweetsmith_run(run_dir) else None
 
 
 def _directory_weight_bytes(directory: Path) -> int:

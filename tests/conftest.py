@@ -307,11 +307,50 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def make_tuned_run(root: Path, base_dir: Path, splits: Path, **config_extra) -> Path:
+def write_run_record(run: Path, *, model: str, data: str, method: str = "full", **fields):
+    """Write ``run``/config.json as training would for ``model`` on ``data`` (``fields`` change any other
+    field of ``RunRecord``), for tests that make runs without training; returns the record."""
+    import dataclasses
+
+    from tweetsmith.engine.run_record import RunRecord
+    from tweetsmith.engine.train_config import TrainConfig
+
+    config = TrainConfig(data=data, model=model, out=str(run), lora=method == "lora", quantize="4bit" if method == "qlora" else None)
+    record = RunRecord.of_training(config, method=method, lr=config.learning_rate, block_size=256, world_size=1, device="cpu",
+                                   precision="fp32", target_modules=(), eot_id=0, pad_id=0, train_tokens=1000,
+                                   resumed_from=None)
+    record = dataclasses.replace(record, **fields)
+    record.write(run)
+    return record
+
+
+def first_run_record(*, model: str, data: str, method: str = "full") -> dict:
+    """A config.json as the first version of training wrote it: ``pack`` a bool, and without the keys added
+    since (``loss``, ``min_steps``, ``early_stopping``, ``report_to``)."""
+    return {"data": data, "model": model, "out": "runs/default", "lora": method != "full", "lora_r": 16, "lora_alpha": 32,
+            "lora_dropout": 0.05, "quantize": None, "epochs": 1.0, "max_steps": 0, "lr": 5e-5, "lr_scheduler": "cosine",
+            "warmup": 0.03, "batch_size": 8, "grad_accum": 1, "block_size": 1024, "pack": True, "eval_every": 200,
+            "save_every": 200, "keep_checkpoints": 2, "seed": 42, "resume": False, "merge": False, "precision": "fp32",
+            "gradient_checkpointing": False, "compile": False, "logging_steps": 10, "allow_fallback": True,
+            "requested_model": model, "method": method, "world_size": 1, "device": "cpu", "target_modules": [],
+            "eot_id": 50256, "pad_id": 50256, "train_tokens": 12345, "resumed_from": None}
+
+
+@pytest.fixture(scope="session")
+def run_record_writer():
+    """``write_run_record``: a run's config.json for tests that make runs without training."""
+    return write_run_record
+
+
+@pytest.fixture(scope="session")
+def first_record():
+    """``first_run_record``: a config.json as the first version of training wrote it."""
+    return first_run_record
+
+
+def make_tuned_run(root: Path, base_dir: Path, splits: Path, **record_fields) -> Path:
     """A run directory as training leaves it (config.json + final/), with perturbed weights standing in
     for fine-tuning, so evaluation code can be tested without training."""
-    import json
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -323,8 +362,7 @@ def make_tuned_run(root: Path, base_dir: Path, splits: Path, **config_extra) -> 
             p.add_(0.02 * torch.randn_like(p))
     model.save_pretrained(run / "final")
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(run / "final")
-    config = {"model": str(base_dir), "method": "full", "data": str(splits), **config_extra}
-    (run / "config.json").write_text(json.dumps(config))
+    write_run_record(run, model=str(base_dir), data=str(splits), **record_fields)
     return run
 
 

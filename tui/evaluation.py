@@ -85,12 +85,13 @@ def compute_table(
 
     if run_dir is not None:
         from tweetsmith.engine.experiments import compare_perplexity
-        from tweetsmith.engine.runs import RunPaths, has_final_model, read_run_config
+        from tweetsmith.engine.run_record import RunRecord
+        from tweetsmith.engine.runs import RunPaths, has_final_model
 
         if has_final_model(run_dir):
             # Reuse the models the app holds when they are the run's (else the engine loads them).
             base = models.get("base")
-            if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
+            if base is not None and base.info.spec != RunRecord.read(run_dir).model:
                 base = None
             comparison = compare_perplexity(run_dir, base=base, tuned=models.get("tuned"),
                                             on_progress=_relay(on_progress), cancel=cancel, precision=precision)
@@ -133,13 +134,13 @@ def quick_table(
     from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_lines
     from tweetsmith.engine.perplexity import record_perplexity_of_lines
-    from tweetsmith.engine.runs import read_run_config, run_data_dir
+    from tweetsmith.engine.run_record import RunRecord, run_data_dir
 
     lines = read_split_lines(SplitDir(run_data_dir(run_dir)).valid)
     head = lines[:records]
     given = dict(models)
     base = given.get("base")
-    if base is not None and base.info.spec != read_run_config(run_dir).get("model"):
+    if base is not None and base.info.spec != RunRecord.read(run_dir).model:
         given.pop("base")
     values: dict[tuple[str, str], float] = {}
     record_values: dict[tuple[str, str], float] = {}

@@ -43,7 +43,8 @@ def last_run(root: Path) -> Path | None:
 
 def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | None, runs_root: Path) -> StartPlan:
     """Decide what to open; an explicit ``--model`` wins over the last run."""
-    from tweetsmith.engine.runs import has_final_model, recorded_data_dir
+    from tweetsmith.engine.run_record import recorded_data_dir
+    from tweetsmith.engine.runs import has_final_model
 
     if run_dir is None and model_spec is None:
         run_dir = last_run(runs_root)

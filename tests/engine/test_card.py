@@ -14,10 +14,11 @@ from tweetsmith.engine.card import (
     file_sha256,
     finish_card,
     list_runs,
-    read_card,
     reproduce_command,
     start_card,
 )
+from tweetsmith.engine.card_record import Card, SplitSize
+from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig
 
 
@@ -37,12 +38,12 @@ def test_data_summary_hashes_the_splits(data_dir):
     for name in ("train", "valid", "test"):
         raw = (data_dir / f"{name}.txt").read_bytes()
         expected.update(f"{name}.txt\0{len(raw)}\0".encode() + raw)
-    assert summary["sha256"] == expected.hexdigest()
+    assert summary.sha256 == expected.hexdigest()
     size = {name: (data_dir / f"{name}.txt").stat().st_size for name in ("train", "valid", "test")}
-    assert summary["splits"] == {"train": {"records": 3, "bytes": size["train"]}, "valid": {"records": 1, "bytes": size["valid"]},
-                                 "test": {"records": 2, "bytes": size["test"]}}
+    assert summary.splits == {"train": SplitSize(3, size["train"]), "valid": SplitSize(1, size["valid"]),
+                              "test": SplitSize(2, size["test"])}
     (data_dir / "test.txt").write_text("\\b- five\n\\b- sixx\n", encoding="utf-8")
-    assert data_summary(data_dir)["sha256"] != summary["sha256"]
+    assert data_summary(data_dir).sha256 != summary.sha256
 
 
 def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
@@ -61,44 +62,47 @@ def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
     assert again == TrainConfig(**{**config.__dict__, "resume": False})
 
 
-def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir):
+def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir, run_record_writer):
     run = tmp_path / "run"
     config = TrainConfig(data=str(data_dir), model=str(tiny_llama_dir), out=str(run), lora=True, max_steps=4)
-    resolved = {"method": "lora", "batch_size": 2, "block_size": 64, "grad_accum": 1, "world_size": 1}
+    resolved = run_record_writer(run, model=str(tiny_llama_dir), data=str(data_dir), method="lora", batch_size=2,
+                                 block_size=64, grad_accum=1, world_size=1)
     memo = tmp_path / "hashes.json"
     card = start_card(run, config, resolved=resolved, model_spec=str(tiny_llama_dir), model_source="local",
                       model_location=str(tiny_llama_dir), device="cpu", precision="fp32", memo=memo)
-    assert card["status"] == "running" and card["results"] is None
+    assert card.status == "running" and card.results is None and card.resolved == resolved and card.flags == config
     weights = tiny_llama_dir / "model.safetensors"
-    assert card["model"]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert card.model.weights_sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert json.loads(memo.read_text())  # remembered: a second card does not re-read the weights
-    assert file_sha256(weights, memo) == card["model"]["weights_sha256"]
-    assert card["libraries"]["torch"] == torch.__version__.split("+")[0] or card["libraries"]["torch"] == torch.__version__
-    assert card["data"]["sha256"] == data_summary(data_dir)["sha256"]
-    assert card["reproduce"] == reproduce_command(config)
+    assert file_sha256(weights, memo) == card.model.weights_sha256
+    assert card.libraries["torch"] == torch.__version__.split("+")[0] or card.libraries["torch"] == torch.__version__
+    assert card.data == data_summary(data_dir)
+    assert card.reproduce == reproduce_command(config)
+    assert Card.read(run) == card
     assert "Status: **running**" in (run / "card.md").read_text()
 
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
         {"step": 2, "loss": 3.0}, {"step": 2, "valid_perplexity": 20.0}, {"step": 4, "loss": 2.5, "valid_perplexity": 22.0}]))
     card = finish_card(run, outcome="completed", steps=4, seconds=12.3, result_dir=str(run / "final"))
-    results = card["results"]
-    assert card["status"] == "completed" and card["ended"]
-    assert results["tokens_seen"] == 4 * 2 * 1 * 1 * 64 and results["tokens_seen_estimated"]
-    assert (results["final_loss"], results["final_valid_perplexity"]) == (2.5, 22.0)
-    assert (results["best_valid_perplexity"], results["best_step"]) == (20.0, 2)
-    assert read_card(run) == card
+    results = card.results
+    assert card.status == "completed" and card.ended
+    assert results.tokens_seen == 4 * 2 * 1 * 1 * 64 and results.tokens_seen_estimated
+    assert (results.final_loss, results.final_valid_perplexity) == (2.5, 22.0)
+    assert (results.best_valid_perplexity, results.best_step, results.stopped_early) == (20.0, 2, None)
+    assert Card.read(run) == card
     text = (run / "card.md").read_text()
-    assert "best valid perplexity: 20 (step 2)" in text and card["reproduce"] in text
-    assert finish_card(run, outcome="stopped", steps=4, seconds=1, tokens_seen=77)["results"]["tokens_seen"] == 77
+    assert "best valid perplexity: 20 (step 2)" in text and card.reproduce in text
+    assert "| batch_size | `8` (used: `2`) |" in text  # asked 8, the memory plan's 2 used
+    assert finish_card(run, outcome="stopped", steps=4, seconds=1, tokens_seen=77).results.tokens_seen == 77
 
     rows = list_runs(tmp_path)
     assert [(r.run, r.method, r.steps, r.best_valid_perplexity) for r in rows] == [(str(run), "lora", 4, 20.0)]
 
 
-def test_list_runs_reads_runs_without_a_card(tmp_path):
+def test_list_runs_reads_runs_without_a_card(tmp_path, first_record):
     old = tmp_path / "old"
     old.mkdir()
-    (old / "config.json").write_text(json.dumps({"model": "gpt2", "data": "d", "method": "full"}))
+    (old / "config.json").write_text(json.dumps(first_record(model="gpt2", data="d")))
     (old / "metrics.jsonl").write_text(json.dumps({"step": 7, "loss": 1.0, "valid_perplexity": 9.5}) + "\n")
     (tmp_path / "not-a-run").mkdir()
     rows = list_runs(tmp_path)
@@ -138,14 +142,15 @@ def test_training_writes_the_card_and_samples_each_evaluation(tiny_llama_dir, sm
                          batch_size=4, block_size=32, eval_every=2, save_every=2, logging_steps=1, precision="fp32", lr=1e-3)
     events = []
     finished = train(config, on_event=events.append)
-    card = read_card(run)
-    assert card["status"] == "completed" and card["started"] and card["ended"]
-    assert card["reproduce"] == reproduce_command(config) and card["flags"]["max_steps"] == 4
-    assert card["data"]["sha256"] == data_summary(small_splits)["sha256"] and card["model"]["weights_sha256"]
-    results = card["results"]
-    assert results["steps"] == 4 and not results["tokens_seen_estimated"]
-    assert results["tokens_seen"] == 4 * 4 * 32  # packed blocks: every token useful
-    assert results["final_valid_perplexity"] == pytest.approx(finished.valid_perplexity)
+    card = Card.read(run)
+    assert card.status == "completed" and card.started and card.ended
+    assert card.reproduce == reproduce_command(config) and card.flags.max_steps == 4
+    assert card.data.sha256 == data_summary(small_splits).sha256 and card.model.weights_sha256
+    assert card.resolved == RunRecord.read(run)  # the run record as training wrote it
+    results = card.results
+    assert results.steps == 4 and not results.tokens_seen_estimated
+    assert results.tokens_seen == 4 * 4 * 32  # packed blocks: every token useful
+    assert results.final_valid_perplexity == pytest.approx(finished.valid_perplexity)
     authors = fixed_authors(read_split_lines(small_splits / "train.txt"))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     sampled = [r for r in rows if "samples" in r]

@@ -40,7 +40,7 @@ def make_fake_run(tuned_run_factory, splits_factory):
 
     def make(root, tiny_llama_dir, lines=(120, 30, 30)):
         data = splits_factory(root / "data", lines)
-        return tuned_run_factory(root, tiny_llama_dir, data, train={"learning_rate": 3e-4, "max_steps": 10})
+        return tuned_run_factory(root, tiny_llama_dir, data, lr=3e-4, max_steps=10)
 
     return make
 
@@ -182,7 +182,7 @@ def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
     assert f"| train | 60 | {size / 1e6:.2f} | " in text
     assert "## 7. Which training flags mattered" in text and "Only this run has trained on" in text
     assert "![temperature sweep](plots/sweep-temperature.png)" in text and (run / "plots" / "sweep-temperature.png").is_file()
-    assert (run / "plots" / "training.png").is_file() and "| learning_rate | `0.0003` |" in text
+    assert (run / "plots" / "training.png").is_file() and "| lr | `0.0003` |" in text
     assert f"tweetsmith sweep {run} --param top_k" in text  # not computed: says how
 
 

@@ -77,14 +77,15 @@ def test_the_isolated_loss_is_the_records_per_record_nll(tiny_llama_dir, tweets_
 
 
 def test_a_run_trains_with_isolated_packing(tiny_llama_dir, small_splits, tmp_path):
-    from tweetsmith.engine.runs import read_metrics, read_run_config
+    from tweetsmith.engine.run_record import RunRecord
+    from tweetsmith.engine.runs import read_metrics
     from tweetsmith.engine.train import TrainConfig, train
 
     out = tmp_path / "iso"
     finished = train(TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(out), lora=True, lora_r=4,
                                  pack="isolated", max_steps=3, batch_size=2, block_size=64, eval_every=0, save_every=0,
                                  logging_steps=1, precision="fp32", lr=1e-2))
-    assert finished.outcome == "completed" and read_run_config(out)["pack"] == "isolated"
+    assert finished.outcome == "completed" and RunRecord.read(out).pack == "isolated"
     metrics = read_metrics(out)
     assert [m["step"] for m in metrics] == [1, 2, 3] and all(math.isfinite(m["loss"]) for m in metrics)
     # every token of a packed block is useful: tokens/s counts 2 x 64 a step, not the 4-D mask's entries

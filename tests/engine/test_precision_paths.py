@@ -13,7 +13,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_bf16_autocast_training_on_cpu_tracks_fp32(tiny_llama_dir, small_splits, tmp_path):
-    from tweetsmith.engine.runs import read_metrics, read_run_config
+    from tweetsmith.engine.run_record import RunRecord
+    from tweetsmith.engine.runs import read_metrics
     from tweetsmith.engine.train import TrainConfig, train
 
     losses = {}
@@ -22,7 +23,7 @@ def test_bf16_autocast_training_on_cpu_tracks_fp32(tiny_llama_dir, small_splits,
         train(TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(out), lora=True, lora_r=4,
                           max_steps=3, batch_size=2, block_size=32, eval_every=0, save_every=0, logging_steps=1,
                           precision=precision))
-        assert read_run_config(out)["precision"] == precision
+        assert RunRecord.read(out).precision == precision
         losses[precision] = [m["loss"] for m in read_metrics(out)]
     assert len(losses["bf16"]) == len(losses["fp32"]) == 3
     assert all(math.isfinite(x) for x in losses["bf16"])

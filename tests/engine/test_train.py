@@ -12,6 +12,7 @@ import pytest
 from tweetsmith.engine import checkpoints
 from tweetsmith.engine.perplexity import perplexity_of_lines
 from tweetsmith.engine.models import load_run_model
+from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import CheckpointSaved, Evaluated, StepLogged, TrainingFinished, TrainingStarted
 
@@ -49,10 +50,10 @@ def test_lora_gpt2_run_dir_events_and_final_adapter(tiny_gpt2_dir, small_splits,
     assert [e.step for e in events if isinstance(e, Evaluated)] == [2, 4]
     assert isinstance(finished, TrainingFinished) and finished.outcome == "completed" and finished.steps == 4
 
-    config = json.loads((run / "config.json").read_text())
-    assert config["model"] == str(tiny_gpt2_dir) and config["requested_model"] == str(tiny_gpt2_dir)
-    assert config["method"] == "lora" and config["quantize"] is None and config["data"] == str(small_splits)
-    assert config["target_modules"] == ["c_attn", "c_fc", "c_proj"] and config["block_size"] == 32
+    record = RunRecord.read(run)
+    assert record.model == str(tiny_gpt2_dir) and record.requested_model == str(tiny_gpt2_dir)
+    assert record.method == "lora" and record.quantize is None and record.data == str(small_splits)
+    assert record.target_modules == ("c_attn", "c_fc", "c_proj") and record.block_size == 32
 
     metrics = read_metrics(run)
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]
@@ -86,7 +87,7 @@ def test_full_llama_training_lowers_loss_and_saves_full_model(tiny_llama_dir, sm
                                  lr=3e-3), on_event=events.append)
     losses = [e.loss for e in events if isinstance(e, StepLogged)]
     assert losses[-1] < losses[0] - 0.5  # 12 steps at lr 3e-3 move a random 2-layer model off ln(vocab)
-    assert json.loads((run / "config.json").read_text())["method"] == "full"
+    assert RunRecord.read(run).method == "full"
     model = AutoModelForCausalLM.from_pretrained(run / "final", dtype=torch.float32)
     assert model.config.use_cache is True  # training turns the cache off; the saved model has it back
     loaded = load_run_model(run)

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tweetsmith.engine.run_record import RunRecord
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -47,8 +49,8 @@ def test_two_processes_match_one_process_at_the_same_effective_batch(tiny_llama_
     for a, b in zip(ddp_metrics, single_metrics):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert ddp_metrics[-1]["valid_perplexity"] == pytest.approx(single_metrics[-1]["valid_perplexity"], rel=1e-4)
-    config = json.loads((ddp / "config.json").read_text())
-    assert config["world_size"] == 2 and config["batch_size"] == 2
+    record = RunRecord.read(ddp)
+    assert record.world_size == 2 and record.batch_size == 2
     assert sorted(p.name for p in (ddp / "checkpoints" / "checkpoint-4").glob("rng_state_*.pth")) == [
         "rng_state_0.pth", "rng_state_1.pth"]
     assert (ddp / "final" / "model.safetensors").is_file()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from tweetsmith.data.errors import DataError
 from tweetsmith.engine import checkpoints
 from tweetsmith.engine.errors import ConfigError, EngineError, ModelError, TrainingError
+from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import TrainingStarted
 
@@ -163,8 +163,8 @@ def test_out_of_memory_in_a_step_retries_with_half_the_micro_batch_and_the_same_
     assert oom.rows == [4] + [2] * (3 * 2), oom.rows
     started = [e for e in events if isinstance(e, TrainingStarted)][-1]
     assert (started.batch_size, started.grad_accum) == (2, 2) and "out of GPU memory" in started.notice
-    config = json.loads((run / "config.json").read_text())
-    assert (config["batch_size"], config["grad_accum"]) == (2, 2)
+    record = RunRecord.read(run)
+    assert (record.batch_size, record.grad_accum) == (2, 2)
     assert (run / "final" / "model.safetensors").is_file()
 
 

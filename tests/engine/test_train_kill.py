@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tweetsmith.engine import checkpoints
+from tweetsmith.engine.run_record import RunRecord
 
 STEPS = 12  # room for five trials that each move the newest checkpoint on by a step or two
 # staging: the moment a checkpoint starts being written; published: the moment one becomes complete (its
@@ -141,7 +142,7 @@ def assert_readable(run: Path) -> int:
         state = json.loads((directory / f"{checkpoints.PREFIX}{step}" / checkpoints.TRAINER_STATE).read_text())
         assert state["global_step"] == step
     if (run / "config.json").exists():
-        assert json.loads((run / "config.json").read_text())["max_steps"] == STEPS
+        assert RunRecord.read(run).max_steps == STEPS
     newest = max(named, default=0)
     logged = set(losses(run))
     missing = set(range(1, newest + 1)) - logged

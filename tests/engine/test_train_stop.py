@@ -10,6 +10,7 @@ import pytest
 
 from tweetsmith.engine import checkpoints, step_watch
 from tweetsmith.engine.errors import TrainingError
+from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.progress import Progress
 from tweetsmith.engine.train_events import StepHeartbeat, StepLogged, TrainingStarted
@@ -173,5 +174,5 @@ def test_a_small_budget_changes_the_real_run_and_says_why(tiny_llama_dir, tweets
     assert finished.outcome == "completed"
     assert started.batch_size < 8 and started.batch_size * started.grad_accum >= 8
     assert "same tokens per step" in started.notice
-    record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["batch_size"] == started.batch_size and record["grad_accum"] == started.grad_accum
+    record = RunRecord.read(tmp_path / "run")
+    assert record.batch_size == started.batch_size and record.grad_accum == started.grad_accum

@@ -185,7 +185,7 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_file
     from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
-    from tweetsmith.engine.runs import read_run_config
+    from tweetsmith.engine.run_record import RunRecord
 
     source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
     out = tmp_path / "A"
@@ -198,12 +198,12 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     rows = {r["name"]: r for r in ablation["rows"]}
     assert list(rows) == ["baseline", "pack-concat", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
     assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
-    configs = {name: read_run_config(out / "ablation" / name) for name in rows if name != "baseline"}
-    assert configs["no-pack"]["pack"] == "off" and configs["pack-concat"]["pack"] == "concat"
-    assert configs["full"]["method"] == "full"
-    assert configs["full"]["lr"] == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
-    assert configs["lr-half"]["lr"] == pytest.approx(1.5e-4) and configs["lr-double"]["lr"] == pytest.approx(6e-4)
-    assert all(c["max_steps"] == 2 and c["seed"] == 42 for c in configs.values())
+    configs = {name: RunRecord.read(out / "ablation" / name) for name in rows if name != "baseline"}
+    assert configs["no-pack"].pack == "off" and configs["pack-concat"].pack == "concat"
+    assert configs["full"].method == "full"
+    assert configs["full"].lr == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
+    assert configs["lr-half"].lr == pytest.approx(1.5e-4) and configs["lr-double"].lr == pytest.approx(6e-4)
+    assert all(c.max_steps == 2 and c.seed == 42 for c in configs.values())
     # Every row is the perplexity of the same valid records, computed here without the cache.
     valid = out / "data" / "valid.txt"
     index = index_for_data(out / "data")
@@ -237,7 +237,7 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     assert _stages(out)["ablation"]["cached"]
     # Another step budget: the baseline is now a short run of its own, and every variant trains again.
     assert main(_argv(source, out, tiny_llama_dir, "--ablation", "3", *flags)) == 0
-    assert read_run_config(out / "ablation" / "baseline")["max_steps"] == 3
+    assert RunRecord.read(out / "ablation" / "baseline").max_steps == 3
     assert (out / "ablation" / "no-pack-old-1" / "final").is_dir()
     assert not _stages(out)["ablation"]["cached"] and _stages(out)["train"]["cached"]
 

@@ -54,7 +54,7 @@ def test_share_and_worst_cases_match_brute_force(setup, capsys, brute_longest):
     assert f"training record {out['worst'][0]['record']}: {train[out['worst'][0]['record']]}" in text
 
 
-def test_jsonl_samples_and_a_run_directory(setup, tmp_path, capsys):
+def test_jsonl_samples_and_a_run_directory(setup, tmp_path, capsys, run_record_writer):
     from tweetsmith.engine.generate import Sample
     from tweetsmith.engine.samples_io import save_samples
     from tweetsmith.engine.sampling import SamplingConfig
@@ -62,7 +62,7 @@ def test_jsonl_samples_and_a_run_directory(setup, tmp_path, capsys):
     data, train, texts, _ = setup
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"model": "m", "data": str(data)}))
+    run_record_writer(run, model="m", data=str(data))
     path = save_samples([Sample(author="a", prompt="\\a- ", text=t, new_tokens=1, seconds=1.0, first_token_s=None,
                                 tokens_per_s=1.0, config=SamplingConfig(), model="m", adapter=None, seed=i)
                          for i, t in enumerate(texts[:4])], tmp_path / "s.jsonl")

@@ -19,13 +19,13 @@ def make_run(root, name, data, model_dir, best, steps):
     return run
 
 
-def test_runs_lists_the_cards(tmp_path, small_splits, tiny_llama_dir, capsys):
+def test_runs_lists_the_cards(tmp_path, small_splits, tiny_llama_dir, capsys, first_record):
     root = tmp_path / "runs"
     make_run(root, "first", small_splits, tiny_llama_dir, 40.5, 10)
     make_run(root, "second", small_splits, tiny_llama_dir, 31.25, 20)
     old = root / "old"
     old.mkdir()
-    (old / "config.json").write_text(json.dumps({"model": "gpt2", "data": "d", "method": "full"}))
+    (old / "config.json").write_text(json.dumps(first_record(model="gpt2", data="d")))
     assert main(["runs", str(root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["runs"]
     assert {r["run"].rsplit("/", 1)[1]: (r["method"], r["steps"], r["best_valid_perplexity"]) for r in rows} == {

@@ -247,7 +247,7 @@ def test_access_policy(token, request_, refused):
 # --- the cap on sessions ----------------------------------------------------------------------------
 
 
-def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_model(tmp_path, monkeypatch):
+def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_model(tmp_path, monkeypatch, run_record_writer):
     import json
 
     from tweetsmith.engine import memory
@@ -269,7 +269,7 @@ def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_mod
     assert ws.weight_bytes(str(model)) == 2000
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"model": str(model), "method": "lora"}))
+    run_record_writer(run, model=str(model), data="d", method="lora")
     assert ws.weight_bytes(str(run)) == 2000
     assert ws.session_cap(None, None, str(run)).model == str(model)
     assert ws.weight_bytes("someone/not-cached") == 354_823_168 * 4  # unknown: as large as the default model

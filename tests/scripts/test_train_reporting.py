@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tweetsmith.engine.card_record import Card
 from tweetsmith.scripts.cli import main
 
 
@@ -90,8 +91,8 @@ def test_early_stopping_stops_after_n_evaluations_without_improvement(tiny_llama
     assert out["final_step"] == 2 and out["final_is_best"] and out["final_valid_perplexity"] == 40.0
     assert reason in captured.err.splitlines()
     assert [m["valid_perplexity"] for m in _metrics(run) if "valid_perplexity" in m] == [50.0, 40.0, 45.0, 41.0]
-    card = json.loads((run / "card.json").read_text())
-    assert card["status"] == "completed" and card["results"]["stopped_early"] == reason
+    card = Card.read(run)
+    assert card.status == "completed" and card.results.stopped_early == reason
     assert f"- {reason}" in (run / "card.md").read_text().splitlines()
 
 

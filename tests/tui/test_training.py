@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input
 
+from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.tui import messages as msg
 from tweetsmith.tui.widgets.message_card import ABPair, MessageCard
 from tweetsmith.tui.widgets.perplexity_panel import PerplexityPanel, format_perplexity
@@ -101,9 +101,9 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert not _unique(seen, msg.TrainingFailed), _unique(seen, msg.TrainingFailed)
         finished = _unique(seen, msg.TrainingEnded)[0].finished
         assert finished.outcome == "completed" and finished.steps == 10
-        config = json.loads((tmp_path / "runs" / "ui" / "config.json").read_text())
-        assert (config["lora"], config["lora_r"], config["batch_size"], config["block_size"]) == (True, 4, 2, 32)
-        assert (config["early_stopping"], config["report_to"]) == (1, "none")
+        record = RunRecord.read(tmp_path / "runs" / "ui")
+        assert (record.lora, record.lora_r, record.batch_size, record.block_size) == (True, 4, 2, 32)
+        assert (record.early_stopping, record.report_to) == (1, "none")
         plot = screen.query_one(LossPlot)
         logged = [e.event for e in _unique(seen, msg.TrainingEventArrived) if type(e.event).__name__ == "StepLogged"]
         assert plot.steps == [e.step for e in logged] and plot.losses == [e.loss for e in logged] and plot.steps[-1] == 10

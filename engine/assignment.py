@@ -1,8 +1,9 @@
 """The whole assignment in one resumable pipeline: raw input -> DIR/report.md.
 
-Stages: prepare -> perplexity before -> train -> perplexity after -> compare -> sweeps of temperature,
-top-k and top-p -> report. DIR holds data/ (the splits), run/ (the run), report.md and assignment.json
-(``engine.stage_record``: each stage's key and wall time).
+Stages (declared once, in ``assignment_stages.STAGE_TABLE``): prepare -> perplexity before -> train ->
+perplexity after -> compare -> sweeps of temperature, top-k and top-p -> (ablation) -> report. DIR holds
+data/ (the splits), run/ (the run), report.md and assignment.json (``engine.stage_record``: each stage's key
+and wall time).
 
 Never stale, and resumable at any point (Ctrl-C or SIGKILL), because every result is found by what it
 depends on:
@@ -30,10 +31,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
-from tweetsmith.data.split import SplitDir
 from tweetsmith.data.stats import is_prepare_output
 
 from .ablation import ABLATION_EVAL_TOKENS, variants
+from .assignment_paths import AssignmentPaths, check_assignment_out, move_aside
+from .assignment_progress import PipelineProgress, StageEstimates
+from .assignment_stages import STAGE_TABLE, SWEEPS, Stage, after_training, stage_named, stages_of
 from .errors import EngineError
 from .experiments import (
     COMPARE_STRIDE_TOKENS,
@@ -47,22 +50,14 @@ from .experiments import (
     sweep,
 )
 from .generate import DEFAULT_BATCH_SIZE
-from .progress import Progress, format_duration
+from .progress import Progress
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
 from .train_config import TrainConfig, validate
 from .train_events import StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted
 
-SWEEPS = ("temperature", "top_k", "top_p")
-STAGES = ("prepare", "perplexity before", "train", "perplexity after", "compare",
-          *(f"sweep {p}" for p in SWEEPS), "report")
-AFTER_TRAINING = STAGES[STAGES.index("train") + 1:]
 EVAL_TOKENS_CPU = 50_000  # perplexity stages on a CPU: each split's leading records within this many tokens
-# Parts a stage's progress goes through (its count restarts with each): valid and test, each windowed and per record;
-# base and tuned (compare); base and tuned at each sweep value. A stage's ETA adds its parts still to come at the running part's pace.
-PARTS = {"perplexity before": 4, "perplexity after": 4, "compare": 2,
-         **{f"sweep {p}": 2 * len(DEFAULT_SWEEP_VALUES[p]) for p in SWEEPS}}
 
 
 def default_eval_tokens() -> int:
@@ -71,11 +66,6 @@ def default_eval_tokens() -> int:
     from .device import pick_device
 
     return 0 if pick_device().device.startswith("cuda") else EVAL_TOKENS_CPU
-
-
-def stages_of(ablation: bool) -> tuple[str, ...]:
-    """The stages a run goes through: ``--ablation`` adds its short runs before the report."""
-    return (*STAGES[:-1], "ablation", STAGES[-1]) if ablation else STAGES
 
 
 @dataclass(frozen=True)
@@ -91,65 +81,6 @@ class AssignmentConfig:
     sampling: SamplingConfig = SamplingConfig()
     eval_tokens: int | None = None  # per split and model in the perplexity stages (0: whole; None: default_eval_tokens)
     ablation_steps: int = 0  # > 0: train the ablation's short runs for this many steps each
-
-
-@dataclass(frozen=True)
-class AssignmentPaths:
-    root: Path
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def splits(self) -> SplitDir:
-        return SplitDir(self.data)
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def record(self) -> Path:
-        return self.root / "assignment.json"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report.md"
-
-    @property
-    def ablation(self) -> Path:
-        return self.root / "ablation"
-
-
-@dataclass(frozen=True)
-class PipelineProgress:
-    """Where the pipeline is: stage ``number`` of ``stages``, its own progress and the ETAs.
-
-    ``overall_eta_s`` counts only stages with an estimate; ``eta_complete`` is False while some later
-    stage has none yet (the ETA is then a lower bound, shown as such)."""
-
-    stage: str
-    number: int
-    stages: int
-    detail: str
-    done: int
-    total: int | None
-    unit: str
-    stage_eta_s: float | None
-    overall_eta_s: float | None
-    eta_complete: bool
-
-    def summary(self) -> str:
-        """``tuned samples · 40/100 samples · stage 1m10s · all ≈ 12m`` (``≥``: a later stage has no estimate yet)."""
-        parts = [self.detail]
-        if self.total:
-            parts.append(f"{self.done:,}/{self.total:,} {self.unit}".rstrip())
-        if self.stage_eta_s is not None:
-            parts.append(f"stage {format_duration(self.stage_eta_s)}")
-        if self.overall_eta_s is not None:
-            parts.append(f"all {'≈' if self.eta_complete else '≥'} {format_duration(self.overall_eta_s)}")
-        return " · ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -179,26 +110,9 @@ def run_assignment(config: AssignmentConfig, *, on_progress: Callable[[PipelineP
         return pipeline.run()
 
 
-def check_assignment_out(paths: AssignmentPaths) -> None:
-    """Refuse, with one line and nothing changed, an ``--out`` that holds anything the assignment did not
-    write (it would add its splits and runs beside, or over, someone else's files)."""
-    from .dir_lock import LOCK_FILE
-
-    root = paths.root
-    if not root.exists():
-        return
-    if not root.is_dir():
-        raise EngineError(f"--out {root} is a file, not a directory; choose a new directory for the assignment")
-    own = {paths.data.name, paths.run.name, paths.ablation.name, paths.record.name, paths.report.name, LOCK_FILE}
-    foreign = sorted(p.name for p in root.iterdir()
-                     if p.name not in own and not p.name.startswith(f"{paths.run.name}-old-"))
-    if foreign:
-        shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
-        raise EngineError(f"--out {root} holds files the assignment did not write ({shown}); "
-                          "give a new or empty directory")
-
-
 class _Pipeline:
+    table: tuple[Stage, ...] = STAGE_TABLE  # the stages it runs, their order, parts and estimates
+
     def __init__(self, config: AssignmentConfig, on_progress, cancel, on_notice=None):
         if config.samples < 2:
             raise EngineError(f"--samples must be 2 or more (self-BLEU needs two samples), got {config.samples}")
@@ -207,40 +121,38 @@ class _Pipeline:
         validate(config.train)  # a bad training flag is refused now, not after the perplexity stage
         self.config = config
         self.eval_tokens = default_eval_tokens() if config.eval_tokens is None else config.eval_tokens
-        self.stages = stages_of(config.ablation_steps > 0)
+        self.stages = stages_of(config.ablation_steps > 0, self.table)
         self.training_label = ""  # "no-pack · " while an ablation run trains
         self.ablation_result = None
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
         self.on_progress, self.cancel, self.on_notice = on_progress, cancel, on_notice
         self.said: list[str] = []  # notices already passed on
-        self.eta = _Estimates(self.stages, self.ablation_work())
+        self.eta = StageEstimates(self.stages, self.ablation_work(), self.table)
         self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
         self.resumed_from = 0  # the step the running training resumed at (its steps before are not timed)
         self.loaded: dict = {}
 
     def run(self) -> AssignmentResult:
         self.record = StageRecord(self.paths.record)
-        steps = [
-            ("prepare", self.prepare), ("perplexity before", self.perplexity_before), ("train", self.train),
-            ("perplexity after", self.perplexity_after), ("compare", self.compare),
-            *((f"sweep {p}", lambda p=p: self.sweep(p)) for p in SWEEPS), ("ablation", self.ablation),
-            ("report", self.report),
-        ]
-        steps = [(stage, step) for stage, step in steps if stage in self.stages]
-        for number, (stage, step) in enumerate(steps, 1):
+        for number, stage in enumerate(self.stages, 1):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")
             self.stage, self.number, self.began = stage, number, time.monotonic()
             self.part_done, self.part_began, self.last_sent, self.parts_seen = 0, self.began, self.began, 1
             self.send(stage, 0, None, "")
-            key, cached = step()
+            key, cached = self.run_stage(stage_named(stage, self.table))
             seconds = time.monotonic() - self.began
             self.eta.finished(stage, seconds, cached)
             self.record.finished(stage, seconds, key=key or "", cached=cached)
             if stage == "prepare":
                 self.check_data()
         return AssignmentResult(self.paths.report, self.paths.run, tuple(self.record.stages[s] for s in self.stages))
+
+    def run_stage(self, stage: Stage) -> tuple[str | None, bool]:
+        """Run ``stage`` by the method its row in ``STAGE_TABLE`` names: (its key, whether it was cached)."""
+        method = getattr(self, stage.method)
+        return method(stage.argument) if stage.argument is not None else method()
 
     # --- progress ---------------------------------------------------------------------------------
 
@@ -270,7 +182,7 @@ class _Pipeline:
         """Seconds of the running stage's parts after this one (None: not known yet)."""
         if self.stage == "ablation":
             return self.ablation_rest_s
-        left = PARTS.get(self.stage, 1) - self.parts_seen
+        left = stage_named(self.stage, self.table).parts - self.parts_seen
         if left <= 0:
             return 0.0
         return None if part_s is None else left * part_s
@@ -338,7 +250,7 @@ class _Pipeline:
         return None, cached
 
     def train(self):
-        return self.train_run("train", self.config.train, self.paths.run, forget=AFTER_TRAINING)
+        return self.train_run("train", self.config.train, self.paths.run, forget=after_training(self.table))
 
     def train_key(self, settings: TrainConfig) -> str:
         """What a training's result depends on: the splits' bytes and every setting but where things go."""
@@ -370,7 +282,7 @@ class _Pipeline:
         if same and kept is not None:
             settings = dataclasses.replace(settings, resume=True)
         elif has_final_model(run_dir) or kept is not None:
-            _move_aside(run_dir)  # trained on other data or settings: kept, and what came from it recomputed
+            move_aside(run_dir)  # trained on other data or settings: kept, and what came from it recomputed
         if not same:
             self.record.forget(forget)
             self.record.started(stage, key)  # a kill from here on resumes this training
@@ -522,70 +434,3 @@ def _training_settings(config: TrainConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
 
 
-def _move_aside(run_dir: Path) -> None:
-    """``run`` -> ``run-old-N`` (the first free N): nothing trained is deleted."""
-    n = 1
-    while run_dir.with_name(f"{run_dir.name}-old-{n}").exists():
-        n += 1
-    run_dir.rename(run_dir.with_name(f"{run_dir.name}-old-{n}"))
-
-
-class _Estimates:
-    """Seconds the stages still to come should take, from what this invocation measured.
-
-    Perplexity after training scores the same splits as before (only the tuned model: the base's
-    figures are cached), and each sweep draws 5x the samples of the comparison. The ablation
-    (``ablation_work``: its optimizer steps to train and valid passes to score) takes the seconds a
-    step took in this invocation's last training and the seconds a token took to score before training."""
-
-    def __init__(self, stages: Sequence[str] = STAGES, ablation_work: tuple[int, int] = (0, 0)):
-        self.stages = tuple(stages)
-        self.ablation_work = ablation_work
-        self.seconds: dict[str, float] = {}
-        self.step_s: float | None = None
-        self.token_s: float | None = None
-
-    def finished(self, stage: str, seconds: float, cached: bool) -> None:
-        if not cached:
-            self.seconds[stage] = seconds
-
-    def trained(self, steps: int, seconds: float) -> None:
-        self.step_s = seconds / steps
-
-    def scored(self, tokens: int, seconds: float) -> None:
-        if tokens > 0:
-            self.token_s = seconds / tokens
-
-    def ablation(self, steps: int, scorings: int) -> float | None:
-        """Seconds to train ``steps`` optimizer steps and score ``scorings`` ablation rows (None: not measured)."""
-        if (steps and self.step_s is None) or (scorings and self.token_s is None):
-            return None
-        # a row is scored twice (windowed, then each record alone) over the same tokens
-        return steps * (self.step_s or 0.0) + scorings * 2 * ABLATION_EVAL_TOKENS * (self.token_s or 0.0)
-
-    def after(self, stage: str) -> tuple[float, bool]:
-        guesses = {"prepare": 0.0, "report": 1.0}
-        if "perplexity before" in self.seconds:
-            guesses["perplexity after"] = self.seconds["perplexity before"]
-        if "compare" in self.seconds:
-            for param in SWEEPS:
-                guesses[f"sweep {param}"] = 5 * self.seconds["compare"]
-        ablation = self.ablation(*self.ablation_work)
-        if ablation is not None:
-            guesses["ablation"] = ablation
-        total, complete = 0.0, True
-        for later in self.stages[self.stages.index(stage) + 1:]:
-            if later in guesses:
-                total += guesses[later]
-            else:
-                complete = False
-        return total, complete
-
-
-def stage_table(stages: Sequence[StageTime]) -> str:
-    """The per-stage wall times as the CLI prints them at the end."""
-    lines = [f"{'stage':<20} {'time':>10}"]
-    for s in stages:
-        lines.append(f"{s.stage:<20} {format_duration(s.seconds):>10}{'  (cached)' if s.cached else ''}")
-    lines.append(f"{'total':<20} {format_duration(sum(s.seconds for s in stages if not s.cached)):>10}  (computed now)")
-    return "\n".join(lines)

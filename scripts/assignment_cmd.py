@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from tweetsmith.data.prepare import PrepareConfig
-    from tweetsmith.engine.assignment import AssignmentConfig, TrainingStopped, run_assignment, stage_table
+    from tweetsmith.engine.assignment import AssignmentConfig, TrainingStopped, run_assignment
+    from tweetsmith.engine.assignment_progress import stage_table
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.experiments import Cancelled
     from tweetsmith.engine.sampling import SamplingConfig

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from tweetsmith.engine.assignment import AssignmentResult, PipelineProgress
+    from tweetsmith.engine.assignment import AssignmentResult
+    from tweetsmith.engine.assignment_progress import PipelineProgress
     from tweetsmith.engine.bootstrap import HumanBand, Intervals
     from tweetsmith.engine.diversity import DiversityResult, Reference
     from tweetsmith.engine.generate import Sample

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from tweetsmith.engine.assignment import PipelineProgress, _Estimates
+from tweetsmith.engine.assignment_progress import PipelineProgress, StageEstimates
 
 
 def test_later_stages_are_estimated_from_measured_ones():
-    eta = _Estimates()
+    eta = StageEstimates()
     assert eta.after("prepare") == (1.0, False)  # nothing measured yet: only the report's second is known
     eta.finished("perplexity before", 120.0, cached=False)
     assert eta.after("train") == (120.0 + 1.0, False)  # perplexity after ~ before; compare and sweeps unknown
@@ -18,7 +18,7 @@ def test_later_stages_are_estimated_from_measured_ones():
 
 
 def test_a_cached_stage_teaches_nothing():
-    eta = _Estimates()
+    eta = StageEstimates()
     eta.finished("compare", 0.1, cached=True)
     assert eta.after("compare") == (1.0, False)
 
@@ -80,7 +80,7 @@ def test_the_ablation_is_estimated_from_this_runs_step_and_scoring_times():
     from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS
     from tweetsmith.engine.assignment import stages_of
 
-    eta = _Estimates(stages_of(True), ablation_work=(80, 6))
+    eta = StageEstimates(stages_of(True), ablation_work=(80, 6))
     eta.finished("compare", 30.0, cached=False)
     assert eta.after("compare") == (3 * 5 * 30.0 + 1.0, False)  # the ablation has no estimate yet
     eta.trained(130, 130 * 18.0)

@@ -44,7 +44,7 @@ def test_bad_settings_are_one_line_errors(line, message):
 
 async def test_the_pipeline_runs_from_the_chat_and_lists_its_stages(make_app, tmp_path, tweets_factory, settle, submit,
                                                                      message_log):
-    from tweetsmith.engine.assignment import STAGES
+    from tweetsmith.engine.assignment_stages import STAGES
     from tweetsmith.tui.screens.assignment import AssignmentScreen
 
     source = tmp_path / "tweets.txt"

@@ -124,7 +124,7 @@ class AssignmentScreen(Screen):
         self.query_one("#assignment-status", Static).update(f"[{event.number}/{event.stages}] {event.stage} · {event.summary()}")
 
     def on_assignment_finished(self, message: msg.AssignmentFinished) -> None:
-        from tweetsmith.engine.assignment import stage_table
+        from tweetsmith.engine.assignment_progress import stage_table
 
         self.result = message.result
         self.query_one("#assignment-progress", ProgressBar).display = False

@@ -73,3 +73,14 @@ def read_split_lines(path: str | Path) -> list[str]:
 def read_split(path: str | Path) -> list[Record]:
     """The records of a split file in line format."""
     return [parse_line(line) for line in read_split_lines(path)]
+
+
+def authors_by_frequency(path: str | Path, limit: int = 5000) -> list[str]:
+    """The authors of a split file, most frequent first, at most ``limit`` (none for a missing file): the
+    names the chat's input completes from."""
+    from collections import Counter
+
+    if not Path(path).is_file():
+        return []
+    counts = Counter(record.author for record in read_split(path) if record.author)
+    return [author for author, _ in counts.most_common(limit)]

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tweetsmith.data.records import parse_line, read_split_lines
 from tweetsmith.data.split import SplitDir
@@ -38,7 +38,7 @@ from .results import (
     SweepPoint,
     SweepResult,
 )
-from .run_record import RunRecord, run_data_dir
+from .run_record import RunRecord, run_data_dir, runs_own_models
 from .runs import (
     RunPaths,
     final_mtime,
@@ -373,3 +373,21 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())
     return result
+
+
+def sweep_open(*, run_dir: str | Path | None, models: Mapping[Side, Any], side: Side, data_dir: str | Path | None,
+               param: str, values: Sequence[float] | None, n: int, config: SamplingConfig,
+               on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+               precision: str | None = None) -> SweepResult:
+    """``sweep`` on what the app has open: a trained run (both curves, cached in the run, reusing the loaded
+    models that are the run's own), else the loaded ``side`` model alone on ``data_dir`` (nothing saved)."""
+    if run_dir is not None and has_final_model(run_dir):
+        own = runs_own_models(run_dir, models)
+        return sweep(run_dir, param, values, n=n, config=config, base=own.get("base"), tuned=own.get("tuned"),
+                     on_progress=on_progress, cancel=cancel, precision=precision)
+    if data_dir is None or not SplitDir(data_dir).test.is_file():
+        raise ConfigError("a sweep needs data with train.txt and test.txt; start with --data DIR or open a run")
+    if models.get(side) is None:
+        raise ConfigError("no model loaded yet; try again when the header shows one")
+    return sweep(None, param, values, n=n, config=config, sides=(side,), data_dir=data_dir,
+                 **{side: models[side]}, on_progress=on_progress, cancel=cancel)

@@ -29,6 +29,15 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+def short_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it is inside it (``runs/vc``), else as given: how
+    notes and labels name a file, in the app and in results' notes alike."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def runs_root() -> Path:
     """Default parent of run directories: ``./runs`` (``$TWEETSMITH_RUNS`` overrides)."""
     return Path(os.environ.get("TWEETSMITH_RUNS", "runs"))

@@ -23,6 +23,8 @@ from .json_record import checked_fields, read_json_object
 from .runs import RunPaths, read_json, write_json_atomic
 
 if TYPE_CHECKING:
+    from .models import LoadedModel
+    from .sides import Side
     from .train_config import TrainConfig
 
 RENAMED = {"data_dir": "data"}  # an old spelling -> the field it fills
@@ -167,3 +169,14 @@ def run_data_dir(run_dir: str | Path) -> Path:
     if not SplitDir(path).test.is_file():
         raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
     return path
+
+
+def runs_own_models(run_dir: str | Path, models: Mapping[Side, LoadedModel]) -> dict[Side, LoadedModel]:
+    """The loaded ``models`` an experiment on the run may reuse instead of loading them again: the base only
+    when it is the model the run was trained from (its spec is the one the record names: a chat that
+    switched to another model must not stand in for the run's base); a tuned model is the run's own."""
+    own = dict(models)
+    base = own.get("base")
+    if base is not None and base.info.spec != RunRecord.read(run_dir).model:
+        del own["base"]
+    return own

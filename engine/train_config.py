@@ -1,5 +1,6 @@
 """What a training run is asked to do: ``TrainConfig`` (the CLI's flags and the app's form are built from
-its fields) and ``validate``, which refuses absurd values with one line naming the flag."""
+its fields) and ``validate`` (also ``TrainConfig.validated()``), which refuses absurd values with one line
+naming the flag. Strings become a ``TrainConfig`` through ``engine.config.config_from_strings``."""
 
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+    def validated(self) -> "TrainConfig":
+        """This config, once ``validate`` passes it (``ConfigError`` naming the flag otherwise): the check
+        ``engine.config.config_from_strings`` runs after reading a config from strings."""
+        validate(self)
+        return self
 
 
 def tensorboard_installed() -> bool:

@@ -28,12 +28,15 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from tweetsmith.data.records import authors_by_frequency
+from tweetsmith.data.split import SplitDir
+from tweetsmith.engine.start_plan import StartPlan, load_side_model, plan_start
+
 from . import messages as msg
 from .errors import error_text
 from .lifeline import TRAINING_STOP_WAIT_S, Lifeline
 from .palette import TweetsmithCommands
 from .root import Root
-from .startup import StartPlan, authors_of, builtin_data_dir, load_side_model, plan_start
 from .training_job import message_for, run_training
 from .workspace import Workspace
 
@@ -195,10 +198,12 @@ class TweetsmithApp(App):
         self.post_message(msg.ModelLoadProgressed(text))
 
     def _load_data(self, data_dir: Path | None) -> None:
+        from tweetsmith.engine.data_cache import builtin_data_dir
+
         try:
             if data_dir is None:
                 data_dir = builtin_data_dir(self._say_progress)
-            self.post_message(msg.DataReady(Path(data_dir), authors_of(data_dir)))
+            self.post_message(msg.DataReady(Path(data_dir), authors_by_frequency(SplitDir(data_dir).train)))
         except Exception as err:  # noqa: BLE001
             self.post_message(msg.DataFailed(error_text(err)))
 

@@ -164,17 +164,20 @@ class AssignmentRequest:
     ablation_steps: int = 0  # > 0: the ablation's short runs, this many steps each
 
 
+# What the app's pipeline trains unless told otherwise (``tweetsmith assignment`` trains all weights by default).
+ASSIGNMENT_TRAINING = {"lora": True, "eval_every": 0}
+
+
 def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
     """Sources are words without ``=``; ``sotu`` is the built-in corpus; ``name=value`` sets out, n, ablation
-    (steps of each short run) or any training flag (``max_steps=20``, ``lr=1e-4``, ``lora=false``)."""
+    (steps of each short run) or any training flag (``max_steps=20``, ``lr=1e-4``, ``lora=false``), read and
+    checked as the training form reads its fields (``engine.config.config_from_strings``)."""
     import dataclasses
-    import typing
 
     from tweetsmith.engine.train_config import TrainConfig
 
-    hints = typing.get_type_hints(TrainConfig)
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"data", "out", "resume"}
-    sources, builtin, out, samples, train, ablation = [], None, None, 100, [], 0
+    sources, builtin, out, samples, texts, ablation = [], None, None, 100, {}, 0
     for word in arg.split():
         name, equals, value = word.partition("=")
         if not equals:
@@ -195,12 +198,27 @@ def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
             if ablation < 1:
                 raise CommandError("/assignment ablation= takes the steps of each short run: 1 or more, e.g. ablation=20")
         elif name in fields:
-            train.append((name, _typed(value, hints[name], name, spec)))
+            texts[name] = value
         else:
             raise CommandError(f"/assignment: unknown setting {name!r}; use out=, n=, ablation= or a training flag such as max_steps=20")
+    train = _training_settings(texts)
     if not sources and builtin is None:
         raise CommandError(f"/assignment needs a source: a file (tweets.js, CSV, JSONL, lines) or sotu, e.g. {spec.usage}")
-    return AssignmentRequest(tuple(sources), builtin, out, samples, tuple(train), ablation)
+    return AssignmentRequest(tuple(sources), builtin, out, samples, train, ablation)
+
+
+def _training_settings(texts: dict[str, str]) -> tuple[tuple[str, object], ...]:
+    """The training flags typed as ``name=value``, read and checked on the pipeline's training defaults: a bad
+    value is the same one line the training form shows for it."""
+    from tweetsmith.engine.config import config_from_strings
+    from tweetsmith.engine.errors import ConfigError
+    from tweetsmith.engine.train_config import TrainConfig
+
+    try:
+        config = config_from_strings(TrainConfig, texts, base=TrainConfig(**ASSIGNMENT_TRAINING))
+    except ConfigError as err:
+        raise CommandError(str(err)) from None
+    return tuple((name, getattr(config, name)) for name in texts)
 
 
 def _whole(value: str, name: str, spec: CommandSpec) -> int:
@@ -208,28 +226,6 @@ def _whole(value: str, name: str, spec: CommandSpec) -> int:
         return int(value)
     except ValueError:
         raise CommandError(f"/assignment {name}= takes a whole number, e.g. {spec.usage}") from None
-
-
-def _typed(value: str, hint, name: str, spec: CommandSpec):
-    """``value`` as the training field's type (``int | None`` -> int; booleans as true/false/yes/no/1/0)."""
-    import typing
-
-    kinds = [k for k in typing.get_args(hint) if k is not type(None)] or [hint]
-    kind = kinds[0]
-    if kind is bool:
-        if value.lower() in ("true", "yes", "1", "on"):
-            return True
-        if value.lower() in ("false", "no", "0", "off"):
-            return False
-        raise CommandError(f"/assignment {name}= takes true or false, got {value!r}")
-    try:
-        parsed = kind(value)
-    except ValueError:
-        what = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
-        raise CommandError(f"/assignment {name}= takes {what}, got {value!r}") from None
-    if isinstance(parsed, float) and not math.isfinite(parsed):
-        raise CommandError(f"/assignment {name}= must be a finite number, got {value!r}")
-    return parsed
 
 
 COMMAND_SPECS: tuple[CommandSpec, ...] = (

@@ -40,11 +40,11 @@ if TYPE_CHECKING:
     from tweetsmith.engine.train_events import StepHeartbeat, TrainEvent, TrainingFinished
     from tweetsmith.engine.voice_results import ClassifierFit, VoiceFigures
 
+    from tweetsmith.engine.perplexity_table import PerplexityTable
     from tweetsmith.engine.results import SweepResult
+    from tweetsmith.engine.start_plan import StartPlan
 
     from .commands import Prompt
-    from .evaluation import PerplexityTable
-    from .startup import StartPlan
 
 
 # --- models and data: worker -> App -> chat screen --------------------------------------------------
@@ -57,7 +57,7 @@ class ModelLoadProgressed(Message):
 
 @dataclass
 class StartPlanned(Message, bubble=False):
-    """What the app opens on (``tui.startup.plan_start``), decided in the loading worker."""
+    """What the app opens on (``engine.start_plan.plan_start``), decided in the loading worker."""
 
     plan: StartPlan
 

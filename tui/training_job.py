@@ -1,5 +1,5 @@
-"""The thread side of a training started from the app: prepare its data if it is a file, train, and say
-how it ended; and the message each engine event travels in to the UI.
+"""The thread side of a training started from the app: prepare its data if it is a file
+(``engine.data_cache``), train, and say how it ended; and the message each engine event travels in to the UI.
 
 Progress that the next event supersedes (a stage's progress, the heartbeats inside a step) goes as a
 replaceable message, so a busy UI never works through a backlog of them; every other engine event as
@@ -8,10 +8,8 @@ one message each. No Textual widget is touched here.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import messages as msg
@@ -27,6 +25,7 @@ def run_training(config: TrainConfig, cancel: threading.Event, on_event: Callabl
     """Train ``config`` until it ends or ``cancel`` is set, passing each engine event to ``on_event`` (and
     data preparation notes to ``progress``); returns how it ended, for the caller to post once it has
     marked the training thread idle."""
+    from tweetsmith.engine.data_cache import prepared_config
     from tweetsmith.engine.train import train
 
     try:
@@ -47,30 +46,3 @@ def message_for(event: TrainEvent) -> msg.TrainingProgressed | msg.TrainingEvent
         return msg.TrainingProgressed(event)
     return msg.TrainingEventArrived(event)
 
-
-def prepared_config(config: TrainConfig, cancel: threading.Event, progress: Callable[[str], None]) -> TrainConfig:
-    """A data *file* is prepared (cleaned and split) into the user cache first (once); a directory is used
-    as is."""
-    from tweetsmith.data.prepare import PrepareConfig, prepare
-    from tweetsmith.data.stats import is_prepare_output
-
-    source = Path(config.data).expanduser()
-    if not source.is_file():
-        return config
-    settings = PrepareConfig(inputs=(str(source),), out="")
-    out = prepared_dir(source, settings)
-    if not is_prepare_output(out):
-        progress(f"preparing {source.name} into {out}")
-        prepare(dataclasses.replace(settings, out=str(out)), cancel=cancel, on_notice=progress)
-    return dataclasses.replace(config, data=str(out))
-
-
-def prepared_dir(source: Path, settings) -> Path:
-    """Where the prepared copy of ``source`` lives in the user cache: named by the file's *bytes* and the
-    prepare settings, never by its name alone (``~/a/tweets.txt`` and ``~/b/tweets.txt``, or the same file
-    edited, are different data and get different copies)."""
-    from tweetsmith.engine.paths import home
-    from tweetsmith.engine.stage_record import content_key
-
-    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("inputs", "out", "force")}
-    return home() / "data" / f"{source.stem}-{content_key(fields, [source])[:16]}"

@@ -177,7 +177,7 @@ def test_the_apps_prepared_data_is_keyed_by_content_not_by_name(tmp_path, tweets
     import threading
 
     from tweetsmith.engine.train_config import TrainConfig
-    from tweetsmith.tui.training_job import prepared_config
+    from tweetsmith.engine.data_cache import prepared_config
 
     monkeypatch.setenv("TWEETSMITH_HOME", str(tmp_path / "home"))
 

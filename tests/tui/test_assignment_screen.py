@@ -31,10 +31,10 @@ def test_a_request_becomes_the_engines_config():
 @pytest.mark.parametrize("line,message", [
     ("/assignment", "needs a source"),
     ("/assignment t.js colour=red", "unknown setting 'colour'"),
-    ("/assignment t.js max_steps=ten", "max_steps= takes a whole number"),
+    ("/assignment t.js max_steps=ten", "max_steps: 'ten' is not a whole number"),
     ("/assignment t.js n=1", "n=2 or more"),
-    ("/assignment t.js lora=maybe", "lora= takes true or false"),
-    ("/assignment t.js lr=nan", "finite number"),
+    ("/assignment t.js lora=maybe", "lora: 'maybe' is not true or false"),
+    ("/assignment t.js lr=nan", "lr: 'nan' is not a finite number"),
     ("/assignment t.js ablation=0", "ablation= takes the steps of each short run"),
 ])
 def test_bad_settings_are_one_line_errors(line, message):

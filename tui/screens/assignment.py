@@ -39,7 +39,9 @@ def assignment_config(request: AssignmentRequest, model_spec: str, sampling: Sam
     from tweetsmith.engine.train_config import TrainConfig
 
     out = request.out or default_out(request)
-    train = dataclasses.replace(TrainConfig(model=model_spec, lora=True, eval_every=0), **dict(request.train))
+    from ..commands import ASSIGNMENT_TRAINING
+
+    train = dataclasses.replace(TrainConfig(model=model_spec, **ASSIGNMENT_TRAINING), **dict(request.train))
     prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
     return AssignmentConfig(out=out, prepare=prepare, train=train, samples=request.samples,
                             sampling=dataclasses.replace(sampling, seed=0), ablation_steps=request.ablation_steps)

@@ -72,14 +72,15 @@ class SweepScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
     def run_sweep(self, run_dir: Path | None, models: dict[str, LoadedModel], side: Side, data_dir: Path | None) -> None:
-        from ..evaluation import run_sweep
+        from tweetsmith.engine.experiments import sweep_open
 
         try:
-            result = run_sweep(
+            result = sweep_open(
                 run_dir=run_dir, models=models, side=side, data_dir=data_dir, param=self.request.field,
                 values=list(self.request.values) if self.request.values else None, n=self.request.samples,
                 config=self.sampling, cancel=self._cancel, precision=self.workspace.precision,
-                on_progress=lambda label, done, total: self.post_message(msg.SweepProgressed(done, total, label)),
+                on_progress=lambda event: self.post_message(
+                    msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage)),
             )
         except Exception as err:  # noqa: BLE001
             self.post_message(msg.SweepFailed(error_text(err)))

@@ -29,7 +29,7 @@ from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, S
 from tweetsmith.data.split import SplitDir
 
 from .. import messages as msg
-from ..display import short_path
+from tweetsmith.engine.paths import short_path
 from ..widgets.loss_plot import LossPlot
 from ..widgets.training_samples import TrainingSamplesView
 
@@ -157,46 +157,39 @@ class TrainingScreen(Screen):
     # --- the form -----------------------------------------------------------------------------------
 
     def read_form(self) -> TrainConfig:
-        """The TrainConfig the form describes; raises ValueError naming the field and the fix, or PathRefused
-        for a path that leaves the app's root."""
-        from tweetsmith.engine.train_config import validate
+        """The TrainConfig the form describes, read by the engine's ``config_from_strings`` (``ConfigError``
+        naming the field and the fix, the same as ``/assignment`` gives), else ValueError for unusable data,
+        or PathRefused for a path that leaves the app's root."""
+        from tweetsmith.engine.config import config_from_strings
 
-        values: dict[str, Any] = {}
-        for name in FORM_FIELDS:
-            kind, default, _help = _field_info(name)
-            if kind is bool:
-                values[name] = self.query_one(f"#f-{name}", Switch).value
-                continue
-            raw = self.query_one(f"#f-{name}", Input).value.strip()
-            if raw == "":
-                if default is None or kind is str and name not in ("data", "model", "out"):
-                    values[name] = None
-                    continue
-                raise ValueError(f"{name}: needs a value ({_field_info(name)[2]})")
-            try:
-                values[name] = kind(raw) if kind is not str else raw
-            except ValueError:
-                raise ValueError(f"{name}: {raw!r} is not a {'whole number' if kind is int else 'number'}") from None
+        texts = {name: self._field_text(name) for name in FORM_FIELDS}
+        config = config_from_strings(_train_config_cls(), texts)
         root = self.workspace.root
         if root.confined:  # a served app: the paths must stay inside its root (and become absolute)
-            values["data"] = str(root.path(values["data"], "data"))
-            values["out"] = str(root.path(values["out"], "out"))
-            values["model"] = root.model_spec(values["model"], "model")
+            config = dataclasses.replace(config, data=str(root.path(config.data, "data")),
+                                         out=str(root.path(config.out, "out")),
+                                         model=root.model_spec(config.model, "model"))
         try:  # "~nosuser" (RuntimeError), a NUL (ValueError), a name too long (OSError): all the user's to fix
-            data = Path(values["data"]).expanduser()
+            data = Path(config.data).expanduser()
             exists, is_dir = data.exists(), data.is_dir()
             has_train = is_dir and SplitDir(data).train.is_file()
         except (OSError, RuntimeError, ValueError) as err:
-            raise ValueError(f"data: {_one_line(values['data'])!r} is not a usable path ({_one_line(str(err))}); "
+            raise ValueError(f"data: {_one_line(config.data)!r} is not a usable path ({_one_line(str(err))}); "
                              "give a directory from `tweetsmith prepare` or a file to prepare") from None
         shown = _one_line(str(data))
         if not exists:
             raise ValueError(f"data: {shown} does not exist; give a directory from `tweetsmith prepare` or a file to prepare")
         if is_dir and not has_train:
             raise ValueError(f"data: {shown} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {shown}`)")
-        config = _train_config_cls()(**values)
-        validate(config)  # ConfigError names the flag and the valid range
         return config
+
+    def _field_text(self, name: str) -> str:
+        """What a form field holds, as text: an input's value, a switch's true or false."""
+        widget = self.query_one(f"#f-{name}")
+        if isinstance(widget, Switch):
+            return "true" if widget.value else "false"
+        assert isinstance(widget, Input)
+        return widget.value
 
     def action_start(self) -> None:
         from tweetsmith.engine.errors import EngineError

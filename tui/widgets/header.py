@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ..display import short_path
+from tweetsmith.engine.paths import short_path
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import ModelInfo

@@ -20,12 +20,14 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
+from tweetsmith.engine.perplexity_table import PerplexityTable, cached_table, perplexity_table, quick_table
+
 from .. import messages as msg
 from ..errors import error_text
-from ..evaluation import PerplexityTable, cached_table, compute_table, quick_table
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.progress import Progress
 
     from ..workspace import Workspace
 
@@ -147,19 +149,20 @@ class PerplexityPanel(Widget):
                  cancel: threading.Event, records: int | None) -> None:
         """The full splits, or with ``records`` the quick estimate; a cancelled one posts nothing."""
 
-        def progress(label: str, done: int, total: int) -> None:
+        def progress(event: Progress) -> None:  # an unknown total shows as 1
             if not cancel.is_set():
-                self.post_message(msg.PerplexityProgressed(label, done, total))
+                self.post_message(msg.PerplexityProgressed(event.stage, event.done, 1 if event.total is None else event.total))
 
         tuned = None
         try:
             if records is None:
-                table = compute_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel, on_progress=progress,
-                                      precision=self.workspace.precision)
+                table = perplexity_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel,
+                                         on_progress=progress, precision=self.workspace.precision)
             else:
                 assert run_dir is not None
-                table, tuned = quick_table(run_dir=run_dir, models=models, records=records, cancel=cancel,
-                                           on_progress=progress, precision=self.workspace.precision)
+                quick = quick_table(run_dir=run_dir, models=models, records=records, cancel=cancel,
+                                    on_progress=progress, precision=self.workspace.precision)
+                table, tuned = quick.table, quick.loaded_tuned
         except Exception as err:  # noqa: BLE001
             if not cancel.is_set():
                 self.post_message(msg.PerplexityFailed(error_text(err)))

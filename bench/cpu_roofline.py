@@ -100,14 +100,15 @@ def train_speed(data: Path, steps: int, compile_: bool = False) -> tuple[float, 
     from tweetsmith.engine.lora import apply_lora
     from tweetsmith.engine.memory import flops_per_token
     from tweetsmith.engine.models import load_model
-    from tweetsmith.engine.runs import read_metrics, read_run_config
+    from tweetsmith.engine.run_record import RunRecord
+    from tweetsmith.engine.runs import read_metrics
     from tweetsmith.engine.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as out:
         train(TrainConfig(data=str(data), model="smollm2-135m", out=out, lora=True, max_steps=steps, eval_every=0,
                           save_every=0, logging_steps=1, compile=compile_))
         speeds = [m["tokens_per_s"] for m in read_metrics(out) if "tokens_per_s" in m][1:]
-        precision = read_run_config(out)["precision"]
+        precision = RunRecord.read(out).precision
     model = apply_lora(load_model("smollm2-135m").model, r=16, alpha=32, dropout=0.0, quantized=False)
     return statistics.median(speeds), precision, flops_per_token(model, 256)
 

@@ -110,9 +110,11 @@ class _PieceStreamer:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         self.ids.extend(value.reshape(-1).tolist())
-        text = cap_tweet(new_text(self.tokenizer, self.ids, self.prompt), self.typed_chars)[0]
+        text, cut = cap_tweet(new_text(self.tokenizer, self.ids, self.prompt), self.typed_chars)
         if text.endswith("\ufffd"):
             return
+        if not cut:  # the last word may still run past the limit and be cut whole: shown once a space ends it
+            text = text[:last_word_start(text)].rstrip()
         # a trailing "\\word" may still become another record's tag (cut from the sample): shown once it is not
         self._emit(text[:undecided_tail(text)].rstrip() if undecided_tail(text) < len(text) else text)
 
@@ -123,6 +125,13 @@ class _PieceStreamer:
 
     def end(self) -> None:
         pass
+
+
+def last_word_start(text: str) -> int:
+    """Where the word still being written at the end of ``text`` starts, with the space before it. Streaming
+    holds it back: ``cap_tweet`` leaves out a word that runs past the limit (and the space before it), and a
+    piece once streamed cannot be taken back. The hold lasts one token (the next word's token brings its space)."""
+    return max((i for i, char in enumerate(text) if char.isspace()), default=0)
 
 
 def _decode(tokenizer, ids: Sequence[int]) -> str:
@@ -269,8 +278,7 @@ class SampleStream:
             seconds = time.perf_counter() - self._started
             first = streamer.first_token_at - self._started if streamer.first_token_at is not None else None
             sample = _sample(loaded, self.author, self.prompt, row, self.config, self.config.seed, seconds, first, cancelled)
-            if not cancelled:
-                streamer._emit(sample.text)  # flush a character that was held back at the very end
+            streamer._emit(sample.text)  # flush the word (or character) held back at the end, stopped or not
             self._queue.put(_Finished(sample))
         except BaseException as err:  # re-raised in the consumer's thread
             self._queue.put(_Failed(err))

@@ -163,7 +163,7 @@ def _overlap(run_dir: Path) -> str:
     out.append(table)
     c = cmp.config
     out.append(f"{cmp.n} samples per model, authors drawn from the training data, the same authors and seeds for "
-               f"both; temperature {c.temperature:g}, top-k {c.top_k}, top-p {c.top_p:g}. Overlap is the share "
+               f"both; {c.prose()}. Overlap is the share "
                f"of generated words (tokens with a letter or digit, TweetTokenizer, lower-cased) found in the test set.")
     if "base" in cmp.sides and "tuned" in cmp.sides:
         b, t = cmp.sides["base"].figure("overlap"), cmp.sides["tuned"].figure("overlap")

@@ -71,8 +71,8 @@ def _per_author(result: VoiceResult, link: Callable[[Path], str]) -> list[str]:
         table += f"\n| {name} | " + " | ".join(cells) + " |"
     out.append(table)
     c = result.config
-    out.append(f"{result.per_author} samples per author and model (prompt `\\author- `), temperature {c.temperature:g}, "
-               f"top-k {c.top_k}, top-p {c.top_p:g}, seed {c.seed}; the same prompts and seeds for both models.")
+    out.append(f"{result.per_author} samples per author and model (prompt `\\author- `), {c.prose()}, seed {c.seed}; "
+               f"the same prompts and seeds for both models.")
     if fit is not None:
         out.append(f"Real tweets: {fit.test_accuracy.value:.2f} of the {fit.test_accuracy.n:,} test tweets are attributed to "
                    f"their author ({fit.test_balanced:.2f} averaged over authors, the ceiling for N samples per author); "

@@ -35,8 +35,9 @@ def newline_prone(tiny_llama_dir):
     return loaded, newline
 
 
-def plain_greedy(loaded, author, max_new_tokens, text=""):
-    """Independent reference: transformers' own greedy generate, no stop but max_new_tokens.
+def plain_greedy(loaded, author, max_new_tokens, text="", repetition_penalty=SamplingConfig().repetition_penalty):
+    """Independent reference: transformers' own greedy generate, no stop but max_new_tokens, with the
+    default repetition guard (transformers' own penalty over the prompt and the tokens so far).
 
     The prompt's trailing space is left to the model (as in training, it belongs to the next word's
     token), so the first token is one that begins with a space (transformers' prefix constraint, the
@@ -54,7 +55,8 @@ def plain_greedy(loaded, author, max_new_tokens, text=""):
         return spaced if prompt.endswith(" ") and len(so_far) == len(ids) else every
 
     out = loaded.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=max_new_tokens,
-                                eos_token_id=None, pad_token_id=loaded.pad_id, prefix_allowed_tokens_fn=allowed)
+                                eos_token_id=None, pad_token_id=loaded.pad_id, prefix_allowed_tokens_fn=allowed,
+                                repetition_penalty=repetition_penalty)
     return out[0, len(ids):].tolist()
 
 
@@ -349,3 +351,20 @@ def test_a_prompt_ending_in_a_space_gets_a_space_led_first_token(tiny_llama_dir)
     assert first_token("\\paulg- Hello", False) == glued and free.text.startswith("x")
     _, _, spaced = TokenTable.of(tokenizer, eot, loaded.model.get_output_embeddings().weight.shape[0])
     assert not bool(spaced[glued]) and not bool(spaced[eot])
+
+
+def test_a_stream_cut_at_the_limit_streams_exactly_the_tweet(tiny):
+    # 262 typed characters leave 18 for the sample: the cut falls inside a word for most seeds, and that word
+    # must never reach the stream (a streamed piece cannot be taken back).
+    typed = "so " * 87 + "a"
+    cut_inside_a_word = 0
+    for seed in range(8):
+        stream = stream_sample(tiny, "paulg", typed, SamplingConfig(max_new_tokens=40, seed=seed, top_k=0))
+        streamed = "".join(stream)
+        sample = stream.sample
+        assert streamed == sample.text
+        assert len(typed) + len(sample.text) <= 280
+        whole = generate_samples(tiny, ["paulg"], SamplingConfig(max_new_tokens=40, seed=seed, top_k=0), text=typed)[0]
+        assert whole.text == sample.text  # the batched path cuts the same tweet
+        cut_inside_a_word += sample.cut_at_limit and len(typed) + len(sample.text) < 279
+    assert cut_inside_a_word >= 1

@@ -46,8 +46,11 @@ def test_with_changes_validates_and_rejects_unknown_names():
 
 
 def test_greedy_gets_no_sampling_flags():
-    kwargs = SamplingConfig(temperature=0, top_k=5, top_p=0.5, max_new_tokens=7).generate_kwargs()
+    kwargs = SamplingConfig(temperature=0, top_k=5, top_p=0.5, repetition_penalty=1.0, max_new_tokens=7).generate_kwargs()
     assert kwargs == {"max_new_tokens": 7, "do_sample": False}
+    # the default repetition guard is not a sampling flag: greedy decoding keeps it (greedy loops are what it is for)
+    kwargs = SamplingConfig(temperature=0, max_new_tokens=7).generate_kwargs()
+    assert kwargs == {"max_new_tokens": 7, "repetition_penalty": 1.1, "do_sample": False}
     assert logits_warpers(SamplingConfig(temperature=0)) == []
 
 
@@ -66,3 +69,10 @@ def test_sampling_kwargs_carry_every_knob():
 def test_round_trips_through_a_dict():
     config = SamplingConfig(temperature=1.2, seed=7)
     assert SamplingConfig.from_dict({**config.to_dict(), "unknown": 1}) == config
+
+
+def test_prose_names_every_knob_that_is_on():
+    assert SamplingConfig().prose() == "temperature 0.9, top-k 50, top-p 1, repetition penalty 1.1"
+    assert SamplingConfig(temperature=0, repetition_penalty=1.0).prose() == "greedy decoding, top-k 50, top-p 1"
+    assert SamplingConfig(min_p=0.05, no_repeat_ngram_size=3).prose() == (
+        "temperature 0.9, top-k 50, top-p 1, min-p 0.05, repetition penalty 1.1, no repeated n-grams of 3")

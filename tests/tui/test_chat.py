@@ -38,7 +38,7 @@ async def test_type_a_user_and_stream(make_app, tiny_loaded, settle, tmp_path):
         assert card.text == sample.text and card.streamed == sample.text
         direct = stream_sample(tiny_loaded, "paulg", "The best", app.main.sampling.with_changes(seed=sample.seed)).sample
         assert direct.text == sample.text
-        assert f"{sample.new_tokens} tok" in card.footer_text and f"t 0.9 · k 50 · p 1 · seed {sample.seed}" in card.footer_text
+        assert f"{sample.new_tokens} tok" in card.footer_text and f"t 0.9 · k 50 · p 1 · rep 1.1 · seed {sample.seed}" in card.footer_text
         assert len(_unique(seen, msg.TokensArrived)) >= 1
     saved = [json.loads(line) for line in (tmp_path / "session" / "chat.jsonl").read_text().splitlines()]
     assert [(e["author"], e["prompt_text"], e["text"], e["seed"]) for e in saved] == [("paulg", "The best", sample.text, sample.seed)]

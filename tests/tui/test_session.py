@@ -22,7 +22,7 @@ def test_entry_from_sample_keeps_params_and_costs():
     assert (entry.author, entry.prompt_text, entry.text, entry.side, entry.seed) == ("paulg", "The best", " ideas [look] bad", "tuned", 3)
     assert entry.params == SamplingConfig(temperature=0.7, seed=3).to_dict()
     assert entry.full_text == "The best ideas [look] bad"
-    assert entry.param_line() == "t 0.7 · k 50 · p 1 · seed 3"
+    assert entry.param_line() == "t 0.7 · k 50 · p 1 · rep 1.1 · seed 3"  # the default repetition guard is shown
     assert entry.stats_line() == "5 tok · first 0.10 s · 10.0 tok/s"
     assert "stopped" in entry_from_sample(_sample(stopped=True), side="base").stats_line()
 

@@ -33,6 +33,15 @@ def fresh_seed() -> int:
     return FRESH_SEEDS.randrange(FRESH_SEED_BOUND)
 
 
+# The knobs that are off unless set: (field, label in ``short``, label in ``prose``, the value that means off).
+OPTIONAL_KNOBS = (
+    ("typical_p", "typ", "typical-p", 1.0),
+    ("min_p", "min_p", "min-p", 0.0),
+    ("repetition_penalty", "rep", "repetition penalty", 1.0),
+    ("no_repeat_ngram_size", "no_rep", "no repeated n-grams of", 0),
+)
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """Decoding settings for one generation request (``num_samples`` samples, seeds ``seed``, ``seed+1``, ...)."""
@@ -106,25 +115,20 @@ class SamplingConfig:
     def short(self) -> str:
         """A compact label for tables and the app: ``t=0.9 k=50 p=1``."""
         parts = ["greedy" if self.greedy else f"t={self.temperature:g}", f"k={self.top_k}", f"p={self.top_p:g}"]
-        if self.typical_p != 1.0:
-            parts.append(f"typ={self.typical_p:g}")
-        if self.min_p:
-            parts.append(f"min_p={self.min_p:g}")
-        if self.repetition_penalty != 1.0:
-            parts.append(f"rep={self.repetition_penalty:g}")
-        if self.no_repeat_ngram_size:
-            parts.append(f"no_rep={self.no_repeat_ngram_size}")
+        parts += [f"{short}={value:g}" for short, _, value in self.knobs_on()]
         return " ".join(parts)
+
+    def knobs_on(self) -> list[tuple[str, str, float]]:
+        """(short label, prose label, value) of each optional knob that is not at its off value, for the
+        labels of ``short`` and ``prose``."""
+        return [(short, prose, getattr(self, name)) for name, short, prose, off in OPTIONAL_KNOBS
+                if getattr(self, name) != off]
 
     def prose(self) -> str:
         """For reports: ``temperature 0.9, top-k 50, top-p 1, repetition penalty 1.1`` (knobs left off unnamed)."""
         parts = ["greedy decoding" if self.greedy else f"temperature {self.temperature:g}", f"top-k {self.top_k}",
                  f"top-p {self.top_p:g}"]
-        for name, value, off in (("typical-p", self.typical_p, 1.0), ("min-p", self.min_p, 0.0),
-                                 ("repetition penalty", self.repetition_penalty, 1.0),
-                                 ("no repeated n-grams of", self.no_repeat_ngram_size, 0)):
-            if value != off:
-                parts.append(f"{name} {value:g}")
+        parts += [f"{prose} {value:g}" for _, prose, value in self.knobs_on()]
         return ", ".join(parts)
 
     def to_dict(self) -> dict:

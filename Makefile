@@ -7,13 +7,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup chromium bench clean
+.PHONY: run test lint setup chromium bench clean
 
 run: setup
 	$(BIN)/tweetsmith $(ARGS)
 
-test: setup chromium
+test: setup chromium lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Style before the suite (seconds): the linter, then the formatter's check (`$(BIN)/ruff format` fixes it).
+LINTED := engine data tui scripts tests bench
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # The browser tests of `tweetsmith serve` drive Debian's chromium (Playwright's own browser download is not
 # reachable everywhere). Installed with apt when apt-get exists and chromium is missing, as root or through

@@ -60,9 +60,19 @@ def tiny_model(out: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_embedded())
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -70,13 +80,17 @@ def tiny_model(out: Path) -> Path:
 
 def tweet_splits(out: Path, train_lines: int = 6000) -> Path:
     """train/valid/test.txt of made-up tweets: enough text that one epoch lasts a while."""
-    words = ("the best way to learn is build something people want startups ideas work hard ship it users "
-             "growth founders write code every day great products come from small teams").split()
+    words = (
+        "the best way to learn is build something people want startups ideas work hard ship it users "
+        "growth founders write code every day great products come from small teams"
+    ).split()
     rnd = random.Random(0)
     out.mkdir(parents=True, exist_ok=True)
     for name, count in (("train", train_lines), ("valid", 200), ("test", 200)):
-        lines = [f"\\{rnd.choice(['paulg', 'sama', 'pmarca'])}- " + " ".join(rnd.choices(words, k=rnd.randint(8, 30)))
-                 for _ in range(count)]
+        lines = [
+            f"\\{rnd.choice(['paulg', 'sama', 'pmarca'])}- " + " ".join(rnd.choices(words, k=rnd.randint(8, 30)))
+            for _ in range(count)
+        ]
         (out / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
@@ -85,9 +99,15 @@ class App:
     """The app on a pty of its own; ``output`` is everything it drew."""
 
     def __init__(self, model: str, data: Path, root: Path):
-        env = {**os.environ, "TERM": "xterm-256color", "TWEETSMITH_HOME": str(root / "home"),
-               "TWEETSMITH_RUNS": str(root / "runs"), "TWEETSMITH_STATE": str(root / "state"),
-               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "TWEETSMITH_HOME": str(root / "home"),
+            "TWEETSMITH_RUNS": str(root / "runs"),
+            "TWEETSMITH_STATE": str(root / "state"),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         env.pop("TEXTUAL_ALLOW_SIGNALS", None)
         argv = [str(TWEETSMITH), "tui", "--model", model, "--data", str(data)]
         self.pid, self.master = pty.fork()
@@ -133,10 +153,14 @@ class App:
 
     def wait_for(self, pattern: re.Pattern | bytes, bound_s: float = STARTUP_BOUND_S) -> None:
         deadline = time.monotonic() + bound_s
-        found = (lambda: pattern in self.output) if isinstance(pattern, bytes) else (lambda: pattern.search(self.output))
+        found = (
+            (lambda: pattern in self.output) if isinstance(pattern, bytes) else (lambda: pattern.search(self.output))
+        )
         while not found():
             if self._exited.is_set():
-                raise RuntimeError(f"the app ended (status {self.status}) before drawing {pattern!r}: {self.output[-1500:]!r}")
+                raise RuntimeError(
+                    f"the app ended (status {self.status}) before drawing {pattern!r}: {self.output[-1500:]!r}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{pattern!r} not drawn within {bound_s:.0f} s: {self.output[-1500:]!r}")
             time.sleep(0.05)
@@ -179,7 +203,9 @@ def one_run(model: str, data: Path, how: str, training: bool, delay_s: float) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of each case, each a fresh app")
-    parser.add_argument("--model", default="tiny", help="tiny (a 2-layer Llama built here), smollm2-135m, or a model dir")
+    parser.add_argument(
+        "--model", default="tiny", help="tiny (a 2-layer Llama built here), smollm2-135m, or a model dir"
+    )
     parser.add_argument("--only", default="", help="run only the cases whose label holds this text (e.g. training)")
     args = parser.parse_args(argv)
     if not TWEETSMITH.exists():
@@ -198,12 +224,18 @@ def main(argv: list[str] | None = None) -> int:
             runs = [one_run(model, data, how, training, rnd.uniform(0, MAX_DELAY_S)) for _ in range(args.repeats)]
             seconds = [s for s, _ in runs]
             rows.append((label, statistics.median(seconds), max(seconds), sorted({status for _, status in runs})))
-            print(f"{label}: {', '.join(f'{s:.2f}' for s in seconds)} s (exit {rows[-1][3]})", file=sys.stderr, flush=True)
-    print(f"\napp exit after its terminal goes ({args.model} model, {args.repeats} runs per case, target {TARGET_S:g} s)")
+            print(
+                f"{label}: {', '.join(f'{s:.2f}' for s in seconds)} s (exit {rows[-1][3]})", file=sys.stderr, flush=True
+            )
+    print(
+        f"\napp exit after its terminal goes ({args.model} model, {args.repeats} runs per case, target {TARGET_S:g} s)"
+    )
     print(f"{'case':<28} {'median s':>9} {'max s':>7} {'median/target':>14} {'max/target':>11}  exit status")
     for label, median, worst, statuses in rows:
-        print(f"{label:<28} {median:>9.2f} {worst:>7.2f} {median / TARGET_S:>13.2f}x {worst / TARGET_S:>10.2f}x  "
-              f"{', '.join(map(str, statuses))}")
+        print(
+            f"{label:<28} {median:>9.2f} {worst:>7.2f} {median / TARGET_S:>13.2f}x {worst / TARGET_S:>10.2f}x  "
+            f"{', '.join(map(str, statuses))}"
+        )
     return 0
 
 

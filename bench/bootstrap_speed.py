@@ -74,8 +74,10 @@ def main() -> int:
     pool = human_pool_for_split(DATA / "test.txt")
     pool_s = time.perf_counter() - started
     print(f"load average {os.getloadavg()[0]:.1f}; human pool (test split tokenized once): {pool_s:.2f} s")
-    print("| samples | diversity s | intervals s (added) | loop s | speed-up | max bound diff | human band s |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| samples | diversity s | intervals s (added) | loop s | speed-up | max bound diff | human band s |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         sample = texts[:size]
         started = time.perf_counter()
@@ -91,7 +93,9 @@ def main() -> int:
         started = time.perf_counter()
         pool.band(size)
         band_s = time.perf_counter() - started
-        print(f"| {size} | {div_s:.2f} | {ours_s:.3f} | {loop_s:.2f} | {loop_s / ours_s:,.0f}x | {diff:.1e} | {band_s:.2f} |")
+        print(
+            f"| {size} | {div_s:.2f} | {ours_s:.3f} | {loop_s:.2f} | {loop_s / ours_s:,.0f}x | {diff:.1e} | {band_s:.2f} |"
+        )
     return 0
 
 

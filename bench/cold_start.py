@@ -75,24 +75,39 @@ def sample_figures(loaded, data: Path, n: int, config: SamplingConfig) -> dict:
         for item in items:
             kind = "copies" if item.startswith("copies") else "cut" if item.startswith("cut") else item
             counts[kind] = counts.get(kind, 0) + 1
-    shown = [f"\\{samples[i].author}- {' '.join(samples[i].text.split())}" + (f"   [{'; '.join(found[i])}]" if found[i] else "")
-             for i in excerpt_draw(len(samples), 10)]
+    shown = [
+        f"\\{samples[i].author}- {' '.join(samples[i].text.split())}"
+        + (f"   [{'; '.join(found[i])}]" if found[i] else "")
+        for i in excerpt_draw(len(samples), 10)
+    ]
     figures = diversity([s.text for s in samples])
     real = [line for line in read_split_lines(data / "test.txt")]
     told = two_sample_test(real, [f"\\{s.author}- {s.text}" for s in samples])
-    return {"with_problem": sum(1 for f in found if f), "counts": counts, "shown": shown,
-            "mean_words": round(sum(len(s.text.split()) for s in samples) / max(1, len(samples)), 1),
-            "dist_2": round(figures.dist_2, 3), "self_bleu": round(figures.self_bleu or 0.0, 3),
-            "tell_apart": round(told.value, 3) if told is not None else None}
+    return {
+        "with_problem": sum(1 for f in found if f),
+        "counts": counts,
+        "shown": shown,
+        "mean_words": round(sum(len(s.text.split()) for s in samples) / max(1, len(samples)), 1),
+        "dist_2": round(figures.dist_2, 3),
+        "self_bleu": round(figures.self_bleu or 0.0, 3),
+        "tell_apart": round(told.value, 3) if told is not None else None,
+    }
 
 
 def _log(name: str, event) -> None:
     kind = type(event).__name__
     if kind == "TrainingStarted":
-        print(f"  {name}: {event.total_steps} steps, {event.train_tokens} tokens an epoch, {event.dtype}", file=sys.stderr, flush=True)
+        print(
+            f"  {name}: {event.total_steps} steps, {event.train_tokens} tokens an epoch, {event.dtype}",
+            file=sys.stderr,
+            flush=True,
+        )
     elif kind == "StepLogged":
-        print(f"  {name}: step {event.step}/{event.total_steps} loss {event.loss:.3f} {event.tokens_per_s:.0f} tok/s",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {name}: step {event.step}/{event.total_steps} loss {event.loss:.3f} {event.tokens_per_s:.0f} tok/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -141,13 +156,20 @@ def main() -> int:
             for ckpt in list_checkpoints(out / "checkpoints"):
                 ck = load_model(MODEL, adapter=ckpt.path)
                 with adapters_merged(ck.model) as model:
-                    row["curve"][ckpt.step] = round(record_perplexity_of_lines(
-                        model, ck.tokenizer, lines, eot_id=ck.eot_id, pad_id=ck.pad_id).perplexity, 2)
+                    row["curve"][ckpt.step] = round(
+                        record_perplexity_of_lines(
+                            model, ck.tokenizer, lines, eot_id=ck.eot_id, pad_id=ck.pad_id
+                        ).perplexity,
+                        2,
+                    )
         results[key] = row
         results_file.write_text(json.dumps(results, indent=1))
         figures = {k: row["samples"].get(k) for k in ("dist_2", "self_bleu", "tell_apart", "mean_words")}
-        print(f"{name}: tuned {row.get('tuned')} problems {row['samples']['with_problem']}/{args.samples} "
-              f"{row['samples']['counts']} {figures} train {row['train_seconds']}s curve {row.get('curve')}", flush=True)
+        print(
+            f"{name}: tuned {row.get('tuned')} problems {row['samples']['with_problem']}/{args.samples} "
+            f"{row['samples']['counts']} {figures} train {row['train_seconds']}s curve {row.get('curve')}",
+            flush=True,
+        )
         for line in row["samples"]["shown"]:
             print("   ", line[:220], flush=True)
     return 0

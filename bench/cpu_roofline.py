@@ -42,14 +42,22 @@ def matmul_rows(hidden: int, intermediate: int, rounds: int) -> list[tuple[str, 
     """(label, tokens, {path: best GFLOP/s}) per shape; the three paths alternate within each round."""
     from tweetsmith.engine.precision import time_matmul
 
-    paths = {"fp32": dict(dtype="fp32"), "bf16 autocast": dict(dtype="bf16"), "bf16 weights": dict(dtype="bf16", stored=True)}
+    paths = {
+        "fp32": dict(dtype="fp32"),
+        "bf16 autocast": dict(dtype="bf16"),
+        "bf16 weights": dict(dtype="bf16", stored=True),
+    }
     rows = []
     for label, tokens in MATMUL_TOKENS:
         best = {path: math.inf for path in paths}
         for _ in range(rounds):
             for path, kwargs in paths.items():
-                best[path] = min(best[path], time_matmul(kwargs["dtype"], tokens, hidden, intermediate, repeats=2,
-                                                         stored=kwargs.get("stored", False)))
+                best[path] = min(
+                    best[path],
+                    time_matmul(
+                        kwargs["dtype"], tokens, hidden, intermediate, repeats=2, stored=kwargs.get("stored", False)
+                    ),
+                )
         flops = 2.0 * tokens * hidden * intermediate
         rows.append((label, tokens, {path: flops / seconds / 1e9 for path, seconds in best.items()}))
     return rows
@@ -81,8 +89,14 @@ def score_once(loaded, ids) -> tuple[float, float, int]:
     from tweetsmith.engine.perplexity import sum_nll
 
     started = time.perf_counter()
-    nll, count = sum_nll(loaded.model, ids, stride_tokens=STRIDE_TOKENS, max_len_tokens=WINDOW_TOKENS,
-                         batch_windows=SCORING_WINDOWS, pad_id=loaded.pad_id)
+    nll, count = sum_nll(
+        loaded.model,
+        ids,
+        stride_tokens=STRIDE_TOKENS,
+        max_len_tokens=WINDOW_TOKENS,
+        batch_windows=SCORING_WINDOWS,
+        pad_id=loaded.pad_id,
+    )
     return time.perf_counter() - started, nll, count
 
 
@@ -91,7 +105,9 @@ def sample_once(loaded, authors) -> tuple[float, list]:
     from tweetsmith.engine.sampling import SamplingConfig
 
     started = time.perf_counter()
-    samples = generate_samples(loaded, authors, SamplingConfig(max_new_tokens=MAX_NEW_TOKENS, seed=27), batch_size=SAMPLES)
+    samples = generate_samples(
+        loaded, authors, SamplingConfig(max_new_tokens=MAX_NEW_TOKENS, seed=27), batch_size=SAMPLES
+    )
     return time.perf_counter() - started, samples
 
 
@@ -105,8 +121,19 @@ def train_speed(data: Path, steps: int, compile_: bool = False) -> tuple[float, 
     from tweetsmith.engine.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as out:
-        train(TrainConfig(data=str(data), model="smollm2-135m", out=out, lora=True, max_steps=steps, eval_every=0,
-                          save_every=0, logging_steps=1, compile=compile_))
+        train(
+            TrainConfig(
+                data=str(data),
+                model="smollm2-135m",
+                out=out,
+                lora=True,
+                max_steps=steps,
+                eval_every=0,
+                save_every=0,
+                logging_steps=1,
+                compile=compile_,
+            )
+        )
         speeds = [m["tokens_per_s"] for m in read_metrics(out) if "tokens_per_s" in m][1:]
         precision = RunRecord.read(out).precision
     model = apply_lora(load_model("smollm2-135m").model, r=16, alpha=32, dropout=0.0, quantized=False)
@@ -115,16 +142,29 @@ def train_speed(data: Path, steps: int, compile_: bool = False) -> tuple[float, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
-                             "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each inference workload (median)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
+        "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved repeats of each inference workload (median)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each matmul (best)")
-    parser.add_argument("--train-steps", type=int, default=4, help="optimizer steps of the training row (the first is warm-up)")
+    parser.add_argument(
+        "--train-steps", type=int, default=4, help="optimizer steps of the training row (the first is warm-up)"
+    )
     parser.add_argument("--no-train", action="store_true", help="skip the training row (it takes a minute or two)")
-    parser.add_argument("--train-compile", action="store_true",
-                        help="also train with --compile (torch.compile: its first step compiles, 20 s to 2+ min)")
-    parser.add_argument("--data", type=Path, default=VC_TWEETS, help="split directory (valid.txt scores, train.txt trains)")
+    parser.add_argument(
+        "--train-compile",
+        action="store_true",
+        help="also train with --compile (torch.compile: its first step compiles, 20 s to 2+ min)",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=VC_TWEETS, help="split directory (valid.txt scores, train.txt trains)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -137,18 +177,26 @@ def main() -> int:
     old = load_model("smollm2-135m", precision="fp32")
     new = load_model("smollm2-135m", precision="auto")
     hidden, intermediate = matmul_shape(old.model.config)
-    print(f"{_cpu()}, {torch.get_num_threads()} threads, torch {torch.__version__}; load average "
-          f"{os.getloadavg()[0]:.1f} at start\n{new.info.precision_notice}\n")
+    print(
+        f"{_cpu()}, {torch.get_num_threads()} threads, torch {torch.__version__}; load average "
+        f"{os.getloadavg()[0]:.1f} at start\n{new.info.precision_notice}\n"
+    )
 
     rows = matmul_rows(hidden, intermediate, args.rounds)
     peak = {path: max(r[2][path] for r in rows) for path in ("fp32", "bf16 autocast", "bf16 weights")}
-    print(f"| matmul tokens x {hidden} x {intermediate} | fp32 GFLOP/s | bf16 autocast | bf16 weights | bf16 weights / fp32 |")
+    print(
+        f"| matmul tokens x {hidden} x {intermediate} | fp32 GFLOP/s | bf16 autocast | bf16 weights | bf16 weights / fp32 |"
+    )
     print("|---|---:|---:|---:|---:|")
     for label, tokens, speed in rows:
-        print(f"| {tokens} ({label}) | {speed['fp32']:.0f} | {speed['bf16 autocast']:.0f} | {speed['bf16 weights']:.0f} | "
-              f"{speed['bf16 weights'] / speed['fp32']:.2f}x |")
-    print(f"| peak | {peak['fp32']:.0f} | {peak['bf16 autocast']:.0f} | {peak['bf16 weights']:.0f} | "
-          f"{peak['bf16 weights'] / peak['fp32']:.2f}x |\n")
+        print(
+            f"| {tokens} ({label}) | {speed['fp32']:.0f} | {speed['bf16 autocast']:.0f} | {speed['bf16 weights']:.0f} | "
+            f"{speed['bf16 weights'] / speed['fp32']:.2f}x |"
+        )
+    print(
+        f"| peak | {peak['fp32']:.0f} | {peak['bf16 autocast']:.0f} | {peak['bf16 weights']:.0f} | "
+        f"{peak['bf16 weights'] / peak['fp32']:.2f}x |\n"
+    )
 
     lines = read_split_lines(args.data / "valid.txt")
     ids = scoring_ids(old, lines[:400])
@@ -159,7 +207,7 @@ def main() -> int:
     sample_s = {side: [] for side in sides}
     nll, texts, new_tokens = {}, {}, {}
     for loaded in sides.values():  # warm-up: kernels, the decoding loop's token table
-        score_once(loaded, ids[: WINDOW_TOKENS])
+        score_once(loaded, ids[:WINDOW_TOKENS])
         sample_once(loaded, authors[:4])
     for _ in range(args.repeats):
         for side, loaded in sides.items():
@@ -186,21 +234,29 @@ def main() -> int:
                 flops = forward_flops(loaded.model, prompt_tokens + tokens, prompt_tokens + tokens, 0)
             of = peak["bf16 weights"] if loaded.info.precision == "bf16" else peak["fp32"]
             ratios[workload] = base / seconds
-            print(f"| {workload} | {side} | {seconds:.2f} | {tokens / seconds:.0f} | {flops / seconds / 1e9:.0f} | "
-                  f"{flops / seconds / 1e9 / of:.0%} | {base / seconds:.2f}x |")
+            print(
+                f"| {workload} | {side} | {seconds:.2f} | {tokens / seconds:.0f} | {flops / seconds / 1e9:.0f} | "
+                f"{flops / seconds / 1e9 / of:.0%} | {base / seconds:.2f}x |"
+            )
     for compile_ in ((False, True) if args.train_compile else (False,)) if not args.no_train else ():
         speed, precision, per_token = train_speed(args.data, args.train_steps, compile_)
         of = peak["bf16 weights"] if precision == "bf16" else peak["fp32"]
-        print(f"| training LoRA r16 8 x 256{' --compile' if compile_ else ''} | {precision} (auto) | "
-              f"{8 * 256 / speed:.2f} a step | {speed:.0f} useful | {speed * per_token / 1e9:.0f} | "
-              f"{speed * per_token / 1e9 / of:.0%} | |")
+        print(
+            f"| training LoRA r16 8 x 256{' --compile' if compile_ else ''} | {precision} (auto) | "
+            f"{8 * 256 / speed:.2f} a step | {speed:.0f} useful | {speed * per_token / 1e9:.0f} | "
+            f"{speed * per_token / 1e9 / of:.0%} | |"
+        )
     (old_nll, count), (new_nll, _) = nll.values()
     relative = math.exp(new_nll / count) / math.exp(old_nll / count) - 1
     same = sum(a == b for a, b in zip(*texts.values()))
-    print(f"\nperplexity of the scoring batch: {math.exp(old_nll / count):.3f} fp32, {math.exp(new_nll / count):.3f} "
-          f"{new.info.precision} ({relative:+.3%}); samples identical to fp32's: {same}/{SAMPLES}")
-    print(f"targets: scoring {ratios['scoring 4 x 1024']:.2f}x (>= 1.8x), sampling {ratios['sampling 64 x <=60']:.2f}x "
-          f"(>= 1.4x), perplexity {abs(relative):.2%} (< 0.5%); load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"\nperplexity of the scoring batch: {math.exp(old_nll / count):.3f} fp32, {math.exp(new_nll / count):.3f} "
+        f"{new.info.precision} ({relative:+.3%}); samples identical to fp32's: {same}/{SAMPLES}"
+    )
+    print(
+        f"targets: scoring {ratios['scoring 4 x 1024']:.2f}x (>= 1.8x), sampling {ratios['sampling 64 x <=60']:.2f}x "
+        f"(>= 1.4x), perplexity {abs(relative):.2%} (< 0.5%); load average {os.getloadavg()[0]:.1f} at the end"
+    )
     return 0
 
 

@@ -11,7 +11,7 @@ longest one ends.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config) -> list[tuple[str, int]]:
@@ -49,30 +49,40 @@ def generate_texts(loaded, prompts: Sequence[str], seeds: Sequence[int], config)
         """The engine's rule: a new record's author tag (``\\\\sama-``) ends the sample; only after a "-"."""
         if "-" not in loaded.tokenizer.decode(ids[-1:], skip_special_tokens=True):
             return False
-        return record_start(loaded.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)) >= 0
+        return (
+            record_start(loaded.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+            >= 0
+        )
 
     class EndOfSample(StoppingCriteria):
         def __call__(self, input_ids, scores=None, **kwargs):
             # the last three tokens: a line break such as U+2028 is two tokens here (decode_loop.LINE_BREAKS)
-            tails = input_ids[:, max(width, input_ids.shape[1] - 3):].tolist()
+            tails = input_ids[:, max(width, input_ids.shape[1] - 3) :].tolist()
             for row, tail in enumerate(tails):
-                if ended[row] is None and (tail[-1] == loaded.eot_id
-                                           or has_line_break(loaded.tokenizer.decode(tail, skip_special_tokens=True))
-                                           or starts_a_record(input_ids[row, width:].tolist())):
+                if ended[row] is None and (
+                    tail[-1] == loaded.eot_id
+                    or has_line_break(loaded.tokenizer.decode(tail, skip_special_tokens=True))
+                    or starts_a_record(input_ids[row, width:].tolist())
+                ):
                     ended[row] = input_ids.shape[1] - width
             return torch.tensor([e is not None for e in ended], dtype=torch.bool)
 
     input_ids = torch.full((len(encoded), width), loaded.pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention[row, width - len(ids):] = 1
-    gen_config = GenerationConfig(max_new_tokens=config.max_new_tokens, do_sample=False, eos_token_id=loaded.eot_id,
-                                  pad_token_id=loaded.pad_id)
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
+    gen_config = GenerationConfig(
+        max_new_tokens=config.max_new_tokens, do_sample=False, eos_token_id=loaded.eot_id, pad_token_id=loaded.pad_id
+    )
     loaded.model.eval()
-    out = loaded.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gen_config,
-                                logits_processor=LogitsProcessorList([draw]),
-                                stopping_criteria=StoppingCriteriaList([EndOfSample()]))
+    out = loaded.model.generate(
+        input_ids=input_ids,
+        attention_mask=attention,
+        generation_config=gen_config,
+        logits_processor=LogitsProcessorList([draw]),
+        stopping_criteria=StoppingCriteriaList([EndOfSample()]),
+    )
     rows = []
     for row, ids in enumerate(out[:, width:].tolist()):
         n = ended[row] if ended[row] is not None else len(ids)

@@ -37,7 +37,9 @@ def plain_generate(loaded, prompt, config, streamer_kind=None):
         return total, total, out.shape[1] - ids.shape[1]
     streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=60)
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("out", loaded.model.generate(ids, streamer=streamer, **kwargs)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("out", loaded.model.generate(ids, streamer=streamer, **kwargs))
+    )
     thread.start()
     first = None
     for piece in streamer:
@@ -54,9 +56,13 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=60, help="the sampling default")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
-                             "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
+        "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -69,7 +75,9 @@ def main() -> int:
     from tweetsmith.engine.sampling import SamplingConfig
 
     loaded = load_model(args.model)
-    print(f"{args.model} on {loaded.info.device}, {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.model} on {loaded.info.device}, {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f}"
+    )
     config = SamplingConfig(max_new_tokens=args.max_new_tokens)
     generate_samples(loaded, ["warm"], config)  # warm-up
 
@@ -103,21 +111,24 @@ def main() -> int:
     started = time.perf_counter()
     baseline = []
     for start in range(0, len(prompts), 16):
-        baseline.extend(generate_texts(loaded, prompts[start:start + 16], seeds[start:start + 16], config))
+        baseline.extend(generate_texts(loaded, prompts[start : start + 16], seeds[start : start + 16], config))
     baseline_s = time.perf_counter() - started
     rows = [("model.generate, 16 a batch (previous path, baseline)", baseline_s, baseline)]
     for batch in args.batch_sizes:
         started = time.perf_counter()
         samples = generate_samples(loaded, authors, config, batch_size=batch)
-        rows.append((f"engine loop, {batch} a batch", time.perf_counter() - started,
-                     [(s.text, s.new_tokens) for s in samples]))
+        rows.append(
+            (f"engine loop, {batch} a batch", time.perf_counter() - started, [(s.text, s.new_tokens) for s in samples])
+        )
     print(f"\n{args.samples} samples (max {args.max_new_tokens} new tokens, stop at newline/end-of-text):")
     print("| method | seconds | samples/s | new tokens | same text as baseline | ratio vs baseline |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, seconds, texts in rows:
         same = sum(a[0] == b[0] for a, b in zip(texts, baseline))
-        print(f"| {name} | {seconds:.1f} | {len(texts) / seconds:.2f} | {sum(n for _, n in texts)} | "
-              f"{same}/{len(texts)} | {baseline_s / seconds:.2f}x |")
+        print(
+            f"| {name} | {seconds:.1f} | {len(texts) / seconds:.2f} | {sum(n for _, n in texts)} | "
+            f"{same}/{len(texts)} | {baseline_s / seconds:.2f}x |"
+        )
     return 0
 
 

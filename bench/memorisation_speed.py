@@ -76,7 +76,7 @@ def generate(records: int, samples: int, seed: int, directory: Path):
             length = min(len(source), rng.randint(8, 15))
             start = rng.randint(0, len(source) - length)
             cut = rng.randint(0, len(words))
-            words = words[:cut] + source[start:start + length] + words[cut:]
+            words = words[:cut] + source[start : start + length] + words[cut:]
         sample_texts.append(render(words, rng))
     return record_words, sample_texts
 
@@ -162,15 +162,21 @@ def main() -> int:
         index = index_for_data(tmp, cache=tmp / "cache")
         load_s = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in (tmp / "cache").rglob("*") if p.is_file()) / 1e6
-        print(f"index: built in {build_s:.1f} s (once per training file), loaded from the cache in {load_s:.2f} s, "
-              f"{size_mb:.0f} MB on disk")
+        print(
+            f"index: built in {build_s:.1f} s (once per training file), loaded from the cache in {load_s:.2f} s, "
+            f"{size_mb:.0f} MB on disk"
+        )
         check = random.Random(1).sample(range(len(record_words)), min(1000, len(record_words)))
         with open(tmp / "train.txt", encoding="utf-8") as f:
             lines = f.read().splitlines()
-        assert all(span_words(parse_line(lines[i]).text) == record_words[i] for i in check), "tokenizer disagrees with the generator"
+        assert all(span_words(parse_line(lines[i]).text) == record_words[i] for i in check), (
+            "tokenizer disagrees with the generator"
+        )
         scan = Scan(record_words)
 
-        print("\n| case | records | samples | mean ms/sample | p95 ms | speed-up vs numpy scan |\n|---|---:|---:|---:|---:|---:|")
+        print(
+            "\n| case | records | samples | mean ms/sample | p95 ms | speed-up vs numpy scan |\n|---|---:|---:|---:|---:|---:|"
+        )
         scan_items = samples[: args.scan_samples]
         scan_times, scan_lengths = timed(lambda s: scan.longest(span_words(s)), scan_items)
         base = row("numpy scan (brute force)", args.records, len(scan_items), scan_times)
@@ -178,8 +184,10 @@ def main() -> int:
         row("ours (suffix array)", args.records, len(samples), our_times, base)
         assert [m.words for m in matches[: len(scan_items)]] == scan_lengths, "index and scan disagree"
         copied = sum(m.copied for m in matches)
-        print(f"\nsame longest span as the scan on all {len(scan_items)} scanned samples; "
-              f"{copied} of {len(samples)} samples copied (every 4th carries a copied span of 8-15 words)")
+        print(
+            f"\nsame longest span as the scan on all {len(scan_items)} scanned samples; "
+            f"{copied} of {len(samples)} samples copied (every 4th carries a copied span of 8-15 words)"
+        )
 
         if args.real:
             lines = read_split_lines(REAL)
@@ -190,7 +198,9 @@ def main() -> int:
             print(f"\nvc_tweets train ({len(lines):,} records): index built in {time.perf_counter() - started:.1f} s")
             real_samples = [parse_line(line).text for line in read_split_lines(REAL.with_name("test.txt"))][:200]
             real_scan = Scan(real_words)
-            print("| case | records | samples | mean ms/sample | p95 ms | speed-up vs python DP |\n|---|---:|---:|---:|---:|---:|")
+            print(
+                "| case | records | samples | mean ms/sample | p95 ms | speed-up vs python DP |\n|---|---:|---:|---:|---:|---:|"
+            )
             dp_items = real_samples[:5]
             dp_times, dp_lengths = timed(lambda s: python_dp(span_words(s), real_words), dp_items)
             base = row("python DP (brute force)", len(lines), len(dp_items), dp_times)

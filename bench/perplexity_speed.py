@@ -32,7 +32,7 @@ def baseline(model, ids, max_len, stride):
     total, count = 0.0, 0
     with torch.inference_mode():
         for w in sliding_windows(len(ids), max_len, stride):
-            input_ids = torch.tensor([ids[w.begin:w.end]])
+            input_ids = torch.tensor([ids[w.begin : w.end]])
             labels = input_ids.clone()
             labels[:, : w.target_begin - w.begin] = -100
             loss = model(input_ids=input_ids, labels=labels).loss
@@ -46,9 +46,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=120)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
-                             "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared, oversubscribed machine two spin-waiting threads "
+        "ran 5-10x slower than one; pass 2 on a quiet 2-core machine)",
+    )
     parser.add_argument("--stride", type=int, default=512)
     parser.add_argument("--adapter", default=None, help="a LoRA run to score with (the tuned model's case)")
     args = parser.parse_args()
@@ -66,8 +70,10 @@ def main() -> int:
     lines = read_split_lines(DATA)[: args.lines]
     ids = concat(encode_records(loaded.tokenizer, lines, loaded.eot_id))
     max_len = max_len_for(loaded.model)
-    print(f"{args.model} on {loaded.info.device}, {torch.get_num_threads()} threads, {len(lines)} lines = {len(ids):,} tokens, "
-          f"window {max_len}, stride {args.stride}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.model} on {loaded.info.device}, {torch.get_num_threads()} threads, {len(lines)} lines = {len(ids):,} tokens, "
+        f"window {max_len}, stride {args.stride}; load average {os.getloadavg()[0]:.1f}"
+    )
     baseline(loaded.model, ids[:600], max_len, args.stride)  # warm-up
     rows = []
     started = time.perf_counter()
@@ -79,15 +85,31 @@ def main() -> int:
     real = perplexity.accepts_logits_to_keep
     perplexity.accepts_logits_to_keep = lambda model: False  # the previous path: logits at every position
     started = time.perf_counter()
-    nll, n = sum_nll(loaded.model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id)
-    rows.append(("engine before: 4 windows/batch, every logit" + (", adapter unmerged" if args.adapter else ""),
-                 time.perf_counter() - started, nll, n))
+    nll, n = sum_nll(
+        loaded.model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id
+    )
+    rows.append(
+        (
+            "engine before: 4 windows/batch, every logit" + (", adapter unmerged" if args.adapter else ""),
+            time.perf_counter() - started,
+            nll,
+            n,
+        )
+    )
     perplexity.accepts_logits_to_keep = real
     started = time.perf_counter()
     with adapters_merged(loaded.model) as model:
-        nll, n = sum_nll(model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id)
-    rows.append(("engine now: logits at targets only" + (", adapter merged" if args.adapter else ""),
-                 time.perf_counter() - started, nll, n))
+        nll, n = sum_nll(
+            model, ids, stride_tokens=args.stride, max_len_tokens=max_len, batch_windows=4, pad_id=loaded.pad_id
+        )
+    rows.append(
+        (
+            "engine now: logits at targets only" + (", adapter merged" if args.adapter else ""),
+            time.perf_counter() - started,
+            nll,
+            n,
+        )
+    )
     base_s = rows[0][1]
     print("| method | seconds | tokens/s | perplexity | ratio vs baseline |\n|---|---:|---:|---:|---:|")
     for name, seconds, nll, n in rows:

@@ -27,9 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the startup founders investors product market users growth build ship team money idea great "
-         "hard think time people company work year good best make new world future code data love "
-         "today week launch fund raise seed round series hire learn fail win fast slow big small").split()
+WORDS = (
+    "the startup founders investors product market users growth build ship team money idea great "
+    "hard think time people company work year good best make new world future code data love "
+    "today week launch fund raise seed round series hire learn fail win fast slow big small"
+).split()
 
 
 def tweets(seed: int):
@@ -59,30 +61,56 @@ def tweets(seed: int):
 def archive_tweet(number: int, text: str) -> dict:
     """A tweet object shaped like a 2023 archive export's (every field it has, values as strings)."""
     tweet_id = str(1_100_000_000_000_000_000 + number * 7919)
-    mentions = [{"name": "Some One", "screen_name": "someone", "indices": ["3", "11"], "id_str": "12", "id": "12"}] \
-        if text.startswith(("RT @", "@")) else []
-    urls = [{"url": word, "expanded_url": "https://example.com/" + word[-10:], "display_url": "example.com/…",
-             "indices": ["0", "23"]} for word in text.split() if word.startswith("https://")]
-    return {"tweet": {
-        "edit_info": {"initial": {"editTweetIds": [tweet_id], "editableUntil": "2023-03-05T18:52:45.000Z",
-                                  "editsRemaining": "5", "isEditEligible": True}},
-        "retweeted": False,
-        "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
-        "entities": {"hashtags": [], "symbols": [], "user_mentions": mentions, "urls": urls},
-        "display_text_range": ["0", str(len(text))],
-        "favorite_count": str(number % 97), "id_str": tweet_id, "in_reply_to_status_id_str": None,
-        "truncated": False, "retweet_count": str(number % 13), "id": tweet_id,
-        "created_at": f"Sun Mar {1 + number % 28:02d} 18:{number % 60:02d}:45 +0000 2023", "favorited": False,
-        "full_text": text, "lang": "en",
-    }}
+    mentions = (
+        [{"name": "Some One", "screen_name": "someone", "indices": ["3", "11"], "id_str": "12", "id": "12"}]
+        if text.startswith(("RT @", "@"))
+        else []
+    )
+    urls = [
+        {
+            "url": word,
+            "expanded_url": "https://example.com/" + word[-10:],
+            "display_url": "example.com/…",
+            "indices": ["0", "23"],
+        }
+        for word in text.split()
+        if word.startswith("https://")
+    ]
+    return {
+        "tweet": {
+            "edit_info": {
+                "initial": {
+                    "editTweetIds": [tweet_id],
+                    "editableUntil": "2023-03-05T18:52:45.000Z",
+                    "editsRemaining": "5",
+                    "isEditEligible": True,
+                }
+            },
+            "retweeted": False,
+            "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
+            "entities": {"hashtags": [], "symbols": [], "user_mentions": mentions, "urls": urls},
+            "display_text_range": ["0", str(len(text))],
+            "favorite_count": str(number % 97),
+            "id_str": tweet_id,
+            "in_reply_to_status_id_str": None,
+            "truncated": False,
+            "retweet_count": str(number % 13),
+            "id": tweet_id,
+            "created_at": f"Sun Mar {1 + number % 28:02d} 18:{number % 60:02d}:45 +0000 2023",
+            "favorited": False,
+            "full_text": text,
+            "lang": "en",
+        }
+    }
 
 
 def write_archive(directory: Path, stream, *, records: int | None = None, megabytes: float | None = None) -> int:
     """DIR/tweets.js (and account.js, username user00) of ``records`` tweets or about ``megabytes`` MB,
     written as an export writes it (two-space indents, " : "); returns the number of tweets."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "account.js").write_text('window.YTD.account.part0 = [{"account": {"username": "user00"}}]\n',
-                                          encoding="utf-8")
+    (directory / "account.js").write_text(
+        'window.YTD.account.part0 = [{"account": {"username": "user00"}}]\n', encoding="utf-8"
+    )
     limit = None if megabytes is None else megabytes * 1e6
     count = written = 0
     with open(directory / "tweets.js", "w", encoding="utf-8") as f:
@@ -167,25 +195,45 @@ def main() -> None:
         return
     if args.archive_mb:
         count = write_archive(args.archive_dir, tweets(args.seed), megabytes=args.archive_mb)
-        print(f"wrote {count:,} tweets, {(args.archive_dir / 'tweets.js').stat().st_size / 1e6:.0f} MB, "
-              f"to {args.archive_dir / 'tweets.js'}")
+        print(
+            f"wrote {count:,} tweets, {(args.archive_dir / 'tweets.js').stat().st_size / 1e6:.0f} MB, "
+            f"to {args.archive_dir / 'tweets.js'}"
+        )
         return
     with tempfile.TemporaryDirectory(prefix="tweetsmith-bench-") as tmp:
         tmp_path = Path(tmp)
         started = time.perf_counter()
         lines_path, csv_path, archive_path = generate(tmp_path, args.records, args.seed)
         size_mb = lines_path.stat().st_size / 1e6
-        print(f"generated {args.records:,} tweets ({size_mb:.1f} MB line format, "
-              f"{csv_path.stat().st_size / 1e6:.1f} MB CSV, {archive_path.stat().st_size / 1e6:.1f} MB tweets.js) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.records:,} tweets ({size_mb:.1f} MB line format, "
+            f"{csv_path.stat().st_size / 1e6:.1f} MB CSV, {archive_path.stat().st_size / 1e6:.1f} MB tweets.js) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         results = {}
-        for case, path in (("baseline", lines_path), ("prepare", lines_path), ("prepare-csv", csv_path),
-                           ("prepare-archive", archive_path)):
+        for case, path in (
+            ("baseline", lines_path),
+            ("prepare", lines_path),
+            ("prepare-csv", csv_path),
+            ("prepare-archive", archive_path),
+        ):
             out = tmp_path / f"out-{case}"
             child = subprocess.run(
-                [sys.executable, __file__, "--case", case, "--path", str(path), "--out", str(out),
-                 "--seed", str(args.seed)],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--case",
+                    case,
+                    "--path",
+                    str(path),
+                    "--out",
+                    str(out),
+                    "--seed",
+                    str(args.seed),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             results[case] = json.loads(child.stdout.strip().splitlines()[-1])
         base = results["baseline"]["seconds"]
@@ -194,8 +242,10 @@ def main() -> None:
         for case, r in results.items():
             rate = args.records / r["seconds"]
             print(f"| {case} | {r['seconds']:.2f} | {rate:,.0f} | {r['peak_mb']:.0f} | {base / r['seconds']:.2f} |")
-        print(f"(records/s counts input records; kept: {results['prepare']['records']:,} by prepare, "
-              f"{results['baseline']['records']:,} by the baseline)")
+        print(
+            f"(records/s counts input records; kept: {results['prepare']['records']:,} by prepare, "
+            f"{results['baseline']['records']:,} by the baseline)"
+        )
 
 
 if __name__ == "__main__":

@@ -35,19 +35,22 @@ def main() -> int:
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.encoding import encode_records
     from tweetsmith.engine.models import load_model
-    from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.perplexity import record_nll, record_perplexity_of_lines
+    from tweetsmith.engine.perplexity import perplexity_of_lines, record_nll, record_perplexity_of_lines
 
     lines = read_split_lines(args.data)[: args.lines]
     loaded = load_model(args.model)
     model, tok = loaded.model, loaded.tokenizer
-    print(f"{len(lines)} records of {args.data}; {args.model}; {args.threads} threads; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(lines)} records of {args.data}; {args.model}; {args.threads} threads; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     perplexity_of_lines(model, tok, lines[:50], eot_id=loaded.eot_id, pad_id=loaded.pad_id)  # warm-up
     rows = []
     began = time.perf_counter()
     windowed = perplexity_of_lines(model, tok, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id)
-    rows.append(("windowed, 1,024 / stride 512 (baseline)", time.perf_counter() - began, windowed.tokens, windowed.perplexity))
+    rows.append(
+        ("windowed, 1,024 / stride 512 (baseline)", time.perf_counter() - began, windowed.tokens, windowed.perplexity)
+    )
     began = time.perf_counter()
     cold = record_perplexity_of_lines(model, tok, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id)
     rows.append(("per record, batched by length", time.perf_counter() - began, cold.tokens, cold.perplexity))

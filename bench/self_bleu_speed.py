@@ -21,7 +21,10 @@ def nltk_self_bleu(lists, n=4):
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
     smooth = SmoothingFunction().method1
-    scores = [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=(1 / n,) * n, smoothing_function=smooth) for i, h in enumerate(lists)]
+    scores = [
+        sentence_bleu(lists[:i] + lists[i + 1 :], h, weights=(1 / n,) * n, smoothing_function=smooth)
+        for i, h in enumerate(lists)
+    ]
     return sum(scores) / len(scores)
 
 
@@ -36,7 +39,9 @@ def main() -> int:
     texts = [parse_line(line).text for line in read_split_lines(DATA)]
     self_bleu([["warm", "up"], ["the", "library"]], 4)  # loads the C++ library once, outside the timings
     print(f"load average {os.getloadavg()[0]:.1f}")
-    print("| samples | nltk s | engine s | speed-up | nltk self-BLEU-4 | engine self-BLEU-4 | abs diff |\n|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| samples | nltk s | engine s | speed-up | nltk self-BLEU-4 | engine self-BLEU-4 | abs diff |\n|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         lists = [tokenize(t) for t in texts[:size]]
         started = time.perf_counter()
@@ -45,7 +50,9 @@ def main() -> int:
         started = time.perf_counter()
         theirs = nltk_self_bleu(lists, 4)
         nltk_s = time.perf_counter() - started
-        print(f"| {size} | {nltk_s:.2f} | {ours_s:.3f} | {nltk_s / ours_s:,.0f}x | {theirs:.6f} | {ours:.6f} | {abs(ours - theirs):.1e} |")
+        print(
+            f"| {size} | {nltk_s:.2f} | {ours_s:.3f} | {nltk_s / ours_s:,.0f}x | {theirs:.6f} | {ours:.6f} | {abs(ours - theirs):.1e} |"
+        )
     return 0
 
 

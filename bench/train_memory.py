@@ -77,12 +77,14 @@ print(json.dumps({"estimate": s.memory_estimate_bytes, "peak": high_water(), "ph
                   "accum": s.grad_accum, "block": s.block_size, "profiles": profiles}))
 """
 
+
 def gpt2_shape(root: Path, name: str, n_layer: int, n_embd: int, n_head: int) -> Path:
     """A random-init GPT-2 of a real shape with a 50,257-word tokenizer (the GPT-2 vocabulary size)."""
     from train_throughput import make_gpu_assets
 
-    model_dir, _ = make_gpu_assets(root / name, n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab=50257,
-                                   lines=10, seed=0)
+    model_dir, _ = make_gpu_assets(
+        root / name, n_layer=n_layer, n_embd=n_embd, n_head=n_head, vocab=50257, lines=10, seed=0
+    )
     return model_dir
 
 
@@ -93,8 +95,11 @@ def tweet_data(root: Path, tokenizer_words: int = 5000, valid_lines: int = 50) -
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", 4000), ("valid", valid_lines), ("test", 50)):
-        lines = [f"\\u{rnd.randint(0, 11)}- " + " ".join(f"t{rnd.randint(0, tokenizer_words)}" for _ in range(rnd.randint(10, 40)))
-                 for _ in range(count)]
+        lines = [
+            f"\\u{rnd.randint(0, 11)}- "
+            + " ".join(f"t{rnd.randint(0, tokenizer_words)}" for _ in range(rnd.randint(10, 40)))
+            for _ in range(count)
+        ]
         (data / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return data
 
@@ -116,15 +121,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--gpu", action="store_true")
-    parser.add_argument("--steps", type=int, default=1, help="optimizer steps a row (peaks after the first and the last are shown)")
-    parser.add_argument("--eval", action="store_true", help="evaluate the valid split after the last step (its peak is shown)")
-    parser.add_argument("--rows", default="", help="only these rows, e.g. smollm2-135m:lora:8x256,gpt2:full:4x256 "
-                        "(a row may end in :bf16, :fp32 and/or :ckpt)")
-    parser.add_argument("--precisions", default="", help="comma-separated precisions for every row (CPU: fp32, bf16; default fp32 on CPU, auto on CUDA)")
-    parser.add_argument("--cpu-plan", action="store_true", help="the rows the CPU plan can pick for the embedded model: "
-                        "fp32 and bf16 x LoRA and full at 8 x 256 (the default), and LoRA with activation checkpointing")
-    parser.add_argument("--data", default="", help="a data directory (train/valid/test .txt) instead of the made-up tweets; "
-                        "only the embedded model's rows can use it (GPT-2 shapes have a word-level tokenizer)")
+    parser.add_argument(
+        "--steps", type=int, default=1, help="optimizer steps a row (peaks after the first and the last are shown)"
+    )
+    parser.add_argument(
+        "--eval", action="store_true", help="evaluate the valid split after the last step (its peak is shown)"
+    )
+    parser.add_argument(
+        "--rows",
+        default="",
+        help="only these rows, e.g. smollm2-135m:lora:8x256,gpt2:full:4x256 "
+        "(a row may end in :bf16, :fp32 and/or :ckpt)",
+    )
+    parser.add_argument(
+        "--precisions",
+        default="",
+        help="comma-separated precisions for every row (CPU: fp32, bf16; default fp32 on CPU, auto on CUDA)",
+    )
+    parser.add_argument(
+        "--cpu-plan",
+        action="store_true",
+        help="the rows the CPU plan can pick for the embedded model: "
+        "fp32 and bf16 x LoRA and full at 8 x 256 (the default), and LoRA with activation checkpointing",
+    )
+    parser.add_argument(
+        "--data",
+        default="",
+        help="a data directory (train/valid/test .txt) instead of the made-up tweets; "
+        "only the embedded model's rows can use it (GPT-2 shapes have a word-level tokenizer)",
+    )
     args = parser.parse_args(argv)
     from train_throughput import ensure_importable
 
@@ -140,17 +165,28 @@ def main(argv: list[str] | None = None) -> int:
         models = {"smollm2-135m": (str(ensure_embedded()), 135, 49152, 30, 576)}
         # (model, method, batch, block, precision, checkpointing)
         if args.cpu_plan:
-            grid = [("smollm2-135m", method, 8, 256, precision, False) for precision in ("fp32", "bf16") for method in ("lora", "full")]
+            grid = [
+                ("smollm2-135m", method, 8, 256, precision, False)
+                for precision in ("fp32", "bf16")
+                for method in ("lora", "full")
+            ]
             grid += [("smollm2-135m", "lora", 8, 256, precision, True) for precision in ("fp32", "bf16")]
         else:
             models["gpt2"] = (str(gpt2_shape(root, "gpt2", 12, 768, 12)), 124, 50257, 12, 768)
             if not args.quick:
                 models["gpt2-medium"] = (str(gpt2_shape(root, "gpt2-medium", 24, 1024, 16)), 355, 50257, 24, 1024)
-            shapes = [("smollm2-135m", "lora", b, t) for t, b in ((128, 16), (256, 1), (256, 4), (256, 8), (512, 4), (1024, 1), (1024, 4))]
+            shapes = [
+                ("smollm2-135m", "lora", b, t)
+                for t, b in ((128, 16), (256, 1), (256, 4), (256, 8), (512, 4), (1024, 1), (1024, 4))
+            ]
             shapes += [("smollm2-135m", "full", 4, 256), ("smollm2-135m", "full", 1, 1024)]
             shapes += [("gpt2", "lora", 8, 256), ("gpt2", "full", 4, 256), ("gpt2", "lora", 2, 1024)]
             if not args.quick:
-                shapes += [("gpt2-medium", "lora", 4, 256), ("gpt2-medium", "full", 1, 512), ("smollm2-135m", "lora", 16, 512)]
+                shapes += [
+                    ("gpt2-medium", "lora", 4, 256),
+                    ("gpt2-medium", "full", 1, 512),
+                    ("smollm2-135m", "lora", 16, 512),
+                ]
             else:
                 shapes = shapes[::2]
             grid = [(*shape, precision, False) for shape in shapes for precision in precisions]
@@ -171,25 +207,49 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             out = root / f"run-{name}-{method}-{batch}-{block}-{precision}-{ckpt}"
             data = args.data if args.data and name == "smollm2-135m" else str(made_up)
-            spec = {"data": data, "model": path, "out": str(out), "method": method, "batch": batch, "block": block,
-                    "steps": args.steps, "eval": args.eval, "precision": precision, "ckpt": ckpt}
-            done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True)
+            spec = {
+                "data": data,
+                "model": path,
+                "out": str(out),
+                "method": method,
+                "batch": batch,
+                "block": block,
+                "steps": args.steps,
+                "eval": args.eval,
+                "precision": precision,
+                "ckpt": ckpt,
+            }
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, json.dumps(spec)], env=env, capture_output=True, text=True
+            )
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
                 rows.append((*label, None, None, None, f"failed: {last[:60]}"))
                 continue
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            note = "" if (result["batch"], result["block"]) == (batch, block) else f"planned {result['batch']}x{result['accum']}x{result['block']}"
+            note = (
+                ""
+                if (result["batch"], result["block"]) == (batch, block)
+                else f"planned {result['batch']}x{result['accum']}x{result['block']}"
+            )
             phases = result["phases"]
             shown = ", ".join(f"{k} {v / 2**30:.2f}" for k, v in phases.items())
             note = "; ".join(x for x in (note, f"high-water GiB: {shown}") if x)
             rows.append((*label, result["estimate"], phases.get("steps", result["peak"]), result["peak"], note))
-            terms = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in (result["profiles"] or [{}])[0].items() if k.endswith("bytes"))
-            print(f"  {' '.join(map(str, label))}: estimate {result['estimate'] / 2**30:.2f} GiB, "
-                  f"peak {result['peak'] / 2**30:.2f} GiB ({shown}); profile MiB: {terms}", file=sys.stderr, flush=True)
+            terms = ", ".join(
+                f"{k} {v / 2**20:.0f}" for k, v in (result["profiles"] or [{}])[0].items() if k.endswith("bytes")
+            )
+            print(
+                f"  {' '.join(map(str, label))}: estimate {result['estimate'] / 2**30:.2f} GiB, "
+                f"peak {result['peak'] / 2**30:.2f} GiB ({shown}); profile MiB: {terms}",
+                file=sys.stderr,
+                flush=True,
+            )
     what = "max_memory_allocated" if args.gpu else "peak RSS"
-    print(f"\n| model | method | precision | batch x block | estimate | measured after {args.steps} steps ({what}) | "
-          f"whole run | estimate / measured | note |")
+    print(
+        f"\n| model | method | precision | batch x block | estimate | measured after {args.steps} steps ({what}) | "
+        f"whole run | estimate / measured | note |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     over = under = 0.0
     for name, method, batch, block, precision, ckpt, estimate, steady, peak, note in rows:
@@ -199,9 +259,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ratio = estimate / max(steady, peak)
         over, under = max(over, ratio - 1), max(under, 1 - ratio)
-        print(f"| {name} | {method} | {precision} | {shape} | {estimate / 2**30:.2f} GiB | {steady / 2**30:.2f} GiB | "
-              f"{peak / 2**30:.2f} GiB | {ratio:.2f}x | {note} |")
-    print(f"\nworst: {100 * over:.0f}% over, {100 * under:.0f}% under the measured peak (target: never under, at most 25% over)")
+        print(
+            f"| {name} | {method} | {precision} | {shape} | {estimate / 2**30:.2f} GiB | {steady / 2**30:.2f} GiB | "
+            f"{peak / 2**30:.2f} GiB | {ratio:.2f}x | {note} |"
+        )
+    print(
+        f"\nworst: {100 * over:.0f}% over, {100 * under:.0f}% under the measured peak (target: never under, at most 25% over)"
+    )
     return 0
 
 

@@ -39,16 +39,29 @@ def one_stop(data: Path, out: Path, delay_s: float, *, inside_step: bool) -> tup
         if isinstance(event, StepLogged):
             first_step.set()
 
-    config = TrainConfig(data=str(data), model="smollm2-135m", out=str(out), lora=True, batch_size=8, block_size=256,
-                         max_steps=50, eval_every=0, save_every=0, logging_steps=1, precision="fp32")
+    config = TrainConfig(
+        data=str(data),
+        model="smollm2-135m",
+        out=str(out),
+        lora=True,
+        batch_size=8,
+        block_size=256,
+        max_steps=50,
+        eval_every=0,
+        save_every=0,
+        logging_steps=1,
+        precision="fp32",
+    )
     step_watch_check = step_watch.StepWatch.check
     if not inside_step:  # the baseline: heartbeats still flow, but the stop waits for the step's end
+
         def check(self, fraction=None):
             raise_on_cancel, self.raise_on_cancel = self.raise_on_cancel, False
             try:
                 step_watch_check(self, fraction)
             finally:
                 self.raise_on_cancel = raise_on_cancel
+
         step_watch.StepWatch.check = check
     try:
         worker = threading.Thread(target=lambda: result.update(done=train(config, on_event=on_event, cancel=cancel)))
@@ -76,15 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     rnd = random.Random(0)
     rows = []
     with tempfile.TemporaryDirectory(prefix="train-stop-") as tmp:
-        for label, inside, trials in (("ours: checked inside the step", True, args.trials),
-                                      ("baseline: checked at the step's end", False, args.baseline_trials)):
+        for label, inside, trials in (
+            ("ours: checked inside the step", True, args.trials),
+            ("baseline: checked at the step's end", False, args.baseline_trials),
+        ):
             times = []
             for trial in range(trials):
                 delay = rnd.uniform(0, 10)
                 took, step = one_stop(Path(args.data), Path(tmp) / f"{inside}-{trial}", delay, inside_step=inside)
                 times.append(took)
-                print(f"  {label}: stop after {delay:.1f} s into the run's 2nd step -> ended in {took:.2f} s, "
-                      f"checkpoint of step {step}", file=sys.stderr, flush=True)
+                print(
+                    f"  {label}: stop after {delay:.1f} s into the run's 2nd step -> ended in {took:.2f} s, "
+                    f"checkpoint of step {step}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             rows.append((label, times))
     base = statistics.median(rows[1][1]) if rows[1][1] else None
     print("\n| stop | trials | p50 | max | p50 ratio to baseline |")

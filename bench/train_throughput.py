@@ -59,7 +59,9 @@ def ensure_importable() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- data and model for the GPU run
-def make_gpu_assets(root: Path, *, n_layer: int, n_embd: int, n_head: int, vocab: int, lines: int, seed: int) -> tuple[Path, Path]:
+def make_gpu_assets(
+    root: Path, *, n_layer: int, n_embd: int, n_head: int, vocab: int, lines: int, seed: int
+) -> tuple[Path, Path]:
     """A random-init GPT-2 of the given shape with a word-level tokenizer, and random tweet-length lines."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -72,14 +74,23 @@ def make_gpu_assets(root: Path, *, n_layer: int, n_embd: int, n_head: int, vocab
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", unk_token="t0")
     torch.manual_seed(seed)
-    config = GPT2Config(n_embd=n_embd, n_layer=n_layer, n_head=n_head, vocab_size=vocab, n_positions=1024,
-                        bos_token_id=vocab - 1, eos_token_id=vocab - 1)
+    config = GPT2Config(
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        vocab_size=vocab,
+        n_positions=1024,
+        bos_token_id=vocab - 1,
+        eos_token_id=vocab - 1,
+    )
     GPT2LMHeadModel(config).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     rng = random.Random(seed)
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, count in (("train", lines), ("valid", 50)):
-        text = "\n".join(" ".join(f"t{rng.randrange(1, vocab - 1)}" for _ in range(rng.randint(8, 60))) for _ in range(count))
+        text = "\n".join(
+            " ".join(f"t{rng.randrange(1, vocab - 1)}" for _ in range(rng.randint(8, 60))) for _ in range(count)
+        )
         (data_dir / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
     return model_dir, data_dir
 
@@ -110,8 +121,12 @@ def worker_ours(args) -> dict:
 
     def on_event(event):
         if isinstance(event, TrainingStarted):
-            plan.update(device=event.device, dtype=event.dtype, tokens_per_step=event.tokens_per_step,
-                        memory_estimate=event.memory_estimate_bytes)
+            plan.update(
+                device=event.device,
+                dtype=event.dtype,
+                tokens_per_step=event.tokens_per_step,
+                memory_estimate=event.memory_estimate_bytes,
+            )
         elif isinstance(event, StepLogged):
             logged.append((event.step, time.perf_counter(), time.process_time()))
             if event.step > args.warmup:
@@ -120,9 +135,18 @@ def worker_ours(args) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-ours-") as out:
         config = TrainConfig(
-            data=str(args.data), model=str(args.model), out=str(Path(out) / "run"), lora=args.method == "lora",
-            max_steps=args.steps, batch_size=args.batch_size, block_size=args.block_size, eval_every=0, save_every=0,
-            logging_steps=args.log_every, compile=args.compile, precision=args.precision,
+            data=str(args.data),
+            model=str(args.model),
+            out=str(Path(out) / "run"),
+            lora=args.method == "lora",
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            block_size=args.block_size,
+            eval_every=0,
+            save_every=0,
+            logging_steps=args.log_every,
+            compile=args.compile,
+            precision=args.precision,
         )
         train(config, on_event=on_event)
     # packed: every token of every block is useful; measured from the first log at or after the warm-up
@@ -135,17 +159,31 @@ def worker_ours(args) -> dict:
     rate = counted / seconds
     cpu_rate = counted / max(end_cpu - start_cpu, 1e-9)
     measured_mfu = [m for m in mfus if m is not None]
-    return dict(tokens_per_s=rate, tokens_per_cpu_s=cpu_rate, seconds=seconds, tokens=counted,
-                peak_bytes=peak_memory_bytes(plan["device"]),
-                mfu=statistics.median(measured_mfu) if measured_mfu else None, dtype=plan["dtype"],
-                first_loss=losses[0], last_loss=losses[-1], tokens_per_step=plan["tokens_per_step"])
+    return dict(
+        tokens_per_s=rate,
+        tokens_per_cpu_s=cpu_rate,
+        seconds=seconds,
+        tokens=counted,
+        peak_bytes=peak_memory_bytes(plan["device"]),
+        mfu=statistics.median(measured_mfu) if measured_mfu else None,
+        dtype=plan["dtype"],
+        first_loss=losses[0],
+        last_loss=losses[-1],
+        tokens_per_step=plan["tokens_per_step"],
+    )
 
 
 def worker_baseline(args) -> dict:
     """HF Trainer defaults, one padded line per example (records = line + end-of-text, as ours)."""
     import torch
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     from tweetsmith.data.records import read_split_lines
     from tweetsmith.engine.memory import flops_per_token, peak_flops
@@ -167,8 +205,12 @@ def worker_baseline(args) -> dict:
 
         model = apply_lora(model, r=8, alpha=16, dropout=0.05, quantized=False)
     lines = read_split_lines(Path(args.data) / "train.txt")
-    examples = [{"input_ids": ids} for ids in tokenizer([line + eot for line in lines], add_special_tokens=False,
-                                                       truncation=True, max_length=args.block_size)["input_ids"]]
+    examples = [
+        {"input_ids": ids}
+        for ids in tokenizer(
+            [line + eot for line in lines], add_special_tokens=False, truncation=True, max_length=args.block_size
+        )["input_ids"]
+    ]
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     counts, widths = [], []
 
@@ -188,11 +230,20 @@ def worker_baseline(args) -> dict:
             cpu_times.append(time.process_time())
 
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as out:  # nothing is saved (save_strategy="no")
-        targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-                                  logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-                                  use_cpu=not cuda, seed=42)
-        trainer = Trainer(model=model, args=targs, train_dataset=examples, data_collator=counting_collator,
-                          callbacks=[Clock()])
+        targs = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=args.batch_size,
+            max_steps=args.steps,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=not cuda,
+            seed=42,
+        )
+        trainer = Trainer(
+            model=model, args=targs, train_dataset=examples, data_collator=counting_collator, callbacks=[Clock()]
+        )
         trainer.train()
     rate, seconds, counted = steady_rate(times, counts[: len(times)], args.warmup)
     cpu_rate, _, _ = steady_rate(cpu_times, counts[: len(cpu_times)], args.warmup)
@@ -200,21 +251,52 @@ def worker_baseline(args) -> dict:
     mean_width = statistics.mean(widths[args.warmup : len(times)])
     peak = peak_flops(device)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return dict(tokens_per_s=rate, tokens_per_cpu_s=cpu_rate, seconds=seconds, tokens=counted,
-                peak_bytes=peak_memory_bytes(device),
-                mfu=rate * flops_per_token(model, int(mean_width)) / peak if peak else None, dtype="float32",
-                first_loss=losses[0], last_loss=losses[-1], tokens_per_step=counted / max(len(times) - args.warmup, 1))
+    return dict(
+        tokens_per_s=rate,
+        tokens_per_cpu_s=cpu_rate,
+        seconds=seconds,
+        tokens=counted,
+        peak_bytes=peak_memory_bytes(device),
+        mfu=rate * flops_per_token(model, int(mean_width)) / peak if peak else None,
+        dtype="float32",
+        first_loss=losses[0],
+        last_loss=losses[-1],
+        tokens_per_step=counted / max(len(times) - args.warmup, 1),
+    )
 
 
 # ---------------------------------------------------------------- the driver
-def run_worker(kind: str, method: str, args, env, model, data, *, compile_: bool = False, precision: str | None = None) -> dict:
+def run_worker(
+    kind: str, method: str, args, env, model, data, *, compile_: bool = False, precision: str | None = None
+) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         result_path = f.name
     python = [sys.executable] + (["-S"] if sys.flags.no_site else [])
-    cmd = python + [__file__, "--worker", kind, "--method", method, "--model", str(model), "--data", str(data),
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-           "--block-size", str(args.block_size), "--precision", precision or args.precision, "--result", result_path,
-           "--log-every", str(args.log_every)]
+    cmd = python + [
+        __file__,
+        "--worker",
+        kind,
+        "--method",
+        method,
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch-size",
+        str(args.batch_size),
+        "--block-size",
+        str(args.block_size),
+        "--precision",
+        precision or args.precision,
+        "--result",
+        result_path,
+        "--log-every",
+        str(args.log_every),
+    ]
     cmd += ["--gpu"] if args.gpu else []
     cmd += ["--compile"] if compile_ else []
     started = time.perf_counter()
@@ -235,8 +317,10 @@ def fmt_bytes(n: float) -> str:
 def print_table(rows: list[tuple[str, str, dict, dict | None]]) -> None:
     """Wall-clock tokens/s, and tokens per CPU-second (all threads): the second barely moves when other
     processes share the cores, so its ratio is the one to trust on a busy machine."""
-    header = (f"{'method':<6} {'trainer':<22} {'dtype':<9} {'tok/step':>8} {'useful tok/s':>13} {'ratio':>6} "
-              f"{'tok/CPU-s':>10} {'ratio':>6} {'peak mem':>10} {'MFU':>6} {'loss first->last':>17} {'wall':>6}")
+    header = (
+        f"{'method':<6} {'trainer':<22} {'dtype':<9} {'tok/step':>8} {'useful tok/s':>13} {'ratio':>6} "
+        f"{'tok/CPU-s':>10} {'ratio':>6} {'peak mem':>10} {'MFU':>6} {'loss first->last':>17} {'wall':>6}"
+    )
     print(header)
     print("-" * len(header))
     for method, name, result, base in rows:
@@ -247,23 +331,31 @@ def print_table(rows: list[tuple[str, str, dict, dict | None]]) -> None:
         ratio = f"{result['tokens_per_s'] / base['tokens_per_s']:.2f}x" if ok else "1.00x"
         cpu_ratio = f"{result['tokens_per_cpu_s'] / base['tokens_per_cpu_s']:.2f}x" if ok else "1.00x"
         mfu = f"{100 * result['mfu']:.1f}%" if result.get("mfu") is not None else "-"
-        print(f"{method:<6} {name:<22} {result['dtype']:<9} {result['tokens_per_step']:>8.0f} {result['tokens_per_s']:>13,.0f} "
-              f"{ratio:>6} {result['tokens_per_cpu_s']:>10,.0f} {cpu_ratio:>6} {fmt_bytes(result['peak_bytes']):>10} {mfu:>6} "
-              f"{result['first_loss']:>7.3f} -> {result['last_loss']:<6.3f} {result['wall_s']:>5.0f}s")
+        print(
+            f"{method:<6} {name:<22} {result['dtype']:<9} {result['tokens_per_step']:>8.0f} {result['tokens_per_s']:>13,.0f} "
+            f"{ratio:>6} {result['tokens_per_cpu_s']:>10,.0f} {cpu_ratio:>6} {fmt_bytes(result['peak_bytes']):>10} {mfu:>6} "
+            f"{result['first_loss']:>7.3f} -> {result['last_loss']:<6.3f} {result['wall_s']:>5.0f}s"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true", help="gpt2-medium-shaped model on the GPU, full fine-tuning, MFU")
-    parser.add_argument("--methods", default=None, help="comma-separated: lora,full (default: both on CPU, full on GPU)")
+    parser.add_argument(
+        "--methods", default=None, help="comma-separated: lora,full (default: both on CPU, full on GPU)"
+    )
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per trainer (default 6 CPU, 30 GPU)")
     parser.add_argument("--warmup", type=int, default=None, help="steps left out of the rate (default 1 CPU, 5 GPU)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--block-size", type=int, default=None, help="ours: tokens per packed block (256 CPU, 1024 GPU)")
+    parser.add_argument(
+        "--block-size", type=int, default=None, help="ours: tokens per packed block (256 CPU, 1024 GPU)"
+    )
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", default=str(VC_TWEETS))
-    parser.add_argument("--compile", action="store_true", help="also run ours with torch.compile (default on with --gpu)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also run ours with torch.compile (default on with --gpu)"
+    )
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--tiny", action="store_true", help="--gpu's code path with a tiny model (a dry run on CPU)")
     parser.add_argument("--log-every", type=int, default=None, help="ours: steps between logs (default 1 CPU, 5 GPU)")
@@ -294,13 +386,17 @@ def main() -> int:
             shape = dict(n_layer=2, n_embd=64, n_head=4) if args.tiny else dict(n_layer=24, n_embd=1024, n_head=16)
             model, data = make_gpu_assets(Path(tmp), vocab=50257, lines=4000 if args.tiny else 80000, seed=0, **shape)
             device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (dry run)"
-            print(f"# GPU bench on {device}: gpt2-medium shape {shape}, random data, batch {args.batch_size}, "
-                  f"ours packs {args.block_size}-token blocks; {args.steps} steps, first {args.warmup} not measured")
+            print(
+                f"# GPU bench on {device}: gpt2-medium shape {shape}, random data, batch {args.batch_size}, "
+                f"ours packs {args.block_size}-token blocks; {args.steps} steps, first {args.warmup} not measured"
+            )
         else:
             model, data = args.model, Path(args.data)
-            print(f"# CPU bench ({os.cpu_count()} cores, torch {torch.__version__}): {model} on {data.name}/train.txt, "
-                  f"batch {args.batch_size}, ours packs {args.block_size}-token blocks; {args.steps} steps, "
-                  f"first {args.warmup} not measured")
+            print(
+                f"# CPU bench ({os.cpu_count()} cores, torch {torch.__version__}): {model} on {data.name}/train.txt, "
+                f"batch {args.batch_size}, ours packs {args.block_size}-token blocks; {args.steps} steps, "
+                f"first {args.warmup} not measured"
+            )
         rows = []
         for method in methods:
             base = run_worker("baseline", method, args, env, model, data)
@@ -309,9 +405,23 @@ def main() -> int:
             rows.append((method, "tweetsmith", ours, base))
             if not args.gpu and args.precision == "auto" and ours.get("dtype") == "bfloat16":
                 # what packing alone gives, without the CPU's bf16 matrix units
-                rows.append((method, "tweetsmith fp32", run_worker("ours", method, args, env, model, data, precision="fp32"), base))
+                rows.append(
+                    (
+                        method,
+                        "tweetsmith fp32",
+                        run_worker("ours", method, args, env, model, data, precision="fp32"),
+                        base,
+                    )
+                )
             if args.compile or (args.compile is None and args.gpu and not args.tiny):
-                rows.append((method, "tweetsmith + compile", run_worker("ours", method, args, env, model, data, compile_=True), base))
+                rows.append(
+                    (
+                        method,
+                        "tweetsmith + compile",
+                        run_worker("ours", method, args, env, model, data, compile_=True),
+                        base,
+                    )
+                )
         print_table(rows)
     return 0
 

@@ -22,8 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def splits(root: Path) -> Path:
     """A few tweet lines in each split: the app needs authors, the latency does not depend on them."""
-    lines = [f"\\{a}- the best way to learn is to build something people want {i}"
-             for i, a in enumerate(["paulg", "sama", "pmarca"] * 20)]
+    lines = [
+        f"\\{a}- the best way to learn is to build something people want {i}"
+        for i, a in enumerate(["paulg", "sama", "pmarca"] * 20)
+    ]
     for name in ("train", "valid", "test"):
         (root / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
@@ -105,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for name in ("idle", "streaming"):
         d = result[name]
-        print(f"| {name} | {len(d)} | {1000 * statistics.median(d):.1f} | {1000 * pct(d, 0.95):.1f} | {1000 * max(d):.1f} "
-              f"| {statistics.median(d) / base:.2f}x |")
+        print(
+            f"| {name} | {len(d)} | {1000 * statistics.median(d):.1f} | {1000 * pct(d, 0.95):.1f} | {1000 * max(d):.1f} "
+            f"| {statistics.median(d) / base:.2f}x |"
+        )
     print(f"\nfirst text in the card {result['first_text_s']:.3f} s after the request; target: streaming p50 < 100 ms")
     return 0
 

@@ -94,19 +94,36 @@ def main() -> int:
     x, y = zip(*pairs["train"])
     xv, yv = zip(*pairs["valid"])
     ours_s, ours_acc, base_s, base_acc = fit_pair(list(x), list(y), list(xv), list(yv), baseline=True)
-    row(f"fit, {len(set(y))} authors ({len(x):,} tweets)", ours_s, base_s,
-        f"valid accuracy {ours_acc:.3f} (SGD) vs {base_acc:.3f} (lbfgs)")
+    row(
+        f"fit, {len(set(y))} authors ({len(x):,} tweets)",
+        ours_s,
+        base_s,
+        f"valid accuracy {ours_acc:.3f} (SGD) vs {base_acc:.3f} (lbfgs)",
+    )
     grid_s, classifier = timed(lambda: fit_author_classifier(splits["train"], splits["valid"], splits["test"]))
     fit = classifier.fit
-    row(f"grid, {len(fit.tried)} settings", grid_s, None,
-        f"chose {fit.settings}: valid {fit.valid_accuracy:.3f}, test {fit.test_accuracy.value:.3f}")
+    row(
+        f"grid, {len(fit.tried)} settings",
+        grid_s,
+        None,
+        f"chose {fit.settings}: valid {fit.valid_accuracy:.3f}, test {fit.test_accuracy.value:.3f}",
+    )
 
     fake = synthetic(splits["train"], args.synthetic)
     fake_valid = synthetic(splits["train"], 5_000, seed=1)
-    ours_s, ours_acc, base_s, base_acc = fit_pair([t for _, t in fake], [a for a, _ in fake], [t for _, t in fake_valid],
-                                                  [a for a, _ in fake_valid], baseline=not args.no_baseline_100k)
-    row(f"fit, {len(fake):,} synthetic tweets", ours_s, base_s,
-        f"valid accuracy {ours_acc:.3f}" + (f" vs {base_acc:.3f}" if base_acc is not None else ""))
+    ours_s, ours_acc, base_s, base_acc = fit_pair(
+        [t for _, t in fake],
+        [a for a, _ in fake],
+        [t for _, t in fake_valid],
+        [a for a, _ in fake_valid],
+        baseline=not args.no_baseline_100k,
+    )
+    row(
+        f"fit, {len(fake):,} synthetic tweets",
+        ours_s,
+        base_s,
+        f"valid accuracy {ours_acc:.3f}" + (f" vs {base_acc:.3f}" if base_acc is not None else ""),
+    )
 
     samples = [t for t, _ in pairs["test"][:1000]]
     batched_s, together = timed(lambda: classifier.predict(samples))
@@ -115,7 +132,12 @@ def main() -> int:
     row(f"score {len(samples):,} samples", batched_s, alone_s, "batched predict vs one call per sample; same labels")
     real = [t for t, _ in pairs["valid"][:1000]]
     test_s, result = timed(lambda: two_sample_test(real, samples, seed=0))
-    row(f"two-sample test {len(samples):,} vs {len(real):,}", test_s, None, f"accuracy {result.value:.3f} (real vs real)")
+    row(
+        f"two-sample test {len(samples):,} vs {len(real):,}",
+        test_s,
+        None,
+        f"accuracy {result.value:.3f} (real vs real)",
+    )
 
     widths = [max(len(str(r[i])) for r in [("workload", "ours s", "baseline s", "ratio", "")] + rows) for i in range(5)]
     header = ("workload", "ours s", "baseline s", "ratio", "")

@@ -7,6 +7,18 @@ from .records import Record, format_line, parse_line, prompt_for, read_split, re
 from .stats import PrepareSummary
 
 __all__ = [
-    "DataError", "PrepareConfig", "PrepareProgress", "PrepareSummary", "Record", "detect_format", "format_line",
-    "parse_line", "prepare", "prompt_for", "read_builtin", "read_records", "read_split", "read_split_lines",
+    "DataError",
+    "PrepareConfig",
+    "PrepareProgress",
+    "PrepareSummary",
+    "Record",
+    "detect_format",
+    "format_line",
+    "parse_line",
+    "prepare",
+    "prompt_for",
+    "read_builtin",
+    "read_records",
+    "read_split",
+    "read_split_lines",
 ]

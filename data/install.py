@@ -51,8 +51,10 @@ def check_out(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out}: is a file; give a directory")
     if out.is_dir() and any(out.iterdir()) and not force and not is_prepare_output(out):
-        raise DataError(f"--out {out}: is not empty and was not written by prepare; choose another directory "
-                        "or pass --force (replaces its train/valid/test.txt and stats.json only)")
+        raise DataError(
+            f"--out {out}: is not empty and was not written by prepare; choose another directory "
+            "or pass --force (replaces its train/valid/test.txt and stats.json only)"
+        )
 
 
 def work_dir(out: Path) -> Path:
@@ -74,8 +76,9 @@ def recover(out: Path) -> None:
     that are gone. A live process's are left alone: it may be preparing into DIR right now."""
     pattern = re.compile(rf"\.{re.escape(out.name)}\.(prepare|old)-(\d+)-[0-9a-f]+")
     try:
-        found = [(match[1], int(match[2]), path) for path in out.parent.iterdir()
-                 if (match := pattern.fullmatch(path.name))]
+        found = [
+            (match[1], int(match[2]), path) for path in out.parent.iterdir() if (match := pattern.fullmatch(path.name))
+        ]
     except OSError:  # no parent yet: nothing was ever prepared here
         return
     for kind, pid, path in sorted(found, key=lambda leftover: leftover[0] != "old"):  # an old set first

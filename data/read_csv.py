@@ -15,7 +15,7 @@ from .records import Record
 def _pick(names: list[str], wanted: str | None, candidates: tuple[str, ...]) -> int | None:
     """Index of the wanted column (case-insensitive), else of the first candidate present, else None."""
     lowered = [name.strip().lower() for name in names]
-    for name in ([wanted.strip().lower()] if wanted else candidates):
+    for name in [wanted.strip().lower()] if wanted else candidates:
         if name in lowered:
             return lowered.index(name)
     return None
@@ -45,16 +45,24 @@ def consistent_rows(head: str, delimiter: str) -> bool:
     return len(rows) < 2 or len(rows[1]) == len(rows[0])
 
 
-def read_csv(path: Path, format: str, encoding: str, author_col: str | None, text_col: str | None,
-              max_chars: int, tally: ReadTally) -> Iterator[Record]:
+def read_csv(
+    path: Path,
+    format: str,
+    encoding: str,
+    author_col: str | None,
+    text_col: str | None,
+    max_chars: int,
+    tally: ReadTally,
+) -> Iterator[Record]:
     lines = (line + "\n" for _, line in iter_lines(path, encoding, max(max_chars, STRUCTURED_LINE_CHARS), tally))
     header_line = next(lines, "")
     delimiter = "\t" if format == "tsv" else (csv_delimiter(header_line, text_col) or ",")
     try:
         names = next(csv.reader([header_line], delimiter=delimiter), [])
     except csv.Error as err:
-        raise DataError(f"{path}: bad CSV header ({err}); fix its first line, or read it as plain text with "
-                        "--format text") from None
+        raise DataError(
+            f"{path}: bad CSV header ({err}); fix its first line, or read it as plain text with --format text"
+        ) from None
     text_index = _pick(names, text_col, TEXT_FIELDS)
     if text_index is None:
         what = f"no column {text_col!r}" if text_col else "no text column"
@@ -81,4 +89,3 @@ def read_csv(path: Path, format: str, encoding: str, author_col: str | None, tex
             f"{path}: bad CSV near row {reader.line_num + 1} ({err}); fix its quoting, or read it as plain "
             "text with --format text"
         ) from None
-

@@ -25,7 +25,7 @@ ARCHIVE_PREFIX = re.compile(r"^\s*window\.YTD\.[\w.]+\s*=\s*")
 def _field(item: dict, wanted: str | None, candidates: tuple[str, ...]) -> str | None:
     """The key of ``item`` to use: the wanted one, else the first candidate present."""
     keys = {key.lower(): key for key in item}
-    for name in ([wanted.lower()] if wanted else candidates):
+    for name in [wanted.lower()] if wanted else candidates:
         if name in keys:
             return keys[name]
     return None
@@ -42,20 +42,30 @@ def _author_value(value: object) -> str:
     return "" if value is None else _scalar_text(value)
 
 
-def _records_from_objects(path: Path, items: Iterable[tuple[int, object]], author_col: str | None,
-                          text_col: str | None, max_chars: int, tally: ReadTally) -> Iterator[Record]:
+def _records_from_objects(
+    path: Path,
+    items: Iterable[tuple[int, object]],
+    author_col: str | None,
+    text_col: str | None,
+    max_chars: int,
+    tally: ReadTally,
+) -> Iterator[Record]:
     """Records from JSON objects; the text and author keys are chosen on the first object."""
     text_key = author_key = None
     for number, item in items:
         if not isinstance(item, dict):
-            raise DataError(f"{path}: line {number} is not a JSON object; give one object a line, like "
-                            '{"author": "paulg", "text": "..."}')
+            raise DataError(
+                f"{path}: line {number} is not a JSON object; give one object a line, like "
+                '{"author": "paulg", "text": "..."}'
+            )
         if text_key is None:
             text_key = _field(item, text_col, TEXT_FIELDS)
             if text_key is None:
                 what = f"no field {text_col!r}" if text_col else "no text field"
-                raise DataError(f"{path}: {what} in the first object (keys: {', '.join(item) or 'none'}); "
-                                "choose one with --text-col")
+                raise DataError(
+                    f"{path}: {what} in the first object (keys: {', '.join(item) or 'none'}); "
+                    "choose one with --text-col"
+                )
             author_key = _field(item, author_col, AUTHOR_FIELDS)
             if author_col and author_key is None:
                 raise DataError(f"{path}: no field {author_col!r} (keys: {', '.join(item)}); fix --author-col")
@@ -70,14 +80,21 @@ def _records_from_objects(path: Path, items: Iterable[tuple[int, object]], autho
         yield Record(_author_value(item.get(author_key)) if author_key else "", text)
 
 
-def read_jsonl(path: Path, encoding: str, author_col: str | None, text_col: str | None, max_chars: int,
-                tally: ReadTally) -> Iterator[Record]:
+def read_jsonl(
+    path: Path, encoding: str, author_col: str | None, text_col: str | None, max_chars: int, tally: ReadTally
+) -> Iterator[Record]:
     with open(path, "rb") as f:
         first = f.read(SNIFF_BYTES).lstrip().lstrip(b"\xef\xbb\xbf")[:1]
     if first == b"[":  # a JSON array: streamed item by item, as there is no line to stop at
-        items = _json_array(path, encoding, tally, archive=False, expected="a JSON array of objects",
-                            not_an_array=f"{path}: not valid JSON (no array at the top); give a JSON array of "
-                                         "objects, or one object a line")
+        items = _json_array(
+            path,
+            encoding,
+            tally,
+            archive=False,
+            expected="a JSON array of objects",
+            not_an_array=f"{path}: not valid JSON (no array at the top); give a JSON array of "
+            "objects, or one object a line",
+        )
         yield from _records_from_objects(path, enumerate(items, 1), author_col, text_col, max_chars, tally)
         return
 
@@ -93,8 +110,9 @@ def read_jsonl(path: Path, encoding: str, author_col: str | None, text_col: str 
     yield from _records_from_objects(path, objects(), author_col, text_col, max_chars, tally)
 
 
-def _json_array(path: Path, encoding: str, tally: ReadTally, *, archive: bool, expected: str,
-                not_an_array: str) -> Iterator[object]:
+def _json_array(
+    path: Path, encoding: str, tally: ReadTally, *, archive: bool, expected: str, not_an_array: str
+) -> Iterator[object]:
     """The items of the JSON array in ``path``, one at a time (after the ``window.YTD.<name>.part0 =``
     of an archive's .js file when ``archive``); ``not_an_array`` is the error when the text holds none.
 
@@ -114,9 +132,11 @@ def _json_array(path: Path, encoding: str, tally: ReadTally, *, archive: bool, e
         if archive:
             match = ARCHIVE_PREFIX.match(head)
             if not match:
-                raise DataError(f"{path}: broken Twitter archive (no `window.YTD.<name>.part0 = [...]` at the top); "
-                                "pass the tweets.js of an unmodified archive export")
-            head = head[match.end():]
+                raise DataError(
+                    f"{path}: broken Twitter archive (no `window.YTD.<name>.part0 = [...]` at the top); "
+                    "pass the tweets.js of an unmodified archive export"
+                )
+            head = head[match.end() :]
         head = head.lstrip()
         while not head:  # only whitespace so far: the array may start further on
             text = next(chunks, None)
@@ -144,8 +164,14 @@ def _archive_author(tweets_path: Path) -> str:
     if not account.is_file():
         return ""
     broken = f"{account}: broken Twitter archive (no account.username); pass --author NAME instead"
-    items = _json_array(account, "utf-8", ReadTally(), archive=True, not_an_array=broken,
-                        expected='a list like [{"account": {"username": ...}}]')
+    items = _json_array(
+        account,
+        "utf-8",
+        ReadTally(),
+        archive=True,
+        not_an_array=broken,
+        expected='a list like [{"account": {"username": ...}}]',
+    )
     try:
         first = next(items, None)  # the first item is all we need: the rest is never parsed
     finally:
@@ -159,9 +185,14 @@ def _archive_author(tweets_path: Path) -> str:
 def read_twitter(path: Path, encoding: str, author: str | None, max_chars: int, tally: ReadTally) -> Iterator[Record]:
     """Tweets of an archive's tweets.js, streamed (see _json_array): archives run to gigabytes."""
     name = author if author is not None else _archive_author(path)
-    items = _json_array(path, encoding, tally, archive=True, expected='a list like [{"tweet": {"full_text": ...}}]',
-                        not_an_array=f"{path}: broken Twitter archive (expected a list of tweets); "
-                                     "pass an archive's tweets.js")
+    items = _json_array(
+        path,
+        encoding,
+        tally,
+        archive=True,
+        expected='a list like [{"tweet": {"full_text": ...}}]',
+        not_an_array=f"{path}: broken Twitter archive (expected a list of tweets); pass an archive's tweets.js",
+    )
     for item in items:
         tweet = item.get("tweet", item) if isinstance(item, dict) else None
         text = tweet.get("full_text", tweet.get("text")) if isinstance(tweet, dict) else None
@@ -172,4 +203,3 @@ def read_twitter(path: Path, encoding: str, author: str | None, max_chars: int, 
         else:
             yield Record(name, text)
     tally.bytes_read = path.stat().st_size
-

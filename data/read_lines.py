@@ -34,7 +34,6 @@ class ReadTally:
     default_author: str | None = None  # set when the input named no author and got ``default_author``
 
 
-
 def ascii_compatible(encoding: str) -> bool:
     """True when ASCII bytes mean ASCII text, so lines can be split on b'\\n' before decoding."""
     try:
@@ -134,4 +133,3 @@ def paragraphs(lines: Iterable[str], max_chars: int, tally: ReadTally, author: s
         tally.too_long += 1
     elif parts:
         yield Record(author, " ".join(parts))
-

@@ -23,8 +23,16 @@ from .read_json import ARCHIVE_PREFIX, read_jsonl, read_twitter
 from .read_lines import SNIFF_BYTES, ReadTally, ascii_compatible, iter_lines, paragraphs
 from .records import Record, parse_line
 
-__all__ = ["BUILTINS", "FORMATS", "ReadTally", "check_encoding", "check_input", "detect_format", "read_builtin",
-           "read_records"]
+__all__ = [
+    "BUILTINS",
+    "FORMATS",
+    "ReadTally",
+    "check_encoding",
+    "check_input",
+    "detect_format",
+    "read_builtin",
+    "read_records",
+]
 
 FORMATS = ("auto", "lines", "csv", "tsv", "jsonl", "twitter", "text")
 BUILTINS = ("sotu",)
@@ -68,7 +76,9 @@ def check_encoding(encoding: str) -> str:
     # rot13, base64, zlib and the like are codecs too, but they turn bytes into bytes (or str into str);
     # idna and punycode encode host names and can't skip a bad byte (format detection needs that).
     try:
-        usable = getattr(info, "_is_text_encoding", True) and isinstance(b"a\xff\n\x80".decode(info.name, "replace"), str)
+        usable = getattr(info, "_is_text_encoding", True) and isinstance(
+            b"a\xff\n\x80".decode(info.name, "replace"), str
+        )
     except (UnicodeError, LookupError):
         usable = False
     if not usable:
@@ -76,9 +86,9 @@ def check_encoding(encoding: str) -> str:
     return info.name
 
 
-
-def detect_format(path: str | Path, *, encoding: str = "utf-8", text_col: str | None = None,
-                  by_paragraph: bool = False) -> str:
+def detect_format(
+    path: str | Path, *, encoding: str = "utf-8", text_col: str | None = None, by_paragraph: bool = False
+) -> str:
     """The format of a file from its name and first 64 kB: twitter, jsonl, csv, tsv, lines or text."""
     path = Path(path)
     with open(path, "rb") as f:
@@ -102,10 +112,19 @@ def detect_format(path: str | Path, *, encoding: str = "utf-8", text_col: str | 
     return "text"
 
 
-def read_records(path: str | Path, *, format: str = "auto", author: str | None = None,
-                 author_col: str | None = None, text_col: str | None = None, by_paragraph: bool = False,
-                 encoding: str = "utf-8", max_chars: int = 10_000, tally: ReadTally | None = None,
-                 default_author: str | None = None) -> Iterator[Record]:
+def read_records(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    author: str | None = None,
+    author_col: str | None = None,
+    text_col: str | None = None,
+    by_paragraph: bool = False,
+    encoding: str = "utf-8",
+    max_chars: int = 10_000,
+    tally: ReadTally | None = None,
+    default_author: str | None = None,
+) -> Iterator[Record]:
     """Stream the records of one input file (raw: cleaning is data.clean's job).
 
     ``author`` overrides the author of every record (or sets it where the format has none). Without it,

@@ -31,7 +31,14 @@ BUCKET_BYTES = 16 * 2**20  # spool bytes per bucket: pass 2 holds one bucket (~4
 SPOOL_BUFFER_BYTES = 8 * 2**20
 GIVEN = "given"  # --split given: each input file stays in the split its name says
 SPLIT_WORDS = {  # words in a file name that say its split
-    "train": 0, "training": 0, "valid": 1, "validation": 1, "val": 1, "dev": 1, "test": 2}
+    "train": 0,
+    "training": 0,
+    "valid": 1,
+    "validation": 1,
+    "val": 1,
+    "dev": 1,
+    "test": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -92,13 +99,17 @@ def check_given_split(paths: list[str | Path]) -> list[int]:
     for path in paths:
         split = split_named_by(path)
         if split is None:
-            raise DataError(f"--split given: {path} does not say its split in its name (train, valid or test); "
-                            "rename it, or give ratios such as --split 0.8,0.1,0.1")
+            raise DataError(
+                f"--split given: {path} does not say its split in its name (train, valid or test); "
+                "rename it, or give ratios such as --split 0.8,0.1,0.1"
+            )
         splits.append(split)
     missing = [name for index, name in enumerate(SPLIT_NAMES) if index not in splits]
     if missing:
-        raise DataError(f"--split given: no {' or '.join(missing)} file among the inputs; give all three splits, "
-                        "or give ratios such as --split 0.8,0.1,0.1")
+        raise DataError(
+            f"--split given: no {' or '.join(missing)} file among the inputs; give all three splits, "
+            "or give ratios such as --split 0.8,0.1,0.1"
+        )
     return splits
 
 
@@ -121,7 +132,7 @@ def words_of_line(author: str, line: str) -> int:
 
 
 def parse_ratios(text: str) -> tuple[Fraction, Fraction, Fraction]:
-    """"0.8,0.1,0.1" -> exact fractions; three non-negative numbers that sum to 1 (within 1e-9)."""
+    """ "0.8,0.1,0.1" -> exact fractions; three non-negative numbers that sum to 1 (within 1e-9)."""
     parts = str(text).split(",")
     hint = "give train,valid,test ratios like --split 0.8,0.1,0.1"
     if len(parts) != 3:
@@ -200,8 +211,9 @@ class StratifiedSplitter:
     (with ``dedupe``), one bucket in memory at a time: no set of every record ever seen.
     """
 
-    def __init__(self, work_dir: Path, ratios: tuple[Fraction, ...], seed: int, bucket_count: int = 1,
-                 dedupe: bool = True):
+    def __init__(
+        self, work_dir: Path, ratios: tuple[Fraction, ...], seed: int, bucket_count: int = 1, dedupe: bool = True
+    ):
         self.work_dir, self.ratios, self.seed, self.dedupe = Path(work_dir), ratios, seed, dedupe
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.total = 0  # records added (duplicates included)
@@ -270,8 +282,7 @@ class StratifiedSplitter:
             labels += pool
         words = [0] * len(SPLIT_NAMES)
         files = SplitDir(out_dir)
-        outs = [open(files.path(name), "w", encoding="utf-8", newline="\n", buffering=1 << 20)
-                for name in SPLIT_NAMES]
+        outs = [open(files.path(name), "w", encoding="utf-8", newline="\n", buffering=1 << 20) for name in SPLIT_NAMES]
         done = 0
         try:
             for index, path in enumerate(self._paths):

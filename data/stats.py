@@ -59,7 +59,9 @@ class PrepareSummary:
     splits: tuple[SplitStats, ...]
     authors: tuple[AuthorCounts, ...]
     skipped: dict[str, int] = field(default_factory=dict)  # reason (clean.SKIP_REASONS) -> count
-    changed: dict[str, int] = field(default_factory=dict)  # cleaning step (clean.CHANGE_STEPS) -> kept records it changed
+    changed: dict[str, int] = field(
+        default_factory=dict
+    )  # cleaning step (clean.CHANGE_STEPS) -> kept records it changed
     seconds: float = 0.0
     split_given: bool = False  # --split given: each input stayed in the split its name says (ratios = shares)
 
@@ -83,16 +85,22 @@ class PrepareSummary:
             "seed": self.seed,
             "split": dict(zip(SPLIT_NAMES, self.ratios)),
             "split_given": self.split_given,
-            "inputs": [{"source": i.source, "format": i.format, "records": i.records,
-                        "default_author": i.default_author} for i in self.inputs],
+            "inputs": [
+                {"source": i.source, "format": i.format, "records": i.records, "default_author": i.default_author}
+                for i in self.inputs
+            ],
             "splits": {
-                s.name: {"records": s.records, "bytes": s.bytes, "megabytes": round(s.megabytes, 6),
-                         "words": s.words, "authors": s.authors}
+                s.name: {
+                    "records": s.records,
+                    "bytes": s.bytes,
+                    "megabytes": round(s.megabytes, 6),
+                    "words": s.words,
+                    "authors": s.authors,
+                }
                 for s in self.splits
             },
             "authors": {
-                a.author: {"train": a.train, "valid": a.valid, "test": a.test, "total": a.total}
-                for a in self.authors
+                a.author: {"train": a.train, "valid": a.valid, "test": a.test, "total": a.total} for a in self.authors
             },
             "skipped": {reason: self.skipped.get(reason, 0) for reason in SKIP_REASONS},
             "skipped_total": sum(self.skipped.values()),

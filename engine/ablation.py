@@ -18,9 +18,10 @@ DIR/ablation/ by the same keyed, resumable training stage as the main run.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .train_config import DEFAULT_LR, TrainConfig
 
@@ -43,19 +44,29 @@ def variants(config: TrainConfig, steps: int) -> list[Variant]:
     short = dataclasses.replace(config, max_steps=steps, eval_every=0, merge=False, resume=False)
     lr = short.learning_rate
     out = [Variant("baseline", "none: this run's flags", short)]
-    packing = {"concat": "records packed into full blocks (`--pack concat`)",
-               "isolated": "packed, each record attending only to itself (`--pack isolated`)",
-               "off": "one record per example (`--pack off`)"}
+    packing = {
+        "concat": "records packed into full blocks (`--pack concat`)",
+        "isolated": "packed, each record attending only to itself (`--pack isolated`)",
+        "off": "one record per example (`--pack off`)",
+    }
     for mode, change in packing.items():
         if mode != short.pack:
             name = "no-pack" if mode == "off" else f"pack-{mode}"
             out.append(Variant(name, change, dataclasses.replace(short, pack=mode)))
     if short.method == "full":
-        out.append(Variant("lora", f"LoRA (`--lora`, lr {DEFAULT_LR['lora']:g})",
-                           dataclasses.replace(short, lora=True, lr=None)))
+        out.append(
+            Variant(
+                "lora", f"LoRA (`--lora`, lr {DEFAULT_LR['lora']:g})", dataclasses.replace(short, lora=True, lr=None)
+            )
+        )
     else:
-        out.append(Variant("full", f"full fine-tune (`--no-lora`, lr {DEFAULT_LR['full']:g})",
-                           dataclasses.replace(short, lora=False, quantize=None, lr=None)))
+        out.append(
+            Variant(
+                "full",
+                f"full fine-tune (`--no-lora`, lr {DEFAULT_LR['full']:g})",
+                dataclasses.replace(short, lora=False, quantize=None, lr=None),
+            )
+        )
     out.append(Variant("lr-half", f"learning rate x0.5 (`--lr {lr / 2:g}`)", dataclasses.replace(short, lr=lr / 2)))
     out.append(Variant("lr-double", f"learning rate x2 (`--lr {lr * 2:g}`)", dataclasses.replace(short, lr=lr * 2)))
     return out
@@ -92,15 +103,23 @@ class AblationResult:
         return next(r for r in self.rows if r.name == name)
 
     def to_json(self) -> dict[str, Any]:
-        return {**{k: v for k, v in dataclasses.asdict(self).items() if k != "rows"},
-                "rows": [r.to_json() for r in self.rows]}
+        return {
+            **{k: v for k, v in dataclasses.asdict(self).items() if k != "rows"},
+            "rows": [r.to_json() for r in self.rows],
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "AblationResult":
+    def from_json(cls, d: Mapping[str, Any]) -> AblationResult:
         record = d.get("base_record_perplexity")
-        return cls(steps=int(d["steps"]), seed=int(d["seed"]), records=int(d["records"]), tokens=int(d["tokens"]),
-                   base_perplexity=float(d["base_perplexity"]), rows=tuple(AblationRow(**r) for r in d["rows"]),
-                   base_record_perplexity=float(record) if record is not None else None)
+        return cls(
+            steps=int(d["steps"]),
+            seed=int(d["seed"]),
+            records=int(d["records"]),
+            tokens=int(d["tokens"]),
+            base_perplexity=float(d["base_perplexity"]),
+            rows=tuple(AblationRow(**r) for r in d["rows"]),
+            base_record_perplexity=float(record) if record is not None else None,
+        )
 
 
 def median_tokens_per_s(metrics: list[dict]) -> float | None:
@@ -118,16 +137,22 @@ def ablation_table(result: AblationResult) -> str:
     """The report's table: one row a variant, both perplexities relative to the baseline's, and how many of
     its samples had a problem."""
     baseline = result.row("baseline")
-    table = ("| variant | what changed | windowed perplexity | each record alone | samples with a problem | tokens/s "
-             "| training |\n|---|---|---:|---:|---:|---:|---:|")
-    table += (f"\n| untuned | no fine-tuning | {_vs(result.base_perplexity, baseline.valid_perplexity)} "
-              f"| {_vs(result.base_record_perplexity, baseline.record_perplexity)} | | | |")
+    table = (
+        "| variant | what changed | windowed perplexity | each record alone | samples with a problem | tokens/s "
+        "| training |\n|---|---|---:|---:|---:|---:|---:|"
+    )
+    table += (
+        f"\n| untuned | no fine-tuning | {_vs(result.base_perplexity, baseline.valid_perplexity)} "
+        f"| {_vs(result.base_record_perplexity, baseline.record_perplexity)} | | | |"
+    )
     for r in result.rows:
         speed = f"{r.tokens_per_s:,.0f}" if r.tokens_per_s else "n/a"
         problems = f"{r.with_problem} of {r.samples}" if r.with_problem is not None else "n/a"
-        table += (f"\n| {r.name} | {r.change} | {_vs(r.valid_perplexity, baseline.valid_perplexity)} "
-                  f"| {_vs(r.record_perplexity, baseline.record_perplexity)} | {problems} | {speed} "
-                  f"| {r.train_seconds:,.0f} s |")
+        table += (
+            f"\n| {r.name} | {r.change} | {_vs(r.valid_perplexity, baseline.valid_perplexity)} "
+            f"| {_vs(r.record_perplexity, baseline.record_perplexity)} | {problems} | {speed} "
+            f"| {r.train_seconds:,.0f} s |"
+        )
     return table
 
 

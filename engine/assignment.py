@@ -26,9 +26,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
 from tweetsmith.data.stats import is_prepare_output
@@ -94,9 +94,13 @@ class TrainingStopped(EngineError):
     """Training was cancelled; its checkpoint is kept and the same command resumes it."""
 
 
-def run_assignment(config: AssignmentConfig, *, on_progress: Callable[[PipelineProgress], None] | None = None,
-                   cancel: threading.Event | None = None,
-                   on_notice: Callable[[str], None] | None = None) -> AssignmentResult:
+def run_assignment(
+    config: AssignmentConfig,
+    *,
+    on_progress: Callable[[PipelineProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> AssignmentResult:
     """Run every stage whose result is missing or stale; return the report's path and each stage's time.
 
     ``on_notice`` gets each one-line notice once: the embedded model standing in for one that cannot be
@@ -175,8 +179,20 @@ class _Pipeline:
         later, complete = self.eta.after(self.stage)
         overall = (stage_eta_s or 0.0) + later
         known = (stage_eta_s is not None or total is None) and rest is not None
-        self.on_progress(PipelineProgress(self.stage, self.number, len(self.stages), detail, done, total, unit,
-                                          stage_eta_s, overall, complete and known))
+        self.on_progress(
+            PipelineProgress(
+                self.stage,
+                self.number,
+                len(self.stages),
+                detail,
+                done,
+                total,
+                unit,
+                stage_eta_s,
+                overall,
+                complete and known,
+            )
+        )
 
     def rest_of_stage(self, part_s: float | None) -> float | None:
         """Seconds of the running stage's parts after this one (None: not known yet)."""
@@ -239,9 +255,15 @@ class _Pipeline:
         for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
             began = time.monotonic()
             label = f"base · {split}" + (" · per record" if context == "record" else "")
-            result, hit = cached_perplexity_of_file(base, self.paths.splits.path(split), stride_tokens=COMPARE_STRIDE_TOKENS,
-                                                    max_tokens=self.eval_tokens, cancel=self.cancel, context=context,
-                                                    on_progress=counting(self.engine_progress, label, "windows"))
+            result, hit = cached_perplexity_of_file(
+                base,
+                self.paths.splits.path(split),
+                stride_tokens=COMPARE_STRIDE_TOKENS,
+                max_tokens=self.eval_tokens,
+                cancel=self.cancel,
+                context=context,
+                on_progress=counting(self.engine_progress, label, "windows"),
+            )
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")  # a cancelled pass is not cached; this stage runs again
             if not hit:
@@ -302,8 +324,13 @@ class _Pipeline:
             self.say(event.notice)
             self.send("training", event.resumed_from_step, event.total_steps, "steps")
         elif isinstance(event, (StepLogged, StepHeartbeat)):
-            self.send(f"{self.training_label}step {event.step}/{event.total_steps}", event.step, event.total_steps,
-                      "steps", event.eta_s)
+            self.send(
+                f"{self.training_label}step {event.step}/{event.total_steps}",
+                event.step,
+                event.total_steps,
+                "steps",
+                event.eta_s,
+            )
         elif isinstance(event, TrainingFinished):
             self.send("training", event.steps, event.steps, "steps")
 
@@ -314,8 +341,10 @@ class _Pipeline:
 
         if not self.loaded:
             self.engine_progress(Progress("loading models", 0, None))
-            self.loaded = {side: load_run_model(self.paths.run, tuned=(side == "tuned"), precision=self.config.train.precision)
-                           for side in ("base", "tuned")}
+            self.loaded = {
+                side: load_run_model(self.paths.run, tuned=(side == "tuned"), precision=self.config.train.precision)
+                for side in ("base", "tuned")
+            }
             self.say(self.loaded["base"].info.precision_notice)
         return self.loaded
 
@@ -328,33 +357,68 @@ class _Pipeline:
     def perplexity_after(self):
         key = self.precision_key()
         cached = cached_comparison(self.paths.run)
-        if (cached is not None and self.record.key("perplexity after") == key and cached.stride_tokens <= COMPARE_STRIDE_TOKENS
-                and cached.max_tokens in (0, self.eval_tokens)  # whole splits answer any cap
-                and Path(cached.data).resolve() == self.paths.data.resolve()):
+        if (
+            cached is not None
+            and self.record.key("perplexity after") == key
+            and cached.stride_tokens <= COMPARE_STRIDE_TOKENS
+            and cached.max_tokens in (0, self.eval_tokens)  # whole splits answer any cap
+            and Path(cached.data).resolve() == self.paths.data.resolve()
+        ):
             return key, True
-        compare_perplexity(self.paths.run, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=self.eval_tokens,
-                           on_progress=self.engine_progress, cancel=self.cancel, **self.models())
+        compare_perplexity(
+            self.paths.run,
+            stride_tokens=COMPARE_STRIDE_TOKENS,
+            max_tokens=self.eval_tokens,
+            on_progress=self.engine_progress,
+            cancel=self.cancel,
+            **self.models(),
+        )
         return key, False
 
     def compare(self):
         key = self.precision_key()
         cached = cached_samples(self.paths.run)
-        if (cached is not None and self.record.key("compare") == key and cached.n == self.config.samples
-                and cached.config == self.sampling):
+        if (
+            cached is not None
+            and self.record.key("compare") == key
+            and cached.n == self.config.samples
+            and cached.config == self.sampling
+        ):
             return key, True
-        compare_samples(self.paths.run, n=self.config.samples, config=self.sampling, batch_size=self.config.batch_size,
-                        on_progress=self.engine_progress, cancel=self.cancel, **self.models())
+        compare_samples(
+            self.paths.run,
+            n=self.config.samples,
+            config=self.sampling,
+            batch_size=self.config.batch_size,
+            on_progress=self.engine_progress,
+            cancel=self.cancel,
+            **self.models(),
+        )
         return key, False
 
     def sweep(self, param: str):
         key = self.precision_key()
         values = DEFAULT_SWEEP_VALUES[param]
         cached = cached_sweep(self.paths.run, param)
-        if (cached is not None and self.record.key(f"sweep {param}") == key and cached.n == self.config.samples
-                and cached.config == self.sampling and list(cached.values) == list(values)):
+        if (
+            cached is not None
+            and self.record.key(f"sweep {param}") == key
+            and cached.n == self.config.samples
+            and cached.config == self.sampling
+            and list(cached.values) == list(values)
+        ):
             return key, True
-        sweep(self.paths.run, param, values, n=self.config.samples, config=self.sampling,
-              batch_size=self.config.batch_size, on_progress=self.engine_progress, cancel=self.cancel, **self.models())
+        sweep(
+            self.paths.run,
+            param,
+            values,
+            n=self.config.samples,
+            config=self.sampling,
+            batch_size=self.config.batch_size,
+            on_progress=self.engine_progress,
+            cancel=self.cancel,
+            **self.models(),
+        )
         return key, False
 
     def ablation(self):
@@ -375,8 +439,14 @@ class _Pipeline:
             results = []
             for context, unit in (("windowed", "windows"), ("record", "records")):
                 result, hit = cached_perplexity_of_file(
-                    loaded, valid, stride_tokens=COMPARE_STRIDE_TOKENS, max_tokens=ABLATION_EVAL_TOKENS, context=context,
-                    cancel=self.cancel, on_progress=counting(self.engine_progress, f"{label} · valid {context}", unit))
+                    loaded,
+                    valid,
+                    stride_tokens=COMPARE_STRIDE_TOKENS,
+                    max_tokens=ABLATION_EVAL_TOKENS,
+                    context=context,
+                    cancel=self.cancel,
+                    on_progress=counting(self.engine_progress, f"{label} · valid {context}", unit),
+                )
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled("cancelled")
                 results.append((result, hit))
@@ -404,15 +474,36 @@ class _Pipeline:
             self.engine_progress(Progress(f"{variant.name} · {ABLATION_SAMPLES} samples", 0, None))
             drawn, with_problem = count_sample_problems(tuned, self.paths.data, self.sampling, cancel=self.cancel)
             cached = cached and hit
-            rows.append(AblationRow(variant.name, variant.change, result.perplexity,
-                                    median_tokens_per_s(read_metrics(run_dir)), seconds,
-                                    record_perplexity=record.perplexity, samples=drawn, with_problem=with_problem))
+            rows.append(
+                AblationRow(
+                    variant.name,
+                    variant.change,
+                    result.perplexity,
+                    median_tokens_per_s(read_metrics(run_dir)),
+                    seconds,
+                    record_perplexity=record.perplexity,
+                    samples=drawn,
+                    with_problem=with_problem,
+                )
+            )
         self.training_label, self.ablation_rest_s = "", 0.0
-        base, base_record, hit = score(load_model(self.config.train.model, allow_fallback=self.config.train.allow_fallback,
-                                     precision=self.config.train.precision), "untuned")
-        ablation = AblationResult(steps=self.config.ablation_steps, seed=self.config.train.seed, records=base.records,
-                                  tokens=base.tokens, base_perplexity=base.perplexity, rows=tuple(rows),
-                                  base_record_perplexity=base_record.perplexity)
+        base, base_record, hit = score(
+            load_model(
+                self.config.train.model,
+                allow_fallback=self.config.train.allow_fallback,
+                precision=self.config.train.precision,
+            ),
+            "untuned",
+        )
+        ablation = AblationResult(
+            steps=self.config.ablation_steps,
+            seed=self.config.train.seed,
+            records=base.records,
+            tokens=base.tokens,
+            base_perplexity=base.perplexity,
+            rows=tuple(rows),
+            base_record_perplexity=base_record.perplexity,
+        )
         write_json_atomic(self.paths.ablation / "ablation.json", ablation.to_json())
         self.ablation_result = ablation
         return None, cached and hit
@@ -423,14 +514,19 @@ class _Pipeline:
         self.loaded = {}  # the models are not needed any more
 
         times = [self.record.stages[s] for s in self.stages if s in self.record.stages]
-        build_report(self.paths.run, compute=False, n=self.config.samples, sweeps=SWEEPS, out=self.paths.report,
-                     stage_times=times, ablation=self.ablation_result,
-                     ablation_hint=self.config.ablation_steps == 0)
+        build_report(
+            self.paths.run,
+            compute=False,
+            n=self.config.samples,
+            sweeps=SWEEPS,
+            out=self.paths.report,
+            stage_times=times,
+            ablation=self.ablation_result,
+            ablation_hint=self.config.ablation_steps == 0,
+        )
         return None, False
 
 
 def _training_settings(config: TrainConfig) -> dict:
     """Every training setting but where things go: two configs with the same settings train the same model."""
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
-
-

@@ -52,12 +52,14 @@ def check_assignment_out(paths: AssignmentPaths) -> None:
     if not root.is_dir():
         raise EngineError(f"--out {root} is a file, not a directory; choose a new directory for the assignment")
     own = {paths.data.name, paths.run.name, paths.ablation.name, paths.record.name, paths.report.name, LOCK_FILE}
-    foreign = sorted(p.name for p in root.iterdir()
-                     if p.name not in own and not p.name.startswith(f"{paths.run.name}-old-"))
+    foreign = sorted(
+        p.name for p in root.iterdir() if p.name not in own and not p.name.startswith(f"{paths.run.name}-old-")
+    )
     if foreign:
         shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
-        raise EngineError(f"--out {root} holds files the assignment did not write ({shown}); "
-                          "give a new or empty directory")
+        raise EngineError(
+            f"--out {root} holds files the assignment did not write ({shown}); give a new or empty directory"
+        )
 
 
 def move_aside(run_dir: Path) -> None:

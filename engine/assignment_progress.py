@@ -4,8 +4,8 @@ the table of stage times printed at the end."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .ablation import ABLATION_EVAL_TOKENS
 from .assignment_stages import STAGE_TABLE, STAGES, Stage, stage_named
@@ -49,8 +49,12 @@ class StageEstimates:
     (``ablation_work``: its optimizer steps to train and valid passes to score) takes the seconds a
     step took in this invocation's last training and the seconds a token took to score before training."""
 
-    def __init__(self, stages: Sequence[str] = STAGES, ablation_work: tuple[int, int] = (0, 0),
-                 table: tuple[Stage, ...] = STAGE_TABLE):
+    def __init__(
+        self,
+        stages: Sequence[str] = STAGES,
+        ablation_work: tuple[int, int] = (0, 0),
+        table: tuple[Stage, ...] = STAGE_TABLE,
+    ):
         self.stages = tuple(stages)
         self.table = table
         self.ablation_work = ablation_work
@@ -79,7 +83,7 @@ class StageEstimates:
     def after(self, stage: str) -> tuple[float, bool]:
         """Seconds the stages after ``stage`` should take, and whether every one of them has an estimate."""
         total, complete = 0.0, True
-        for later in self.stages[self.stages.index(stage) + 1:]:
+        for later in self.stages[self.stages.index(stage) + 1 :]:
             guess = self.guess(stage_named(later, self.table))
             if guess is None:
                 complete = False

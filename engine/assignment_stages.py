@@ -41,8 +41,18 @@ STAGE_TABLE: tuple[Stage, ...] = (
     Stage("perplexity after", "perplexity_after", parts=4, after_training=True, like="perplexity before"),
     Stage("compare", "compare", parts=2, after_training=True),  # base, then tuned
     # base and tuned at each value; each draws 5x the comparison's samples
-    *(Stage(f"sweep {p}", "sweep", argument=p, parts=2 * len(DEFAULT_SWEEP_VALUES[p]), after_training=True,
-            like="compare", times=5.0) for p in SWEEPS),
+    *(
+        Stage(
+            f"sweep {p}",
+            "sweep",
+            argument=p,
+            parts=2 * len(DEFAULT_SWEEP_VALUES[p]),
+            after_training=True,
+            like="compare",
+            times=5.0,
+        )
+        for p in SWEEPS
+    ),
     Stage("ablation", "ablation", ablation_only=True),  # its short runs are keyed by their own settings
     Stage("report", "report", after_training=True, known_s=1.0),
 )

@@ -27,8 +27,8 @@ percentile of each figure over the subsets; a model figure is "within", "above" 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,8 +77,15 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
-def replicates(texts: Sequence[str], *, reference: Reference | None = None, bleu_n: int = DEFAULT_BLEU_N,
-               resamples: int = DEFAULT_RESAMPLES, seed: int = 0, indices: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def replicates(
+    texts: Sequence[str],
+    *,
+    reference: Reference | None = None,
+    bleu_n: int = DEFAULT_BLEU_N,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    indices: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Each figure of each draw (see the module docstring), keyed like ``DiversityResult.to_dict``."""
     token_lists = [tokenize(t) for t in texts]
     word_lists = [words_of(t) for t in token_lists]
@@ -98,8 +105,9 @@ def replicates(texts: Sequence[str], *, reference: Reference | None = None, bleu
     if reference is not None:
         columns["hits"] = np.array([sum(w in reference.vocab for w in ws) for ws in word_lists], dtype=np.float64)
         columns["types_in"], columns["types"] = _shares([set(ws) for ws in word_lists], reference.vocab.__contains__)
-        columns["bigrams_in"], columns["bigrams"] = _shares([set(ngrams(ws, 2)) for ws in word_lists],
-                                                             reference.bigrams.__contains__)
+        columns["bigrams_in"], columns["bigrams"] = _shares(
+            [set(ngrams(ws, 2)) for ws in word_lists], reference.bigrams.__contains__
+        )
     names = list(columns)
     indices = draws(n, resamples, seed) if indices is None else indices
     summed = _counts(indices, n).astype(np.float64) @ np.stack([columns[k] for k in names], axis=1)
@@ -125,12 +133,22 @@ class Intervals:
     level: float = LEVEL
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "resamples": self.resamples, "seed": self.seed,
-                "bounds": {k: [lo, hi] for k, (lo, hi) in self.bounds.items()}}
+        return {
+            "level": self.level,
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "bounds": {k: [lo, hi] for k, (lo, hi) in self.bounds.items()},
+        }
 
 
-def intervals(texts: Sequence[str], *, reference: Reference | None = None, bleu_n: int = DEFAULT_BLEU_N,
-              resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Intervals:
+def intervals(
+    texts: Sequence[str],
+    *,
+    reference: Reference | None = None,
+    bleu_n: int = DEFAULT_BLEU_N,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Intervals:
     """Percentile intervals (2.5th-97.5th) of every figure over ``resamples`` seeded draws."""
     reps = replicates(texts, reference=reference, bleu_n=bleu_n, resamples=resamples, seed=seed)
     tail = 100 * (1 - LEVEL) / 2
@@ -138,7 +156,9 @@ def intervals(texts: Sequence[str], *, reference: Reference | None = None, bleu_
     return Intervals(bounds=bounds, resamples=resamples, seed=seed)
 
 
-def mean_interval(values: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+def mean_interval(
+    values: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float] | None:
     """The 95% percentile interval of the mean of per-item values over seeded draws of the items (a share's
     interval when the values are 0/1: attribution, a two-sample test's accuracy); None below two items."""
     column = np.asarray(values, dtype=np.float64)
@@ -166,18 +186,29 @@ class HumanBand:
     source: str = "test"
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "repeats": self.repeats, "seed": self.seed, "source": self.source,
-                "bounds": {k: [lo, hi] for k, (lo, hi) in self.bounds.items()}, "means": dict(self.means)}
+        return {
+            "n": self.n,
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "source": self.source,
+            "bounds": {k: [lo, hi] for k, (lo, hi) in self.bounds.items()},
+            "means": dict(self.means),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "HumanBand":
-        return cls(n=int(d["n"]), repeats=int(d["repeats"]), seed=int(d["seed"]), source=d.get("source", "test"),
-                   bounds={figure_key(k): (float(v[0]), float(v[1])) for k, v in d["bounds"].items()},
-                   means={figure_key(k): v for k, v in d.get("means", {}).items()})
+    def from_dict(cls, d: dict) -> HumanBand:
+        return cls(
+            n=int(d["n"]),
+            repeats=int(d["repeats"]),
+            seed=int(d["seed"]),
+            source=d.get("source", "test"),
+            bounds={figure_key(k): (float(v[0]), float(v[1])) for k, v in d["bounds"].items()},
+            means={figure_key(k): v for k, v in d.get("means", {}).items()},
+        )
 
 
 def verdict(value: float | None, bounds: tuple[float, float] | None) -> str | None:
-    """"within", "above" or "below" the human band (None when either is missing)."""
+    """ "within", "above" or "below" the human band (None when either is missing)."""
     if value is None or bounds is None:
         return None
     low, high = bounds
@@ -208,9 +239,12 @@ class HumanPool:
                 held_vocab[w] -= 1
             for g in self.line_bigrams[i]:
                 held_bigrams[g] -= 1
-        return Reference(name=f"rest of {self.source}", lines=len(self.texts) - len(chosen),
-                         vocab=frozenset(w for w, c in held_vocab.items() if c > 0),
-                         bigrams=frozenset(g for g, c in held_bigrams.items() if c > 0))
+        return Reference(
+            name=f"rest of {self.source}",
+            lines=len(self.texts) - len(chosen),
+            vocab=frozenset(w for w, c in held_vocab.items() if c > 0),
+            bigrams=frozenset(g for g, c in held_bigrams.items() if c > 0),
+        )
 
     def band(self, n: int, *, repeats: int = DEFAULT_REPEATS, seed: int = 0, bleu_n: int = DEFAULT_BLEU_N) -> HumanBand:
         """The band of each figure over ``repeats`` random subsets of ``n`` texts (all of them when fewer)."""
@@ -229,8 +263,15 @@ class HumanPool:
         return HumanBand(n=size, repeats=repeats, seed=seed, bounds=bounds, means=means, source=self.source)
 
 
-def human_band(texts: Sequence[str], n: int, *, repeats: int = DEFAULT_REPEATS, seed: int = 0,
-               bleu_n: int = DEFAULT_BLEU_N, source: str = "test") -> HumanBand:
+def human_band(
+    texts: Sequence[str],
+    n: int,
+    *,
+    repeats: int = DEFAULT_REPEATS,
+    seed: int = 0,
+    bleu_n: int = DEFAULT_BLEU_N,
+    source: str = "test",
+) -> HumanBand:
     """The band of each figure over ``repeats`` random subsets of ``n`` of ``texts`` (the test tweets, no prefix).
 
     Overlap of a subset is measured against the vocabulary of the other texts. With fewer texts than

@@ -114,9 +114,14 @@ def weights_file(location: str, spec: str = "") -> Path | None:
 
 def model_summary(spec: str, source: str, location: str, *, memo: Path | None = None) -> CardModel:
     path = weights_file(location, spec)
-    return CardModel(spec=spec, source=source, location=location, weights_file=str(path) if path else None,
-                     weights_sha256=file_sha256(path, memo) if path else None,
-                     weights_bytes=path.stat().st_size if path else None)
+    return CardModel(
+        spec=spec,
+        source=source,
+        location=location,
+        weights_file=str(path) if path else None,
+        weights_sha256=file_sha256(path, memo) if path else None,
+        weights_bytes=path.stat().st_size if path else None,
+    )
 
 
 def library_versions() -> dict:
@@ -161,9 +166,20 @@ def _write(run_dir: str | Path, card: Card) -> Card:
     return card
 
 
-def start_card(run_dir: str | Path, config: TrainConfig, *, model_spec: str, model_source: str, model_location: str,
-               device: str, precision: str, resolved: RunRecord | None = None, data_dir: str | Path | None = None,
-               resumed_from: str | None = None, memo: Path | None = None) -> Card:
+def start_card(
+    run_dir: str | Path,
+    config: TrainConfig,
+    *,
+    model_spec: str,
+    model_source: str,
+    model_location: str,
+    device: str,
+    precision: str,
+    resolved: RunRecord | None = None,
+    data_dir: str | Path | None = None,
+    resumed_from: str | None = None,
+    memo: Path | None = None,
+) -> Card:
     """Write the card as the run starts (status "running"); returns it. ``config`` is the TrainConfig as
     asked: the flags and the reproducing command; ``resolved`` what training made of them (block size, the
     micro-batch after an out-of-memory retry, processes, learning rate...); ``model_*`` describe the base
@@ -176,11 +192,23 @@ def start_card(run_dir: str | Path, config: TrainConfig, *, model_spec: str, mod
     # The data directory as resolved (absolute), so the reproducing command works from anywhere.
     asked = dataclasses.replace(config, data=resolved.data) if resolved is not None and resolved.data else config
     card = Card(
-        run=str(Path(run_dir)), status="running", started=previous.started if previous else _now(),
-        resumed=_now() if resumed_from else None, resumed_from=resumed_from, ended=None,
-        data=data_summary(data_dir or config.data), model=model_summary(model_spec, model_source, model_location, memo=memo),
-        method=config.method, flags=config, resolved=resolved, libraries=library_versions(), device=device,
-        precision=precision, reproduce=reproduce_command(asked), results=None)
+        run=str(Path(run_dir)),
+        status="running",
+        started=previous.started if previous else _now(),
+        resumed=_now() if resumed_from else None,
+        resumed_from=resumed_from,
+        ended=None,
+        data=data_summary(data_dir or config.data),
+        model=model_summary(model_spec, model_source, model_location, memo=memo),
+        method=config.method,
+        flags=config,
+        resolved=resolved,
+        libraries=library_versions(),
+        device=device,
+        precision=precision,
+        reproduce=reproduce_command(asked),
+        results=None,
+    )
     return _write(run_dir, card)
 
 
@@ -207,8 +235,16 @@ def results_from_metrics(run_dir: str | Path) -> dict:
     }
 
 
-def finish_card(run_dir: str | Path, *, outcome: str, steps: int, seconds: float, tokens_seen: int | None = None,
-                result_dir: str = "", stopped_early: str | None = None) -> Card | None:
+def finish_card(
+    run_dir: str | Path,
+    *,
+    outcome: str,
+    steps: int,
+    seconds: float,
+    tokens_seen: int | None = None,
+    result_dir: str = "",
+    stopped_early: str | None = None,
+) -> Card | None:
     """Complete the card: status (completed/stopped), end time, steps, tokens seen, final and best metrics,
     and why early stopping ended the run (``stopped_early``), when it did. None, with nothing written, for a
     run without a card (training writes it first).
@@ -222,9 +258,18 @@ def finish_card(run_dir: str | Path, *, outcome: str, steps: int, seconds: float
     if estimated:
         shape = card.resolved or card.flags
         processes = card.resolved.world_size if card.resolved else 1
-        tokens_seen = steps * math.prod(max(1, n) for n in (shape.batch_size, shape.grad_accum, processes, shape.block_size))
-    results = CardResults(steps=steps, seconds=round(seconds, 1), tokens_seen=tokens_seen, tokens_seen_estimated=estimated,
-                          result_dir=result_dir, stopped_early=stopped_early, **results_from_metrics(run_dir))
+        tokens_seen = steps * math.prod(
+            max(1, n) for n in (shape.batch_size, shape.grad_accum, processes, shape.block_size)
+        )
+    results = CardResults(
+        steps=steps,
+        seconds=round(seconds, 1),
+        tokens_seen=tokens_seen,
+        tokens_seen_estimated=estimated,
+        result_dir=result_dir,
+        stopped_early=stopped_early,
+        **results_from_metrics(run_dir),
+    )
     return _write(run_dir, dataclasses.replace(card, status=outcome, ended=_now(), results=results))
 
 
@@ -239,21 +284,44 @@ def _fmt(value: Any) -> str:
 def render_markdown(card: Card) -> str:
     """card.md: the same facts as card.json, for people."""
     data, model, results = card.data, card.model, card.results
-    out = [f"# Run card: {Path(card.run).name}", "",
-           f"Status: **{card.status}** · started {card.started}"
-           + (f" · resumed {card.resumed}" if card.resumed else "")
-           + (f" · ended {card.ended}" if card.ended else ""), "",
-           "## Data", "", f"- directory: `{data.dir}`", f"- content sha256: `{data.sha256}`", "",
-           "| split | records | bytes |", "|---|---:|---:|"]
+    out = [
+        f"# Run card: {Path(card.run).name}",
+        "",
+        f"Status: **{card.status}** · started {card.started}"
+        + (f" · resumed {card.resumed}" if card.resumed else "")
+        + (f" · ended {card.ended}" if card.ended else ""),
+        "",
+        "## Data",
+        "",
+        f"- directory: `{data.dir}`",
+        f"- content sha256: `{data.sha256}`",
+        "",
+        "| split | records | bytes |",
+        "|---|---:|---:|",
+    ]
     out += [f"| {split} | {size.records:,} | {size.bytes:,} |" for split, size in data.splits.items()]
-    out += ["", "## Base model", "", f"- spec: `{model.spec}` ({model.source}, `{model.location}`)",
-            f"- weights: `{model.weights_file}`", f"- weights sha256: `{model.weights_sha256}`", "",
-            "## Method and flags", "", f"Method: **{card.method}**", "", "| flag | value |", "|---|---|"]
+    out += [
+        "",
+        "## Base model",
+        "",
+        f"- spec: `{model.spec}` ({model.source}, `{model.location}`)",
+        f"- weights: `{model.weights_file}`",
+        f"- weights sha256: `{model.weights_sha256}`",
+        "",
+        "## Method and flags",
+        "",
+        f"Method: **{card.method}**",
+        "",
+        "| flag | value |",
+        "|---|---|",
+    ]
     flags = dataclasses.asdict(card.flags)
     resolved = card.resolved.to_json() if card.resolved else {}
     for key, value in flags.items():
         used = resolved.get(key, value)  # a flag training did not resolve was used as asked
-        out.append(f"| {key} | `{json.dumps(value)}`" + (f" (used: `{json.dumps(used)}`)" if used != value else "") + " |")
+        out.append(
+            f"| {key} | `{json.dumps(value)}`" + (f" (used: `{json.dumps(used)}`)" if used != value else "") + " |"
+        )
     extra = {k: v for k, v in resolved.items() if k not in flags}
     if extra:
         out += ["", "Resolved at the start: " + ", ".join(f"{k} `{json.dumps(v)}`" for k, v in extra.items())]
@@ -262,12 +330,14 @@ def render_markdown(card: Card) -> str:
     out += ["", "## Results", ""]
     if results:
         out += [f"- {results.stopped_early}"] if results.stopped_early else []
-        out += [f"- steps: {results.steps} in {_fmt(results.seconds)} s",
-                f"- tokens seen: {results.tokens_seen:,}" + (" (estimated)" if results.tokens_seen_estimated else ""),
-                f"- final loss: {_fmt(results.final_loss)}",
-                f"- final valid perplexity: {_fmt(results.final_valid_perplexity)}",
-                f"- best valid perplexity: {_fmt(results.best_valid_perplexity)} (step {_fmt(results.best_step)})",
-                f"- model: `{results.result_dir or '–'}`"]
+        out += [
+            f"- steps: {results.steps} in {_fmt(results.seconds)} s",
+            f"- tokens seen: {results.tokens_seen:,}" + (" (estimated)" if results.tokens_seen_estimated else ""),
+            f"- final loss: {_fmt(results.final_loss)}",
+            f"- final valid perplexity: {_fmt(results.final_valid_perplexity)}",
+            f"- best valid perplexity: {_fmt(results.best_valid_perplexity)} (step {_fmt(results.best_step)})",
+            f"- model: `{results.result_dir or '–'}`",
+        ]
     else:
         out.append("Still running (or it ended without finishing the card).")
     out += ["", "## Reproduce", "", "```", card.reproduce, "```", ""]
@@ -288,11 +358,21 @@ def run_summary(run_dir: str | Path) -> RunSummary | None:
     except ModelError:
         card = None
     if card is not None:
-        return RunSummary(run=str(run_dir), model=card.model.spec, data=card.data.dir, method=card.method,
-                          steps=card.results.steps if card.results else None,
-                          best_valid_perplexity=(card.results.best_valid_perplexity if card.results
-                                                 else results_from_metrics(run_dir)["best_valid_perplexity"]),
-                          status=card.status, when=card.ended or card.started, max_steps=card.flags.max_steps)
+        return RunSummary(
+            run=str(run_dir),
+            model=card.model.spec,
+            data=card.data.dir,
+            method=card.method,
+            steps=card.results.steps if card.results else None,
+            best_valid_perplexity=(
+                card.results.best_valid_perplexity
+                if card.results
+                else results_from_metrics(run_dir)["best_valid_perplexity"]
+            ),
+            status=card.status,
+            when=card.ended or card.started,
+            max_steps=card.flags.max_steps,
+        )
     if not is_run_dir(run_dir):
         return None
     try:
@@ -301,14 +381,28 @@ def run_summary(run_dir: str | Path) -> RunSummary | None:
         return None
     results = results_from_metrics(run_dir)
     when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(RunPaths(run_dir).config.stat().st_mtime))
-    return RunSummary(run=str(run_dir), model=record.model, data=record.data, method=record.method,
-                      steps=results["final_step_logged"], best_valid_perplexity=results["best_valid_perplexity"],
-                      status="no card", when=when, max_steps=record.max_steps)
+    return RunSummary(
+        run=str(run_dir),
+        model=record.model,
+        data=record.data,
+        method=record.method,
+        steps=results["final_step_logged"],
+        best_valid_perplexity=results["best_valid_perplexity"],
+        status="no card",
+        when=when,
+        max_steps=record.max_steps,
+    )
 
 
 def list_runs(root: str | Path) -> list[RunSummary]:
     """The runs directly under ``root`` (or ``root`` itself when it is a run), newest first."""
     root = Path(root)
-    folders = [root] if is_run_dir(root) or RunPaths(root).card.is_file() else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    folders = (
+        [root]
+        if is_run_dir(root) or RunPaths(root).card.is_file()
+        else sorted(p for p in root.iterdir() if p.is_dir())
+        if root.is_dir()
+        else []
+    )
     rows = [row for row in (run_summary(p) for p in folders) if row is not None]
     return sorted(rows, key=lambda r: r.when or "", reverse=True)

@@ -10,9 +10,10 @@ flags of an older ``TrainConfig`` lack the newer ones (their defaults) and may h
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ModelError
 from .json_record import checked_fields, read_json_object
@@ -38,16 +39,25 @@ class CardData:
     splits: Mapping[str, SplitSize]  # split name -> its size
 
     def to_json(self) -> dict[str, Any]:
-        return {"dir": self.dir, "sha256": self.sha256, "splits": {k: dataclasses.asdict(v) for k, v in self.splits.items()}}
+        return {
+            "dir": self.dir,
+            "sha256": self.sha256,
+            "splits": {k: dataclasses.asdict(v) for k, v in self.splits.items()},
+        }
 
     @classmethod
     def from_json(cls, d: Any, source: str) -> CardData:
         values = checked_fields(cls, d, source, FIX)
         if not isinstance(values["splits"], Mapping):
             raise ModelError(f"{source}.splits: not a JSON object; {FIX}")
-        return cls(dir=values["dir"], sha256=values["sha256"],
-                   splits={name: SplitSize(**checked_fields(SplitSize, size, f"{source}.splits.{name}", FIX))
-                           for name, size in values["splits"].items()})
+        return cls(
+            dir=values["dir"],
+            sha256=values["sha256"],
+            splits={
+                name: SplitSize(**checked_fields(SplitSize, size, f"{source}.splits.{name}", FIX))
+                for name, size in values["splits"].items()
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -102,11 +112,21 @@ class Card:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run": self.run, "status": self.status, "started": self.started, "resumed": self.resumed,
-            "resumed_from": self.resumed_from, "ended": self.ended, "data": self.data.to_json(),
-            "model": dataclasses.asdict(self.model), "method": self.method, "flags": dataclasses.asdict(self.flags),
-            "resolved": self.resolved.to_json() if self.resolved else {}, "libraries": dict(self.libraries),
-            "device": self.device, "precision": self.precision, "reproduce": self.reproduce,
+            "run": self.run,
+            "status": self.status,
+            "started": self.started,
+            "resumed": self.resumed,
+            "resumed_from": self.resumed_from,
+            "ended": self.ended,
+            "data": self.data.to_json(),
+            "model": dataclasses.asdict(self.model),
+            "method": self.method,
+            "flags": dataclasses.asdict(self.flags),
+            "resolved": self.resolved.to_json() if self.resolved else {},
+            "libraries": dict(self.libraries),
+            "device": self.device,
+            "precision": self.precision,
+            "reproduce": self.reproduce,
             "results": dataclasses.asdict(self.results) if self.results else None,
         }
 
@@ -118,14 +138,20 @@ class Card:
         if isinstance(flags.get("pack"), bool):
             flags["pack"] = OLD_PACK[flags["pack"]]
         results = values["results"]
-        return cls(**{
-            **values,
-            "data": CardData.from_json(values["data"], f"{source}.data"),
-            "model": CardModel(**checked_fields(CardModel, values["model"], f"{source}.model", FIX)),
-            "flags": TrainConfig(**flags),
-            "resolved": RunRecord.from_json(values["resolved"], source=f"{source}.resolved", fix=FIX) if values["resolved"] else None,
-            "results": CardResults(**checked_fields(CardResults, results, f"{source}.results", FIX)) if results else None,
-        })
+        return cls(
+            **{
+                **values,
+                "data": CardData.from_json(values["data"], f"{source}.data"),
+                "model": CardModel(**checked_fields(CardModel, values["model"], f"{source}.model", FIX)),
+                "flags": TrainConfig(**flags),
+                "resolved": RunRecord.from_json(values["resolved"], source=f"{source}.resolved", fix=FIX)
+                if values["resolved"]
+                else None,
+                "results": CardResults(**checked_fields(CardResults, results, f"{source}.results", FIX))
+                if results
+                else None,
+            }
+        )
 
     @classmethod
     def read(cls, run_dir: str | Path) -> Card | None:

@@ -22,7 +22,13 @@ PREFIX = "checkpoint-"
 STAGING = ".incomplete"
 MARKER = "tweetsmith.json"
 TRAINER_STATE = "trainer_state.json"
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+    "pytorch_model.bin",
+    "adapter_model.bin",
+)
 
 
 @dataclass(frozen=True)

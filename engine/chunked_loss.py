@@ -28,8 +28,9 @@ def backbone_and_head(model):
     return backbone, head
 
 
-def chunked_nll_sum(model, input_ids, labels, attention_mask=None, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                    position_ids=None):
+def chunked_nll_sum(
+    model, input_ids, labels, attention_mask=None, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS, position_ids=None
+):
     """(summed next-token NLL over ``labels != -100``, the number of those tokens); sum / count equals
     ``model(input_ids, labels=labels).loss``."""
     import torch
@@ -51,7 +52,7 @@ def chunked_nll_sum(model, input_ids, labels, attention_mask=None, *, chunk_toke
 
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, count, chunk_tokens):
-        h, t = hidden[start:start + chunk_tokens], targets[start:start + chunk_tokens]
+        h, t = hidden[start : start + chunk_tokens], targets[start : start + chunk_tokens]
         total = total + checkpoint(chunk_nll, h, t, use_reentrant=False)
     return total, count
 

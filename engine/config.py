@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any, Literal, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from tweetsmith.data.options import field_help, option
 

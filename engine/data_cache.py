@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from tweetsmith.data.prepare import PrepareConfig, prepare
 from tweetsmith.data.stats import is_prepare_output

@@ -12,7 +12,7 @@ Each row draws from its own seeded generator, so a sample does not depend on the
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from .sampling import SamplingConfig, logits_warpers
 
@@ -53,7 +53,7 @@ def cap_tweet(text: str, typed_chars: int = 0) -> tuple[str, bool]:
     head = text[:room]
     if not text[room].isspace():  # the limit falls inside a word: leave that word out
         boundary = max((i for i, char in enumerate(head) if char.isspace()), default=-1)
-        if head[:max(boundary, 0)].strip():
+        if head[: max(boundary, 0)].strip():
             head = head[:boundary]
     return head.rstrip(), True
 
@@ -61,13 +61,13 @@ def cap_tweet(text: str, typed_chars: int = 0) -> tuple[str, bool]:
 def record_start(text: str) -> int:
     """Where a new record's author tag starts in ``text`` after some text of this one (-1: none). A tag at
     the very start is left alone: cutting there would leave an empty sample (the problem is reported)."""
-    return next((m.start() for m in RECORD_START.finditer(text) if text[:m.start()].strip()), -1)
+    return next((m.start() for m in RECORD_START.finditer(text) if text[: m.start()].strip()), -1)
 
 
 def undecided_tail(text: str) -> int:
     """Where a trailing ``\\word`` starts that could still become such a tag (len(text): none)."""
     found = _MAYBE_RECORD_START.search(text)
-    return found.start() if found and text[:found.start()].strip() else len(text)
+    return found.start() if found and text[: found.start()].strip() else len(text)
 
 
 # C0 and C1 control characters (ESC of a terminal escape sequence, NUL, ...) and the Unicode line and
@@ -107,8 +107,9 @@ class RowSampler:
         # ~20 ms a row on a 49k vocabulary on CPU; this is ~0.2 ms). searchsorted(right=True) lands on
         # the first token whose cumulative probability exceeds u, which always has probability > 0.
         cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
-        u = torch.cat([torch.rand(1, generator=self.generators[r], dtype=torch.float64, device=scores.device)
-                       for r in rows])
+        u = torch.cat(
+            [torch.rand(1, generator=self.generators[r], dtype=torch.float64, device=scores.device) for r in rows]
+        )
         chosen = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp_(max=scores.shape[-1] - 1)
         return chosen.squeeze(-1)
 
@@ -151,16 +152,20 @@ class TokenTable:
         for 49k tokens), once per process instead of once per loaded model."""
         import torch
 
-        key = (type(tokenizer).__name__, str(getattr(tokenizer, "name_or_path", id(tokenizer))), len(tokenizer),
-               eot_id, vocab_size)
+        key = (
+            type(tokenizer).__name__,
+            str(getattr(tokenizer, "name_or_path", id(tokenizer))),
+            len(tokenizer),
+            eot_id,
+            vocab_size,
+        )
         if key not in cls._cache:
             ids = [[index] for index in range(min(vocab_size, len(tokenizer)))]
             texts = tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
             padding = [False] * (vocab_size - len(texts))  # rows of the output layer no token maps to
             stops = torch.tensor([has_line_break(text) for text in texts] + padding, dtype=torch.bool)
             # blank as the sample will hold it: a lone NUL or ESC is no text either
-            blank = torch.tensor([not clean_sample_text(text).strip() for text in texts] + padding,
-                                 dtype=torch.bool)
+            blank = torch.tensor([not clean_sample_text(text).strip() for text in texts] + padding, dtype=torch.bool)
             spaced = torch.tensor([text.startswith(" ") for text in texts] + padding, dtype=torch.bool)
             split = torch.tensor(["\ufffd" in text for text in texts] + padding, dtype=torch.bool)
             dash = torch.tensor(["-" in text for text in texts] + padding, dtype=torch.bool)
@@ -181,12 +186,15 @@ def has_line_break(text: str) -> bool:
 def _ends_in_split_line_break(tokenizer, ids: Sequence[int]) -> bool:
     """Whether a line break made of several tokens ended with the last of ``ids`` (only asked after a
     ``split`` token; every earlier one was asked when it came, so a break found now ended now)."""
-    tail = tokenizer.decode(list(ids[-SPLIT_CHAR_TOKENS:]), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    tail = tokenizer.decode(
+        list(ids[-SPLIT_CHAR_TOKENS:]), skip_special_tokens=False, clean_up_tokenization_spaces=False
+    )
     return has_line_break(tail)
 
 
-def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes_space, config: SamplingConfig,
-                cancel, streamer):
+def decode_rows(
+    loaded, input_ids, attention, encoded, seeds, require_text, owes_space, config: SamplingConfig, cancel, streamer
+):
     """The token loop: forward the active rows, pick a token each, drop the rows that ended.
 
     ``owes_space[i]``: row i's prompt ended in a space, which was left out of its tokens (in training
@@ -214,19 +222,23 @@ def decode_rows(loaded, input_ids, attention, encoded, seeds, require_text, owes
     for _ in range(config.max_new_tokens):
         if cancel is not None and cancel.is_set():
             return generated, True
-        out = model(input_ids=step_ids, attention_mask=attention, position_ids=positions, cache=cache,
-                    use_cache=True)
+        out = model(input_ids=step_ids, attention_mask=attention, position_ids=positions, cache=cache, use_cache=True)
         cache = out.cache
         scores = out.logits[:, -1, :].float()
         if stops is None:
-            stops, blank, spaced = (t.to(scores.device)
-                                    for t in TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]))
+            stops, blank, spaced = (
+                t.to(scores.device) for t in TokenTable.of(loaded.tokenizer, loaded.eot_id, scores.shape[-1])
+            )
             split = TokenTable.split_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
             dash = TokenTable.dash_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
         rows = active.tolist()
         for processor in penalties:
-            scores = torch.cat([processor(torch.tensor([histories[r]], device=scores.device), scores[i:i + 1])
-                                for i, r in enumerate(rows)])
+            scores = torch.cat(
+                [
+                    processor(torch.tensor([histories[r]], device=scores.device), scores[i : i + 1])
+                    for i, r in enumerate(rows)
+                ]
+            )
         if bool(needs_text.any()):  # no stop before a sample has text: an empty tweet is not a sample
             scores[needs_text.nonzero().squeeze(-1)[:, None], stops.nonzero().squeeze(-1)[None, :]] = float("-inf")
         if needs_space is not None:  # the first token only: the space the prompt owes

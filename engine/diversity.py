@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from tweetsmith.data.records import parse_line
 
@@ -107,22 +107,40 @@ class DiversityResult:
     def to_dict(self) -> dict:
         """JSON-ready; self-BLEU is always ``self_bleu`` with its order in ``self_bleu_n``."""
         out = {
-            "samples": self.samples, "dist_1": self.dist_1, "dist_2": self.dist_2, "dist_3": self.dist_3,
-            "self_bleu": self.self_bleu, "self_bleu_n": self.self_bleu_n, "mean_words": self.mean_words,
+            "samples": self.samples,
+            "dist_1": self.dist_1,
+            "dist_2": self.dist_2,
+            "dist_3": self.dist_3,
+            "self_bleu": self.self_bleu,
+            "self_bleu_n": self.self_bleu_n,
+            "mean_words": self.mean_words,
         }
         if self.overlap is not None:
-            out.update(overlap=self.overlap, overlap_types=self.overlap_types, overlap_bigrams=self.overlap_bigrams,
-                       reference=self.reference)
+            out.update(
+                overlap=self.overlap,
+                overlap_types=self.overlap_types,
+                overlap_bigrams=self.overlap_bigrams,
+                reference=self.reference,
+            )
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DiversityResult":
+    def from_dict(cls, d: dict) -> DiversityResult:
         """The inverse of ``to_dict`` (also reads files written when self-BLEU was stored as ``self_bleu_<n>``)."""
         n = int(d.get("self_bleu_n", DEFAULT_BLEU_N))
-        return cls(samples=int(d["samples"]), dist_1=d["dist_1"], dist_2=d["dist_2"], dist_3=d["dist_3"],
-                   self_bleu=d["self_bleu"] if "self_bleu" in d else d.get(f"self_bleu_{n}"), self_bleu_n=n,
-                   overlap=d.get("overlap"), overlap_types=d.get("overlap_types"),
-                   overlap_bigrams=d.get("overlap_bigrams"), mean_words=d["mean_words"], reference=d.get("reference"))
+        return cls(
+            samples=int(d["samples"]),
+            dist_1=d["dist_1"],
+            dist_2=d["dist_2"],
+            dist_3=d["dist_3"],
+            self_bleu=d["self_bleu"] if "self_bleu" in d else d.get(f"self_bleu_{n}"),
+            self_bleu_n=n,
+            overlap=d.get("overlap"),
+            overlap_types=d.get("overlap_types"),
+            overlap_bigrams=d.get("overlap_bigrams"),
+            mean_words=d["mean_words"],
+            reference=d.get("reference"),
+        )
 
     def self_bleu_label(self) -> str:
         """E.g. ``self-BLEU-4 0.183 (100 samples)``."""
@@ -167,7 +185,9 @@ def _self_bleu_scores(token_lists: tuple[tuple[str, ...], ...], n: int) -> tuple
     return tuple(exact_self_bleu_scores([list(t) for t in token_lists], (1.0 / n,) * n))
 
 
-def exact_self_bleu_scores(lists: Sequence[Sequence[str]], weights: Sequence[float], epsilon: float = 0.1) -> list[float]:
+def exact_self_bleu_scores(
+    lists: Sequence[Sequence[str]], weights: Sequence[float], epsilon: float = 0.1
+) -> list[float]:
     """nltk's ``sentence_bleu(lists[:i] + lists[i+1:], lists[i], weights, method1)`` for every i, with nltk's
     arithmetic step for step, but each sample's n-grams counted once: the clipping count of an n-gram for
     sample i is the largest count in any *other* sample, i.e. the top count, or the second when sample i
@@ -220,7 +240,9 @@ def overlap_with(word_lists: Sequence[Sequence[str]], reference: Reference) -> t
     return token_share, type_share, bigram_share
 
 
-def diversity(texts: Sequence[str], *, reference: Reference | None = None, bleu_n: int = DEFAULT_BLEU_N) -> DiversityResult:
+def diversity(
+    texts: Sequence[str], *, reference: Reference | None = None, bleu_n: int = DEFAULT_BLEU_N
+) -> DiversityResult:
     """All text metrics of ``texts`` (one sample each; pass the generated text, without the author prefix)."""
     if bleu_n < 1:
         from .errors import ConfigError
@@ -231,9 +253,14 @@ def diversity(texts: Sequence[str], *, reference: Reference | None = None, bleu_
     overlap = overlap_with(word_lists, reference) if reference is not None else (None, None, None)
     return DiversityResult(
         samples=len(texts),
-        dist_1=distinct_n(token_lists, 1), dist_2=distinct_n(token_lists, 2), dist_3=distinct_n(token_lists, 3),
-        self_bleu=self_bleu(token_lists, bleu_n), self_bleu_n=bleu_n,
-        overlap=overlap[0], overlap_types=overlap[1], overlap_bigrams=overlap[2],
+        dist_1=distinct_n(token_lists, 1),
+        dist_2=distinct_n(token_lists, 2),
+        dist_3=distinct_n(token_lists, 3),
+        self_bleu=self_bleu(token_lists, bleu_n),
+        self_bleu_n=bleu_n,
+        overlap=overlap[0],
+        overlap_types=overlap[1],
+        overlap_bigrams=overlap[2],
         mean_words=sum(len(w) for w in word_lists) / len(texts) if texts else 0.0,
         reference=reference.name if reference is not None else None,
     )

@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import ModelError
 from .paths import models_dir
@@ -79,7 +79,9 @@ def _fetch_gguf(tmp: Path, progress: Callable[[str], None]) -> Path:
                 shutil.copyfileobj(src, dst, 1 << 20)
     digest = _sha256(path)
     if digest != GGUF_SHA256:
-        raise ModelError(f"{path}: sha256 {digest[:12]}... is not the expected {GGUF_SHA256[:12]}...; the file is corrupt or another model")
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}... is not the expected {GGUF_SHA256[:12]}...; the file is corrupt or another model"
+        )
     return path
 
 

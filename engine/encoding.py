@@ -6,7 +6,7 @@ same thing everywhere. No special tokens are added (no BOS): the end-of-text tok
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def encode_records(tokenizer, lines: Sequence[str], eot_id: int, *, batch_size: int = 1000) -> list[list[int]]:

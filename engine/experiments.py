@@ -16,8 +16,9 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from tweetsmith.data.records import parse_line, read_split_lines
 from tweetsmith.data.split import SplitDir
@@ -39,13 +40,7 @@ from .results import (
     SweepResult,
 )
 from .run_record import RunRecord, run_data_dir, runs_own_models
-from .runs import (
-    RunPaths,
-    final_mtime,
-    has_final_model,
-    read_json,
-    write_json_atomic,
-)
+from .runs import RunPaths, final_mtime, has_final_model, read_json, write_json_atomic
 from .sample_cache import cached_generate_samples
 from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
@@ -70,8 +65,13 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("cancelled")
 
 
-def _load(run_dir, side: Side, loaded: Any | None, precision: str | None = None,
-          on_notice: Callable[[str], None] | None = None):
+def _load(
+    run_dir,
+    side: Side,
+    loaded: Any | None,
+    precision: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
+):
     """The model passed in, else the run's base or tuned model in ``precision`` (``models.load_model``;
     its decision goes to ``on_notice``)."""
     if loaded is None:
@@ -93,11 +93,18 @@ def _now() -> str:
 # --- perplexity before/after ---------------------------------------------------------------------
 
 
-def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: Any | None = None,
-                       stride_tokens: int = COMPARE_STRIDE_TOKENS, max_tokens: int = 0,
-                       on_progress: ProgressFn | None = None,
-                       cancel: threading.Event | None = None, precision: str | None = None,
-                       on_notice: Callable[[str], None] | None = None) -> PerplexityComparison:
+def compare_perplexity(
+    run_dir: str | Path,
+    *,
+    base: Any | None = None,
+    tuned: Any | None = None,
+    stride_tokens: int = COMPARE_STRIDE_TOKENS,
+    max_tokens: int = 0,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> PerplexityComparison:
     """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
 
     ``max_tokens`` > 0 scores each split's leading records that fit in that many tokens (a bounded pass
@@ -110,7 +117,9 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
     data = run_data_dir(run_dir)
     splits = SplitDir(data)
     if not has_final_model(run_dir) and tuned is None:
-        raise ModelError(f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)")
+        raise ModelError(
+            f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)"
+        )
     results: dict[str, dict] = {}
     stride = stride_tokens
     for side, given in (("base", base), ("tuned", tuned)):
@@ -122,21 +131,37 @@ def compare_perplexity(run_dir: str | Path, *, base: Any | None = None, tuned: A
         for split in SPLITS:
             # The base model's figures are the same for every run on this data: computed once, then cached.
             results[side][split], _ = cached_perplexity_of_file(
-                loaded, splits.path(split), stride_tokens=stride, max_tokens=max_tokens, cancel=cancel,
+                loaded,
+                splits.path(split),
+                stride_tokens=stride,
+                max_tokens=max_tokens,
+                cancel=cancel,
                 on_progress=counting(on_progress, f"{side} · {split}", "windows"),
             )
             _check(cancel)
             results[f"{side}_record"][split], _ = cached_perplexity_of_file(
-                loaded, splits.path(split), max_tokens=max_tokens, cancel=cancel, context="record",
+                loaded,
+                splits.path(split),
+                max_tokens=max_tokens,
+                cancel=cancel,
+                context="record",
                 on_progress=counting(on_progress, f"{side} · {split} · per record", "batches"),
             )
             _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
     comparison = PerplexityComparison(
-        run=str(run_dir), model=RunRecord.read(run_dir).model, data=str(data), stride_tokens=stride,
-        max_tokens=max_tokens, base=results["base"], tuned=results["tuned"], final_mtime=final_mtime(run_dir), created=_now(),
-        base_record=results["base_record"], tuned_record=results["tuned_record"],
+        run=str(run_dir),
+        model=RunRecord.read(run_dir).model,
+        data=str(data),
+        stride_tokens=stride,
+        max_tokens=max_tokens,
+        base=results["base"],
+        tuned=results["tuned"],
+        final_mtime=final_mtime(run_dir),
+        created=_now(),
+        base_record=results["base_record"],
+        tuned_record=results["tuned_record"],
     )
     write_json_atomic(RunPaths(Path(run_dir)).eval, comparison.to_json())
     return comparison
@@ -215,8 +240,16 @@ def _index(data: Path, on_progress: ProgressFn | None):
     return index_for_data(data, on_progress=on_progress)
 
 
-def _measure(samples: Sequence, reference: Reference, index, seed: int, *, file: str | None,
-             model: str | None = None, judge: VoiceJudge | None = None) -> SampleFigures:
+def _measure(
+    samples: Sequence,
+    reference: Reference,
+    index,
+    seed: int,
+    *,
+    file: str | None,
+    model: str | None = None,
+    judge: VoiceJudge | None = None,
+) -> SampleFigures:
     """Diversity and overlap, their bootstrap intervals, how many samples are copied from train, and their
     voice (attribution to the prompted author, authenticity) when a ``judge`` is given."""
     from .memorisation import copied_share
@@ -230,7 +263,8 @@ def _measure(samples: Sequence, reference: Reference, index, seed: int, *, file:
         copied=copied_share(matches),
         copied_count=sum(m.copied for m in matches),
         longest_span_mean=sum(m.words for m in matches) / len(matches) if matches else None,
-        file=file, model=model,
+        file=file,
+        model=model,
         attribution=voice.figure("attribution") if voice else None,
         authenticity=voice.figure("authenticity") if voice else None,
     )
@@ -254,11 +288,20 @@ def _save(run_dir, samples, prefix: str) -> str | None:
     return str(save_samples(samples, path))
 
 
-def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: SamplingConfig = SamplingConfig(),
-                    batch_size: int = DEFAULT_BATCH_SIZE, base: Any | None = None, tuned: Any | None = None,
-                    data_dir: str | Path | None = None, on_progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None, precision: str | None = None,
-                    on_notice: Callable[[str], None] | None = None) -> SampleComparison:
+def compare_samples(
+    run_dir: str | Path | None,
+    *,
+    n: int = 100,
+    config: SamplingConfig = SamplingConfig(),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    base: Any | None = None,
+    tuned: Any | None = None,
+    data_dir: str | Path | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> SampleComparison:
     """``n`` samples from the base and the tuned model (same authors and seeds), their overlap with the
     test set and their diversity side by side; samples saved to RUN/samples/, the result to RUN/compare.json.
 
@@ -277,19 +320,40 @@ def compare_samples(run_dir: str | Path | None, *, n: int = 100, config: Samplin
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, given[side], precision, on_notice)
-        samples = cached_generate_samples(loaded, authors, config, batch_size=batch_size, cancel=cancel,
-                                          on_progress=counting(on_progress, f"{side} samples", "samples"))
+        samples = cached_generate_samples(
+            loaded,
+            authors,
+            config,
+            batch_size=batch_size,
+            cancel=cancel,
+            on_progress=counting(on_progress, f"{side} samples", "samples"),
+        )
         _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         file = _save(run_dir, samples, f"compare-{side}")
-        measured[side] = _measure(samples, reference, train_index, config.seed, file=file,
-                                  model=samples[0].model if samples else None, judge=judge)
+        measured[side] = _measure(
+            samples,
+            reference,
+            train_index,
+            config.seed,
+            file=file,
+            model=samples[0].model if samples else None,
+            judge=judge,
+        )
     result = SampleComparison(
-        run=str(run_dir) if run_dir else None, n=n, config=config, reference=str(splits.test), human=human,
-        sides=measured, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
+        run=str(run_dir) if run_dir else None,
+        n=n,
+        config=config,
+        reference=str(splits.test),
+        human=human,
+        sides=measured,
+        ci_level=LEVEL,
+        resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in measured else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None,
+        created=_now(),
+        decode_version=DECODE_VERSION,
         voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
     )
     if run_dir is not None:
@@ -326,11 +390,23 @@ def parse_sweep_values(param: str, values: str | Sequence[float] | None) -> list
     return parsed
 
 
-def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] | None = None, *, n: int = 100,
-          config: SamplingConfig = SamplingConfig(), sides: Sequence[str] = SIDES, batch_size: int = DEFAULT_BATCH_SIZE,
-          base: Any | None = None, tuned: Any | None = None, data_dir: str | Path | None = None,
-          on_progress: ProgressFn | None = None, cancel: threading.Event | None = None, precision: str | None = None,
-          on_notice: Callable[[str], None] | None = None) -> SweepResult:
+def sweep(
+    run_dir: str | Path | None,
+    param: str,
+    values: str | Sequence[float] | None = None,
+    *,
+    n: int = 100,
+    config: SamplingConfig = SamplingConfig(),
+    sides: Sequence[str] = SIDES,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    base: Any | None = None,
+    tuned: Any | None = None,
+    data_dir: str | Path | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> SweepResult:
     """Diversity and overlap of ``n`` samples per value of ``param``, one curve per model (base, tuned).
 
     Every point uses the same authors and seeds, so curves differ only by the parameter. Samples go to
@@ -355,19 +431,37 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
         for index, value in enumerate(values):
             point_config = config.with_changes(**{param: value})
             label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
-            samples = cached_generate_samples(loaded, authors, point_config, batch_size=batch_size, cancel=cancel,
-                                              on_progress=counting(on_progress, label, "samples"))
+            samples = cached_generate_samples(
+                loaded,
+                authors,
+                point_config,
+                batch_size=batch_size,
+                cancel=cancel,
+                on_progress=counting(on_progress, label, "samples"),
+            )
             _check(cancel)
             file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}")
-            curve.append(SweepPoint(value, _measure(samples, reference, train_index, config.seed, file=file, judge=judge)))
+            curve.append(
+                SweepPoint(value, _measure(samples, reference, train_index, config.seed, file=file, judge=judge))
+            )
         curves[side] = tuple(curve)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
     result = SweepResult(
-        run=str(run_dir) if run_dir else None, param=param, values=tuple(values), n=n, config=config,
-        reference=str(splits.test), human=human, curves=curves, ci_level=LEVEL, resamples=DEFAULT_RESAMPLES,
+        run=str(run_dir) if run_dir else None,
+        param=param,
+        values=tuple(values),
+        n=n,
+        config=config,
+        reference=str(splits.test),
+        human=human,
+        curves=curves,
+        ci_level=LEVEL,
+        resamples=DEFAULT_RESAMPLES,
         note="" if "tuned" in curves else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None, created=_now(), decode_version=DECODE_VERSION,
+        final_mtime=final_mtime(run_dir) if run_dir is not None else None,
+        created=_now(),
+        decode_version=DECODE_VERSION,
         voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
     )
     if run_dir is not None:
@@ -375,19 +469,49 @@ def sweep(run_dir: str | Path | None, param: str, values: str | Sequence[float] 
     return result
 
 
-def sweep_open(*, run_dir: str | Path | None, models: Mapping[Side, Any], side: Side, data_dir: str | Path | None,
-               param: str, values: Sequence[float] | None, n: int, config: SamplingConfig,
-               on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-               precision: str | None = None) -> SweepResult:
+def sweep_open(
+    *,
+    run_dir: str | Path | None,
+    models: Mapping[Side, Any],
+    side: Side,
+    data_dir: str | Path | None,
+    param: str,
+    values: Sequence[float] | None,
+    n: int,
+    config: SamplingConfig,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str | None = None,
+) -> SweepResult:
     """``sweep`` on what the app has open: a trained run (both curves, cached in the run, reusing the loaded
     models that are the run's own), else the loaded ``side`` model alone on ``data_dir`` (nothing saved)."""
     if run_dir is not None and has_final_model(run_dir):
         own = runs_own_models(run_dir, models)
-        return sweep(run_dir, param, values, n=n, config=config, base=own.get("base"), tuned=own.get("tuned"),
-                     on_progress=on_progress, cancel=cancel, precision=precision)
+        return sweep(
+            run_dir,
+            param,
+            values,
+            n=n,
+            config=config,
+            base=own.get("base"),
+            tuned=own.get("tuned"),
+            on_progress=on_progress,
+            cancel=cancel,
+            precision=precision,
+        )
     if data_dir is None or not SplitDir(data_dir).test.is_file():
         raise ConfigError("a sweep needs data with train.txt and test.txt; start with --data DIR or open a run")
     if models.get(side) is None:
         raise ConfigError("no model loaded yet; try again when the header shows one")
-    return sweep(None, param, values, n=n, config=config, sides=(side,), data_dir=data_dir,
-                 **{side: models[side]}, on_progress=on_progress, cancel=cancel)
+    return sweep(
+        None,
+        param,
+        values,
+        n=n,
+        config=config,
+        sides=(side,),
+        data_dir=data_dir,
+        **{side: models[side]},
+        on_progress=on_progress,
+        cancel=cancel,
+    )

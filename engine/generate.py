@@ -22,8 +22,8 @@ import dataclasses
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 from tweetsmith.data.records import prompt_for
 
@@ -58,7 +58,7 @@ class Sample:
     def user_text(self) -> str:
         """What the user typed after the author prefix."""
         prefix = prompt_for(self.author)
-        return self.prompt[len(prefix):] if self.prompt.startswith(prefix) else self.prompt
+        return self.prompt[len(prefix) :] if self.prompt.startswith(prefix) else self.prompt
 
     @property
     def full_text(self) -> str:
@@ -67,21 +67,39 @@ class Sample:
 
     def to_dict(self) -> dict:
         return {
-            "author": self.author, "prompt": self.prompt, "text": self.text, "new_tokens": self.new_tokens,
-            "seconds": self.seconds, "first_token_s": self.first_token_s, "tokens_per_s": self.tokens_per_s,
-            "config": self.config.to_dict(), "model": self.model, "adapter": self.adapter, "seed": self.seed,
-            "stopped": self.stopped, "cut_at_limit": self.cut_at_limit, "precision": self.precision,
+            "author": self.author,
+            "prompt": self.prompt,
+            "text": self.text,
+            "new_tokens": self.new_tokens,
+            "seconds": self.seconds,
+            "first_token_s": self.first_token_s,
+            "tokens_per_s": self.tokens_per_s,
+            "config": self.config.to_dict(),
+            "model": self.model,
+            "adapter": self.adapter,
+            "seed": self.seed,
+            "stopped": self.stopped,
+            "cut_at_limit": self.cut_at_limit,
+            "precision": self.precision,
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Sample":
+    def from_dict(cls, d: dict) -> Sample:
         return cls(
-            author=d.get("author", ""), prompt=d.get("prompt", ""), text=d.get("text", ""),
-            new_tokens=int(d.get("new_tokens", 0)), seconds=float(d.get("seconds", 0.0)),
-            first_token_s=d.get("first_token_s"), tokens_per_s=float(d.get("tokens_per_s", 0.0)),
-            config=SamplingConfig.from_dict(d.get("config") or {}), model=d.get("model", ""),
-            adapter=d.get("adapter"), seed=int(d.get("seed", 0)), stopped=bool(d.get("stopped", False)),
-            cut_at_limit=bool(d.get("cut_at_limit", False)), precision=d.get("precision"),
+            author=d.get("author", ""),
+            prompt=d.get("prompt", ""),
+            text=d.get("text", ""),
+            new_tokens=int(d.get("new_tokens", 0)),
+            seconds=float(d.get("seconds", 0.0)),
+            first_token_s=d.get("first_token_s"),
+            tokens_per_s=float(d.get("tokens_per_s", 0.0)),
+            config=SamplingConfig.from_dict(d.get("config") or {}),
+            model=d.get("model", ""),
+            adapter=d.get("adapter"),
+            seed=int(d.get("seed", 0)),
+            stopped=bool(d.get("stopped", False)),
+            cut_at_limit=bool(d.get("cut_at_limit", False)),
+            precision=d.get("precision"),
         )
 
 
@@ -95,7 +113,7 @@ class _PieceStreamer:
     character) and notes when the first new token arrived.
     """
 
-    def __init__(self, tokenizer, out: "queue.Queue", prompt: str, typed_chars: int = 0):
+    def __init__(self, tokenizer, out: queue.Queue, prompt: str, typed_chars: int = 0):
         self.tokenizer, self.out, self.prompt = tokenizer, out, prompt
         self.typed_chars = typed_chars  # the tweet's typed part: the stream stops at the tweet's length limit
         self.ids: list[int] = []
@@ -114,13 +132,13 @@ class _PieceStreamer:
         if text.endswith("\ufffd"):
             return
         if not cut:  # the last word may still run past the limit and be cut whole: shown once a space ends it
-            text = text[:last_word_start(text)].rstrip()
+            text = text[: last_word_start(text)].rstrip()
         # a trailing "\\word" may still become another record's tag (cut from the sample): shown once it is not
-        self._emit(text[:undecided_tail(text)].rstrip() if undecided_tail(text) < len(text) else text)
+        self._emit(text[: undecided_tail(text)].rstrip() if undecided_tail(text) < len(text) else text)
 
     def _emit(self, text: str) -> None:
         if len(text) > len(self.emitted) and text.startswith(self.emitted):
-            self.out.put(text[len(self.emitted):])
+            self.out.put(text[len(self.emitted) :])
             self.emitted = text
 
     def end(self) -> None:
@@ -165,7 +183,7 @@ def new_text(tokenizer, ids: Sequence[int], prompt: str) -> str:
     text = _decode(tokenizer, ids)
     owed = len(prompt) - len(prompt.rstrip(" "))
     lead = len(text) - len(text.lstrip(" "))
-    return clean_sample_text(cut_at_stop(text[min(owed, lead):]))
+    return clean_sample_text(cut_at_stop(text[min(owed, lead) :]))
 
 
 @dataclass(frozen=True)
@@ -174,9 +192,16 @@ class _Row:
     new_tokens: int
 
 
-def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: SamplingConfig, *,
-              require_text: Sequence[bool] | None = None, cancel: threading.Event | None = None,
-              streamer=None) -> tuple[list[_Row], bool]:
+def _generate(
+    loaded,
+    prompts: Sequence[str],
+    seeds: Sequence[int],
+    config: SamplingConfig,
+    *,
+    require_text: Sequence[bool] | None = None,
+    cancel: threading.Event | None = None,
+    streamer=None,
+) -> tuple[list[_Row], bool]:
     """Sample every prompt to its end in one batch; returns the rows and whether it was cancelled.
 
     Left padding with explicit positions, so a row's numbers do not depend on the other rows of its
@@ -200,28 +225,55 @@ def _generate(loaded, prompts: Sequence[str], seeds: Sequence[int], config: Samp
     input_ids = torch.full((len(encoded), width), loaded.pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention[row, width - len(ids):] = 1
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
     was_training = model.training
     model.eval()  # in train mode dropout would draw from torch's global RNG (and change the sample)
     try:
         with torch.inference_mode():
-            generated, cancelled = decode_rows(loaded, input_ids.to(device), attention.to(device), encoded, seeds,
-                                                require_text, [owes_space(p) for p in prompts], config, cancel,
-                                                streamer)
+            generated, cancelled = decode_rows(
+                loaded,
+                input_ids.to(device),
+                attention.to(device),
+                encoded,
+                seeds,
+                require_text,
+                [owes_space(p) for p in prompts],
+                config,
+                cancel,
+                streamer,
+            )
     finally:
         model.train(was_training)
     rows = [_Row(new_text(loaded.tokenizer, ids, prompts[row]), len(ids)) for row, ids in enumerate(generated)]
     return rows, cancelled
 
 
-def _sample(loaded, author: str, prompt: str, row: _Row, config: SamplingConfig, seed: int, seconds: float,
-            first_token_s: float | None, stopped: bool) -> Sample:
+def _sample(
+    loaded,
+    author: str,
+    prompt: str,
+    row: _Row,
+    config: SamplingConfig,
+    seed: int,
+    seconds: float,
+    first_token_s: float | None,
+    stopped: bool,
+) -> Sample:
     """Every sample is finalised here, streamed or batched: the tweet is cut at its length limit once, for all."""
     sample = Sample(
-        author=author, prompt=prompt, text=row.text, new_tokens=row.new_tokens, seconds=seconds,
-        first_token_s=first_token_s, tokens_per_s=row.new_tokens / seconds if seconds > 0 else 0.0, config=config,
-        model=loaded.info.spec, adapter=loaded.info.adapter, seed=seed, stopped=stopped,
+        author=author,
+        prompt=prompt,
+        text=row.text,
+        new_tokens=row.new_tokens,
+        seconds=seconds,
+        first_token_s=first_token_s,
+        tokens_per_s=row.new_tokens / seconds if seconds > 0 else 0.0,
+        config=config,
+        model=loaded.info.spec,
+        adapter=loaded.info.adapter,
+        seed=seed,
+        stopped=stopped,
         precision=loaded.info.precision,
     )
     text, cut = cap_tweet(row.text, len(sample.user_text))
@@ -250,8 +302,16 @@ class SampleStream:
     alone (see ``engine.threads``).
     """
 
-    def __init__(self, loaded, author: str, text: str, config: SamplingConfig, cancel: threading.Event | None,
-                 timeout_s: float | None = None, num_threads: int | None = None):
+    def __init__(
+        self,
+        loaded,
+        author: str,
+        text: str,
+        config: SamplingConfig,
+        cancel: threading.Event | None,
+        timeout_s: float | None = None,
+        num_threads: int | None = None,
+    ):
         self.author, self.prompt, self.config = author.strip().lstrip("@"), prompt_for(author, text), config.validated()
         self.user_text = text
         self.cancel_event = cancel if cancel is not None else threading.Event()
@@ -271,16 +331,24 @@ class SampleStream:
 
                 use_threads_in_this_thread(self.num_threads)
             streamer = _PieceStreamer(loaded.tokenizer, self._queue, self.prompt, len(self.user_text))
-            rows, cancelled = _generate(loaded, [self.prompt], [self.config.seed], self.config,
-                                        require_text=[not self.user_text.strip()], cancel=self.cancel_event,
-                                        streamer=streamer)
+            rows, cancelled = _generate(
+                loaded,
+                [self.prompt],
+                [self.config.seed],
+                self.config,
+                require_text=[not self.user_text.strip()],
+                cancel=self.cancel_event,
+                streamer=streamer,
+            )
             row = rows[0]
             seconds = time.perf_counter() - self._started
             first = streamer.first_token_at - self._started if streamer.first_token_at is not None else None
-            sample = _sample(loaded, self.author, self.prompt, row, self.config, self.config.seed, seconds, first, cancelled)
+            sample = _sample(
+                loaded, self.author, self.prompt, row, self.config, self.config.seed, seconds, first, cancelled
+            )
             streamer._emit(sample.text)  # flush the word (or character) held back at the end, stopped or not
             self._queue.put(_Finished(sample))
-        except BaseException as err:  # re-raised in the consumer's thread
+        except BaseException as err:  # noqa: BLE001 - re-raised in the consumer's thread
             self._queue.put(_Failed(err))
 
     def cancel(self) -> None:
@@ -323,9 +391,16 @@ class SampleStream:
         return time.perf_counter() - self._started
 
 
-def stream_sample(loaded, author: str, text: str = "", config: SamplingConfig = SamplingConfig(), *,
-                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                  num_threads: int | None = None) -> SampleStream:
+def stream_sample(
+    loaded,
+    author: str,
+    text: str = "",
+    config: SamplingConfig = SamplingConfig(),
+    *,
+    cancel: threading.Event | None = None,
+    timeout_s: float | None = None,
+    num_threads: int | None = None,
+) -> SampleStream:
     """Start generating one sample for ``author`` (prompt ``\\author- text``) and stream its text.
 
     ``num_threads``: torch threads for this generation only (e.g. 1 while a training runs in the same
@@ -337,9 +412,16 @@ def stream_sample(loaded, author: str, text: str = "", config: SamplingConfig = 
 # --- batched -------------------------------------------------------------------------------------
 
 
-def generate_samples(loaded, authors: Sequence[str], config: SamplingConfig = SamplingConfig(), *, text: str = "",
-                     batch_size: int = DEFAULT_BATCH_SIZE, cancel: threading.Event | None = None,
-                     on_progress: Callable[[int, int], None] | None = None) -> list[Sample]:
+def generate_samples(
+    loaded,
+    authors: Sequence[str],
+    config: SamplingConfig = SamplingConfig(),
+    *,
+    text: str = "",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[Sample]:
     """One sample per entry of ``authors`` (repeat an author for several), in batches; nothing is saved.
 
     Sample i uses seed ``config.seed + i``. On cancel, returns the samples of the batches that finished.
@@ -351,12 +433,13 @@ def generate_samples(loaded, authors: Sequence[str], config: SamplingConfig = Sa
     for start in range(0, len(authors), batch_size):
         if cancel is not None and cancel.is_set():
             break
-        chunk = list(authors[start:start + batch_size])
+        chunk = list(authors[start : start + batch_size])
         prompts = [prompt_for(a, text) for a in chunk]
         seeds = [config.seed + start + j for j in range(len(chunk))]
         began = time.perf_counter()
-        rows, cancelled = _generate(loaded, prompts, seeds, config, require_text=[not text.strip()] * len(prompts),
-                                    cancel=cancel)
+        rows, cancelled = _generate(
+            loaded, prompts, seeds, config, require_text=[not text.strip()] * len(prompts), cancel=cancel
+        )
         if cancelled:
             break
         seconds = time.perf_counter() - began

@@ -46,12 +46,17 @@ def apply_lora(model, *, r: int, alpha: int, dropout: float, quantized: bool, gr
     if quantized:
         # Casts norms to fp32 and makes the inputs require grads, so gradients reach the adapters.
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=gradient_checkpointing,
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False} if gradient_checkpointing else None,
         )
     plan = lora_plan(model)
     config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none", task_type="CAUSAL_LM",
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        bias="none",
+        task_type="CAUSAL_LM",
         target_modules=plan.target_modules if isinstance(plan.target_modules, str) else list(plan.target_modules),
         fan_in_fan_out=plan.fan_in_fan_out,
     )
@@ -92,7 +97,12 @@ def adapters_merged(model):
 
     peft_config = getattr(model, "active_peft_config", None)
     quantized = getattr(getattr(model, "config", None), "quantization_config", None) is not None
-    if getattr(model, "merge_and_unload", None) is None or peft_config is None or peft_config.peft_type != "LORA" or quantized:
+    if (
+        getattr(model, "merge_and_unload", None) is None
+        or peft_config is None
+        or peft_config.peft_type != "LORA"
+        or quantized
+    ):
         yield model
         return
     merged = copy.deepcopy(model).merge_and_unload()

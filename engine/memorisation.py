@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-from array import array
 import hashlib
 import json
 import os
@@ -29,9 +28,11 @@ import re
 import shutil
 import tempfile
 import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def _tokenized(texts: Iterable[str], total: int) -> Iterator[list[str]]:
     from concurrent.futures.process import BrokenProcessPool
 
     texts = list(texts)
-    chunks = [texts[i:i + _CHUNK_RECORDS] for i in range(0, len(texts), _CHUNK_RECORDS)]
+    chunks = [texts[i : i + _CHUNK_RECORDS] for i in range(0, len(texts), _CHUNK_RECORDS)]
     done = 0
     try:
         # spawn, not fork: the caller may hold threads (the app) or torch state that forking would copy.
@@ -204,17 +205,30 @@ class _Suffixes:
 
     def __getitem__(self, j: int) -> bytes:
         start = 4 * self.sa[j]
-        return self.corpus[start:start + self.width]
+        return self.corpus[start : start + self.width]
 
 
 class MemorisationIndex:
     """The training split's words, searchable for the longest span a text shares with any record."""
 
-    def __init__(self, vocab: dict[str, int], corpus: bytes, sa, record_starts: np.ndarray,
-                 record_lines: Callable[[int], str], *, records: int, source: str = "<lines>",
-                 build_seconds: float = 0.0):
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        corpus: bytes,
+        sa,
+        record_starts: np.ndarray,
+        record_lines: Callable[[int], str],
+        *,
+        records: int,
+        source: str = "<lines>",
+        build_seconds: float = 0.0,
+    ):
         self.vocab, self.corpus, self.record_starts = vocab, corpus, record_starts
-        self._sa = memoryview(np.ascontiguousarray(sa, dtype=np.uint32)).cast("B").cast("I") if not isinstance(sa, memoryview) else sa
+        self._sa = (
+            memoryview(np.ascontiguousarray(sa, dtype=np.uint32)).cast("B").cast("I")
+            if not isinstance(sa, memoryview)
+            else sa
+        )
         self._record_lines = record_lines
         self.records, self.source, self.build_seconds = records, source, build_seconds
 
@@ -245,7 +259,9 @@ class MemorisationIndex:
         return vocab, corpus, np.frombuffer(starts, dtype=np.int64).copy()
 
     @classmethod
-    def build(cls, lines: Sequence[str], *, source: str = "<lines>", on_progress: ProgressFn | None = None) -> "MemorisationIndex":
+    def build(
+        cls, lines: Sequence[str], *, source: str = "<lines>", on_progress: ProgressFn | None = None
+    ) -> MemorisationIndex:
         """An in-memory index of ``lines`` (line format; the author prefix is not part of a record's words)."""
         began = time.perf_counter()
         lines = list(lines)
@@ -255,8 +271,16 @@ class MemorisationIndex:
         sa = suffix_array(corpus)
         if on_progress:
             on_progress(Progress(f"{STAGE} (sorting)", 1, 1))
-        return cls(vocab, corpus.astype(_WORD).tobytes(), sa, starts, lines.__getitem__, records=len(lines),
-                   source=source, build_seconds=time.perf_counter() - began)
+        return cls(
+            vocab,
+            corpus.astype(_WORD).tobytes(),
+            sa,
+            starts,
+            lines.__getitem__,
+            records=len(lines),
+            source=source,
+            build_seconds=time.perf_counter() - began,
+        )
 
     # --- searching -----------------------------------------------------------------------------
 
@@ -268,7 +292,7 @@ class MemorisationIndex:
         for j in (index - 1, index):
             if 0 <= j < len(suffixes):
                 pos = self._sa[j]
-                candidate = self.corpus[4 * pos:4 * pos + len(query)]
+                candidate = self.corpus[4 * pos : 4 * pos + len(query)]
                 common = len(os.path.commonprefix([candidate, query])) // 4
                 if common > best:
                     best, best_pos = common, pos
@@ -293,7 +317,7 @@ class MemorisationIndex:
                 break  # a match from here on can't be longer
             if ids[i] == _UNKNOWN:
                 continue
-            length, pos = self._longest_at(encoded[4 * i:])
+            length, pos = self._longest_at(encoded[4 * i :])
             if length > best:
                 best, best_start, best_pos = length, i, pos
         record = self.record_of(best_pos) if best else None
@@ -304,9 +328,15 @@ class MemorisationIndex:
             if first is not None and last is not None:
                 char_start, char_end = first[0], last[1]
         return SpanMatch(
-            sample_words=m, words=best, start=best_start, span=" ".join(words[best_start:best_start + best]),
-            record=record, record_text=self.record_text(record) if record is not None else None,
-            copied=is_copied(best, m, threshold), char_start=char_start, char_end=char_end,
+            sample_words=m,
+            words=best,
+            start=best_start,
+            span=" ".join(words[best_start : best_start + best]),
+            record=record,
+            record_text=self.record_text(record) if record is not None else None,
+            copied=is_copied(best, m, threshold),
+            char_start=char_start,
+            char_end=char_end,
         )
 
     def match_many(self, texts: Iterable[str], threshold: int = COPY_SPAN_WORDS) -> list[SpanMatch]:
@@ -337,15 +367,22 @@ class MemorisationIndex:
             raise
 
     @classmethod
-    def load(cls, folder: Path, train_file: Path) -> "MemorisationIndex":
+    def load(cls, folder: Path, train_file: Path) -> MemorisationIndex:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         words = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
         vocab = {w: i + 1 for i, w in enumerate(words)}
         sa = np.load(folder / "sa.npy", mmap_mode="r")
         offsets = np.load(folder / "lines.npy")
-        return cls(vocab, (folder / "corpus.bin").read_bytes(), memoryview(sa).cast("B").cast("I"),
-                   np.load(folder / "starts.npy"), _LineReader(train_file, offsets), records=int(meta["records"]),
-                   source=str(train_file), build_seconds=float(meta.get("build_seconds", 0.0)))
+        return cls(
+            vocab,
+            (folder / "corpus.bin").read_bytes(),
+            memoryview(sa).cast("B").cast("I"),
+            np.load(folder / "starts.npy"),
+            _LineReader(train_file, offsets),
+            records=int(meta["records"]),
+            source=str(train_file),
+            build_seconds=float(meta.get("build_seconds", 0.0)),
+        )
 
 
 class _LineReader:
@@ -385,7 +422,9 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def index_for_data(data_dir: str | Path, *, cache: Path | None = None, on_progress: ProgressFn | None = None) -> MemorisationIndex:
+def index_for_data(
+    data_dir: str | Path, *, cache: Path | None = None, on_progress: ProgressFn | None = None
+) -> MemorisationIndex:
     """The index of ``data_dir/train.txt``: loaded from the cache, or built and cached (keyed by the file's sha256).
 
     A cache that can't be written (read-only home) costs a rebuild next time, nothing else.
@@ -402,9 +441,16 @@ def index_for_data(data_dir: str | Path, *, cache: Path | None = None, on_progre
     index = MemorisationIndex.build(lines, source=str(train), on_progress=on_progress)
     offsets = _line_offsets(raw)
     index._record_lines = _LineReader(train, offsets)
-    meta = {"version": INDEX_VERSION, "source": str(train), "sha256": digest, "records": index.records,
-            "words": len(index.corpus) // 4 - index.records, "vocabulary": len(index.vocab),
-            "build_seconds": index.build_seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {
+        "version": INDEX_VERSION,
+        "source": str(train),
+        "sha256": digest,
+        "records": index.records,
+        "words": len(index.corpus) // 4 - index.records,
+        "vocabulary": len(index.vocab),
+        "build_seconds": index.build_seconds,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     try:
         index.save(folder, offsets, meta)
     except OSError:
@@ -430,10 +476,13 @@ def summarize(matches: Sequence[SpanMatch], *, worst: int = 5) -> MemorisationSu
         histogram[n] = histogram.get(n, 0) + 1
     ranked = sorted(range(len(matches)), key=lambda i: (-matches[i].words, -matches[i].copied, i))
     return MemorisationSummary(
-        samples=len(matches), copied=sum(m.copied for m in matches), copied_share=copied_share(matches),
+        samples=len(matches),
+        copied=sum(m.copied for m in matches),
+        copied_share=copied_share(matches),
         copy_span_words=COPY_SPAN_WORDS,
         span_mean=float(np.mean(lengths)) if lengths else None,
         span_median=float(np.median(lengths)) if lengths else None,
         span_max=max(lengths) if lengths else None,
-        histogram=histogram, worst=tuple((i, matches[i]) for i in ranked[:worst]),
+        histogram=histogram,
+        worst=tuple((i, matches[i]) for i in ranked[:worst]),
     )

@@ -14,13 +14,7 @@ matmul parameters count 4 instead of 6.
 from __future__ import annotations
 
 # Dense bf16 tensor-core peak in FLOP/s (no sparsity), by a substring of the device name.
-PEAK_BF16_FLOPS = (
-    ("H200", 989e12),
-    ("H100", 989e12),
-    ("H800", 989e12),
-    ("A100", 312e12),
-    ("A800", 312e12),
-)
+PEAK_BF16_FLOPS = (("H200", 989e12), ("H100", 989e12), ("H800", 989e12), ("A100", 312e12), ("A800", 312e12))
 
 
 def _config_int(config, *names: str, default: int = 0) -> int:
@@ -47,7 +41,13 @@ def matmul_parameters(model) -> tuple[int, int]:
     """
     total = trainable = 0
     for module in model.modules():
-        if module.__class__.__name__ not in ("Linear", "Conv1D", "Linear4bit", "Linear8bitLt", "NonDynamicallyQuantizableLinear"):
+        if module.__class__.__name__ not in (
+            "Linear",
+            "Conv1D",
+            "Linear4bit",
+            "Linear8bitLt",
+            "NonDynamicallyQuantizableLinear",
+        ):
             continue
         if hasattr(module, "base_layer"):  # a LoRA wrapper: its base layer and adapters are counted themselves
             continue

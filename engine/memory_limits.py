@@ -62,7 +62,9 @@ class MemoryBudget:
 
     @property
     def bound_by_cgroup(self) -> bool:
-        return self.cgroup is not None and (self.meminfo_bytes is None or self.cgroup.free + self.rss < self.meminfo_bytes)
+        return self.cgroup is not None and (
+            self.meminfo_bytes is None or self.cgroup.free + self.rss < self.meminfo_bytes
+        )
 
     @property
     def bound(self) -> str | None:
@@ -159,7 +161,7 @@ def _levels(root: Path, mount_root: str, mount_point: str, group: str) -> list[P
     if outside:
         group = "/"  # the mount is the nearest we can see of our group
     elif mount_root != "/" and (group == mount_root or group.startswith(mount_root + "/")):
-        group = group[len(mount_root):] or "/"
+        group = group[len(mount_root) :] or "/"
     elif mount_root != "/":
         group = "/"  # the mount shows a group that is not ours by name (namespaced): the mount is our group
     parts = [p for p in group.split("/") if p]

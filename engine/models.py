@@ -11,9 +11,10 @@ import functools
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from .embedded import EMBEDDED_SPEC, embedded_ready, ensure_embedded
@@ -58,7 +59,9 @@ class ModelInfo:
 
     def describe(self) -> str:
         adapter = f" + adapter {self.adapter}" if self.adapter else ""
-        return f"{self.name}{adapter} ({self.parameters / 1e6:.0f}M params, {self.source}) on {self.device} {self.dtype}"
+        return (
+            f"{self.name}{adapter} ({self.parameters / 1e6:.0f}M params, {self.source}) on {self.device} {self.dtype}"
+        )
 
 
 @dataclass
@@ -120,7 +123,7 @@ def in_hf_cache(repo_id: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
 
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
-    except Exception:  # a malformed id is simply not cached
+    except Exception:  # noqa: BLE001 - a malformed id is simply not cached
         return False
 
 
@@ -140,7 +143,9 @@ def _looks_like_path(spec: str) -> bool:
     return spec.endswith(".gguf") or spec.startswith((".", "/", "~")) or os.sep in spec and Path(spec).exists()
 
 
-def resolve_spec(spec: str, *, allow_fallback: bool = True, progress: Callable[[str], None] = lambda _m: None) -> ResolvedSpec:
+def resolve_spec(
+    spec: str, *, allow_fallback: bool = True, progress: Callable[[str], None] = lambda _m: None
+) -> ResolvedSpec:
     """Decide where ``spec``'s weights come from (fast: no model is loaded)."""
     spec = (spec or DEFAULT_MODEL).strip()
     if spec == EMBEDDED_SPEC:
@@ -154,17 +159,23 @@ def resolve_spec(spec: str, *, allow_fallback: bool = True, progress: Callable[[
         return ResolvedSpec(spec, spec, "hub")
     why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hugging Face Hub is unreachable"
     if not allow_fallback:
-        raise ModelError(f"model {spec!r} is not in the HF cache and {why}; use --model {EMBEDDED_SPEC} or connect and retry")
+        raise ModelError(
+            f"model {spec!r} is not in the HF cache and {why}; use --model {EMBEDDED_SPEC} or connect and retry"
+        )
     notice = f"{spec} is not cached and {why}: using the embedded offline model {EMBEDDED_SPEC} instead"
     return ResolvedSpec(EMBEDDED_SPEC, str(ensure_embedded(progress)), "embedded", notice=notice)
 
 
 def _resolve_path(spec: str, path: Path) -> ResolvedSpec:
     if not path.exists():
-        raise ModelError(f"{spec}: no such file or directory; give a hub id, a model directory, a .gguf file or {EMBEDDED_SPEC}")
+        raise ModelError(
+            f"{spec}: no such file or directory; give a hub id, a model directory, a .gguf file or {EMBEDDED_SPEC}"
+        )
     if path.is_file():
         if path.suffix != ".gguf":
-            raise ModelError(f"{spec}: a model file must be .gguf; for safetensors give the directory holding config.json")
+            raise ModelError(
+                f"{spec}: a model file must be .gguf; for safetensors give the directory holding config.json"
+            )
         return ResolvedSpec(spec, str(path.parent), "gguf", gguf_file=path.name)
     if (path / "config.json").is_file():
         return ResolvedSpec(spec, str(path), "local")
@@ -225,7 +236,9 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(resolved.location, **_tok_kwargs(kwargs))
         model = _with_sdpa(AutoModelForCausalLM.from_pretrained, resolved.location, kwargs)
     except (OSError, ValueError) as err:
-        raise ModelError(f"could not load model {spec!r} from {resolved.location}: {str(err).splitlines()[0]}") from None
+        raise ModelError(
+            f"could not load model {spec!r} from {resolved.location}: {str(err).splitlines()[0]}"
+        ) from None
     if resolved.gguf_file:  # dequantized fp weights that still claim to be GGUF-quantized
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
@@ -275,7 +288,7 @@ def _decided_after_loading(precision: str, device: str) -> bool:
 
 
 def precision_of(dtype_name: str) -> str:
-    """"fp32", "bf16" or "fp16" for a dtype name ("float32", ...)."""
+    """ "fp32", "bf16" or "fp16" for a dtype name ("float32", ...)."""
     return {name: short for short, name in PRECISION_DTYPES.items()}.get(dtype_name, dtype_name)
 
 
@@ -288,7 +301,10 @@ def quantization_config(quantize: str, compute_dtype):
 
     if quantize == "4bit":
         return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype, bnb_4bit_use_double_quant=True
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=compute_dtype,
+            bnb_4bit_use_double_quant=True,
         )
     if quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
@@ -303,7 +319,9 @@ def attach_adapter(model, adapter: str | Path, *, trainable: bool = False):
     if (RunPaths(adapter).final / "adapter_config.json").is_file():
         adapter = RunPaths(adapter).final
     if not (adapter / "adapter_config.json").is_file():
-        raise ModelError(f"{adapter}: no adapter_config.json; give a run directory trained with --lora or its final/ folder")
+        raise ModelError(
+            f"{adapter}: no adapter_config.json; give a run directory trained with --lora or its final/ folder"
+        )
     return PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tweetsmith.data.records import read_split_lines
 
@@ -56,7 +56,7 @@ class PerplexityResult:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PerplexityResult":
+    def from_dict(cls, d: dict) -> PerplexityResult:
         fields = cls.__dataclass_fields__
         return cls(**{f: d[f] for f in fields if f != "context"}, context=d.get("context", "windowed"))
 
@@ -200,8 +200,8 @@ def head_in_chunks_nll(model, input_ids, attention, labels, chunk_tokens: int | 
     hidden, targets = hidden[keep], targets[keep]
     total = 0.0
     for start in range(0, targets.numel(), chunk_tokens):
-        logits = head(hidden[start:start + chunk_tokens]).float()
-        total += float(F.cross_entropy(logits, targets[start:start + chunk_tokens], reduction="sum"))
+        logits = head(hidden[start : start + chunk_tokens]).float()
+        total += float(F.cross_entropy(logits, targets[start : start + chunk_tokens], reduction="sum"))
     return total, int(targets.numel())
 
 
@@ -230,8 +230,10 @@ def _full_logits_nll(model, batch, width: int, input_ids, attention, labels, kee
     kwargs = {"logits_to_keep": width - first_predicting} if keeps_logits else {}
     logits = model(input_ids=input_ids, attention_mask=attention, **kwargs).logits
     shift_logits = logits[:, :-1, :].float()
-    shift_labels = labels[:, first_predicting + 1:]
-    nll = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+    shift_labels = labels[:, first_predicting + 1 :]
+    nll = F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     return float(nll), int((shift_labels != -100).sum())
 
 
@@ -263,8 +265,14 @@ def perplexity_of_lines(
     # A model whose context is shorter than the stride is scored in non-overlapping windows.
     stride_tokens = min(stride_tokens, max_len)
     nll_sum, tokens = sum_nll(
-        model, ids, stride_tokens=stride_tokens, max_len_tokens=max_len, batch_windows=batch_windows,
-        pad_id=pad_id, cancel=cancel, on_progress=on_progress,
+        model,
+        ids,
+        stride_tokens=stride_tokens,
+        max_len_tokens=max_len,
+        batch_windows=batch_windows,
+        pad_id=pad_id,
+        cancel=cancel,
+        on_progress=on_progress,
     )
     return _result(name, lines, nll_sum, tokens, stride_tokens=stride_tokens, max_len_tokens=max_len)
 
@@ -276,9 +284,16 @@ def _result(name: str, lines: Sequence[str], nll_sum: float, tokens: int, **wind
     words = sum(len(line.split()) + 1 for line in lines)
     mean = nll_sum / max(tokens, 1)
     return PerplexityResult(
-        file=name, records=len(lines), tokens=tokens, nll=mean, perplexity=math.exp(mean),
-        bytes=n_bytes, bits_per_byte=nll_sum / math.log(2) / max(n_bytes, 1),
-        words=words, word_perplexity=math.exp(nll_sum / max(words, 1)), **window,
+        file=name,
+        records=len(lines),
+        tokens=tokens,
+        nll=mean,
+        perplexity=math.exp(mean),
+        bytes=n_bytes,
+        bits_per_byte=nll_sum / math.log(2) / max(n_bytes, 1),
+        words=words,
+        word_perplexity=math.exp(nll_sum / max(words, 1)),
+        **window,
     )
 
 
@@ -316,9 +331,16 @@ def length_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]
     return batches
 
 
-def record_nll(model, encoded: Sequence[Sequence[int]], *, eot_id: int, pad_id: int = 0,
-               batch_tokens: int = DEFAULT_BATCH_TOKENS, cancel: threading.Event | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> tuple[float, int]:
+def record_nll(
+    model,
+    encoded: Sequence[Sequence[int]],
+    *,
+    eot_id: int,
+    pad_id: int = 0,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[float, int]:
     """Total NLL (nats) and tokens predicted when each record (its ids, closing end-of-text included) is
     scored after ``eot_id`` alone."""
     import torch
@@ -349,8 +371,9 @@ def record_nll(model, encoded: Sequence[Sequence[int]], *, eot_id: int, pad_id: 
                 if chunked:
                     nll, count = head_in_chunks_nll(model, input_ids, attention, labels)
                 else:
-                    nll, count = _full_logits_nll(model, [_Whole()] * len(batch), width, input_ids, attention, labels,
-                                                  keeps_logits)
+                    nll, count = _full_logits_nll(
+                        model, [_Whole()] * len(batch), width, input_ids, attention, labels, keeps_logits
+                    )
                 total_nll += float(nll)
                 total_tokens += count
                 if on_progress:
@@ -385,10 +408,18 @@ def record_perplexity_of_lines(
     if max_tokens > 0:
         kept = leading_records(encoded, max_tokens)
         encoded, lines = encoded[:kept], lines[:kept]
-    nll_sum, tokens = record_nll(model, encoded, eot_id=eot_id, pad_id=pad_id, batch_tokens=batch_tokens,
-                                 cancel=cancel, on_progress=on_progress)
-    return _result(name, lines, nll_sum, tokens, stride_tokens=0, context=RECORD_CONTEXT,
-                   max_len_tokens=max((len(ids) + 1 for ids in encoded), default=0))
+    nll_sum, tokens = record_nll(
+        model, encoded, eot_id=eot_id, pad_id=pad_id, batch_tokens=batch_tokens, cancel=cancel, on_progress=on_progress
+    )
+    return _result(
+        name,
+        lines,
+        nll_sum,
+        tokens,
+        stride_tokens=0,
+        context=RECORD_CONTEXT,
+        max_len_tokens=max((len(ids) + 1 for ids in encoded), default=0),
+    )
 
 
 def perplexity_of_file(loaded, path: str | Path, *, context: str = "windowed", **kwargs) -> PerplexityResult:

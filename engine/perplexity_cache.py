@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from .card import file_sha256, weights_file
 from . import paths
+from .card import file_sha256, weights_file
 from .paths import home
 from .perplexity import DEFAULT_STRIDE_TOKENS, PerplexityResult, max_len_for, perplexity_of_file
 from .runs import write_json_atomic
@@ -42,10 +42,14 @@ def model_fingerprint(loaded) -> str | None:
         return None
     memo = home() / "hashes.json"
     parts = [f"weights={file_sha256(weights, memo)}", f"dtype={info.dtype}", f"device={str(info.device).split(':')[0]}"]
-    if info.precision != "fp32":  # figures and samples of another precision never answer each other (fp32 keys unchanged)
+    if (
+        info.precision != "fp32"
+    ):  # figures and samples of another precision never answer each other (fp32 keys unchanged)
         parts.append(f"precision={info.precision}")
     quantization = getattr(loaded.model.config, "quantization_config", None)
-    parts.append(f"quantization={quantization.to_json_string() if hasattr(quantization, 'to_json_string') else quantization}")
+    parts.append(
+        f"quantization={quantization.to_json_string() if hasattr(quantization, 'to_json_string') else quantization}"
+    )
     if info.adapter:
         adapter = Path(info.adapter)
         files = sorted(adapter.glob("adapter_model.*")) + sorted(adapter.glob("adapter_config.json"))
@@ -55,8 +59,9 @@ def model_fingerprint(loaded) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int, max_tokens: int = 0,
-              context: str = "windowed") -> str | None:
+def cache_key(
+    loaded, path: str | Path, stride_tokens: int, max_len_tokens: int, max_tokens: int = 0, context: str = "windowed"
+) -> str | None:
     if not Path(path).is_file():
         return None  # not cached: perplexity_of_file reads it and names the problem in its error
     model = model_fingerprint(loaded)
@@ -72,10 +77,17 @@ def cache_key(loaded, path: str | Path, stride_tokens: int, max_len_tokens: int,
     ).hexdigest()
 
 
-def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = DEFAULT_STRIDE_TOKENS,
-                              batch_windows: int = 4, max_tokens: int = 0, cancel: threading.Event | None = None,
-                              on_progress: Callable[[int, int], None] | None = None,
-                              context: str = "windowed") -> tuple[PerplexityResult, bool]:
+def cached_perplexity_of_file(
+    loaded,
+    path: str | Path,
+    *,
+    stride_tokens: int = DEFAULT_STRIDE_TOKENS,
+    batch_windows: int = 4,
+    max_tokens: int = 0,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    context: str = "windowed",
+) -> tuple[PerplexityResult, bool]:
     """(the figure, whether it came from the cache); computed and stored when not cached yet.
 
     ``max_tokens`` > 0 scores the leading records that fit in that many tokens (part of the key); a
@@ -93,8 +105,16 @@ def cached_perplexity_of_file(loaded, path: str | Path, *, stride_tokens: int = 
             return _renamed(result, path), True
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable: compute again and overwrite
-    result = perplexity_of_file(loaded, path, stride_tokens=stride, batch_windows=batch_windows, max_tokens=max_tokens,
-                                cancel=cancel, on_progress=on_progress, context=context)
+    result = perplexity_of_file(
+        loaded,
+        path,
+        stride_tokens=stride,
+        batch_windows=batch_windows,
+        max_tokens=max_tokens,
+        cancel=cancel,
+        on_progress=on_progress,
+        context=context,
+    )
     if stored is not None and not (cancel is not None and cancel.is_set()):
         write_json_atomic(stored, result.to_dict())
     return result, False

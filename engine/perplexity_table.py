@@ -13,9 +13,10 @@ the records' concatenation, "record" with each record alone after end-of-text, a
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from tweetsmith.data.records import read_split_lines
 from tweetsmith.data.split import SplitDir
@@ -65,10 +66,18 @@ class QuickEstimate:
 
 def table_from_comparison(comparison: PerplexityComparison, note: str = "") -> PerplexityTable:
     """The table of a run's ``PerplexityComparison`` (its valid and test rows)."""
-    values = {(side, split): result.perplexity
-              for side in SIDES for split, result in comparison.side(side).items() if split in SPLITS}
-    record = {(side, split): result.perplexity
-              for side in SIDES for split, result in comparison.side(side, "record").items() if split in SPLITS}
+    values = {
+        (side, split): result.perplexity
+        for side in SIDES
+        for split, result in comparison.side(side).items()
+        if split in SPLITS
+    }
+    record = {
+        (side, split): result.perplexity
+        for side in SIDES
+        for split, result in comparison.side(side, "record").items()
+        if split in SPLITS
+    }
     return PerplexityTable(values, note=note, record_values=record)
 
 
@@ -84,9 +93,15 @@ def cached_table(run_dir: str | Path | None) -> PerplexityTable | None:
     return table_from_comparison(cached, note=f"cached in {short_path(RunPaths(Path(run_dir)).eval)}")
 
 
-def perplexity_table(*, run_dir: str | Path | None, models: Mapping[Side, LoadedModel], data_dir: str | Path | None,
-                     on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                     precision: str = "auto") -> PerplexityTable:
+def perplexity_table(
+    *,
+    run_dir: str | Path | None,
+    models: Mapping[Side, LoadedModel],
+    data_dir: str | Path | None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str = "auto",
+) -> PerplexityTable:
     """Base vs tuned on valid and test: for a trained run ``compare_perplexity`` (cached in RUN/eval.json,
     reusing the ``models`` that are the run's own, loading the others in ``precision``); else each loaded
     model on ``data_dir``'s splits. A cancelled pass leaves its figure out (it scored part of a file only)."""
@@ -96,29 +111,50 @@ def perplexity_table(*, run_dir: str | Path | None, models: Mapping[Side, Loaded
     cancel = cancel or threading.Event()
     if run_dir is not None and has_final_model(run_dir):
         own = runs_own_models(run_dir, models)
-        comparison = compare_perplexity(run_dir, base=own.get("base"), tuned=own.get("tuned"),
-                                        on_progress=on_progress, cancel=cancel, precision=precision)
+        comparison = compare_perplexity(
+            run_dir,
+            base=own.get("base"),
+            tuned=own.get("tuned"),
+            on_progress=on_progress,
+            cancel=cancel,
+            precision=precision,
+        )
         return table_from_comparison(comparison, note=f"saved to {short_path(RunPaths(Path(run_dir)).eval)}")
     if data_dir is None:
         raise ConfigError("no data directory to evaluate on; start with --data DIR or open a run with /run")
     values: dict[str, dict[tuple[str, str], float]] = {context: {} for context in CONTEXTS}
-    for side, split, context in [(side, split, context) for side in SIDES if side in models
-                                 for split in SPLITS for context in CONTEXTS]:
+    for side, split, context in [
+        (side, split, context) for side in SIDES if side in models for split in SPLITS for context in CONTEXTS
+    ]:
         if cancel.is_set():
             break
         label = f"{side} · {split}" + (" · alone" if context == "record" else "")
-        result = perplexity_of_file(models[side], SplitDir(data_dir).path(split), cancel=cancel, context=context,
-                                    on_progress=counting(on_progress, label))
+        result = perplexity_of_file(
+            models[side],
+            SplitDir(data_dir).path(split),
+            cancel=cancel,
+            context=context,
+            on_progress=counting(on_progress, label),
+        )
         if cancel.is_set():
             break
         values[context][(side, split)] = result.perplexity
-    return PerplexityTable(values["windowed"], note=f"on {short_path(Path(data_dir))} (not cached: no trained run yet)",
-                           record_values=values["record"])
+    return PerplexityTable(
+        values["windowed"],
+        note=f"on {short_path(Path(data_dir))} (not cached: no trained run yet)",
+        record_values=values["record"],
+    )
 
 
-def quick_table(*, run_dir: str | Path, models: Mapping[Side, LoadedModel], records: int,
-                on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                precision: str = "auto") -> QuickEstimate:
+def quick_table(
+    *,
+    run_dir: str | Path,
+    models: Mapping[Side, LoadedModel],
+    records: int,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    precision: str = "auto",
+) -> QuickEstimate:
     """Base vs tuned on the first ``records`` records of the run's valid split, windowed and per record
     (nothing cached): the ``models`` that are the run's own are used, the others loaded in ``precision``."""
     from .models import load_run_model
@@ -143,13 +179,17 @@ def quick_table(*, run_dir: str | Path, models: Mapping[Side, LoadedModel], reco
                 loaded_tuned = loaded
         label = f"{side} · valid[:{len(head)}]"
         scoring = {"eot_id": loaded.eot_id, "pad_id": loaded.pad_id, "cancel": cancel}
-        windowed = perplexity_of_lines(loaded.model, loaded.tokenizer, head, **scoring,
-                                       on_progress=counting(on_progress, label))
-        alone = record_perplexity_of_lines(loaded.model, loaded.tokenizer, head, **scoring,
-                                           on_progress=counting(on_progress, f"{label} · alone"))
+        windowed = perplexity_of_lines(
+            loaded.model, loaded.tokenizer, head, **scoring, on_progress=counting(on_progress, label)
+        )
+        alone = record_perplexity_of_lines(
+            loaded.model, loaded.tokenizer, head, **scoring, on_progress=counting(on_progress, f"{label} · alone")
+        )
         if cancel.is_set():
             break
         values[(side, "valid")] = windowed.perplexity
         record_values[(side, "valid")] = alone.perplexity
     note = f"valid: its first {len(head)} of {len(lines)} records only · ctrl+e: full valid and test"
-    return QuickEstimate(PerplexityTable(values, splits=("valid",), note=note, record_values=record_values), loaded_tuned)
+    return QuickEstimate(
+        PerplexityTable(values, splits=("valid",), note=note, record_values=record_values), loaded_tuned
+    )

@@ -7,8 +7,8 @@ re-plots without a model) and the run's metrics (``runs.read_metrics``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .results import SweepPoint, SweepResult
 from .runs import read_metrics
@@ -92,11 +92,24 @@ def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
             color, marker, style = SIDE_STYLE.get(side, ("tab:orange", "^", "-"))
             pairs = sorted((x, _metric(p, key)) for x, p in zip(xs, points) if _metric(p, key) is not None)
             if pairs:
-                ax.plot([a for a, _ in pairs], [b for _, b in pairs], marker=marker, linestyle=style, color=color, label=side)
+                ax.plot(
+                    [a for a, _ in pairs],
+                    [b for _, b in pairs],
+                    marker=marker,
+                    linestyle=style,
+                    color=color,
+                    label=side,
+                )
             spans = sorted((x, _interval(p, key)) for x, p in zip(xs, points) if _interval(p, key))
             if spans:
-                ax.fill_between([a for a, _ in spans], [lo for _, (lo, _) in spans], [hi for _, (_, hi) in spans],
-                                color=color, alpha=0.2, lw=0)
+                ax.fill_between(
+                    [a for a, _ in spans],
+                    [lo for _, (lo, _) in spans],
+                    [hi for _, (_, hi) in spans],
+                    color=color,
+                    alpha=0.2,
+                    lw=0,
+                )
         ax.set_title(title)
         ax.set_xlabel(param)
         if param == "top_k":
@@ -105,8 +118,10 @@ def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
     axes[0].legend()
     human = sweep_result.human
     band_note = f"; green: {human.repeats} sets of {human.n} test tweets" if human else ""
-    fig.suptitle(f"{param} sweep: {sweep_result.n} samples per point (self-BLEU-{sweep_result.bleu_n} at that count); "
-                 f"shaded: 95% bootstrap interval{band_note}")
+    fig.suptitle(
+        f"{param} sweep: {sweep_result.n} samples per point (self-BLEU-{sweep_result.bleu_n} at that count); "
+        f"shaded: 95% bootstrap interval{band_note}"
+    )
     return _save(plt, fig, path)
 
 
@@ -145,8 +160,13 @@ def plot_training(run_dir: str | Path, path: str | Path) -> Path | None:
     return _save(plt, fig, path)
 
 
-def terminal_sweep_plot(sweep_result: SweepResult, metrics: Sequence[str] = ("dist_1", "self_bleu"), width: int = 100,
-                        height: int = 18, color: bool = True) -> str:
+def terminal_sweep_plot(
+    sweep_result: SweepResult,
+    metrics: Sequence[str] = ("dist_1", "self_bleu"),
+    width: int = 100,
+    height: int = 18,
+    color: bool = True,
+) -> str:
     """The sweep's curves as text (plotext), for the terminal; ``color=False`` for plain text (pipes, files)."""
     import plotext as plt
 
@@ -187,8 +207,15 @@ def plot_confusion(confusion: Sequence[Sequence[int]], authors: Sequence[str], p
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (row, column), count in np.ndenumerate(counts):
         if count:
-            ax.text(column, row, f"{int(count)}", ha="center", va="center", fontsize=8,
-                    color="white" if shares[row, column] > 0.5 else "black")
+            ax.text(
+                column,
+                row,
+                f"{int(count)}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shares[row, column] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(authors)), authors, rotation=60, ha="right")
     ax.set_yticks(range(len(authors)), authors)
     ax.set_xlabel("attributed to")

@@ -28,17 +28,28 @@ PRECISION_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
 
 
-def choose_precision(requested: str, device: str, quantized: bool, *, hidden: int = 576, intermediate: int = 1536,
-                     cache_dir: Path | None = None) -> str:
+def choose_precision(
+    requested: str,
+    device: str,
+    quantized: bool,
+    *,
+    hidden: int = 576,
+    intermediate: int = 1536,
+    cache_dir: Path | None = None,
+) -> str:
     """The precision to train in: ``requested`` checked against the device, or ``auto`` decided."""
     import torch
 
     cuda = str(device).startswith("cuda")
     if str(device).startswith("mps"):  # engine.device: fp32 is the precision that trains on every Mac
         if quantized:
-            raise ConfigError("--quantize needs a CUDA GPU (bitsandbytes has no Apple silicon kernels); train LoRA without it")
+            raise ConfigError(
+                "--quantize needs a CUDA GPU (bitsandbytes has no Apple silicon kernels); train LoRA without it"
+            )
         if requested not in ("auto", "fp32"):
-            raise ConfigError(f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)")
+            raise ConfigError(
+                f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)"
+            )
         return "fp32"
     if requested == "auto":
         if cuda:
@@ -85,8 +96,9 @@ def time_matmul(dtype, tokens: int, hidden: int, intermediate: int, repeats: int
     return best
 
 
-def interleaved_timings(hidden: int, intermediate: int, rounds: int = 5, *, tokens: int = 256,
-                        stored: bool = False) -> tuple[float, float]:
+def interleaved_timings(
+    hidden: int, intermediate: int, rounds: int = 5, *, tokens: int = 256, stored: bool = False
+) -> tuple[float, float]:
     """(fp32, bf16) best seconds, measured in alternating rounds: a burst of other work on the machine
     (a test run, a second training) then slows both alike instead of deciding the answer, which is
     remembered for good. Measured one after the other, a busy second once made fp32 look 260x slower."""
@@ -102,8 +114,9 @@ def cpu_bf16_is_faster(hidden: int, intermediate: int, *, cache_dir: Path | None
     return bool(cpu_matmul_timings(hidden, intermediate, cache_dir=cache_dir)["bf16_faster"])
 
 
-def cpu_matmul_timings(hidden: int, intermediate: int, *, tokens: int = 256, stored: bool = False,
-                       cache_dir: Path | None = None) -> dict:
+def cpu_matmul_timings(
+    hidden: int, intermediate: int, *, tokens: int = 256, stored: bool = False, cache_dir: Path | None = None
+) -> dict:
     """The probe's entry for this CPU, torch, thread count and shape, measured once and remembered:
     ``{"bf16_faster": bool, "fp32_s": float, "bf16_s": float}``."""
     import torch
@@ -149,9 +162,11 @@ class InferenceSettings:
     """How scoring and sampling run; the commands' ``--precision`` flag and the app's are built from it."""
 
     precision: str = option(
-        "auto", "compute precision of scoring and sampling (auto: bf16 on a CPU where it measures faster, once "
+        "auto",
+        "compute precision of scoring and sampling (auto: bf16 on a CPU where it measures faster, once "
         "per machine, and on GPUs; else fp32. fp32 gives the full-precision figures of earlier versions)",
-        choices=PRECISION_CHOICES)
+        choices=PRECISION_CHOICES,
+    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +192,9 @@ def matmul_shape(config) -> tuple[int, int]:
     return int(hidden), int(inner)
 
 
-def choose_inference_precision(requested: str, device: str, *, shape: tuple[int, int] | None = None,
-                               cache_dir: Path | None = None) -> InferencePrecision:
+def choose_inference_precision(
+    requested: str, device: str, *, shape: tuple[int, int] | None = None, cache_dir: Path | None = None
+) -> InferencePrecision:
     """``requested`` ("auto", "bf16", "fp16" or "fp32") checked against the device, or ``auto`` decided.
 
     GPUs: bf16 where supported, else fp16 (what models always loaded in there). Apple silicon: fp32. CPUs:
@@ -191,7 +207,9 @@ def choose_inference_precision(requested: str, device: str, *, shape: tuple[int,
     cuda = str(device).startswith("cuda")
     if str(device).startswith("mps"):
         if requested not in ("auto", "fp32"):
-            raise ConfigError(f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)")
+            raise ConfigError(
+                f"--precision {requested} is not supported on Apple silicon (MPS); use fp32 (the default there)"
+            )
         return InferencePrecision("fp32", "Apple silicon runs fp32")
     if requested == "fp16" and not cuda:
         raise ConfigError("--precision fp16 needs a GPU; use bf16 or fp32 on CPU")
@@ -200,17 +218,25 @@ def choose_inference_precision(requested: str, device: str, *, shape: tuple[int,
     if requested != "auto":
         return InferencePrecision(requested, "--precision " + requested)
     if cuda:
-        return InferencePrecision("bf16", "the GPU's") if torch.cuda.is_bf16_supported() else InferencePrecision("fp16", "the GPU's")
+        return (
+            InferencePrecision("bf16", "the GPU's")
+            if torch.cuda.is_bf16_supported()
+            else InferencePrecision("fp16", "the GPU's")
+        )
     if shape is None:
         raise ValueError("choose_inference_precision: auto on a CPU needs the model's matmul shape")
     entries = inference_timings(shape, cache_dir=cache_dir)
     speedups = ", ".join(f"{e['fp32_s'] / max(e['bf16_s'], 1e-12):.1f}x for {use}" for use, e in entries.items())
     if all(e["bf16_faster"] for e in entries.values()):
-        return InferencePrecision("bf16", f"measured on this CPU: bf16 matmuls {speedups}; --precision fp32 for full precision")
+        return InferencePrecision(
+            "bf16", f"measured on this CPU: bf16 matmuls {speedups}; --precision fp32 for full precision"
+        )
     return InferencePrecision("fp32", f"measured on this CPU: bf16 matmuls {speedups}, not clearly faster")
 
 
 def inference_timings(shape: tuple[int, int], *, cache_dir: Path | None = None) -> dict[str, dict]:
     """The probe's entries (``cpu_matmul_timings``, bf16 weights) at each of ``INFERENCE_PROBE_TOKENS``."""
-    return {use: cpu_matmul_timings(*shape, tokens=tokens, stored=True, cache_dir=cache_dir)
-            for use, tokens in INFERENCE_PROBE_TOKENS.items()}
+    return {
+        use: cpu_matmul_timings(*shape, tokens=tokens, stored=True, cache_dir=cache_dir)
+        for use, tokens in INFERENCE_PROBE_TOKENS.items()
+    }

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tweetsmith.data.split import SplitDir
 
@@ -41,11 +41,20 @@ from .stage_record import StageTime
 REPORT_SWEEPS = ("temperature", "top_k", "top_p")
 
 
-def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, sweeps: Sequence[str] = REPORT_SWEEPS,
-                 config: SamplingConfig = SamplingConfig(), on_progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None, out: str | Path | None = None,
-                 stage_times: Sequence[StageTime] = (), ablation: AblationResult | None = None,
-                 ablation_hint: bool = False) -> Path:
+def build_report(
+    run_dir: str | Path,
+    *,
+    compute: bool = True,
+    n: int = 100,
+    sweeps: Sequence[str] = REPORT_SWEEPS,
+    config: SamplingConfig = SamplingConfig(),
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    out: str | Path | None = None,
+    stage_times: Sequence[StageTime] = (),
+    ablation: AblationResult | None = None,
+    ablation_hint: bool = False,
+) -> Path:
     """Write RUN/report.md, or ``out`` (computing what is missing when ``compute``), and return its path.
 
     From ``tweetsmith assignment``: ``stage_times`` adds a section with each stage's wall time,
@@ -63,7 +72,15 @@ def build_report(run_dir: str | Path, *, compute: bool = True, n: int = 100, swe
             compare_samples(run_dir, n=n, config=config, on_progress=on_progress, cancel=cancel)
         for param in sweeps:
             if cached_sweep(run_dir, param) is None:
-                sweep(run_dir, param, DEFAULT_SWEEP_VALUES[param], n=n, config=config, on_progress=on_progress, cancel=cancel)
+                sweep(
+                    run_dir,
+                    param,
+                    DEFAULT_SWEEP_VALUES[param],
+                    n=n,
+                    config=config,
+                    on_progress=on_progress,
+                    cancel=cancel,
+                )
     link = _Linker(target.parent)
     parts = [
         _title(run_dir, record, tuned),
@@ -94,7 +111,9 @@ class _Linker:
 
 def _title(run_dir: Path, record: RunRecord, tuned: bool) -> str:
     status = "" if tuned else "\n\n> No `final/` model yet: only the base model's numbers are shown."
-    return f"# Report: {run_dir.name}\n\nModel `{record.model}` fine-tuned ({record.method}) on `{record.data}`.{status}"
+    return (
+        f"# Report: {run_dir.name}\n\nModel `{record.model}` fine-tuned ({record.method}) on `{record.data}`.{status}"
+    )
 
 
 def _stage_times(stages: Sequence[StageTime]) -> str:
@@ -102,8 +121,10 @@ def _stage_times(stages: Sequence[StageTime]) -> str:
     for s in stages:
         table += f"\n| {s.stage} | {s.seconds:,.1f} s | {'cached: computed by an earlier run' if s.cached else ''} |"
     computed = sum(s.seconds for s in stages)
-    return (f"## 8. How long each stage took\n\n{table}\n\nTotal {computed / 60:.1f} min of computing, on the machine "
-            "that ran `tweetsmith assignment` (a stage marked cached shows the time of the run that computed it).")
+    return (
+        f"## 8. How long each stage took\n\n{table}\n\nTotal {computed / 60:.1f} min of computing, on the machine "
+        "that ran `tweetsmith assignment` (a stage marked cached shows the time of the run that computed it)."
+    )
 
 
 def _perplexity(run_dir: Path) -> str:
@@ -112,26 +133,34 @@ def _perplexity(run_dir: Path) -> str:
     if cmp is None:
         out.append(f"Not computed yet: run `tweetsmith eval --compare {run_dir}`.")
         return "\n\n".join(out)
-    table = ("| split | perplexity | base | tuned | change | base bits/byte | tuned bits/byte |\n"
-             "|---|---|---:|---:|---:|---:|---:|")
+    table = (
+        "| split | perplexity | base | tuned | change | base bits/byte | tuned bits/byte |\n"
+        "|---|---|---:|---:|---:|---:|---:|"
+    )
     for split in ("valid", "test"):
         for context, label in (("windowed", "windowed"), ("record", "per record")):
             b, t = cmp.side("base", context)[split], cmp.side("tuned", context)[split]
             c = cmp.change(split, context)
-            table += (f"\n| {split} | {label} | {b.perplexity:.2f} | {t.perplexity:.2f} | {c.perplexity:+.2f} "
-                      f"({c.percent:+.1f}%) | {b.bits_per_byte:.3f} | {t.bits_per_byte:.3f} |")
+            table += (
+                f"\n| {split} | {label} | {b.perplexity:.2f} | {t.perplexity:.2f} | {c.perplexity:+.2f} "
+                f"({c.percent:+.1f}%) | {b.bits_per_byte:.3f} | {t.bits_per_byte:.3f} |"
+            )
     out.append(table)
     b = cmp.base["valid"]
-    out.append(f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
-               f"end-of-text). **Windowed**: the records in sliding windows of {b.max_len_tokens} tokens of their "
-               f"concatenation, stride {cmp.stride_tokens}, so each record is scored after the records before it (the "
-               f"assignment's figure). **Per record**: each record alone after the end-of-text token, as the chat writes "
-               f"one tweet. {b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer.")
+    out.append(
+        f"Perplexity = exp(mean negative log-likelihood per token) over each split's records (each followed by "
+        f"end-of-text). **Windowed**: the records in sliding windows of {b.max_len_tokens} tokens of their "
+        f"concatenation, stride {cmp.stride_tokens}, so each record is scored after the records before it (the "
+        f"assignment's figure). **Per record**: each record alone after the end-of-text token, as the chat writes "
+        f"one tweet. {b.tokens:,} valid tokens. Bits per byte do not depend on the tokenizer."
+    )
     totals = {s: _records(SplitDir(cmp.data).path(s)) for s in ("valid", "test")} if cmp.max_tokens else {}
     if any(cmp.base[s].records < total for s, total in totals.items()):
         scored = ", ".join(f"{cmp.base[s].records:,} of {total:,} {s} records" for s, total in totals.items())
-        out.append(f"Scored: each split's leading records within {cmp.max_tokens:,} tokens ({scored}); "
-                   "`--eval-tokens 0` scores the whole splits.")
+        out.append(
+            f"Scored: each split's leading records within {cmp.max_tokens:,} tokens ({scored}); "
+            "`--eval-tokens 0` scores the whole splits."
+        )
     return "\n\n".join(out)
 
 
@@ -154,17 +183,25 @@ def _overlap(run_dir: Path) -> str:
         return "\n\n".join(out)
     sides = list(cmp.sides)
     bleu_n = next(iter(cmp.sides.values())).diversity.self_bleu_n
-    rows = [("word tokens in the test vocabulary", "overlap"), ("word types in it", "overlap_types"),
-            ("word-bigram types in it", "overlap_bigrams"), ("dist-1", "dist_1"), ("dist-2", "dist_2"),
-            (f"self-BLEU-{bleu_n}", "self_bleu"), ("mean words per sample", "mean_words")]
+    rows = [
+        ("word tokens in the test vocabulary", "overlap"),
+        ("word types in it", "overlap_types"),
+        ("word-bigram types in it", "overlap_bigrams"),
+        ("dist-1", "dist_1"),
+        ("dist-2", "dist_2"),
+        (f"self-BLEU-{bleu_n}", "self_bleu"),
+        ("mean words per sample", "mean_words"),
+    ]
     table = "| | " + " | ".join(sides) + " |\n|---|" + "---:|" * len(sides)
     for label, key in rows:
         table += f"\n| {label} | " + " | ".join(_fmt(cmp.sides[s].figure(key)) for s in sides) + " |"
     out.append(table)
     c = cmp.config
-    out.append(f"{cmp.n} samples per model, authors drawn from the training data, the same authors and seeds for "
-               f"both; {c.prose()}. Overlap is the share "
-               f"of generated words (tokens with a letter or digit, TweetTokenizer, lower-cased) found in the test set.")
+    out.append(
+        f"{cmp.n} samples per model, authors drawn from the training data, the same authors and seeds for "
+        f"both; {c.prose()}. Overlap is the share "
+        f"of generated words (tokens with a letter or digit, TweetTokenizer, lower-cased) found in the test set."
+    )
     if "base" in cmp.sides and "tuned" in cmp.sides:
         b, t = cmp.sides["base"].figure("overlap"), cmp.sides["tuned"].figure("overlap")
         more = "more" if t > b else "less" if t < b else "as"
@@ -178,7 +215,7 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: "_Linker") -> str:
+def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: _Linker) -> str:
     out = ["## 4. Diversity against temperature, top-k and top-p"]
     for param in params:
         result = cached_sweep(run_dir, param)
@@ -186,21 +223,27 @@ def _sweeps(run_dir: Path, paths: RunPaths, params: Sequence[str], link: "_Linke
             out.append(f"### {param}\n\nNot computed yet: run `tweetsmith sweep {run_dir} --param {param}`.")
             continue
         png = plot_sweep(result, paths.plots / f"sweep-{param}.png")
-        table = (f"| {param} | model | dist-1 | dist-2 | self-BLEU-{result.bleu_n} | overlap | mean words | attribution | tell-apart |"
-                 "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        table = (
+            f"| {param} | model | dist-1 | dist-2 | self-BLEU-{result.bleu_n} | overlap | mean words | attribution | tell-apart |"
+            "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+        )
         for side, points in result.curves.items():
             for point in points:
                 p: SampleFigures = point.figures
                 value = "off" if param == "top_k" and point.value == 0 else f"{point.value:g}"
-                table += (f"\n| {value} | {side} | {p.figure('dist_1'):.3f} | {p.figure('dist_2'):.3f} | {_fmt(p.figure('self_bleu'))} "
-                          f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} | {_fmt(p.figure('attribution'))} "
-                          f"| {_fmt(p.figure('authenticity'))} |")
-        out.append(f"### {param}\n\n![{param} sweep]({link(png)})\n\n{table}\n\n"
-                   f"{result.n} samples per point (self-BLEU grows with the count: compare at equal counts).")
+                table += (
+                    f"\n| {value} | {side} | {p.figure('dist_1'):.3f} | {p.figure('dist_2'):.3f} | {_fmt(p.figure('self_bleu'))} "
+                    f"| {_fmt(p.figure('overlap'))} | {p.figure('mean_words'):.1f} | {_fmt(p.figure('attribution'))} "
+                    f"| {_fmt(p.figure('authenticity'))} |"
+                )
+        out.append(
+            f"### {param}\n\n![{param} sweep]({link(png)})\n\n{table}\n\n"
+            f"{result.n} samples per point (self-BLEU grows with the count: compare at equal counts)."
+        )
     return "\n\n".join(out)
 
 
-def _training(run_dir: Path, paths: RunPaths, record: RunRecord, link: "_Linker") -> str:
+def _training(run_dir: Path, paths: RunPaths, record: RunRecord, link: _Linker) -> str:
     out = ["## 6. Training flags used"]
     flat = {k: v for k, v in record.to_json().items() if not isinstance(v, list)}
     out.append("| flag | value |\n|---|---|\n" + "\n".join(f"| {k} | `{v}` |" for k, v in flat.items()))
@@ -218,4 +261,3 @@ def _training(run_dir: Path, paths: RunPaths, record: RunRecord, link: "_Linker"
         if png:
             out.append(f"![training]({link(png)})")
     return "\n\n".join(out)
-

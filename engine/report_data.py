@@ -42,7 +42,9 @@ def dataset_section(data: Path) -> str:
     lines = read_split_lines(splits.train) if splits.train.is_file() else []
     if lines:
         examples = lines[:: max(1, len(lines) // 5)][:5]
-        out.append("Example lines (train, line format `\\author- text`):\n\n" + "\n".join(f"    {line}" for line in examples))
+        out.append(
+            "Example lines (train, line format `\\author- text`):\n\n" + "\n".join(f"    {line}" for line in examples)
+        )
     cleaning = _cleaning(data)
     if cleaning:
         out.append(cleaning)
@@ -73,10 +75,13 @@ def _histogram(lengths: list[int]) -> str:
         counts.append(sum(1 for n in lengths if n >= low and (high is None or n <= high)))
         low = (high or 0) + 1
     peak = max(counts) or 1
-    rows = [f"{label:>7} words {'#' * round(BAR_WIDTH * c / peak):<{BAR_WIDTH}} {c:,}" for label, c in zip(labels, counts)]
+    rows = [
+        f"{label:>7} words {'#' * round(BAR_WIDTH * c / peak):<{BAR_WIDTH}} {c:,}" for label, c in zip(labels, counts)
+    ]
     ordered = sorted(lengths)
-    return (f"Record length (train, words; median {ordered[len(ordered) // 2]}, longest {ordered[-1]}):\n\n"
-            + "\n".join(f"    {row}" for row in rows))
+    return f"Record length (train, words; median {ordered[len(ordered) // 2]}, longest {ordered[-1]}):\n\n" + "\n".join(
+        f"    {row}" for row in rows
+    )
 
 
 def _cleaning(data: Path) -> str:
@@ -88,14 +93,19 @@ def _cleaning(data: Path) -> str:
     if not isinstance(stats, dict):
         return ""
     dropped = ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in (stats.get("skipped") or {}).items() if n) or "none"
-    changed = ", ".join(f"{n:,} by {k.replace('_', ' ')}" for k, n in (stats.get("changed") or {}).items() if n) or "none"
-    sources = ", ".join(f"`{i.get('source')}` ({i.get('format')}, {i.get('records', 0):,} records)"
-                        for i in stats.get("inputs") or [])
+    changed = (
+        ", ".join(f"{n:,} by {k.replace('_', ' ')}" for k, n in (stats.get("changed") or {}).items() if n) or "none"
+    )
+    sources = ", ".join(
+        f"`{i.get('source')}` ({i.get('format')}, {i.get('records', 0):,} records)" for i in stats.get("inputs") or []
+    )
     ratios = stats.get("split") or {}
     if stats.get("split_given"):
         split = "Each input file stayed in the split its name says (`--split given`)."
     else:
         shares = "/".join(f"{float(r):.3g}" for r in ratios.values())
         split = f"Split {shares} by author, seed {stats.get('seed')}." if ratios else ""
-    return (f"Made by `tweetsmith prepare` from {sources or 'its inputs'}: {stats.get('records_read', 0):,} records read, "
-            f"{stats.get('records', 0):,} kept. Dropped: {dropped}. Records changed by cleaning: {changed}. {split}").rstrip()
+    return (
+        f"Made by `tweetsmith prepare` from {sources or 'its inputs'}: {stats.get('records_read', 0):,} records read, "
+        f"{stats.get('records', 0):,} kept. Dropped: {dropped}. Records changed by cleaning: {changed}. {split}"
+    ).rstrip()

@@ -37,7 +37,7 @@ def _load(cmp, side: Side) -> list:
     file = cmp.sides[side].file if cmp and side in cmp.sides else None
     try:
         return load_samples(file) if file else []
-    except Exception:  # a moved or deleted samples file only loses the excerpts
+    except Exception:  # noqa: BLE001 - a moved or deleted samples file only loses the excerpts
         return []
 
 
@@ -54,13 +54,17 @@ def excerpts_section(run_dir: Path, data: Path, shown: int = EXCERPTS, seed: int
     index = index_for_data(data)
     found = {side: problems_of(samples, index) for side, samples in by_side.items()}
     for side, samples in by_side.items():
-        out.append(f"Problems of all {len(samples)} {side} samples ({samples[0].config.short()}): "
-                   f"{count_problems(found[side]).describe()}.")
+        out.append(
+            f"Problems of all {len(samples)} {side} samples ({samples[0].config.short()}): "
+            f"{count_problems(found[side]).describe()}."
+        )
     side = "tuned" if "tuned" in by_side else "base"
     samples = by_side[side]
     draw = excerpt_draw(len(samples), shown, seed)
-    out.append(f"{len(draw)} {side} samples drawn at random (seed {seed}: samples "
-               f"`random.Random({seed}).sample(range({len(samples)}), {len(draw)})` of the file), each with its problems:")
+    out.append(
+        f"{len(draw)} {side} samples drawn at random (seed {seed}: samples "
+        f"`random.Random({seed}).sample(range({len(samples)}), {len(draw)})` of the file), each with its problems:"
+    )
     lines = []
     for i in draw:
         text = " ".join(samples[i].text.split())[:200] or "(empty)"
@@ -75,9 +79,11 @@ def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablatio
     trained on the same data."""
     out = ["## 7. Which training flags mattered"]
     if ablation is not None:
-        out.append(f"Short runs of {ablation.steps} optimizer steps each (seed {ablation.seed}), each changing one flag "
-                   f"of this run's; every row scored on the same {ablation.records:,} leading valid records "
-                   f"({ablation.tokens:,} tokens). Speed is the median of useful (non-padding) tokens/s.")
+        out.append(
+            f"Short runs of {ablation.steps} optimizer steps each (seed {ablation.seed}), each changing one flag "
+            f"of this run's; every row scored on the same {ablation.records:,} leading valid records "
+            f"({ablation.tokens:,} tokens). Speed is the median of useful (non-padding) tokens/s."
+        )
         out.append(ablation_table(ablation))
     data = recorded_data_dir(run_dir)
     runs = [run_dir]
@@ -89,27 +95,46 @@ def flags_section(run_dir: Path, ablation: AblationResult | None = None, ablatio
             return "\n\n".join(out)
         out.append("### Runs in the directory on the same data")
     rows = [(r, RunRecord.read(r)) for r in runs]
-    differing = [f for f in COMPARED_FLAGS if len({str(getattr(record, f)) for _, record in rows}) > 1] or ["method", "pack", "lr"]
-    table = "| run | " + " | ".join(differing) + " | valid perplexity | median tokens/s |\n|---|" + "---|" * len(differing) + "---:|---:|"
+    differing = [f for f in COMPARED_FLAGS if len({str(getattr(record, f)) for _, record in rows}) > 1] or [
+        "method",
+        "pack",
+        "lr",
+    ]
+    table = (
+        "| run | "
+        + " | ".join(differing)
+        + " | valid perplexity | median tokens/s |\n|---|"
+        + "---|" * len(differing)
+        + "---:|---:|"
+    )
     for run, record in rows:
         ppl = _valid_perplexity(run)
         median = median_tokens_per_s(read_metrics(run))
         speed = f"{median:.0f}" if median is not None else "n/a"
-        table += (f"\n| {run.name} | " + " | ".join(f"`{getattr(record, f)}`" for f in differing)
-                  + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |")
+        table += (
+            f"\n| {run.name} | "
+            + " | ".join(f"`{getattr(record, f)}`" for f in differing)
+            + f" | {f'{ppl:.2f}' if ppl else 'n/a'} | {speed} |"
+        )
     out.append(table)
     if len(rows) == 1:
         if ablation_hint:
-            out.append("To measure the flags, run the same `tweetsmith assignment` command with `--ablation` (short "
-                       "runs at one step budget: packed, packed with records isolated, and one record per example, LoRA vs full, learning rate x0.5 "
-                       "and x2; `--ablation 50` for 50 steps each): only the new runs are computed.")
-        out.append(f"Only this run has trained on `{data}`, so nothing here is compared yet. To measure a flag, train "
-                   f"the same data with it changed into `{run_dir.parent}` (for example `tweetsmith train --data {data} "
-                   f"--out {run_dir.parent}/no-pack --pack off` with this run's other flags, or `--lr` at half and twice "
-                   "this run's) and write the report again: every run there on this data joins the table.")
+            out.append(
+                "To measure the flags, run the same `tweetsmith assignment` command with `--ablation` (short "
+                "runs at one step budget: packed, packed with records isolated, and one record per example, LoRA vs full, learning rate x0.5 "
+                "and x2; `--ablation 50` for 50 steps each): only the new runs are computed."
+            )
+        out.append(
+            f"Only this run has trained on `{data}`, so nothing here is compared yet. To measure a flag, train "
+            f"the same data with it changed into `{run_dir.parent}` (for example `tweetsmith train --data {data} "
+            f"--out {run_dir.parent}/no-pack --pack off` with this run's other flags, or `--lr` at half and twice "
+            "this run's) and write the report again: every run there on this data joins the table."
+        )
     else:
-        out.append(f"The {len(rows)} runs in `{run_dir.parent}` that trained on this data; the columns are the flags "
-                   "that differ between them. Perplexity is the tuned model's on the valid split.")
+        out.append(
+            f"The {len(rows)} runs in `{run_dir.parent}` that trained on this data; the columns are the flags "
+            "that differ between them. Perplexity is the tuned model's on the valid split."
+        )
     return "\n\n".join(out)
 
 

@@ -8,17 +8,19 @@ the rest. Reads caches only: the section never loads a model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .voice_results import Estimate, VoiceResult, shown_author, shown_share
 
 TITLE = "## 3b. Is it their voice? Attribution and authenticity"
-DEFINITIONS = ("**Attribution**: the share of samples prompted as an author that a classifier fitted on the train split "
-               "(TF-IDF of character and word n-grams, logistic regression) attributes to that author; its accuracy on "
-               "the real test tweets is the ceiling, 1/authors is chance. **Authenticity**: the cross-validated accuracy "
-               "of a classifier telling samples from as many real test tweets of the same author (a classifier "
-               "two-sample test); 0.5 means it cannot tell them apart. [95% bootstrap intervals]")
+DEFINITIONS = (
+    "**Attribution**: the share of samples prompted as an author that a classifier fitted on the train split "
+    "(TF-IDF of character and word n-grams, logistic regression) attributes to that author; its accuracy on "
+    "the real test tweets is the ceiling, 1/authors is chance. **Authenticity**: the cross-validated accuracy "
+    "of a classifier telling samples from as many real test tweets of the same author (a classifier "
+    "two-sample test); 0.5 means it cannot tell them apart. [95% bootstrap intervals]"
+)
 
 
 def _cell(estimate: Estimate | None) -> str:
@@ -38,13 +40,26 @@ def voice_section(run_dir: Path, link: Callable[[Path], str]) -> str:
     figures = {s: f for s, f in (compared.sides.items() if compared else ()) if f.authenticity is not None}
     if figures:
         table = "| | " + " | ".join(figures) + " |\n|---|" + "---:|" * len(figures)
-        for label, key in (("attributed to the prompted author", "attribution"), ("told from real tweets", "authenticity")):
-            table += f"\n| {label} | " + " | ".join(shown_share(f.figure(key), f.interval(key)) for f in figures.values()) + " |"
+        for label, key in (
+            ("attributed to the prompted author", "attribution"),
+            ("told from real tweets", "authenticity"),
+        ):
+            table += (
+                f"\n| {label} | "
+                + " | ".join(shown_share(f.figure(key), f.interval(key)) for f in figures.values())
+                + " |"
+            )
         fit = compared.voice_classifier
-        ceiling = (f" Real test tweets are attributed to their author {fit.test_accuracy.value:.2f} of the time; chance is "
-                   f"{fit.chance:.3f}." if fit is not None else " One author: attribution has nothing to choose between.")
-        out.append(f"Over compare's {compared.n} samples per model (authors drawn as often as in the training data):\n\n"
-                   f"{table}\n\n{ceiling.strip()}")
+        ceiling = (
+            f" Real test tweets are attributed to their author {fit.test_accuracy.value:.2f} of the time; chance is "
+            f"{fit.chance:.3f}."
+            if fit is not None
+            else " One author: attribution has nothing to choose between."
+        )
+        out.append(
+            f"Over compare's {compared.n} samples per model (authors drawn as often as in the training data):\n\n"
+            f"{table}\n\n{ceiling.strip()}"
+        )
     out.append(f"Per author: run `tweetsmith voice {run_dir}`.")
     return "\n\n".join(out)
 
@@ -71,13 +86,17 @@ def _per_author(result: VoiceResult, link: Callable[[Path], str]) -> list[str]:
         table += f"\n| {name} | " + " | ".join(cells) + " |"
     out.append(table)
     c = result.config
-    out.append(f"{result.per_author} samples per author and model (prompt `\\author- `), {c.prose()}, seed {c.seed}; "
-               f"the same prompts and seeds for both models.")
+    out.append(
+        f"{result.per_author} samples per author and model (prompt `\\author- `), {c.prose()}, seed {c.seed}; "
+        f"the same prompts and seeds for both models."
+    )
     if fit is not None:
-        out.append(f"Real tweets: {fit.test_accuracy.value:.2f} of the {fit.test_accuracy.n:,} test tweets are attributed to "
-                   f"their author ({fit.test_balanced:.2f} averaged over authors, the ceiling for N samples per author); "
-                   f"chance {fit.chance:.3f}. Classifier: {fit.settings}, chosen among {len(fit.tried)} settings by its "
-                   f"valid accuracy ({fit.valid_accuracy:.3f}).")
+        out.append(
+            f"Real tweets: {fit.test_accuracy.value:.2f} of the {fit.test_accuracy.n:,} test tweets are attributed to "
+            f"their author ({fit.test_balanced:.2f} averaged over authors, the ceiling for N samples per author); "
+            f"chance {fit.chance:.3f}. Classifier: {fit.settings}, chosen among {len(fit.tried)} settings by its "
+            f"valid accuracy ({fit.valid_accuracy:.3f})."
+        )
     if result.note:
         out.append(f"Note: {result.note}.")
     for side, png in result.plots.items():

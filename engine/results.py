@@ -13,8 +13,9 @@ is what tables and plots with one row per figure need.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand
 from .diversity import DiversityResult, figure_key
@@ -79,26 +80,40 @@ class PerplexityComparison:
 
     def to_json(self) -> dict:
         return {
-            "run": self.run, "model": self.model, "data": self.data, "stride_tokens": self.stride_tokens,
+            "run": self.run,
+            "model": self.model,
+            "data": self.data,
+            "stride_tokens": self.stride_tokens,
             "base": {split: r.to_dict() for split, r in self.base.items()},
             "tuned": {split: r.to_dict() for split, r in self.tuned.items()},
             # Derived, written for people reading eval.json; from_json recomputes it.
             "change": {split: self.change(split).__dict__ for split in self.base if split in self.tuned},
-            "final_mtime": self.final_mtime, "created": self.created, "max_tokens": self.max_tokens,
-            "record": {"base": {split: r.to_dict() for split, r in self.base_record.items()},
-                       "tuned": {split: r.to_dict() for split, r in self.tuned_record.items()}},
+            "final_mtime": self.final_mtime,
+            "created": self.created,
+            "max_tokens": self.max_tokens,
+            "record": {
+                "base": {split: r.to_dict() for split, r in self.base_record.items()},
+                "tuned": {split: r.to_dict() for split, r in self.tuned_record.items()},
+            },
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "PerplexityComparison":
+    def from_json(cls, d: Mapping[str, Any]) -> PerplexityComparison:
         """Read back; an eval.json from before per-record figures existed lacks ``record`` (KeyError: the
         caller treats it as no cache and computes it again, the windowed figures then coming from their cache)."""
-        return cls(run=d["run"], model=d.get("model"), data=d.get("data", ""), stride_tokens=int(d["stride_tokens"]),
-                   base={s: PerplexityResult.from_dict(r) for s, r in d["base"].items()},
-                   tuned={s: PerplexityResult.from_dict(r) for s, r in d["tuned"].items()},
-                   final_mtime=d.get("final_mtime"), created=d.get("created", ""), max_tokens=int(d.get("max_tokens", 0)),
-                   base_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["base"].items()},
-                   tuned_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["tuned"].items()})
+        return cls(
+            run=d["run"],
+            model=d.get("model"),
+            data=d.get("data", ""),
+            stride_tokens=int(d["stride_tokens"]),
+            base={s: PerplexityResult.from_dict(r) for s, r in d["base"].items()},
+            tuned={s: PerplexityResult.from_dict(r) for s, r in d["tuned"].items()},
+            final_mtime=d.get("final_mtime"),
+            created=d.get("created", ""),
+            max_tokens=int(d.get("max_tokens", 0)),
+            base_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["base"].items()},
+            tuned_record={s: PerplexityResult.from_dict(r) for s, r in d["record"]["tuned"].items()},
+        )
 
 
 # --- figures of a set of samples --------------------------------------------------------------------
@@ -136,16 +151,31 @@ class SampleFigures:
         return self.ci.get(figure_key(name))
 
     def to_json(self) -> dict:
-        return {**self.diversity.to_dict(), "ci": _bounds_to_json(self.ci), "copied": self.copied,
-                "copied_count": self.copied_count, "longest_span_mean": self.longest_span_mean,
-                "file": self.file, "model": self.model, "attribution": self.attribution, "authenticity": self.authenticity}
+        return {
+            **self.diversity.to_dict(),
+            "ci": _bounds_to_json(self.ci),
+            "copied": self.copied,
+            "copied_count": self.copied_count,
+            "longest_span_mean": self.longest_span_mean,
+            "file": self.file,
+            "model": self.model,
+            "attribution": self.attribution,
+            "authenticity": self.authenticity,
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "SampleFigures":
-        return cls(diversity=DiversityResult.from_dict(dict(d)), ci=_bounds_from_json(d.get("ci")), copied=d.get("copied"),
-                   copied_count=int(d.get("copied_count", 0)), longest_span_mean=d.get("longest_span_mean"),
-                   file=d.get("file"), model=d.get("model"), attribution=d.get("attribution"),
-                   authenticity=d.get("authenticity"))
+    def from_json(cls, d: Mapping[str, Any]) -> SampleFigures:
+        return cls(
+            diversity=DiversityResult.from_dict(dict(d)),
+            ci=_bounds_from_json(d.get("ci")),
+            copied=d.get("copied"),
+            copied_count=int(d.get("copied_count", 0)),
+            longest_span_mean=d.get("longest_span_mean"),
+            file=d.get("file"),
+            model=d.get("model"),
+            attribution=d.get("attribution"),
+            authenticity=d.get("authenticity"),
+        )
 
 
 @dataclass(frozen=True)
@@ -167,10 +197,19 @@ class SampleComparison:
     voice_classifier: ClassifierFit | None = None  # the author classifier behind ``attribution`` (its ceiling, chance)
 
     def to_json(self) -> dict:
-        out = {"run": self.run, "n": self.n, "config": self.config.to_dict(), "reference": self.reference,
-               "ci_level": self.ci_level, "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
-               "sides": {side: figures.to_json() for side, figures in self.sides.items()},
-               "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
+        out = {
+            "run": self.run,
+            "n": self.n,
+            "config": self.config.to_dict(),
+            "reference": self.reference,
+            "ci_level": self.ci_level,
+            "resamples": self.resamples,
+            "human": self.human.to_dict() if self.human else None,
+            "sides": {side: figures.to_json() for side, figures in self.sides.items()},
+            "final_mtime": self.final_mtime,
+            "created": self.created,
+            "decode_version": self.decode_version,
+        }
         if self.note:
             out["note"] = self.note
         if self.voice_classifier is not None:
@@ -178,14 +217,22 @@ class SampleComparison:
         return out
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "SampleComparison":
-        return cls(run=d.get("run"), n=int(d["n"]), config=SamplingConfig.from_dict(d["config"]), reference=d["reference"],
-                   human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
-                   sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
-                   ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
-                   decode_version=int(d.get("decode_version", 0)),
-                   voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")))
+    def from_json(cls, d: Mapping[str, Any]) -> SampleComparison:
+        return cls(
+            run=d.get("run"),
+            n=int(d["n"]),
+            config=SamplingConfig.from_dict(d["config"]),
+            reference=d["reference"],
+            human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
+            sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
+            ci_level=d.get("ci_level", LEVEL),
+            resamples=d.get("resamples", DEFAULT_RESAMPLES),
+            note=d.get("note", ""),
+            final_mtime=d.get("final_mtime"),
+            created=d.get("created", ""),
+            decode_version=int(d.get("decode_version", 0)),
+            voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")),
+        )
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -202,7 +249,7 @@ class SweepPoint:
         return {"value": self.value, **self.figures.to_json()}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "SweepPoint":
+    def from_json(cls, d: Mapping[str, Any]) -> SweepPoint:
         return cls(value=d["value"], figures=SampleFigures.from_json(d))
 
 
@@ -235,11 +282,21 @@ class SweepResult:
         return 4
 
     def to_json(self) -> dict:
-        out = {"run": self.run, "param": self.param, "values": list(self.values), "n": self.n,
-               "config": self.config.to_dict(), "reference": self.reference, "ci_level": self.ci_level,
-               "resamples": self.resamples, "human": self.human.to_dict() if self.human else None,
-               "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
-               "final_mtime": self.final_mtime, "created": self.created, "decode_version": self.decode_version}
+        out = {
+            "run": self.run,
+            "param": self.param,
+            "values": list(self.values),
+            "n": self.n,
+            "config": self.config.to_dict(),
+            "reference": self.reference,
+            "ci_level": self.ci_level,
+            "resamples": self.resamples,
+            "human": self.human.to_dict() if self.human else None,
+            "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
+            "final_mtime": self.final_mtime,
+            "created": self.created,
+            "decode_version": self.decode_version,
+        }
         if self.note:
             out["note"] = self.note
         if self.voice_classifier is not None:
@@ -247,15 +304,24 @@ class SweepResult:
         return out
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "SweepResult":
-        return cls(run=d.get("run"), param=d["param"], values=tuple(d["values"]), n=int(d["n"]),
-                   config=SamplingConfig.from_dict(d["config"]), reference=d["reference"],
-                   human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
-                   curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
-                   ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   note=d.get("note", ""), final_mtime=d.get("final_mtime"), created=d.get("created", ""),
-                   decode_version=int(d.get("decode_version", 0)),
-                   voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")))
+    def from_json(cls, d: Mapping[str, Any]) -> SweepResult:
+        return cls(
+            run=d.get("run"),
+            param=d["param"],
+            values=tuple(d["values"]),
+            n=int(d["n"]),
+            config=SamplingConfig.from_dict(d["config"]),
+            reference=d["reference"],
+            human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
+            curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
+            ci_level=d.get("ci_level", LEVEL),
+            resamples=d.get("resamples", DEFAULT_RESAMPLES),
+            note=d.get("note", ""),
+            final_mtime=d.get("final_mtime"),
+            created=d.get("created", ""),
+            decode_version=int(d.get("decode_version", 0)),
+            voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")),
+        )
 
 
 # --- memorisation -----------------------------------------------------------------------------------
@@ -277,10 +343,16 @@ class MemorisationSummary:
 
     def to_json(self) -> dict:
         return {
-            "samples": self.samples, "copied": self.copied, "copied_share": self.copied_share,
+            "samples": self.samples,
+            "copied": self.copied,
+            "copied_share": self.copied_share,
             "copy_span_words": self.copy_span_words,
-            "longest_span": {"mean": self.span_mean, "median": self.span_median, "max": self.span_max,
-                             "histogram": {str(k): v for k, v in self.histogram.items()}},
+            "longest_span": {
+                "mean": self.span_mean,
+                "median": self.span_median,
+                "max": self.span_max,
+                "histogram": {str(k): v for k, v in self.histogram.items()},
+            },
             "worst": [{"sample": i, **match.to_dict()} for i, match in self.worst],
         }
 

@@ -12,9 +12,10 @@ them (the fields with defaults), ``data_dir`` is read as ``data``, and a ``pack`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tweetsmith.data.split import SplitDir
 
@@ -97,7 +98,9 @@ class RunRecord:
         """``run_dir``'s config.json, or one ModelError naming the file and what is wrong with it."""
         path = RunPaths(Path(run_dir)).config
         if not path.is_file():
-            raise ModelError(f"{run_dir}: not a run directory (no config.json); train one with `tweetsmith train --out {run_dir}`")
+            raise ModelError(
+                f"{run_dir}: not a run directory (no config.json); train one with `tweetsmith train --out {run_dir}`"
+            )
         return cls.from_json(read_json_object(path, FIX), source=path)
 
     def write(self, run_dir: str | Path) -> None:
@@ -165,9 +168,11 @@ def run_data_dir(run_dir: str | Path) -> Path:
     """The data directory the run was trained on, checked to hold the splits (else ConfigError)."""
     path = recorded_data_dir(run_dir)
     if path is None:
-        raise ConfigError(f"{RunPaths(Path(run_dir)).config}: \"data\" is empty; it should name the split directory")
+        raise ConfigError(f'{RunPaths(Path(run_dir)).config}: "data" is empty; it should name the split directory')
     if not SplitDir(path).test.is_file():
-        raise ConfigError(f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)")
+        raise ConfigError(
+            f"{path}: no test.txt; the run's data directory must hold train/valid/test.txt (run `tweetsmith prepare`)"
+        )
     return path
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from tweetsmith.data.records import prompt_for
 
@@ -32,10 +32,16 @@ def batch_key(fingerprint: str, config: SamplingConfig, prompts: Sequence[str], 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def cached_generate_samples(loaded, authors: Sequence[str], config: SamplingConfig = SamplingConfig(), *,
-                            text: str = "", batch_size: int = DEFAULT_BATCH_SIZE,
-                            cancel: threading.Event | None = None,
-                            on_progress: Callable[[int, int], None] | None = None) -> list[Sample]:
+def cached_generate_samples(
+    loaded,
+    authors: Sequence[str],
+    config: SamplingConfig = SamplingConfig(),
+    *,
+    text: str = "",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[Sample]:
     """``generate_samples`` with every finished batch stored and read back: the same samples, computed once.
 
     Sample i still uses seed ``config.seed + i``; on cancel, returns the samples of the batches that finished.
@@ -43,15 +49,18 @@ def cached_generate_samples(loaded, authors: Sequence[str], config: SamplingConf
     config = config.validated()
     fingerprint = model_fingerprint(loaded)
     if fingerprint is None:
-        return generate_samples(loaded, authors, config, text=text, batch_size=batch_size, cancel=cancel,
-                                on_progress=on_progress)
+        return generate_samples(
+            loaded, authors, config, text=text, batch_size=batch_size, cancel=cancel, on_progress=on_progress
+        )
     samples: list[Sample] = []
     for start in range(0, len(authors), max(batch_size, 1)):
         if cancel is not None and cancel.is_set():
             break
-        chunk = list(authors[start:start + batch_size])
+        chunk = list(authors[start : start + batch_size])
         seeds = [config.seed + start + j for j in range(len(chunk))]
-        stored = cache_dir("samples") / f"{batch_key(fingerprint, config, [prompt_for(a, text) for a in chunk], seeds)}.json"
+        stored = (
+            cache_dir("samples") / f"{batch_key(fingerprint, config, [prompt_for(a, text) for a in chunk], seeds)}.json"
+        )
         batch = _read(stored)
         if batch is None:
             shifted = dataclasses.replace(config, seed=config.seed + start)

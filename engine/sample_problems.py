@@ -8,8 +8,8 @@ token limit (the model never ended the record), and a span copied from the train
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 SHORT_WORDS = 3  # a sample with fewer words than this is "very short"
 
@@ -22,7 +22,7 @@ def problems(sample, match=None) -> list[str]:
         found.append("empty")
     elif len(words) < SHORT_WORDS:
         found.append("very short")
-    grams = [tuple(w.lower() for w in words[i:i + 3]) for i in range(len(words) - 2)]
+    grams = [tuple(w.lower() for w in words[i : i + 3]) for i in range(len(words) - 2)]
     if len(grams) != len(set(grams)):
         found.append("repeats a 3-word phrase")
     if sample.new_tokens >= sample.config.max_new_tokens:
@@ -55,8 +55,11 @@ def count_problems(found: Sequence[Sequence[str]]) -> ProblemCounts:
     for items in found:
         for item in items:
             counts[problem_kind(item)] = counts.get(problem_kind(item), 0) + 1
-    return ProblemCounts(samples=len(found), with_problem=sum(1 for items in found if items),
-                         by_kind=tuple(sorted(counts.items(), key=lambda kv: -kv[1])))
+    return ProblemCounts(
+        samples=len(found),
+        with_problem=sum(1 for items in found if items),
+        by_kind=tuple(sorted(counts.items(), key=lambda kv: -kv[1])),
+    )
 
 
 def problems_of(samples: Sequence, index=None) -> list[list[str]]:

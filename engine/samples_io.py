@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from tweetsmith.data.errors import DataError
 from tweetsmith.data.records import Record, format_line, parse_line, read_split_lines
@@ -65,9 +65,11 @@ def check_samples_out(path: str | Path, *, force: bool) -> None:
         return
     if path.suffix == ".jsonl" and _starts_with_a_sample(path):
         return
-    raise DataError(f"--out {path} exists and was not written by `tweetsmith sample`"
-                    f"{'' if path.suffix == '.jsonl' else ' (a text file is replaced, not appended to)'}; "
-                    "choose another file, or pass --force to replace it")
+    raise DataError(
+        f"--out {path} exists and was not written by `tweetsmith sample`"
+        f"{'' if path.suffix == '.jsonl' else ' (a text file is replaced, not appended to)'}; "
+        "choose another file, or pass --force to replace it"
+    )
 
 
 def _starts_with_a_sample(path: Path) -> bool:
@@ -106,7 +108,9 @@ def load_samples(path: str | Path) -> list[Sample]:
         try:
             samples.append(Sample.from_dict(record))
         except (TypeError, ValueError, AttributeError, KeyError) as err:
-            raise DataError(f"{path}: sample {number} is not a sample ({err}); give a file written by `tweetsmith sample`") from None
+            raise DataError(
+                f"{path}: sample {number} is not a sample ({err}); give a file written by `tweetsmith sample`"
+            ) from None
     return samples
 
 

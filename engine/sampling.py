@@ -48,14 +48,18 @@ class SamplingConfig:
 
     temperature: float = option(0.9, "softmax temperature, 0..5; 0 means greedy decoding")
     top_k: int = option(50, "keep only the k most likely tokens; 0 turns it off")
-    top_p: float = option(1.0, "nucleus sampling: keep the smallest set of tokens with this much probability, in (0, 1]")
+    top_p: float = option(
+        1.0, "nucleus sampling: keep the smallest set of tokens with this much probability, in (0, 1]"
+    )
     typical_p: float = option(1.0, "locally typical sampling mass, in (0, 1]; 1 turns it off")
     min_p: float = option(0.0, "drop tokens below min_p times the top token's probability, in [0, 1); 0 turns it off")
     # 1.1 by default: on a 56-step run it halved the samples with a problem (24 -> 12 of 100, most of them
     # a repeated phrase) and raised dist-2 (0.758 -> 0.808) without making the samples easier to tell from
     # real tweets (README, "The repetition guard"). no_repeat_ngram_size=3 did as well on problems but
     # forbids repeating the prompt's own tag tokens, and blocks quotes of a phrase within one tweet.
-    repetition_penalty: float = option(1.1, "divide the logits of tokens already present by this, 0.5..5; 1 turns it off")
+    repetition_penalty: float = option(
+        1.1, "divide the logits of tokens already present by this, 0.5..5; 1 turns it off"
+    )
     no_repeat_ngram_size: int = option(0, "never repeat an n-gram of this many tokens; 0 turns it off")
     max_new_tokens: int = option(60, "stop a sample after this many new tokens, 1..1024")
     seed: int = option(0, "random seed of the first sample; sample i uses seed + i")
@@ -65,7 +69,7 @@ class SamplingConfig:
     def greedy(self) -> bool:
         return self.temperature == 0
 
-    def validated(self) -> "SamplingConfig":
+    def validated(self) -> SamplingConfig:
         """Return self if every value is in range, else raise ConfigError naming the field and its range."""
         checks = (
             ("temperature", 0 <= self.temperature <= MAX_TEMPERATURE, f"0..{MAX_TEMPERATURE:g}"),
@@ -82,10 +86,14 @@ class SamplingConfig:
         for name, ok, valid in checks:
             value = getattr(self, name)
             if not ok or (isinstance(value, float) and value != value):  # NaN fails every range
-                raise ConfigError(f"{name} must be in {valid}, got {value:g}" if isinstance(value, float) else f"{name} must be in {valid}, got {value}")
+                raise ConfigError(
+                    f"{name} must be in {valid}, got {value:g}"
+                    if isinstance(value, float)
+                    else f"{name} must be in {valid}, got {value}"
+                )
         return self
 
-    def with_changes(self, **changes) -> "SamplingConfig":
+    def with_changes(self, **changes) -> SamplingConfig:
         """A copy with some fields changed, validated (unknown names raise ConfigError)."""
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
@@ -107,7 +115,9 @@ class SamplingConfig:
         if self.greedy:
             kwargs["do_sample"] = False
             return kwargs
-        kwargs.update(do_sample=True, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, typical_p=self.typical_p)
+        kwargs.update(
+            do_sample=True, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, typical_p=self.typical_p
+        )
         if self.min_p > 0:
             kwargs["min_p"] = self.min_p
         return kwargs
@@ -121,13 +131,19 @@ class SamplingConfig:
     def knobs_on(self) -> list[tuple[str, str, float]]:
         """(short label, prose label, value) of each optional knob that is not at its off value, for the
         labels of ``short`` and ``prose``."""
-        return [(short, prose, getattr(self, name)) for name, short, prose, off in OPTIONAL_KNOBS
-                if getattr(self, name) != off]
+        return [
+            (short, prose, getattr(self, name))
+            for name, short, prose, off in OPTIONAL_KNOBS
+            if getattr(self, name) != off
+        ]
 
     def prose(self) -> str:
         """For reports: ``temperature 0.9, top-k 50, top-p 1, repetition penalty 1.1`` (knobs left off unnamed)."""
-        parts = ["greedy decoding" if self.greedy else f"temperature {self.temperature:g}", f"top-k {self.top_k}",
-                 f"top-p {self.top_p:g}"]
+        parts = [
+            "greedy decoding" if self.greedy else f"temperature {self.temperature:g}",
+            f"top-k {self.top_k}",
+            f"top-p {self.top_p:g}",
+        ]
         parts += [f"{prose} {value:g}" for _, prose, value in self.knobs_on()]
         return ", ".join(parts)
 
@@ -135,7 +151,7 @@ class SamplingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "SamplingConfig":
+    def from_dict(cls, values: dict) -> SamplingConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .card import file_sha256
 from .paths import home
@@ -47,7 +48,9 @@ class StageRecord:
         self.stages: dict[str, StageTime] = {}
         for name, entry in (stages or {}).items():
             try:
-                self.stages[name] = StageTime(name, float(entry["seconds"]), bool(entry["cached"]), str(entry.get("key", "")))
+                self.stages[name] = StageTime(
+                    name, float(entry["seconds"]), bool(entry["cached"]), str(entry.get("key", ""))
+                )
             except (KeyError, TypeError, ValueError):
                 continue  # a damaged entry: the stage runs again
 
@@ -75,6 +78,12 @@ class StageRecord:
         self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.path, {"stages": {
-            s.stage: {"seconds": round(s.seconds, 3), "cached": s.cached, "key": s.key} for s in self.stages.values()
-        }})
+        write_json_atomic(
+            self.path,
+            {
+                "stages": {
+                    s.stage: {"seconds": round(s.seconds, 3), "cached": s.cached, "key": s.key}
+                    for s in self.stages.values()
+                }
+            },
+        )

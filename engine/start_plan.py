@@ -8,9 +8,10 @@ layout is ``engine.runs``'s to know.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .run_record import recorded_data_dir
 from .runs import RunPaths, has_final_model, is_run_dir
@@ -49,8 +50,9 @@ def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | No
     return StartPlan(None, model_spec, data_dir, "base")
 
 
-def load_side_model(side: Side, run_dir: Path | None, spec: str | None, progress: Callable[[str], None],
-                    precision: str = "auto") -> LoadedModel:
+def load_side_model(
+    side: Side, run_dir: Path | None, spec: str | None, progress: Callable[[str], None], precision: str = "auto"
+) -> LoadedModel:
     """One side of a run (its base, or base + its tuned adapter), else the model ``spec`` names; in the
     precision that is faster here with ``auto`` (measured once per machine: bf16 or fp32 on a CPU)."""
     from .models import DEFAULT_MODEL, load_model, load_run_model

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 FORWARD_SHARE = 1 / 3  # of a micro-batch's time; backward takes the other two thirds
 HEARTBEAT_S = 1.0  # at most one heartbeat a second: the line moves, the event loop is not flooded
@@ -41,8 +41,16 @@ def transformer_layers(model) -> list:
 class StepWatch:
     """Hooks that check ``cancel`` and send heartbeats; ``micro_batch`` is advanced by the trainer."""
 
-    def __init__(self, model, *, cancel: threading.Event | None, on_heartbeat: Callable[[float, int], None] | None,
-                 grad_accum: int, heartbeat_s: float | None = None, raise_on_cancel: bool = True):
+    def __init__(
+        self,
+        model,
+        *,
+        cancel: threading.Event | None,
+        on_heartbeat: Callable[[float, int], None] | None,
+        grad_accum: int,
+        heartbeat_s: float | None = None,
+        raise_on_cancel: bool = True,
+    ):
         self.cancel = cancel
         self.on_heartbeat = on_heartbeat
         self.grad_accum = max(grad_accum, 1)

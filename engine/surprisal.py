@@ -19,8 +19,8 @@ Log-probabilities are natural logs (nats); surprisal in bits is ``-logprob / ln 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from tweetsmith.data.records import Record, format_line
 
@@ -82,10 +82,23 @@ class TextScore:
 
     def to_dict(self) -> dict:
         return {
-            "author": self.author, "text": self.text, "model": self.model, "mean_logprob": self.mean_logprob,
-            "perplexity": self.perplexity, "scored_tokens": len(self.scored),
-            "tokens": [{"piece": t.piece, "logprob": t.logprob, "context": t.context, "end_of_text": t.end_of_text,
-                        "start": t.start, "end": t.end} for t in self.tokens],
+            "author": self.author,
+            "text": self.text,
+            "model": self.model,
+            "mean_logprob": self.mean_logprob,
+            "perplexity": self.perplexity,
+            "scored_tokens": len(self.scored),
+            "tokens": [
+                {
+                    "piece": t.piece,
+                    "logprob": t.logprob,
+                    "context": t.context,
+                    "end_of_text": t.end_of_text,
+                    "start": t.start,
+                    "end": t.end,
+                }
+                for t in self.tokens
+            ],
         }
 
 
@@ -112,9 +125,17 @@ class FileScore:
         return -sum(t.logprob for t in scored) / len(scored) if scored else None
 
     def to_dict(self, with_records: bool = False) -> dict:
-        out = {"file": self.name, "model": self.model, "nll": self.nll, "perplexity": self.perplexity,
-               "tokens": self.tokens, "text_nll": self.text_nll, "records": len(self.records),
-               "stride_tokens": self.stride_tokens, "max_len_tokens": self.max_len_tokens}
+        out = {
+            "file": self.name,
+            "model": self.model,
+            "nll": self.nll,
+            "perplexity": self.perplexity,
+            "tokens": self.tokens,
+            "text_nll": self.text_nll,
+            "records": len(self.records),
+            "stride_tokens": self.stride_tokens,
+            "max_len_tokens": self.max_len_tokens,
+        }
         if with_records:
             out["by_record"] = [r.to_dict() for r in self.records]
         return out
@@ -123,7 +144,9 @@ class FileScore:
 # --- forward passes --------------------------------------------------------------------------------
 
 
-def _window_logprobs(model, rows: Sequence[tuple[Sequence[int], int]], *, pad_id: int, batch_rows: int = 8) -> list[list[float]]:
+def _window_logprobs(
+    model, rows: Sequence[tuple[Sequence[int], int]], *, pad_id: int, batch_rows: int = 8
+) -> list[list[float]]:
     """For each (ids, first) row: log-probabilities of ``ids[first:]``, each predicted from the ids before it
     in the row (right-padded batches, padding masked; the same computation as ``perplexity.sum_nll``)."""
     import torch
@@ -135,32 +158,33 @@ def _window_logprobs(model, rows: Sequence[tuple[Sequence[int], int]], *, pad_id
     try:
         with torch.inference_mode():
             for start in range(0, len(rows), batch_rows):
-                batch = rows[start:start + batch_rows]
+                batch = rows[start : start + batch_rows]
                 width = max(len(ids) for ids, _ in batch)
                 input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
                 attention = torch.zeros((len(batch), width), dtype=torch.long)
                 for r, (ids, _) in enumerate(batch):
-                    input_ids[r, :len(ids)] = torch.tensor(list(ids), dtype=torch.long)
-                    attention[r, :len(ids)] = 1
+                    input_ids[r, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+                    attention[r, : len(ids)] = 1
                 logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
                 logprobs = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
                 targets = input_ids[:, 1:].to(device)
                 picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double().cpu()
                 for r, (ids, first) in enumerate(batch):
-                    out.append(picked[r, first - 1:len(ids) - 1].tolist())
+                    out.append(picked[r, first - 1 : len(ids) - 1].tolist())
     finally:
         model.train(was_training)
     return out
 
 
-def _stream_logprobs(model, ids: Sequence[int], *, stride_tokens: int, max_len_tokens: int, pad_id: int,
-                     batch_rows: int = 4) -> list[float | None]:
+def _stream_logprobs(
+    model, ids: Sequence[int], *, stride_tokens: int, max_len_tokens: int, pad_id: int, batch_rows: int = 4
+) -> list[float | None]:
     """Log-probability of every token of ``ids`` by the perplexity windows (None for the first token)."""
     windows = sliding_windows(len(ids), max_len_tokens, stride_tokens)
-    rows = [(ids[w.begin:w.end], w.target_begin - w.begin) for w in windows]
+    rows = [(ids[w.begin : w.end], w.target_begin - w.begin) for w in windows]
     values: list[float | None] = [None] * len(ids)
     for w, row in zip(windows, _window_logprobs(model, rows, pad_id=pad_id, batch_rows=batch_rows)):
-        values[w.target_begin:w.end] = row
+        values[w.target_begin : w.end] = row
     return values
 
 
@@ -183,14 +207,16 @@ def _pieces(tokenizer, line: str, ids: Sequence[int]) -> list[tuple[int, int]]:
             return spans
     done = 0  # slow tokenizers: grow the decoded prefix token by token
     for k in range(len(ids)):
-        text = tokenizer.decode(list(ids[:k + 1]), clean_up_tokenization_spaces=False)
+        text = tokenizer.decode(list(ids[: k + 1]), clean_up_tokenization_spaces=False)
         end = len(text) if not text.endswith("\ufffd") else done
         spans.append((done, max(end, done)))
         done = max(end, done)
     return spans
 
 
-def _text_score(tokenizer, record: Record, ids: Sequence[int], logprobs: Sequence[float | None], model: str) -> TextScore:
+def _text_score(
+    tokenizer, record: Record, ids: Sequence[int], logprobs: Sequence[float | None], model: str
+) -> TextScore:
     """``ids`` = the line's tokens + end-of-text; ``logprobs`` one per id (None: not predicted)."""
     line = format_line(record)
     prefix = len(line) - len(record.text)
@@ -200,8 +226,11 @@ def _text_score(tokenizer, record: Record, ids: Sequence[int], logprobs: Sequenc
         if lp is None:
             continue
         context = b <= prefix
-        tokens.append(TokenScore(int(token_id), line[a:b], max(a, prefix) - prefix, max(b, prefix) - prefix,
-                                 float(lp), context=context))
+        tokens.append(
+            TokenScore(
+                int(token_id), line[a:b], max(a, prefix) - prefix, max(b, prefix) - prefix, float(lp), context=context
+            )
+        )
     if logprobs[-1] is not None:
         n = len(record.text)
         tokens.append(TokenScore(int(ids[-1]), "", n, n, float(logprobs[-1]), end_of_text=True))
@@ -213,7 +242,9 @@ def _name(loaded) -> str:
     return info.spec + (f" + {info.adapter}" if info.adapter else "")
 
 
-def score_texts(loaded, records: Sequence[Record], *, batch_rows: int = 8, model_name: str | None = None) -> list[TextScore]:
+def score_texts(
+    loaded, records: Sequence[Record], *, batch_rows: int = 8, model_name: str | None = None
+) -> list[TextScore]:
     """Each record scored on its own (see the module docstring). A record longer than the model's
     context is scored by the perplexity windows."""
     max_len = max_len_for(loaded.model)
@@ -227,8 +258,13 @@ def score_texts(loaded, records: Sequence[Record], *, batch_rows: int = 8, model
         out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], lps, name)
     for i in (i for i in range(len(records)) if out[i] is None):
         ids = [loaded.eot_id] + encoded[i]
-        lps = _stream_logprobs(loaded.model, ids, stride_tokens=min(DEFAULT_STRIDE_TOKENS, max_len),
-                               max_len_tokens=max_len, pad_id=loaded.pad_id)
+        lps = _stream_logprobs(
+            loaded.model,
+            ids,
+            stride_tokens=min(DEFAULT_STRIDE_TOKENS, max_len),
+            max_len_tokens=max_len,
+            pad_id=loaded.pad_id,
+        )
         out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], lps[1:], name)
     return out  # type: ignore[return-value]
 
@@ -247,8 +283,15 @@ def score_text(loaded, author: str, text: str) -> TextScore:
     return score_texts(loaded, [Record(author.strip().lstrip("@"), text)])[0]
 
 
-def score_lines(loaded, lines: Sequence[str], *, name: str = "<lines>", stride_tokens: int = DEFAULT_STRIDE_TOKENS,
-                batch_windows: int = 4, model_name: str | None = None) -> FileScore:
+def score_lines(
+    loaded,
+    lines: Sequence[str],
+    *,
+    name: str = "<lines>",
+    stride_tokens: int = DEFAULT_STRIDE_TOKENS,
+    batch_windows: int = 4,
+    model_name: str | None = None,
+) -> FileScore:
     """A file's records scored as eval scores the file (see the module docstring)."""
     from tweetsmith.data.records import parse_line
 
@@ -257,16 +300,29 @@ def score_lines(loaded, lines: Sequence[str], *, name: str = "<lines>", stride_t
     stride = min(stride_tokens, max_len)
     encoded = encode_records(loaded.tokenizer, list(lines), loaded.eot_id) if lines else []
     stream = [t for ids in encoded for t in ids]
-    values = _stream_logprobs(loaded.model, stream, stride_tokens=stride, max_len_tokens=max_len,
-                              pad_id=loaded.pad_id, batch_rows=batch_windows)
+    values = _stream_logprobs(
+        loaded.model,
+        stream,
+        stride_tokens=stride,
+        max_len_tokens=max_len,
+        pad_id=loaded.pad_id,
+        batch_rows=batch_windows,
+    )
     records, at = [], 0
     for line, ids in zip(lines, encoded):
-        records.append(_text_score(loaded.tokenizer, parse_line(line), ids, values[at:at + len(ids)], model))
+        records.append(_text_score(loaded.tokenizer, parse_line(line), ids, values[at : at + len(ids)], model))
         at += len(ids)
     predicted = [v for v in values if v is not None]
     nll = -sum(predicted) / max(len(predicted), 1)
-    return FileScore(name=name, model=model, records=tuple(records), nll=nll, tokens=len(predicted),
-                     stride_tokens=stride, max_len_tokens=max_len)
+    return FileScore(
+        name=name,
+        model=model,
+        records=tuple(records),
+        nll=nll,
+        tokens=len(predicted),
+        stride_tokens=stride,
+        max_len_tokens=max_len,
+    )
 
 
 def score_file(loaded, path, **kwargs) -> FileScore:
@@ -292,8 +348,14 @@ class Disagreement:
         return self.tuned - self.base
 
     def to_dict(self) -> dict:
-        return {"piece": self.piece, "start": self.start, "end": self.end, "base": self.base, "tuned": self.tuned,
-                "change": self.change}
+        return {
+            "piece": self.piece,
+            "start": self.start,
+            "end": self.end,
+            "base": self.base,
+            "tuned": self.tuned,
+            "change": self.change,
+        }
 
 
 def disagreements(base: TextScore, tuned: TextScore, top: int = 5) -> list[Disagreement]:
@@ -302,7 +364,9 @@ def disagreements(base: TextScore, tuned: TextScore, top: int = 5) -> list[Disag
     a, b = base.scored, tuned.scored
     if [t.token_id for t in a] != [t.token_id for t in b]:
         return []
-    pairs = [Disagreement("<end>" if x.end_of_text else x.piece, x.start, x.end, x.logprob, y.logprob) for x, y in zip(a, b)]
+    pairs = [
+        Disagreement("<end>" if x.end_of_text else x.piece, x.start, x.end, x.logprob, y.logprob) for x, y in zip(a, b)
+    ]
     return sorted(pairs, key=lambda d: -abs(d.change))[:top]
 
 

@@ -13,9 +13,10 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, TrainingError
 from .run_record import RunRecord, check_run_out
@@ -46,10 +47,7 @@ class Processes:
 
 
 def train(
-    config: TrainConfig,
-    *,
-    on_event: Callable[[TrainEvent], None] | None = None,
-    cancel: threading.Event | None = None,
+    config: TrainConfig, *, on_event: Callable[[TrainEvent], None] | None = None, cancel: threading.Event | None = None
 ) -> TrainingFinished:
     """Train as ``config`` says; events go to ``on_event``; setting ``cancel`` stops at the next micro-batch
     and keeps a checkpoint. User errors raise ConfigError/TrainingError/ModelError (or DataError) before
@@ -65,8 +63,9 @@ def train(
         splits = read_splits(config.data)
         started = time.perf_counter()
         with quiet_progress_bars():
-            return _attempts(config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel,
-                             started=started)
+            return _attempts(
+                config, splits, paths, procs, resume_from=resume_from, on_event=on_event, cancel=cancel, started=started
+            )
 
 
 def _run_lock(paths: RunPaths, procs: Processes):
@@ -91,9 +90,17 @@ def quiet_progress_bars():
             hf_logging.enable_progress_bar()
 
 
-def _attempts(config: TrainConfig, splits: Splits, paths: RunPaths, procs: Processes, *, resume_from: Path | None,
-              on_event: Callable[[TrainEvent], None] | None, cancel: threading.Event | None,
-              started: float) -> TrainingFinished:
+def _attempts(
+    config: TrainConfig,
+    splits: Splits,
+    paths: RunPaths,
+    procs: Processes,
+    *,
+    resume_from: Path | None,
+    on_event: Callable[[TrainEvent], None] | None,
+    cancel: threading.Event | None,
+    started: float,
+) -> TrainingFinished:
     """Run the attempt; after a CUDA out-of-memory error the plan did not foresee, run it again with half
     the micro-batch and twice the accumulation (same tokens per step), from this run's newest checkpoint."""
     from . import checkpoints
@@ -101,8 +108,18 @@ def _attempts(config: TrainConfig, splits: Splits, paths: RunPaths, procs: Proce
 
     batch_size, grad_accum, notice = config.batch_size, config.grad_accum, None
     while True:
-        attempt = TrainAttempt(config, splits, paths, procs, batch_size=batch_size, grad_accum=grad_accum,
-                               resume_from=resume_from, on_event=on_event, cancel=cancel, notice=notice)
+        attempt = TrainAttempt(
+            config,
+            splits,
+            paths,
+            procs,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            resume_from=resume_from,
+            on_event=on_event,
+            cancel=cancel,
+            notice=notice,
+        )
         try:
             return attempt.run(started)
         except Exception as err:  # noqa: BLE001 - sorted below: OOM retries, a full disk is a user error
@@ -133,17 +150,27 @@ def _check_run_dir(config: TrainConfig, paths: RunPaths) -> Path | None:
 
     if not config.resume:
         if paths.final.exists() or checkpoints.has_any(paths.checkpoints):
-            raise TrainingError(f"{paths.root} already holds a trained run; pass --resume to continue it, or choose another --out")
+            raise TrainingError(
+                f"{paths.root} already holds a trained run; pass --resume to continue it, or choose another --out"
+            )
         return None
     newest = checkpoints.newest(paths.checkpoints)
     if newest is None:
         raise TrainingError(f"{paths.root}: no complete checkpoint to resume from; start without --resume")
     previous = RunRecord.read(paths.root)
-    for key, before, now in (("requested_model", previous.requested_model, config.model),
-                             ("method", previous.method, config.method), ("pack", previous.pack, config.pack),
-                             ("quantize", previous.quantize, config.quantize),
-                             ("lora_r", previous.lora_r if previous.method != "full" else None,
-                              config.lora_r if config.method != "full" else None)):
+    for key, before, now in (
+        ("requested_model", previous.requested_model, config.model),
+        ("method", previous.method, config.method),
+        ("pack", previous.pack, config.pack),
+        ("quantize", previous.quantize, config.quantize),
+        (
+            "lora_r",
+            previous.lora_r if previous.method != "full" else None,
+            config.lora_r if config.method != "full" else None,
+        ),
+    ):
         if before != now:
-            raise ConfigError(f"{paths.root} was trained with {key}={before!r}, not {now!r}; resume with the same settings")
+            raise ConfigError(
+                f"{paths.root} was trained with {key}={before!r}, not {now!r}; resume with the same settings"
+            )
     return newest.path

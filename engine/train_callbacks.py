@@ -41,8 +41,10 @@ class EarlyStopping(TrainerCallback):
         self.waited += 1
         if self.waited >= self.patience and state.global_step < state.max_steps:
             control.should_training_stop = True
-            self.reason = (f"stopped early: valid perplexity did not improve for {self.patience} evaluations "
-                           f"(best {self.best:.2f} at step {self.best_step})")
+            self.reason = (
+                f"stopped early: valid perplexity did not improve for {self.patience} evaluations "
+                f"(best {self.best:.2f} at step {self.best_step})"
+            )
         return control
 
 

@@ -28,38 +28,75 @@ class TrainConfig:
     lora: bool = option(False, "train LoRA adapters instead of all weights")
     lora_r: int = option(16, "LoRA rank (16 on every linear layer matched the reference run's quality)")
     lora_alpha: int = option(32, "LoRA alpha (the update is scaled by alpha / rank)")
-    lora_dropout: float = option(0.0, "dropout on the LoRA path (0: one epoch does not overfit, and it saves a pass over every adapted input)")
-    quantize: str | None = option(None, "load the base model in 4-bit (NF4) or 8-bit and train LoRA on it (QLoRA)", choices=("4bit", "8bit"))
+    lora_dropout: float = option(
+        0.0, "dropout on the LoRA path (0: one epoch does not overfit, and it saves a pass over every adapted input)"
+    )
+    quantize: str | None = option(
+        None, "load the base model in 4-bit (NF4) or 8-bit and train LoRA on it (QLoRA)", choices=("4bit", "8bit")
+    )
     epochs: float = option(1.0, "passes over the train split (ignored when --max-steps is set)")
     max_steps: int = option(0, "optimizer steps to train (0: use --epochs)")
-    min_steps: int = option(MIN_STEPS, "train at least this many optimizer steps when --epochs gives fewer (a small "
-                            f"corpus: more epochs, at most {MAX_AUTO_EPOCHS}; 0: exactly --epochs)")
+    min_steps: int = option(
+        MIN_STEPS,
+        "train at least this many optimizer steps when --epochs gives fewer (a small "
+        f"corpus: more epochs, at most {MAX_AUTO_EPOCHS}; 0: exactly --epochs)",
+    )
     lr: float | None = option(None, "peak learning rate; None: 5e-5 full, 3e-4 LoRA/QLoRA")
-    lr_scheduler: str = option("cosine", "learning-rate schedule after warmup", choices=("cosine", "linear", "constant_with_warmup"))
+    lr_scheduler: str = option(
+        "cosine", "learning-rate schedule after warmup", choices=("cosine", "linear", "constant_with_warmup")
+    )
     warmup: float = option(0.03, "warmup: a fraction of the steps (< 1) or a number of steps")
-    batch_size: int = option(8, "examples per micro-batch per process (made smaller, with more accumulation, when it would not fit in memory)")
+    batch_size: int = option(
+        8,
+        "examples per micro-batch per process (made smaller, with more accumulation, when it would not fit in memory)",
+    )
     grad_accum: int = option(1, "micro-batches per optimizer step (effective batch = batch x accum x processes)")
-    block_size: int = option(0, "tokens per example (0: automatic, 256 on CPU where it is fastest per token, min(1024, context) on GPU)")
-    pack: str = option("isolated", "how records fill examples: isolated (packed blocks, each record attending only "
-                       "to itself with positions restarting, as the chat writes one tweet), concat (packed blocks of the "
-                       "record stream, each record seeing the ones before it), off (one padded record per example)",
-                       choices=("concat", "isolated", "off"))
+    block_size: int = option(
+        0, "tokens per example (0: automatic, 256 on CPU where it is fastest per token, min(1024, context) on GPU)"
+    )
+    pack: str = option(
+        "isolated",
+        "how records fill examples: isolated (packed blocks, each record attending only "
+        "to itself with positions restarting, as the chat writes one tweet), concat (packed blocks of the "
+        "record stream, each record seeing the ones before it), off (one padded record per example)",
+        choices=("concat", "isolated", "off"),
+    )
     eval_every: int = option(200, "evaluate valid perplexity every N steps and at the end (0: never)")
-    early_stopping: int = option(0, "stop after N evaluations in a row without a lower valid perplexity than the best "
-                                 "so far (0: never; needs --eval-every); final/ holds the best")
+    early_stopping: int = option(
+        0,
+        "stop after N evaluations in a row without a lower valid perplexity than the best "
+        "so far (0: never; needs --eval-every); final/ holds the best",
+    )
     save_every: int = option(200, "save a checkpoint every N steps and at the end (0: only the best and on stop)")
     keep_checkpoints: int = option(2, "keep the newest K checkpoints (plus the best)")
     seed: int = option(42, "random seed (data order, LoRA init, dropout)")
     resume: bool = option(False, "continue from the newest complete checkpoint in --out")
     merge: bool = option(False, "save the LoRA adapter merged into the base as a full model")
-    precision: str = option("auto", "compute precision (auto: bf16 on GPUs, else fp16; on CPUs whichever of bf16 and fp32 measures faster)", choices=("auto", "bf16", "fp16", "fp32"))
-    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (less memory, about a third slower; switched on by itself when memory is short)")
+    precision: str = option(
+        "auto",
+        "compute precision (auto: bf16 on GPUs, else fp16; on CPUs whichever of bf16 and fp32 measures faster)",
+        choices=("auto", "bf16", "fp16", "fp32"),
+    )
+    gradient_checkpointing: bool = option(
+        False,
+        "recompute activations in the backward pass (less memory, about a third slower; switched on by itself when memory is short)",
+    )
     compile: bool = option(False, "torch.compile the model (faster steps on GPU after a warm-up)")
-    loss: str = option("auto", "loss computation: chunked (output head and cross-entropy in chunks, the full logits never held), full (the model's own), auto (chunked on GPU, full on CPU where it is faster)", choices=("auto", "chunked", "full"))
+    loss: str = option(
+        "auto",
+        "loss computation: chunked (output head and cross-entropy in chunks, the full logits never held), full (the model's own), auto (chunked on GPU, full on CPU where it is faster)",
+        choices=("auto", "chunked", "full"),
+    )
     logging_steps: int = option(10, "log loss and tokens/s every N steps")
-    report_to: str = option("none", "also log loss, lr, valid perplexity and tokens/s for TensorBoard, in RUN/tensorboard "
-                            "(view: tensorboard --logdir RUN; needs the tensorboard package)", choices=("none", "tensorboard"))
-    allow_fallback: bool = option(True, "fall back to the embedded model when the hub model is unavailable", flag="--fallback")
+    report_to: str = option(
+        "none",
+        "also log loss, lr, valid perplexity and tokens/s for TensorBoard, in RUN/tensorboard "
+        "(view: tensorboard --logdir RUN; needs the tensorboard package)",
+        choices=("none", "tensorboard"),
+    )
+    allow_fallback: bool = option(
+        True, "fall back to the embedded model when the hub model is unavailable", flag="--fallback"
+    )
 
     @property
     def method(self) -> str:
@@ -69,7 +106,7 @@ class TrainConfig:
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]
 
-    def validated(self) -> "TrainConfig":
+    def validated(self) -> TrainConfig:
         """This config, once ``validate`` passes it (``ConfigError`` naming the flag otherwise): the check
         ``engine.config.config_from_strings`` runs after reading a config from strings."""
         validate(self)
@@ -104,12 +141,22 @@ def validate(config: TrainConfig) -> None:
         (config.warmup >= 0, f"--warmup must be 0 or positive, got {config.warmup}"),
         (config.quantize in (None, "4bit", "8bit"), f"--quantize must be 4bit or 8bit, got {config.quantize!r}"),
         (config.pack in ("concat", "isolated", "off"), f"--pack must be concat, isolated or off, got {config.pack!r}"),
-        (config.early_stopping >= 0, f"--early-stopping must be 0 (never) or a number of evaluations, got {config.early_stopping}"),
-        (not config.early_stopping or config.eval_every > 0,
-         "--early-stopping counts evaluations, and --eval-every 0 runs none: set --eval-every N, or drop --early-stopping"),
-        (config.report_to in ("none", "tensorboard"), f"--report-to must be none or tensorboard, got {config.report_to!r}"),
-        (config.report_to != "tensorboard" or tensorboard_installed(),
-         "--report-to tensorboard needs the tensorboard package: pip install tensorboard==2.21.0 (or drop --report-to)"),
+        (
+            config.early_stopping >= 0,
+            f"--early-stopping must be 0 (never) or a number of evaluations, got {config.early_stopping}",
+        ),
+        (
+            not config.early_stopping or config.eval_every > 0,
+            "--early-stopping counts evaluations, and --eval-every 0 runs none: set --eval-every N, or drop --early-stopping",
+        ),
+        (
+            config.report_to in ("none", "tensorboard"),
+            f"--report-to must be none or tensorboard, got {config.report_to!r}",
+        ),
+        (
+            config.report_to != "tensorboard" or tensorboard_installed(),
+            "--report-to tensorboard needs the tensorboard package: pip install tensorboard==2.21.0 (or drop --report-to)",
+        ),
     ]
     if config.method != "full":
         checks += [
@@ -144,7 +191,13 @@ def step_budget(config: TrainConfig, steps_per_epoch: int) -> StepBudget:
     steps = min(config.min_steps, MAX_AUTO_EPOCHS * steps_per_epoch)
     if steps <= from_epochs:
         return StepBudget(-1)
-    why = (f"toward --min-steps {config.min_steps}, at most {MAX_AUTO_EPOCHS} epochs" if steps < config.min_steps
-           else f"to reach --min-steps {config.min_steps}")
-    return StepBudget(steps, f"a small corpus ({steps_per_epoch} steps an epoch): training {steps} steps "
-                             f"({steps / steps_per_epoch:.1f} epochs) {why}; --min-steps 0 trains exactly --epochs")
+    why = (
+        f"toward --min-steps {config.min_steps}, at most {MAX_AUTO_EPOCHS} epochs"
+        if steps < config.min_steps
+        else f"to reach --min-steps {config.min_steps}"
+    )
+    return StepBudget(
+        steps,
+        f"a small corpus ({steps_per_epoch} steps an epoch): training {steps} steps "
+        f"({steps / steps_per_epoch:.1f} epochs) {why}; --min-steps 0 trains exactly --epochs",
+    )

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,9 @@ class Splits:
 def read_splits(data_dir: str | os.PathLike) -> Splits:
     """The train and valid lines of a data dir in line format; a missing or empty split is a TrainingError."""
     if not str(data_dir):
-        raise TrainingError("no data given: pass --data DIR, a folder with train.txt and valid.txt (`tweetsmith prepare` makes one)")
+        raise TrainingError(
+            "no data given: pass --data DIR, a folder with train.txt and valid.txt (`tweetsmith prepare` makes one)"
+        )
     directory = Path(data_dir).expanduser()
     if not directory.is_dir():
         raise TrainingError(f"{directory}: no such data directory; pass --data DIR with train.txt and valid.txt")
@@ -241,8 +244,9 @@ def pack_mode(value: str | bool) -> str:
     return value
 
 
-def build_train_data(encoded: EncodedRecords, *, block_size: int, pack: str | bool, pad_id: int,
-                     eot_id: int | None = None) -> TrainData:
+def build_train_data(
+    encoded: EncodedRecords, *, block_size: int, pack: str | bool, pad_id: int, eot_id: int | None = None
+) -> TrainData:
     """Packed blocks (concat, isolated) or one padded record per example, with a clear error when too short."""
     import torch
 

@@ -8,7 +8,7 @@ only, so they cross threads and rooms safely.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from .progress import Progress
 
@@ -104,4 +104,4 @@ class TrainingFinished:
     stopped_early: str | None = None  # --early-stopping ended a completed run before its last step: why, in one line
 
 
-TrainEvent = Union[TrainingStarted, Progress, StepHeartbeat, StepLogged, Evaluated, CheckpointSaved, TrainingFinished]
+TrainEvent = TrainingStarted | Progress | StepHeartbeat | StepLogged | Evaluated | CheckpointSaved | TrainingFinished

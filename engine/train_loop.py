@@ -16,15 +16,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .jsonl import append_jsonl
 from . import checkpoints
+from .jsonl import append_jsonl
 from .memory import mfu
 from .perplexity import DEFAULT_STRIDE_TOKENS, max_len_for, perplexity_of_lines
 from .progress import Progress
@@ -35,8 +35,13 @@ class RunMonitor:
     """Events and metrics.jsonl from the main process; one metrics line per logged (or evaluated) step."""
 
     def __init__(
-        self, *, on_event: Callable[[TrainEvent], None] | None, metrics_path: Path, is_main: bool,
-        flops_per_token: float, peak_flops: float | None,
+        self,
+        *,
+        on_event: Callable[[TrainEvent], None] | None,
+        metrics_path: Path,
+        is_main: bool,
+        flops_per_token: float,
+        peak_flops: float | None,
     ):
         self.on_event, self.metrics_path, self.is_main = on_event, metrics_path, is_main
         self.flops_per_token, self.peak_flops = flops_per_token, peak_flops
@@ -61,7 +66,9 @@ class RunMonitor:
         self.paused_s += seconds
         self.paused_since_log_s += seconds
 
-    def step_logged(self, *, step: int, total_steps: int, epoch: float, loss: float, lr: float, tokens: int) -> StepLogged:
+    def step_logged(
+        self, *, step: int, total_steps: int, epoch: float, loss: float, lr: float, tokens: int
+    ) -> StepLogged:
         now = time.perf_counter()
         interval = max(now - self.last_log_time - self.paused_since_log_s, 1e-9)
         tokens_per_s = tokens / interval
@@ -69,13 +76,26 @@ class RunMonitor:
         done = max(step - self.start_step, 1)
         per_step = max(now - self.start_time - self.paused_s, 0.0) / done
         event = StepLogged(
-            step=step, total_steps=total_steps, epoch=float(epoch or 0.0), loss=float(loss), lr=float(lr),
-            tokens_per_s=tokens_per_s, eta_s=per_step * max(total_steps - step, 0),
+            step=step,
+            total_steps=total_steps,
+            epoch=float(epoch or 0.0),
+            loss=float(loss),
+            lr=float(lr),
+            tokens_per_s=tokens_per_s,
+            eta_s=per_step * max(total_steps - step, 0),
             mfu=mfu(tokens_per_s, self.flops_per_token, self.peak_flops),
         )
         self.last_log_time, self.paused_since_log_s = now, 0.0
-        self._record({"step": step, "epoch": round(event.epoch, 4), "loss": event.loss, "lr": event.lr,
-                      "tokens_per_s": round(tokens_per_s, 2), **({"mfu": round(event.mfu, 4)} if event.mfu else {})})
+        self._record(
+            {
+                "step": step,
+                "epoch": round(event.epoch, 4),
+                "loss": event.loss,
+                "lr": event.lr,
+                "tokens_per_s": round(tokens_per_s, 2),
+                **({"mfu": round(event.mfu, 4)} if event.mfu else {}),
+            }
+        )
         self.emit(event)
         return event
 
@@ -85,8 +105,16 @@ class RunMonitor:
         elapsed = max(time.perf_counter() - self.start_time - self.paused_s, 0.0)
         done = (step - self.start_step) + fraction
         eta = elapsed / done * max(total_steps - step - fraction, 0.0) if done > 0.02 else None
-        self.emit(StepHeartbeat(step=step, total_steps=total_steps, fraction=fraction, micro_batch=micro_batch,
-                                grad_accum=grad_accum, eta_s=eta))
+        self.emit(
+            StepHeartbeat(
+                step=step,
+                total_steps=total_steps,
+                fraction=fraction,
+                micro_batch=micro_batch,
+                grad_accum=grad_accum,
+                eta_s=eta,
+            )
+        )
 
     def evaluated(self, step: int, valid_perplexity: float) -> None:
         self.last_valid_perplexity = valid_perplexity
@@ -133,8 +161,17 @@ def rng_restore(state: dict) -> None:
 class TweetTrainer(Trainer):
     """``transformers.Trainer`` with our evaluation, token counting and atomic checkpoints."""
 
-    def __init__(self, *args, monitor: RunMonitor, valid_lines: list[str], eot_id: int, pad_id: int,
-                 checkpoints_dir: Path, keep_checkpoints: int, **kwargs):
+    def __init__(
+        self,
+        *args,
+        monitor: RunMonitor,
+        valid_lines: list[str],
+        eot_id: int,
+        pad_id: int,
+        checkpoints_dir: Path,
+        keep_checkpoints: int,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.monitor, self.valid_lines, self.eot_id, self.pad_id = monitor, valid_lines, eot_id, pad_id
         self.checkpoints_dir, self.keep_checkpoints = checkpoints_dir, keep_checkpoints
@@ -154,11 +191,18 @@ class TweetTrainer(Trainer):
         """The model's loss, or the same value computed in chunks of the head (see engine.chunked_loss),
         normalised exactly as the Trainer normalises the model's own loss."""
         if not self.chunked_loss or return_outputs or "labels" not in inputs:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         from .chunked_loss import chunked_nll_sum
 
-        total, count = chunked_nll_sum(model, inputs["input_ids"], inputs["labels"], inputs.get("attention_mask"),
-                                       position_ids=inputs.get("position_ids"))
+        total, count = chunked_nll_sum(
+            model,
+            inputs["input_ids"],
+            inputs["labels"],
+            inputs.get("attention_mask"),
+            position_ids=inputs.get("position_ids"),
+        )
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         loss = total / (num_items_in_batch if scaled else max(count, 1))
         if self.args.average_tokens_across_devices and scaled:
@@ -185,8 +229,12 @@ class TweetTrainer(Trainer):
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         if "loss" in logs and "learning_rate" in logs:
             event = self.monitor.step_logged(
-                step=self.state.global_step, total_steps=self.state.max_steps, epoch=self.state.epoch or 0.0,
-                loss=logs["loss"], lr=logs["learning_rate"], tokens=self._take_useful_tokens(),
+                step=self.state.global_step,
+                total_steps=self.state.max_steps,
+                epoch=self.state.epoch or 0.0,
+                loss=logs["loss"],
+                lr=logs["learning_rate"],
+                tokens=self._take_useful_tokens(),
             )
             logs = {**logs, "tokens_per_s": event.tokens_per_s}  # to the Trainer's loggers too (--report-to)
         super().log(logs, *args, **kwargs)
@@ -199,8 +247,14 @@ class TweetTrainer(Trainer):
             # The definition's stride is 512, which a model with a context under 512 tokens can't take.
             stride = min(DEFAULT_STRIDE_TOKENS, max_len_for(self.model))
             result = perplexity_of_lines(
-                self.model, self.processing_class, self.valid_lines, eot_id=self.eot_id, pad_id=self.pad_id,
-                name="valid", stride_tokens=stride, on_progress=self._evaluation_progress(),
+                self.model,
+                self.processing_class,
+                self.valid_lines,
+                eot_id=self.eot_id,
+                pad_id=self.pad_id,
+                name="valid",
+                stride_tokens=stride,
+                on_progress=self._evaluation_progress(),
             )
             value[0] = result.perplexity
         if self.args.world_size > 1:  # one process scores, all agree on the number (and so on saving the best)
@@ -214,8 +268,12 @@ class TweetTrainer(Trainer):
         if self.sample_authors and self.is_world_process_zero():
             from .training_samples import training_samples
 
-            self.monitor.samples_generated(step, training_samples(
-                self.model, self.processing_class, self.sample_authors, eot_id=self.eot_id, pad_id=self.pad_id))
+            self.monitor.samples_generated(
+                step,
+                training_samples(
+                    self.model, self.processing_class, self.sample_authors, eot_id=self.eot_id, pad_id=self.pad_id
+                ),
+            )
         metrics = {f"{metric_key_prefix}_valid_perplexity": ppl}
         super().log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

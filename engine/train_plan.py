@@ -198,7 +198,9 @@ def saved_tensor_bytes(model, block_size: int, *, autocast_dtype=None, batch_siz
     ids = torch.randint(3, max(vocab - 1, 4), (batch_size, block_size), device=device)
     was_training = model.training
     model.train()
-    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
+    )
     try:
         with torch.enable_grad(), autocast, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             loss = model(input_ids=ids, labels=ids).loss
@@ -244,9 +246,16 @@ def probe_memory(model, block_size: int, *, precision: str, trainable_parameters
         overhead = CPU_ALLOCATOR_OVERHEAD.get((*key, False), ALLOCATOR_OVERHEAD)
         checkpointed_overhead = CPU_ALLOCATOR_OVERHEAD.get((*key, True), ALLOCATOR_OVERHEAD)
     return MemoryProfile(
-        fixed_bytes=fixed, state_bytes=12 * trainable_parameters, example_bytes=example,
-        checkpointed_example_bytes=checkpointed, transient_example_bytes=transient, block_size=block_size,
-        step_bytes=step, overhead=overhead, checkpointed_overhead=checkpointed_overhead, eval_bytes=eval_bytes,
+        fixed_bytes=fixed,
+        state_bytes=12 * trainable_parameters,
+        example_bytes=example,
+        checkpointed_example_bytes=checkpointed,
+        transient_example_bytes=transient,
+        block_size=block_size,
+        step_bytes=step,
+        overhead=overhead,
+        checkpointed_overhead=checkpointed_overhead,
+        eval_bytes=eval_bytes,
     )
 
 
@@ -267,8 +276,16 @@ def candidates(batch_size: int, grad_accum: int, block_size: int, checkpointing:
         yield 1, examples, block, True
 
 
-def plan_training(*, batch_size: int, grad_accum: int, block_size: int, gradient_checkpointing: bool,
-                  profile_for, available: int | None, device: str) -> TrainPlan:
+def plan_training(
+    *,
+    batch_size: int,
+    grad_accum: int,
+    block_size: int,
+    gradient_checkpointing: bool,
+    profile_for,
+    available: int | None,
+    device: str,
+) -> TrainPlan:
     """The first candidate whose estimate fits in ``HEADROOM`` of ``available`` (the request when it fits or
     when nothing is known). ``profile_for(block)`` returns the ``MemoryProfile`` of a block length."""
     profiles: dict[int, MemoryProfile] = {}
@@ -293,10 +310,19 @@ def plan_training(*, batch_size: int, grad_accum: int, block_size: int, gradient
                 changes.append("--gradient-checkpointing")
             if block != block_size:
                 changes.append(f"--block-size {block}")
-            line = (f"{_gib(asked)} needed for {batch_size} x {block_size} tokens but {_available_text(available, device)}: "
-                    f"training with {' '.join(changes)} instead (~{_gib(need)}, same tokens per step)")
-            return replace(plan, batch_size=batch, grad_accum=accum, block_size=block, gradient_checkpointing=ckpt,
-                           estimate_bytes=need, change=line)
+            line = (
+                f"{_gib(asked)} needed for {batch_size} x {block_size} tokens but {_available_text(available, device)}: "
+                f"training with {' '.join(changes)} instead (~{_gib(need)}, same tokens per step)"
+            )
+            return replace(
+                plan,
+                batch_size=batch,
+                grad_accum=accum,
+                block_size=block,
+                gradient_checkpointing=ckpt,
+                estimate_bytes=need,
+                change=line,
+            )
     raise TrainingError(
         f"this run needs ~{_gib(estimate(1, max(64, block_size // 8), True))} even at --batch-size 1 with "
         f"--gradient-checkpointing and a short --block-size, but only {_available_text(available, device)}: "
@@ -305,7 +331,7 @@ def plan_training(*, batch_size: int, grad_accum: int, block_size: int, gradient
 
 
 def _available_text(available: int, device: str) -> str:
-    """"4.0 GiB of RAM available", naming a cgroup limit when it is the tighter bound."""
+    """ "4.0 GiB of RAM available", naming a cgroup limit when it is the tighter bound."""
     bound = getattr(available, "bound", None)
     where = "GPU" if str(device).startswith("cuda") else "RAM"
     return f"{_gib(available)} of {where} available" + (f" ({bound})" if bound else "")

@@ -17,11 +17,11 @@ from typing import Any
 
 from . import checkpoints
 from .errors import ConfigError
+from .precision import PRECISION_DTYPES, choose_precision, matmul_shape
+from .progress import Progress
 from .run_record import RunRecord
 from .runs import trim_metrics
-from .precision import PRECISION_DTYPES, choose_precision, matmul_shape
 from .step_watch import StepCancelled, StepWatch
-from .progress import Progress
 from .train_config import step_budget
 from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
@@ -76,8 +76,20 @@ class TrainAttempt:
 
     Each step is a method named for what it does; ``run`` reads top to bottom."""
 
-    def __init__(self, config, splits, paths, procs, *, batch_size: int, grad_accum: int, resume_from: Path | None,
-                 on_event, cancel, notice: str | None):
+    def __init__(
+        self,
+        config,
+        splits,
+        paths,
+        procs,
+        *,
+        batch_size: int,
+        grad_accum: int,
+        resume_from: Path | None,
+        on_event,
+        cancel,
+        notice: str | None,
+    ):
         self.config, self.splits, self.paths, self.procs = config, splits, paths, procs
         self.batch_size, self.grad_accum, self.resume_from = batch_size, grad_accum, resume_from
         self.on_event, self.cancel, self.notice = on_event, cancel, notice
@@ -107,8 +119,9 @@ class TrainAttempt:
         model = self.model = self.wrap_for_method(loaded.model)
         self.emit(Progress("measuring memory", 0, None))
         plan = self.plan_memory(model, loaded, device, precision)
-        data = build_train_data(encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id,
-                                eot_id=loaded.eot_id)
+        data = build_train_data(
+            encoded, block_size=plan.block_size, pack=self.config.pack, pad_id=loaded.pad_id, eot_id=loaded.eot_id
+        )
         self.write_run_record(loaded, model, plan, precision, device, data)
         trainer, control, monitor = self.build_trainer(model, loaded, plan, precision, device, data)
         self.announce_on_begin(control, monitor, loaded, model, plan, precision, device, data)
@@ -139,8 +152,13 @@ class TrainAttempt:
         # On GPU the precision decides a frozen base's dtype, so it comes first; on CPU weights load in fp32
         # and the choice is measured on the loaded model's own matmul shape.
         precision = "fp32" if cpu_auto else choose_precision(config.precision, device, config.quantize is not None)
-        loaded = load_model(config.model, allow_fallback=config.allow_fallback, device=device, quantize=config.quantize,
-                            dtype=load_dtype(config.method, precision, device))
+        loaded = load_model(
+            config.model,
+            allow_fallback=config.allow_fallback,
+            device=device,
+            quantize=config.quantize,
+            dtype=load_dtype(config.method, precision, device),
+        )
         if cpu_auto:
             hidden, inner = matmul_shape(loaded.model.config)
             precision = choose_precision("auto", device, False, hidden=hidden, intermediate=inner)
@@ -149,8 +167,14 @@ class TrainAttempt:
     def encode(self, loaded):
         from .train_data import encode_cached
 
-        return encode_cached(loaded.tokenizer, self.splits.train, loaded.eot_id, cache_dir=self.paths.cache,
-                             name="train", write=self.procs.is_main)
+        return encode_cached(
+            loaded.tokenizer,
+            self.splits.train,
+            loaded.eot_id,
+            cache_dir=self.paths.cache,
+            name="train",
+            write=self.procs.is_main,
+        )
 
     def wrap_for_method(self, model):
         from transformers import set_seed
@@ -162,8 +186,14 @@ class TrainAttempt:
         if config.method == "full":
             model.requires_grad_(True)
         else:
-            model = apply_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
-                               quantized=config.method == "qlora", gradient_checkpointing=config.gradient_checkpointing)
+            model = apply_lora(
+                model,
+                r=config.lora_r,
+                alpha=config.lora_alpha,
+                dropout=config.lora_dropout,
+                quantized=config.method == "qlora",
+                gradient_checkpointing=config.gradient_checkpointing,
+            )
         model.train()
         self.base_config = model.get_base_model().config if config.method != "full" else model.config
         self.base_config.use_cache = False  # no KV cache while training; restored before saving final/
@@ -176,16 +206,24 @@ class TrainAttempt:
         config = self.config
         batch, block = default_shape(device, loaded.context_tokens, self.batch_size, config.block_size)
         if block > loaded.context_tokens:
-            raise ConfigError(f"--block-size {block} exceeds {loaded.info.name}'s context of {loaded.context_tokens} tokens")
+            raise ConfigError(
+                f"--block-size {block} exceeds {loaded.info.name}'s context of {loaded.context_tokens} tokens"
+            )
         trainable, _total = count_parameters(model)
 
         def profile_for(block_size: int):
             return probe_memory(model, block_size, precision=precision, trainable_parameters=trainable, device=device)
 
         available = available_now(device) if self.procs.world_size == 1 else None
-        return plan_training(batch_size=batch, grad_accum=self.grad_accum, block_size=block,
-                             gradient_checkpointing=config.gradient_checkpointing, profile_for=profile_for,
-                             available=available, device=device)
+        return plan_training(
+            batch_size=batch,
+            grad_accum=self.grad_accum,
+            block_size=block,
+            gradient_checkpointing=config.gradient_checkpointing,
+            profile_for=profile_for,
+            available=available,
+            device=device,
+        )
 
     def write_run_record(self, loaded, model, plan: TrainPlan, precision: str, device: str, data) -> None:
         from .lora import target_modules_of
@@ -194,13 +232,25 @@ class TrainAttempt:
         resolved_spec = loaded.info.spec
         if Path(resolved_spec).expanduser().exists():
             resolved_spec = str(Path(resolved_spec).expanduser().resolve())
-        record = RunRecord.of_training(config, model=resolved_spec, method=config.method, lr=config.learning_rate,
-                                block_size=plan.block_size, batch_size=plan.batch_size, grad_accum=plan.grad_accum,
-                                gradient_checkpointing=plan.gradient_checkpointing,
-                                world_size=procs.world_size, precision=precision, device=device, data=self.splits.data_dir,
-                                target_modules=target_modules_of(model) if config.method != "full" else [],
-                                eot_id=loaded.eot_id, pad_id=loaded.pad_id, train_tokens=data.useful_tokens,
-                                resumed_from=str(self.resume_from) if self.resume_from else None)
+        record = RunRecord.of_training(
+            config,
+            model=resolved_spec,
+            method=config.method,
+            lr=config.learning_rate,
+            block_size=plan.block_size,
+            batch_size=plan.batch_size,
+            grad_accum=plan.grad_accum,
+            gradient_checkpointing=plan.gradient_checkpointing,
+            world_size=procs.world_size,
+            precision=precision,
+            device=device,
+            data=self.splits.data_dir,
+            target_modules=target_modules_of(model) if config.method != "full" else [],
+            eot_id=loaded.eot_id,
+            pad_id=loaded.pad_id,
+            train_tokens=data.useful_tokens,
+            resumed_from=str(self.resume_from) if self.resume_from else None,
+        )
         if not procs.is_main:
             return
         paths.root.mkdir(parents=True, exist_ok=True)
@@ -208,9 +258,18 @@ class TrainAttempt:
         record.write(paths.root)
         from .card import start_card
 
-        start_card(paths.root, config, resolved=record, model_spec=resolved_spec, model_source=loaded.info.source,
-                   model_location=loaded.info.location, device=device, precision=precision, data_dir=self.splits.data_dir,
-                   resumed_from=str(self.resume_from) if self.resume_from else None)
+        start_card(
+            paths.root,
+            config,
+            resolved=record,
+            model_spec=resolved_spec,
+            model_source=loaded.info.source,
+            model_location=loaded.info.location,
+            device=device,
+            precision=precision,
+            data_dir=self.splits.data_dir,
+            resumed_from=str(self.resume_from) if self.resume_from else None,
+        )
         if self.resume_from is None:
             paths.metrics.unlink(missing_ok=True)
         else:  # lines logged after the checkpoint (before a kill) would come again: drop them
@@ -226,36 +285,74 @@ class TrainAttempt:
         cuda = device.startswith("cuda")
         per_step = plan.batch_size * plan.grad_accum * procs.world_size
         self.budget = step_budget(config, max(1, math.ceil(data.examples / per_step)))
-        if plan.gradient_checkpointing and not config.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        if (
+            plan.gradient_checkpointing
+            and not config.gradient_checkpointing
+            and hasattr(model, "enable_input_require_grads")
+        ):
             model.enable_input_require_grads()  # LoRA on a frozen base: checkpointed layers need a grad-requiring input
-        monitor = RunMonitor(on_event=self.on_event, metrics_path=paths.metrics, is_main=procs.is_main,
-                             flops_per_token=flops_per_token(model, plan.block_size), peak_flops=peak_flops(device))
-        control = ControlCallback(cancel=self.cancel, eval_every=config.eval_every, save_every=config.save_every,
-                                  world_size=procs.world_size)
+        monitor = RunMonitor(
+            on_event=self.on_event,
+            metrics_path=paths.metrics,
+            is_main=procs.is_main,
+            flops_per_token=flops_per_token(model, plan.block_size),
+            peak_flops=peak_flops(device),
+        )
+        control = ControlCallback(
+            cancel=self.cancel, eval_every=config.eval_every, save_every=config.save_every, world_size=procs.world_size
+        )
         args = training_arguments(
-            output_dir=str(paths.checkpoints), per_device_train_batch_size=plan.batch_size,
-            gradient_accumulation_steps=plan.grad_accum, learning_rate=config.learning_rate,
-            num_train_epochs=config.epochs, max_steps=self.budget.max_steps, lr_scheduler_type=config.lr_scheduler,
-            warmup_steps=config.warmup, logging_strategy="steps", logging_steps=config.logging_steps,
-            eval_strategy="no", save_strategy="no", seed=config.seed, report_to="none", disable_tqdm=True,
-            log_level="error", log_level_replica="error", use_cpu=device == "cpu", bf16=precision == "bf16",
-            fp16=precision == "fp16", tf32=True if cuda else None, optim="adamw_torch_fused",
-            dataloader_pin_memory=cuda, remove_unused_columns=False, label_names=["labels"],
-            torch_compile=config.compile, gradient_checkpointing=plan.gradient_checkpointing,
+            output_dir=str(paths.checkpoints),
+            per_device_train_batch_size=plan.batch_size,
+            gradient_accumulation_steps=plan.grad_accum,
+            learning_rate=config.learning_rate,
+            num_train_epochs=config.epochs,
+            max_steps=self.budget.max_steps,
+            lr_scheduler_type=config.lr_scheduler,
+            warmup_steps=config.warmup,
+            logging_strategy="steps",
+            logging_steps=config.logging_steps,
+            eval_strategy="no",
+            save_strategy="no",
+            seed=config.seed,
+            report_to="none",
+            disable_tqdm=True,
+            log_level="error",
+            log_level_replica="error",
+            use_cpu=device == "cpu",
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            tf32=True if cuda else None,
+            optim="adamw_torch_fused",
+            dataloader_pin_memory=cuda,
+            remove_unused_columns=False,
+            label_names=["labels"],
+            torch_compile=config.compile,
+            gradient_checkpointing=plan.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
-            ddp_backend="gloo" if not cuda and procs.world_size > 1 else None, ddp_find_unused_parameters=False,
+            ddp_backend="gloo" if not cuda and procs.world_size > 1 else None,
+            ddp_find_unused_parameters=False,
         )
         trainer = TweetTrainer(
-            model=model, args=args, train_dataset=data.dataset, data_collator=data.collator,
-            processing_class=loaded.tokenizer, monitor=monitor, valid_lines=self.splits.valid, eot_id=loaded.eot_id,
-            pad_id=loaded.pad_id, checkpoints_dir=paths.checkpoints, keep_checkpoints=config.keep_checkpoints,
+            model=model,
+            args=args,
+            train_dataset=data.dataset,
+            data_collator=data.collator,
+            processing_class=loaded.tokenizer,
+            monitor=monitor,
+            valid_lines=self.splits.valid,
+            eot_id=loaded.eot_id,
+            pad_id=loaded.pad_id,
+            checkpoints_dir=paths.checkpoints,
+            keep_checkpoints=config.keep_checkpoints,
             callbacks=[control],
         )
         trainer.remove_callback(PrinterCallback)
         from .train_callbacks import extra_callbacks
 
-        for callback in extra_callbacks(config, paths.root, is_main=procs.is_main, best=trainer.best_perplexity,
-                                        best_step=trainer.best_step):
+        for callback in extra_callbacks(
+            config, paths.root, is_main=procs.is_main, best=trainer.best_perplexity, best_step=trainer.best_step
+        ):
             trainer.add_callback(callback)  # --report-to tensorboard, --early-stopping N
         from .training_samples import fixed_authors
 
@@ -264,15 +361,23 @@ class TrainAttempt:
         # In one process the stop flag is checked inside every layer's forward and backward; under DDP all
         # processes must agree first, so they stop at the end of a step (ControlCallback).
         trainer.step_watch = StepWatch(
-            model, cancel=self.cancel if procs.world_size == 1 else None, grad_accum=plan.grad_accum,
+            model,
+            cancel=self.cancel if procs.world_size == 1 else None,
+            grad_accum=plan.grad_accum,
             on_heartbeat=lambda fraction, micro: monitor.heartbeat(
-                step=trainer.state.global_step, total_steps=trainer.state.max_steps, fraction=fraction,
-                micro_batch=micro, grad_accum=plan.grad_accum),
+                step=trainer.state.global_step,
+                total_steps=trainer.state.max_steps,
+                fraction=fraction,
+                micro_batch=micro,
+                grad_accum=plan.grad_accum,
+            ),
         )
         self.trainer = trainer
         return trainer, control, monitor
 
-    def announce_on_begin(self, control, monitor, loaded, model, plan: TrainPlan, precision: str, device: str, data) -> None:
+    def announce_on_begin(
+        self, control, monitor, loaded, model, plan: TrainPlan, precision: str, device: str, data
+    ) -> None:
         from .lora import count_parameters
 
         config = self.config
@@ -281,18 +386,31 @@ class TrainAttempt:
         per_step = plan.batch_size * plan.grad_accum * self.procs.world_size
         notices = [n for n in (loaded.info.notice, self.notice, plan.change, self.budget.notice) if n]
         if config.method == "qlora" and not device.startswith("cuda"):
-            notices.append("QLoRA on CPU: bitsandbytes' 4/8-bit CPU kernels work but are slow; it saves memory, not time")
+            notices.append(
+                "QLoRA on CPU: bitsandbytes' 4/8-bit CPU kernels work but are slow; it saves memory, not time"
+            )
 
         def announce(state) -> None:
             monitor.begin(state.global_step)
-            monitor.emit(TrainingStarted(
-                total_steps=state.max_steps, epochs=state.max_steps * per_step / max(data.examples, 1),
-                train_tokens=data.useful_tokens, block_size=plan.block_size, batch_size=plan.batch_size,
-                grad_accum=plan.grad_accum, memory_estimate_bytes=plan.estimate_bytes, device=device,
-                dtype=PRECISION_DTYPES[precision], method=config.method, trainable_parameters=trainable,
-                total_parameters=total, resumed_from_step=state.global_step, model_description=description,
-                notice="; ".join(notices) or None,
-            ))
+            monitor.emit(
+                TrainingStarted(
+                    total_steps=state.max_steps,
+                    epochs=state.max_steps * per_step / max(data.examples, 1),
+                    train_tokens=data.useful_tokens,
+                    block_size=plan.block_size,
+                    batch_size=plan.batch_size,
+                    grad_accum=plan.grad_accum,
+                    memory_estimate_bytes=plan.estimate_bytes,
+                    device=device,
+                    dtype=PRECISION_DTYPES[precision],
+                    method=config.method,
+                    trainable_parameters=trainable,
+                    total_parameters=total,
+                    resumed_from_step=state.global_step,
+                    model_description=description,
+                    notice="; ".join(notices) or None,
+                )
+            )
 
         control.on_begin = announce
 
@@ -320,11 +438,15 @@ class TrainAttempt:
             trainer.save_stop_checkpoint()
         return True
 
-    def finish(self, trainer, control, monitor, model, loaded, started: float, stopped_inside_step: bool) -> TrainingFinished:
+    def finish(
+        self, trainer, control, monitor, model, loaded, started: float, stopped_inside_step: bool
+    ) -> TrainingFinished:
         monitor.flush()
         steps = trainer.state.global_step
         result_dir, final_step, final_is_best = "", None, False
-        final_ppl = monitor.last_valid_perplexity if trainer._evaluated_at and trainer._evaluated_at[0] == steps else None
+        final_ppl = (
+            monitor.last_valid_perplexity if trainer._evaluated_at and trainer._evaluated_at[0] == steps else None
+        )
         if steps > 0:
             self.base_config.use_cache = True
             final_step = steps
@@ -347,14 +469,26 @@ class TrainAttempt:
         if self.procs.is_main:
             from .card import finish_card
 
-            finish_card(self.paths.root, outcome="stopped" if control.stopped else "completed", steps=steps,
-                        seconds=time.perf_counter() - started, tokens_seen=monitor.tokens_seen, result_dir=result_dir,
-                        stopped_early=stopped_early)
+            finish_card(
+                self.paths.root,
+                outcome="stopped" if control.stopped else "completed",
+                steps=steps,
+                seconds=time.perf_counter() - started,
+                tokens_seen=monitor.tokens_seen,
+                result_dir=result_dir,
+                stopped_early=stopped_early,
+            )
         return TrainingFinished(
-            outcome="stopped" if control.stopped else "completed", steps=steps,
-            seconds=time.perf_counter() - started, valid_perplexity=monitor.last_valid_perplexity,
-            result_dir=result_dir, run_dir=str(self.paths.root), final_step=final_step, final_is_best=final_is_best,
-            final_valid_perplexity=final_ppl, stopped_early=stopped_early,
+            outcome="stopped" if control.stopped else "completed",
+            steps=steps,
+            seconds=time.perf_counter() - started,
+            valid_perplexity=monitor.last_valid_perplexity,
+            result_dir=result_dir,
+            run_dir=str(self.paths.root),
+            final_step=final_step,
+            final_is_best=final_is_best,
+            final_valid_perplexity=final_ppl,
+            stopped_early=stopped_early,
         )
 
 

@@ -10,8 +10,8 @@ train/eval mode is restored.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from tweetsmith.data.records import parse_line
 
@@ -47,8 +47,16 @@ def fixed_authors(train_lines: Sequence[str], n: int = DEFAULT_AUTHORS) -> list[
     return ranked or [""]
 
 
-def training_samples(model, tokenizer, authors: Sequence[str], *, eot_id: int, pad_id: int,
-                     config: SamplingConfig = SAMPLING, spec: str = "training") -> list[TrainingSample]:
+def training_samples(
+    model,
+    tokenizer,
+    authors: Sequence[str],
+    *,
+    eot_id: int,
+    pad_id: int,
+    config: SamplingConfig = SAMPLING,
+    spec: str = "training",
+) -> list[TrainingSample]:
     """One sample per author from the model as it is now (the trainer's model and tokenizer)."""
     import torch
 

@@ -16,8 +16,8 @@ two-sample test they hold the classifiers fixed, so they are a little narrow.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
 
 from tweetsmith.data.records import read_split
 from tweetsmith.data.split import SplitDir
@@ -44,8 +44,14 @@ def _draw(texts: Sequence[str], k: int, rng) -> list[str]:
     return [texts[i] for i in sorted(rng.choice(len(texts), size=k, replace=False))]
 
 
-def two_sample_test(real: Sequence[str], generated: Sequence[str], *, seed: int = 0, folds: int = FOLDS,
-                    resamples: int = DEFAULT_RESAMPLES) -> Estimate | None:
+def two_sample_test(
+    real: Sequence[str],
+    generated: Sequence[str],
+    *,
+    seed: int = 0,
+    folds: int = FOLDS,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> Estimate | None:
     """Cross-validated accuracy of a classifier telling ``real`` from ``generated`` texts (as many of each,
     the larger side drawn down, seeded), with its interval; None below ``MIN_PER_CLASS`` texts a side."""
     import numpy as np
@@ -79,8 +85,15 @@ class VoiceJudge:
             return ""
         return ATTRIBUTION_ABSENT.format(author=shown_author(self.authors[0]) if self.authors else "no author")
 
-    def measure(self, authors: Sequence[str], texts: Sequence[str], *, seed: int = 0,
-                per_author_test: Collection[str] | None = None, resamples: int = DEFAULT_RESAMPLES) -> VoiceFigures:
+    def measure(
+        self,
+        authors: Sequence[str],
+        texts: Sequence[str],
+        *,
+        seed: int = 0,
+        per_author_test: Collection[str] | None = None,
+        resamples: int = DEFAULT_RESAMPLES,
+    ) -> VoiceFigures:
         """Attribution and authenticity of ``texts``, sample i prompted as ``authors[i]``, over all and per
         author (the per-author two-sample tests only for ``per_author_test`` when given: the app asks for
         the author on screen)."""
@@ -90,8 +103,11 @@ class VoiceJudge:
         for author, text in zip(authors, texts, strict=True):
             groups.setdefault(author, []).append(text)
         hits, confusion, unknown = self._attribute(authors, texts)
-        tests = {a: two_sample_test(self.real.get(a, ()), group, seed=seed, resamples=resamples)
-                 for a, group in groups.items() if per_author_test is None or a in per_author_test}
+        tests = {
+            a: two_sample_test(self.real.get(a, ()), group, seed=seed, resamples=resamples)
+            for a, group in groups.items()
+            if per_author_test is None or a in per_author_test
+        }
         if len(groups) == 1 and tests:
             overall = next(iter(tests.values()))  # one author: the pooled test is that author's test
         else:
@@ -103,14 +119,22 @@ class VoiceJudge:
                 generated += _draw(group, k, rng)
             overall = two_sample_test(real, generated, seed=seed, resamples=resamples)
         per_author = {
-            a: AuthorVoice(samples=len(group),
-                           attribution=_estimate([h for h, who in hits if who == a], seed, resamples) if hits is not None else None,
-                           authenticity=tests.get(a))
+            a: AuthorVoice(
+                samples=len(group),
+                attribution=_estimate([h for h, who in hits if who == a], seed, resamples)
+                if hits is not None
+                else None,
+                authenticity=tests.get(a),
+            )
             for a, group in groups.items()
         }
         return VoiceFigures(
-            samples=len(texts), attribution=_estimate([h for h, _ in hits], seed, resamples) if hits is not None else None,
-            authenticity=overall, per_author=per_author, confusion=confusion, unknown_authors=unknown,
+            samples=len(texts),
+            attribution=_estimate([h for h, _ in hits], seed, resamples) if hits is not None else None,
+            authenticity=overall,
+            per_author=per_author,
+            confusion=confusion,
+            unknown_authors=unknown,
         )
 
     def _attribute(self, authors: Sequence[str], texts: Sequence[str]):

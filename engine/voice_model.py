@@ -27,14 +27,14 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from tweetsmith.data.records import Record, parse_line, read_split
 from tweetsmith.data.split import SPLIT_NAMES, SplitDir
 
-from .progress import ProgressFn, Progress
+from .progress import Progress, ProgressFn
 from .voice_results import ClassifierFit, Estimate, SettingScore
 
 VOICE_VERSION = 1  # bump when a change to the features, the model or the text cleaning changes a figure
@@ -55,8 +55,11 @@ class Setting:
         return f"char {self.char[0]}-{self.char[1]}{words}, alpha {self.alpha:g}"
 
 
-GRID = tuple(Setting(char, word, alpha) for char, word in (((1, 3), (1, 1)), ((1, 4), (1, 2)), ((2, 5), (1, 2)), ((2, 5), None))
-             for alpha in (1e-5, 3e-5))
+GRID = tuple(
+    Setting(char, word, alpha)
+    for char, word in (((1, 3), (1, 1)), ((1, 4), (1, 2)), ((2, 5), (1, 2)), ((2, 5), None))
+    for alpha in (1e-5, 3e-5)
+)
 
 
 def voice_text(text: str) -> str:
@@ -72,14 +75,17 @@ def features(setting: Setting):
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=setting.char, sublinear_tf=True, min_df=2)
     if setting.word is None:
         return chars
-    return make_union(chars, TfidfVectorizer(analyzer="word", ngram_range=setting.word, sublinear_tf=True,
-                                             token_pattern=WORD_TOKENS))
+    return make_union(
+        chars, TfidfVectorizer(analyzer="word", ngram_range=setting.word, sublinear_tf=True, token_pattern=WORD_TOKENS)
+    )
 
 
 def _model(alpha: float, seed: int):
     from sklearn.linear_model import SGDClassifier
 
-    return SGDClassifier(loss="log_loss", alpha=alpha, class_weight="balanced", random_state=seed, max_iter=50, tol=1e-4)
+    return SGDClassifier(
+        loss="log_loss", alpha=alpha, class_weight="balanced", random_state=seed, max_iter=50, tol=1e-4
+    )
 
 
 class AuthorClassifier:
@@ -104,9 +110,16 @@ def _labelled(records: Iterable[Record], known: set[str] | None = None) -> tuple
     return [t for t, _ in pairs], [a for _, a in pairs]
 
 
-def fit_author_classifier(train: Sequence[Record], valid: Sequence[Record], test: Sequence[Record], *,
-                          grid: Sequence[Setting] = GRID, seed: int = 0, key: str = "",
-                          on_progress: ProgressFn | None = None) -> AuthorClassifier:
+def fit_author_classifier(
+    train: Sequence[Record],
+    valid: Sequence[Record],
+    test: Sequence[Record],
+    *,
+    grid: Sequence[Setting] = GRID,
+    seed: int = 0,
+    key: str = "",
+    on_progress: ProgressFn | None = None,
+) -> AuthorClassifier:
     """Fit every setting of ``grid`` on ``train``, keep the best on ``valid`` (the first setting when
     ``valid`` has no record of a known author), and measure it on ``test``. Needs two authors or more."""
     import numpy as np
@@ -154,10 +167,15 @@ def fit_author_classifier(train: Sequence[Record], valid: Sequence[Record], test
     recall = {a: float(hits[truth == a].mean()) for a in authors if (truth == a).any()}
     interval = mean_interval(hits, seed=seed)
     fit = ClassifierFit(
-        key=key, authors=authors, settings=setting.label, tried=tuple(tried),
+        key=key,
+        authors=authors,
+        settings=setting.label,
+        tried=tuple(tried),
         test_accuracy=Estimate(float(hits.mean()) if len(hits) else 0.0, len(hits), *(interval or (None, None))),
-        test_balanced=float(np.mean(list(recall.values()))) if recall else 0.0, test_recall=recall,
-        records={"train": len(x_train), "valid": len(x_valid), "test": len(x_test)}, sklearn=sklearn.__version__,
+        test_balanced=float(np.mean(list(recall.values()))) if recall else 0.0,
+        test_recall=recall,
+        records={"train": len(x_train), "valid": len(x_valid), "test": len(x_test)},
+        sklearn=sklearn.__version__,
         fit_seconds=time.perf_counter() - began,
     )
     return AuthorClassifier(pipeline, fit)
@@ -184,8 +202,9 @@ def classifier_key(data_dir: Path, grid: Sequence[Setting], seed: int) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def author_classifier(data_dir: str | Path, *, grid: Sequence[Setting] = GRID, seed: int = 0,
-                      on_progress: ProgressFn | None = None) -> AuthorClassifier | None:
+def author_classifier(
+    data_dir: str | Path, *, grid: Sequence[Setting] = GRID, seed: int = 0, on_progress: ProgressFn | None = None
+) -> AuthorClassifier | None:
     """The classifier of ``data_dir``'s splits: from memory, else the cache file, else fitted and stored.
     None when train has fewer than two authors (attribution then has nothing to choose between)."""
     import joblib
@@ -210,8 +229,9 @@ def author_classifier(data_dir: str | Path, *, grid: Sequence[Setting] = GRID, s
                 found = None
         if found is None:
             held_out = {s: read_split(splits.path(s)) if splits.path(s).is_file() else [] for s in ("valid", "test")}
-            found = fit_author_classifier(train, held_out["valid"], held_out["test"], grid=grid, seed=seed, key=key,
-                                          on_progress=on_progress)
+            found = fit_author_classifier(
+                train, held_out["valid"], held_out["test"], grid=grid, seed=seed, key=key, on_progress=on_progress
+            )
             _store(stored, {"pipeline": found.pipeline, "fit": found.fit.to_json()})
         _fitted[str(stored)] = found
         return found

@@ -8,14 +8,17 @@ Kept apart from ``voice.py`` so that ``results.py`` can hold these without impor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL
 from .sampling import SamplingConfig
 
-ATTRIBUTION_ABSENT = ("attribution needs two or more authors and this data has one ({author}): a classifier with one "
-                      "class attributes every text to it, so only authenticity is measured")
+ATTRIBUTION_ABSENT = (
+    "attribution needs two or more authors and this data has one ({author}): a classifier with one "
+    "class attributes every text to it, so only authenticity is measured"
+)
 
 
 def shown_author(author: str) -> str:
@@ -52,12 +55,13 @@ class Estimate:
         return {"value": self.value, "n": self.n, "ci": list(self.interval) if self.interval else None}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> "Estimate | None":
+    def from_json(cls, d: Mapping[str, Any] | None) -> Estimate | None:
         if d is None:
             return None
         ci = d.get("ci")
-        return cls(value=float(d["value"]), n=int(d["n"]), low=float(ci[0]) if ci else None,
-                   high=float(ci[1]) if ci else None)
+        return cls(
+            value=float(d["value"]), n=int(d["n"]), low=float(ci[0]) if ci else None, high=float(ci[1]) if ci else None
+        )
 
 
 def _estimate_json(e: Estimate | None) -> dict | None:
@@ -98,21 +102,37 @@ class ClassifierFit:
         return chosen[0] if chosen else None
 
     def to_json(self) -> dict:
-        return {"key": self.key, "authors": list(self.authors), "settings": self.settings,
-                "tried": [{"settings": s.settings, "valid_accuracy": s.valid_accuracy} for s in self.tried],
-                "valid_accuracy": self.valid_accuracy, "test_accuracy": self.test_accuracy.to_json(),
-                "test_balanced": self.test_balanced, "test_recall": dict(self.test_recall), "chance": self.chance,
-                "records": dict(self.records), "sklearn": self.sklearn, "fit_seconds": self.fit_seconds}
+        return {
+            "key": self.key,
+            "authors": list(self.authors),
+            "settings": self.settings,
+            "tried": [{"settings": s.settings, "valid_accuracy": s.valid_accuracy} for s in self.tried],
+            "valid_accuracy": self.valid_accuracy,
+            "test_accuracy": self.test_accuracy.to_json(),
+            "test_balanced": self.test_balanced,
+            "test_recall": dict(self.test_recall),
+            "chance": self.chance,
+            "records": dict(self.records),
+            "sklearn": self.sklearn,
+            "fit_seconds": self.fit_seconds,
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> "ClassifierFit | None":
+    def from_json(cls, d: Mapping[str, Any] | None) -> ClassifierFit | None:
         if d is None:
             return None
-        return cls(key=d["key"], authors=tuple(d["authors"]), settings=d["settings"],
-                   tried=tuple(SettingScore(t["settings"], float(t["valid_accuracy"])) for t in d["tried"]),
-                   test_accuracy=Estimate.from_json(d["test_accuracy"]), test_balanced=float(d["test_balanced"]),
-                   test_recall={k: float(v) for k, v in d["test_recall"].items()}, records=dict(d["records"]),
-                   sklearn=d["sklearn"], fit_seconds=float(d["fit_seconds"]))
+        return cls(
+            key=d["key"],
+            authors=tuple(d["authors"]),
+            settings=d["settings"],
+            tried=tuple(SettingScore(t["settings"], float(t["valid_accuracy"])) for t in d["tried"]),
+            test_accuracy=Estimate.from_json(d["test_accuracy"]),
+            test_balanced=float(d["test_balanced"]),
+            test_recall={k: float(v) for k, v in d["test_recall"].items()},
+            records=dict(d["records"]),
+            sklearn=d["sklearn"],
+            fit_seconds=float(d["fit_seconds"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -125,13 +145,19 @@ class AuthorVoice:
     authenticity: Estimate | None
 
     def to_json(self) -> dict:
-        return {"samples": self.samples, "attribution": _estimate_json(self.attribution),
-                "authenticity": _estimate_json(self.authenticity)}
+        return {
+            "samples": self.samples,
+            "attribution": _estimate_json(self.attribution),
+            "authenticity": _estimate_json(self.authenticity),
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "AuthorVoice":
-        return cls(samples=int(d["samples"]), attribution=Estimate.from_json(d.get("attribution")),
-                   authenticity=Estimate.from_json(d.get("authenticity")))
+    def from_json(cls, d: Mapping[str, Any]) -> AuthorVoice:
+        return cls(
+            samples=int(d["samples"]),
+            attribution=Estimate.from_json(d.get("attribution")),
+            authenticity=Estimate.from_json(d.get("authenticity")),
+        )
 
 
 @dataclass(frozen=True)
@@ -157,24 +183,37 @@ class VoiceFigures:
 
     def bounds(self) -> dict[str, tuple[float, float]]:
         """The intervals, named as ``SampleFigures.ci`` names figures."""
-        return {name: getattr(self, name).interval for name in ("attribution", "authenticity")
-                if getattr(self, name) is not None and getattr(self, name).interval is not None}
+        return {
+            name: getattr(self, name).interval
+            for name in ("attribution", "authenticity")
+            if getattr(self, name) is not None and getattr(self, name).interval is not None
+        }
 
     def to_json(self) -> dict:
-        return {"samples": self.samples, "attribution": _estimate_json(self.attribution),
-                "authenticity": _estimate_json(self.authenticity),
-                "per_author": {a: v.to_json() for a, v in self.per_author.items()},
-                "confusion": [list(row) for row in self.confusion] if self.confusion is not None else None,
-                "unknown_authors": list(self.unknown_authors), "file": self.file, "plot": self.plot}
+        return {
+            "samples": self.samples,
+            "attribution": _estimate_json(self.attribution),
+            "authenticity": _estimate_json(self.authenticity),
+            "per_author": {a: v.to_json() for a, v in self.per_author.items()},
+            "confusion": [list(row) for row in self.confusion] if self.confusion is not None else None,
+            "unknown_authors": list(self.unknown_authors),
+            "file": self.file,
+            "plot": self.plot,
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "VoiceFigures":
+    def from_json(cls, d: Mapping[str, Any]) -> VoiceFigures:
         confusion = d.get("confusion")
-        return cls(samples=int(d["samples"]), attribution=Estimate.from_json(d.get("attribution")),
-                   authenticity=Estimate.from_json(d.get("authenticity")),
-                   per_author={a: AuthorVoice.from_json(v) for a, v in d["per_author"].items()},
-                   confusion=tuple(tuple(int(x) for x in row) for row in confusion) if confusion is not None else None,
-                   unknown_authors=tuple(d.get("unknown_authors", ())), file=d.get("file"), plot=d.get("plot"))
+        return cls(
+            samples=int(d["samples"]),
+            attribution=Estimate.from_json(d.get("attribution")),
+            authenticity=Estimate.from_json(d.get("authenticity")),
+            per_author={a: AuthorVoice.from_json(v) for a, v in d["per_author"].items()},
+            confusion=tuple(tuple(int(x) for x in row) for row in confusion) if confusion is not None else None,
+            unknown_authors=tuple(d.get("unknown_authors", ())),
+            file=d.get("file"),
+            plot=d.get("plot"),
+        )
 
 
 @dataclass(frozen=True)
@@ -198,19 +237,40 @@ class VoiceResult:
     plots: Mapping[str, str] = field(default_factory=dict)  # side -> confusion matrix PNG
 
     def to_json(self) -> dict:
-        return {"run": self.run, "data": self.data, "per_author": self.per_author, "config": self.config.to_dict(),
-                "authors": list(self.authors),
-                "classifier": self.classifier.to_json() if self.classifier is not None else None,
-                "sides": {s: f.to_json() for s, f in self.sides.items()}, "note": self.note, "key": self.key,
-                "ci_level": self.ci_level, "resamples": self.resamples, "final_mtime": self.final_mtime,
-                "created": self.created, "decode_version": self.decode_version, "plots": dict(self.plots)}
+        return {
+            "run": self.run,
+            "data": self.data,
+            "per_author": self.per_author,
+            "config": self.config.to_dict(),
+            "authors": list(self.authors),
+            "classifier": self.classifier.to_json() if self.classifier is not None else None,
+            "sides": {s: f.to_json() for s, f in self.sides.items()},
+            "note": self.note,
+            "key": self.key,
+            "ci_level": self.ci_level,
+            "resamples": self.resamples,
+            "final_mtime": self.final_mtime,
+            "created": self.created,
+            "decode_version": self.decode_version,
+            "plots": dict(self.plots),
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "VoiceResult":
-        return cls(run=d.get("run"), data=d["data"], per_author=int(d["per_author"]),
-                   config=SamplingConfig.from_dict(d["config"]), authors=tuple(d["authors"]),
-                   classifier=ClassifierFit.from_json(d.get("classifier")),
-                   sides={s: VoiceFigures.from_json(f) for s, f in d["sides"].items()}, note=d.get("note", ""),
-                   key=d.get("key", ""), ci_level=d.get("ci_level", LEVEL), resamples=d.get("resamples", DEFAULT_RESAMPLES),
-                   final_mtime=d.get("final_mtime"), created=d.get("created", ""),
-                   decode_version=int(d.get("decode_version", 0)), plots=dict(d.get("plots", {})))
+    def from_json(cls, d: Mapping[str, Any]) -> VoiceResult:
+        return cls(
+            run=d.get("run"),
+            data=d["data"],
+            per_author=int(d["per_author"]),
+            config=SamplingConfig.from_dict(d["config"]),
+            authors=tuple(d["authors"]),
+            classifier=ClassifierFit.from_json(d.get("classifier")),
+            sides={s: VoiceFigures.from_json(f) for s, f in d["sides"].items()},
+            note=d.get("note", ""),
+            key=d.get("key", ""),
+            ci_level=d.get("ci_level", LEVEL),
+            resamples=d.get("resamples", DEFAULT_RESAMPLES),
+            final_mtime=d.get("final_mtime"),
+            created=d.get("created", ""),
+            decode_version=int(d.get("decode_version", 0)),
+            plots=dict(d.get("plots", {})),
+        )

@@ -46,9 +46,15 @@ def voice_key(data: Path, per_author: int, config: SamplingConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def run_voice(run_dir: str | Path, *, per_author: int = DEFAULT_PER_AUTHOR, config: SamplingConfig = SamplingConfig(),
-              batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None) -> VoiceResult:
+def run_voice(
+    run_dir: str | Path,
+    *,
+    per_author: int = DEFAULT_PER_AUTHOR,
+    config: SamplingConfig = SamplingConfig(),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> VoiceResult:
     """``per_author`` samples for every author of the run's train split (prompt ``\\author- ``, seeds
     ``config.seed + i``), from the base model and, once final/ exists, the tuned one; measured and saved."""
     config = config.validated()
@@ -66,23 +72,46 @@ def run_voice(run_dir: str | Path, *, per_author: int = DEFAULT_PER_AUTHOR, conf
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, None)
-        samples = cached_generate_samples(loaded, prompts, config, batch_size=batch_size, cancel=cancel,
-                                          on_progress=counting(on_progress, f"{side} samples", "samples"))
+        samples = cached_generate_samples(
+            loaded,
+            prompts,
+            config,
+            batch_size=batch_size,
+            cancel=cancel,
+            on_progress=counting(on_progress, f"{side} samples", "samples"),
+        )
         _check(cancel)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         figures = judge.measure([s.author for s in samples], [s.text for s in samples], seed=config.seed)
         if figures.confusion is not None:
             names = [shown_author(a) for a in judge.classifier.authors]
-            plots[side] = str(plot_confusion(figures.confusion, names, paths.plots / f"voice-confusion-{side}.png",
-                                             f"{side}: {per_author} samples per author, rows sum to 1"))
-        measured[side] = dataclasses.replace(figures, file=_save(run_dir, samples, f"voice-{side}"), plot=plots.get(side))
+            plots[side] = str(
+                plot_confusion(
+                    figures.confusion,
+                    names,
+                    paths.plots / f"voice-confusion-{side}.png",
+                    f"{side}: {per_author} samples per author, rows sum to 1",
+                )
+            )
+        measured[side] = dataclasses.replace(
+            figures, file=_save(run_dir, samples, f"voice-{side}"), plot=plots.get(side)
+        )
     notes = [n for n in (judge.note, "" if "tuned" in measured else NO_TUNED_NOTE) if n]
     result = VoiceResult(
-        run=str(run_dir), data=str(data), per_author=per_author, config=config, authors=judge.authors,
-        classifier=judge.classifier.fit if judge.classifier is not None else None, sides=measured,
-        note="; ".join(notes), key=key, final_mtime=final_mtime(run_dir), created=_now(),
-        decode_version=DECODE_VERSION, plots=plots,
+        run=str(run_dir),
+        data=str(data),
+        per_author=per_author,
+        config=config,
+        authors=judge.authors,
+        classifier=judge.classifier.fit if judge.classifier is not None else None,
+        sides=measured,
+        note="; ".join(notes),
+        key=key,
+        final_mtime=final_mtime(run_dir),
+        created=_now(),
+        decode_version=DECODE_VERSION,
+        plots=plots,
     )
     write_json_atomic(paths.voice, result.to_json())
     return result

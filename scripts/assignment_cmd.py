@@ -14,8 +14,10 @@ import threading
 
 from .common import StageLine, notice
 
-HELP = ("the whole assignment in one resumable command: prepare -> perplexity before -> train -> perplexity "
-        "after -> compare -> sweeps -> DIR/report.md")
+HELP = (
+    "the whole assignment in one resumable command: prepare -> perplexity before -> train -> perplexity "
+    "after -> compare -> sweeps -> DIR/report.md"
+)
 EXIT_STOPPED = 130
 
 
@@ -29,21 +31,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     from .common import add_config_arguments
 
-    parser.add_argument("inputs", nargs="*", metavar="SOURCE",
-                        help="raw input: a Twitter archive's tweets.js, CSV/TSV, JSON Lines, line files or plain text")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where data/, run/, assignment.json and report.md go")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="SOURCE",
+        help="raw input: a Twitter archive's tweets.js, CSV/TSV, JSON Lines, line files or plain text",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="where data/, run/, assignment.json and report.md go"
+    )
     parser.add_argument("--samples", type=int, default=100, help="samples per model and per sweep point (default: 100)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object at the end: the report, the run "
-                        "and each stage's wall time and whether it was cached (as in assignment.json)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object at the end: the report, the run "
+        "and each stage's wall time and whether it was cached (as in assignment.json)",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default: 0)")
-    parser.add_argument("--sample-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--eval-tokens", type=int, default=None, metavar="N",
-                        help=f"perplexity before/after scores each split's leading records within N tokens "
-                             f"(default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)")
-    parser.add_argument("--ablation", type=int, nargs="?", const=ABLATION_STEPS, default=0, metavar="STEPS",
-                        help=f"also train short runs of STEPS steps (default {ABLATION_STEPS}) changing one flag each "
-                             "(--pack isolated and off, full vs LoRA, lr x0.5 and x2) and table their valid perplexity and tokens/s")
+    parser.add_argument(
+        "--sample-batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--eval-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"perplexity before/after scores each split's leading records within N tokens "
+        f"(default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)",
+    )
+    parser.add_argument(
+        "--ablation",
+        type=int,
+        nargs="?",
+        const=ABLATION_STEPS,
+        default=0,
+        metavar="STEPS",
+        help=f"also train short runs of STEPS steps (default {ABLATION_STEPS}) changing one flag each "
+        "(--pack isolated and off, full vs LoRA, lr x0.5 and x2) and table their valid perplexity and tokens/s",
+    )
     add_config_arguments(parser, PrepareConfig, exclude=("inputs", "out", "seed", "force"))
     # The "perplexity after" stage measures the tuned model on valid and test: an evaluation at the end of
     # training would score the valid split a second time (14 of the 56 minutes of the default CPU epoch).
@@ -78,12 +106,20 @@ def run(args: argparse.Namespace) -> int:
     train = config_from_args(TrainConfig, args)
     validate(train)
     sampling = dataclasses.replace(config_from_args(SamplingConfig, args), seed=0).validated()
-    config = AssignmentConfig(out=args.out, prepare=prepare, train=train, samples=args.samples,
-                              batch_size=args.sample_batch_size, sampling=sampling, eval_tokens=args.eval_tokens,
-                              ablation_steps=args.ablation)
+    config = AssignmentConfig(
+        out=args.out,
+        prepare=prepare,
+        train=train,
+        samples=args.samples,
+        batch_size=args.sample_batch_size,
+        sampling=sampling,
+        eval_tokens=args.eval_tokens,
+        ablation_steps=args.ablation,
+    )
     cancel = threading.Event()
     previous = install_stop_handler(
-        cancel, "stopping at the next safe point (Ctrl-C again to abort); the same command resumes")
+        cancel, "stopping at the next safe point (Ctrl-C again to abort); the same command resumes"
+    )
     line = PipelineLine()
     try:
         result = run_assignment(config, on_progress=line, cancel=cancel, on_notice=line.notice)
@@ -116,4 +152,6 @@ class PipelineLine(StageLine):
         notice(message)
 
     def __call__(self, event) -> None:
-        self.show(event.stage, f"[{event.number}/{event.stages} {event.stage}]", event.done, event.total, event.summary())
+        self.show(
+            event.stage, f"[{event.number}/{event.stages} {event.stage}]", event.done, event.total, event.summary()
+        )

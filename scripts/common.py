@@ -12,8 +12,9 @@ import typing
 from typing import Any
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = (),
-                         defaults: dict[str, Any] | None = None) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = (), defaults: dict[str, Any] | None = None
+) -> None:
     """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default
     (``defaults`` overrides a field's default for this command)."""
     hints = typing.get_type_hints(cls)
@@ -27,11 +28,17 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude:
         default = field.default if field.default is not dataclasses.MISSING else None
         default = (defaults or {}).get(field.name, default)
         if kind is bool:
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
             continue
         choices = field.metadata.get("choices")
         parser.add_argument(
-            flag, dest=field.name, type=kind, default=default, choices=choices,
+            flag,
+            dest=field.name,
+            type=kind,
+            default=default,
+            choices=choices,
             help=f"{help_text} (default: {_escape(default)})" if default not in (None, "") else help_text,
         )
 
@@ -43,8 +50,12 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     from tweetsmith.engine.sampling import SamplingConfig
 
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples",))
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})",
+    )
 
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +127,9 @@ class ProgressLine:
         else:
             bar = str(done)
         line = f"{self.label} {bar} {extra}".rstrip()
-        print(("\r" + line + "\x1b[K") if self._tty else line, end="" if self._tty else "\n", file=sys.stderr, flush=True)
+        print(
+            ("\r" + line + "\x1b[K") if self._tty else line, end="" if self._tty else "\n", file=sys.stderr, flush=True
+        )
 
     def close(self, message: str = "") -> None:
         if self._tty:
@@ -168,6 +181,8 @@ def voice_note(fit) -> str:
     """What the voice rows are measured against (an ``engine.voice_results.ClassifierFit``, None with one author)."""
     if fit is None:
         return "(voice: attribution needs two or more authors; authenticity: a classifier telling samples from test tweets)"
-    return (f"(voice: real test tweets are attributed to their author {fit.test_accuracy.value:.2f} of the time, "
-            f"chance {fit.chance:.3f}; authenticity: a classifier telling samples from as many test tweets of the "
-            "same authors, cross-validated; `tweetsmith voice RUN` gives them per author)")
+    return (
+        f"(voice: real test tweets are attributed to their author {fit.test_accuracy.value:.2f} of the time, "
+        f"chance {fit.chance:.3f}; authenticity: a classifier telling samples from as many test tweets of the "
+        "same authors, cross-validated; `tweetsmith voice RUN` gives them per author)"
+    )

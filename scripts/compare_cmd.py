@@ -11,7 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import add_precision_argument, add_sampling_arguments
 
     parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
-    parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model (default: 100)")
+    parser.add_argument(
+        "-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model (default: 100)"
+    )
     add_sampling_arguments(parser)
     add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -29,8 +31,15 @@ def run(args: argparse.Namespace) -> int:
     if args.num_samples < 2:
         raise ConfigError(f"-n must be 2 or more (self-BLEU needs two samples), got {args.num_samples}")
     progress, close = progress_printer()
-    result = compare_samples(args.run_dir, n=args.num_samples, config=config, batch_size=args.batch_size, on_progress=progress,
-                             precision=args.precision, on_notice=notice_once(close))
+    result = compare_samples(
+        args.run_dir,
+        n=args.num_samples,
+        config=config,
+        batch_size=args.batch_size,
+        on_progress=progress,
+        precision=args.precision,
+        on_notice=notice_once(close),
+    )
     close()
     return print_result(result, args.json, side_by_side)
 
@@ -87,19 +96,25 @@ def side_by_side(result) -> str:
         cells = [f"{100 * f.copied:.1f}% ({f.copied_count})" for f in sides.values()]
         lines.append(f"{'copied from train (8+ word span)':<36}" + "".join(f"{c:>{width}}" for c in cells))
     config = result.config
-    lines.append(f"(t={config.temperature:g} k={config.top_k} p={config.top_p:g}, seed {config.seed}; "
-                 f"same authors and seeds for both; reference {result.reference}; [95% bootstrap interval, "
-                 f"{result.resamples} resamples])")
+    lines.append(
+        f"(t={config.temperature:g} k={config.top_k} p={config.top_p:g}, seed {config.seed}; "
+        f"same authors and seeds for both; reference {result.reference}; [95% bootstrap interval, "
+        f"{result.resamples} resamples])"
+    )
     if band:
-        lines.append(f"(human band: the same figures on {band.repeats} random sets of {band.n} test tweets, "
-                     f"overlap against the rest of the test split)")
+        lines.append(
+            f"(human band: the same figures on {band.repeats} random sets of {band.n} test tweets, "
+            f"overlap against the rest of the test split)"
+        )
         for s, f in sides.items():
-            verdicts = [f"{'self-BLEU' if key == 'self_bleu' else key.replace('_', ' ')} "
-                        f"{verdict(f.figure(key), tuple(band.bounds[key]))}"
-                        for _, key, _ in ROWS if key in band.bounds and f.figure(key) is not None]
+            verdicts = [
+                f"{'self-BLEU' if key == 'self_bleu' else key.replace('_', ' ')} "
+                f"{verdict(f.figure(key), tuple(band.bounds[key]))}"
+                for _, key, _ in ROWS
+                if key in band.bounds and f.figure(key) is not None
+            ]
             lines.append(f"{s} vs human: " + ", ".join(verdicts))
     lines.append(voice_note(result.voice_classifier))
     for s, f in sides.items():
         lines.append(f"{s} samples: {f.file}")
     return "\n".join(lines)
-

@@ -13,8 +13,12 @@ HELP = "share of samples copied from the training split, the distribution of lon
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line")
-    parser.add_argument("--train", required=True, metavar="DIR", help="the data directory (train.txt) or a run directory trained on it")
+    parser.add_argument(
+        "samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line"
+    )
+    parser.add_argument(
+        "--train", required=True, metavar="DIR", help="the data directory (train.txt) or a run directory trained on it"
+    )
     parser.add_argument("--worst", type=int, default=5, help="how many worst cases to show (default: 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -33,7 +37,9 @@ def train_dir(path: str):
         return folder
     if is_run_dir(folder):
         return run_data_dir(folder)
-    raise ConfigError(f"{path}: no train.txt here; give the data directory from `tweetsmith prepare` (or a run directory)")
+    raise ConfigError(
+        f"{path}: no train.txt here; give the data directory from `tweetsmith prepare` (or a run directory)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
 def render(summary, authors: list[str]) -> str:
     """A ``MemorisationSummary`` as text: the copied share, a histogram of longest spans, the worst cases."""
     share = summary.copied_share
-    lines = [f"copied: {summary.copied} of {summary.samples} samples ({100 * share:.1f}%) share a span of "
-             f"{summary.copy_span_words}+ words (or all of a shorter sample) with a training record"]
-    lines.append(f"longest shared span: mean {summary.span_mean:.1f} words, median {summary.span_median:.0f}, max {summary.span_max}")
+    lines = [
+        f"copied: {summary.copied} of {summary.samples} samples ({100 * share:.1f}%) share a span of "
+        f"{summary.copy_span_words}+ words (or all of a shorter sample) with a training record"
+    ]
+    lines.append(
+        f"longest shared span: mean {summary.span_mean:.1f} words, median {summary.span_median:.0f}, max {summary.span_max}"
+    )
     histogram = summary.histogram
     top = max(histogram.values())
     lines.append("words  samples")
@@ -93,8 +103,9 @@ def render(summary, authors: list[str]) -> str:
     for sample, match in summary.worst:
         author = authors[sample] if sample < len(authors) else ""
         flag = "COPIED" if match.copied else "      "
-        lines.append(f"{flag} {match.words:>3} words  sample {sample}{f' (@{author})' if author else ''}: "
-                     f"\"{match.span}\"")
+        lines.append(
+            f'{flag} {match.words:>3} words  sample {sample}{f" (@{author})" if author else ""}: "{match.span}"'
+        )
         if match.record_text is not None:
             lines.append(f"{'':>17}training record {match.record}: {match.record_text}")
     return "\n".join(lines)

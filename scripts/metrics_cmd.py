@@ -8,8 +8,12 @@ HELP = "diversity (dist-1/2/3, self-BLEU) and overlap with a reference of sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line")
-    parser.add_argument("--reference", default=None, metavar="FILE", help="text to measure word overlap against (the test split)")
+    parser.add_argument(
+        "samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line"
+    )
+    parser.add_argument(
+        "--reference", default=None, metavar="FILE", help="text to measure word overlap against (the test split)"
+    )
     parser.add_argument("--bleu-n", type=int, default=4, help="n-gram order of self-BLEU (default: 4)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -35,17 +39,29 @@ def run(args: argparse.Namespace) -> int:
         groups[item.author or "(none)"].append(item.text)
     per_author = {a: diversity(texts, reference=reference, bleu_n=args.bleu_n) for a, texts in sorted(groups.items())}
     if args.json:
-        print(json.dumps({**overall.to_dict(), "file": args.samples,
-                          "by_author": {a: r.to_dict() for a, r in per_author.items()}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    **overall.to_dict(),
+                    "file": args.samples,
+                    "by_author": {a: r.to_dict() for a, r in per_author.items()},
+                },
+                indent=2,
+            )
+        )
         return 0
     print(table([("all", overall), *per_author.items()], args.bleu_n, reference is not None))
-    print(f"(self-BLEU grows with the number of samples: compare values at equal counts"
-          f"{'; overlap = share of generated words found in ' + args.reference if reference else ''})")
+    print(
+        f"(self-BLEU grows with the number of samples: compare values at equal counts"
+        f"{'; overlap = share of generated words found in ' + args.reference if reference else ''})"
+    )
     return 0
 
 
 def table(rows, bleu_n: int, with_overlap: bool) -> str:
-    head = f"{'author':<14} {'samples':>7} {'dist-1':>7} {'dist-2':>7} {'dist-3':>7} {f'sBLEU-{bleu_n}':>8} {'words':>6}"
+    head = (
+        f"{'author':<14} {'samples':>7} {'dist-1':>7} {'dist-2':>7} {'dist-3':>7} {f'sBLEU-{bleu_n}':>8} {'words':>6}"
+    )
     if with_overlap:
         head += f" {'overlap':>8} {'types':>6} {'bigrams':>8}"
     lines = [head]

@@ -9,8 +9,10 @@ import argparse
 import json
 import sys
 
-HELP = ("read tweets or text (line format, CSV/TSV, JSON Lines, a Twitter archive's tweets.js, plain text, "
-        "or --builtin sotu), clean them and write DIR/train.txt, valid.txt, test.txt and stats.json")
+HELP = (
+    "read tweets or text (line format, CSV/TSV, JSON Lines, a Twitter archive's tweets.js, plain text, "
+    "or --builtin sotu), clean them and write DIR/train.txt, valid.txt, test.txt and stats.json"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     from .common import add_config_arguments
 
-    parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="input files (several allowed); the format is detected unless --format is given")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="input files (several allowed); the format is detected unless --format is given",
+    )
     add_config_arguments(parser, PrepareConfig, exclude=("inputs",))
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 

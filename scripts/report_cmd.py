@@ -9,9 +9,20 @@ HELP = "write RUN/report.md: dataset, perplexity before/after, overlap, sweep pl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
-    parser.add_argument("--no-compute", action="store_true", help="use only cached results (eval.json, compare.json, sweep-*.json)")
-    parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per model and sweep point when computing (default: 100)")
-    parser.add_argument("--sweeps", default="temperature,top_k,top_p", help="parameters to sweep (default: temperature,top_k,top_p)")
+    parser.add_argument(
+        "--no-compute", action="store_true", help="use only cached results (eval.json, compare.json, sweep-*.json)"
+    )
+    parser.add_argument(
+        "-n",
+        "--num-samples",
+        type=int,
+        default=100,
+        dest="num_samples",
+        help="samples per model and sweep point when computing (default: 100)",
+    )
+    parser.add_argument(
+        "--sweeps", default="temperature,top_k,top_p", help="parameters to sweep (default: temperature,top_k,top_p)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object: the report's path and its run")
 
 
@@ -30,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.num_samples < 2:
         raise ConfigError(f"-n must be 2 or more, got {args.num_samples}")
     progress, close = progress_printer()
-    path = build_report(args.run_dir, compute=not args.no_compute, n=args.num_samples, sweeps=sweeps, on_progress=progress)
+    path = build_report(
+        args.run_dir, compute=not args.no_compute, n=args.num_samples, sweeps=sweeps, on_progress=progress
+    )
     close()
     notice(f"wrote {path}")
     if args.json:

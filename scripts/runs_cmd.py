@@ -8,7 +8,9 @@ HELP = "list the runs of a directory from their cards: model, data, method, step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", nargs="?", default=None, metavar="DIR", help="a folder of runs (default: ./runs or $TWEETSMITH_RUNS)")
+    parser.add_argument(
+        "root", nargs="?", default=None, metavar="DIR", help="a folder of runs (default: ./runs or $TWEETSMITH_RUNS)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -22,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if args.root else runs_root()
     if not root.is_dir():
-        raise ConfigError(f"{root}: no such folder; give the folder holding your runs (tweetsmith train --out DIR/NAME)")
+        raise ConfigError(
+            f"{root}: no such folder; give the folder holding your runs (tweetsmith train --out DIR/NAME)"
+        )
     rows = list_runs(root)
     if args.json:
         print(json.dumps({"root": str(root), "runs": [r.to_json() for r in rows]}, indent=2))
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _short(text, width: int) -> str:
     text = "–" if text in (None, "") else str(text)
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 def table(rows) -> str:
@@ -46,7 +50,9 @@ def table(rows) -> str:
     lines = [f"{'run':<22} {'model':<22} {'data':<24} {'method':<6} {'steps':>6} {'best ppl':>9} {'status':<10} when"]
     for r in rows:
         best, steps = r.best_valid_perplexity, r.steps
-        lines.append(f"{_short(Path(r.run).name, 22):<22} {_short(r.model, 22):<22} {_short(r.data, 24):<24} "
-                     f"{_short(r.method, 6):<6} {'–' if steps is None else steps:>6} "
-                     f"{'–' if best is None else f'{best:.2f}':>9} {_short(r.status, 10):<10} {r.when or '–'}")
+        lines.append(
+            f"{_short(Path(r.run).name, 22):<22} {_short(r.model, 22):<22} {_short(r.data, 24):<24} "
+            f"{_short(r.method, 6):<6} {'–' if steps is None else steps:>6} "
+            f"{'–' if best is None else f'{best:.2f}':>9} {_short(r.status, 10):<10} {r.when or '–'}"
+        )
     return "\n".join(lines)

@@ -6,9 +6,9 @@ with the samples; ``--seed N`` reproduces them (sample i uses N + i), as it does
 
 from __future__ import annotations
 
-from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
-
 import argparse
+
+from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
 
 HELP = "generate samples in an author's voice (prompt \\author- TEXT); saved as JSONL with their settings and seeds"
 
@@ -20,23 +20,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .eval_cmd import add_model_arguments
 
     add_model_arguments(parser)
-    parser.add_argument("--run", default=None, dest="run_dir", help="a run directory: its tuned model (or --base), its data for authors, samples saved in RUN/samples/")
-    parser.add_argument("--base", action="store_true", help="with --run: sample the run's base model instead of the tuned one")
-    parser.add_argument("--data", default=None, metavar="DIR", help="split directory to draw authors from when no --author is given")
-    parser.add_argument("--author", action="append", default=None, help="author to write as (repeat or comma-separate for several); "
-                        "default: authors drawn at random from the training data")
+    parser.add_argument(
+        "--run",
+        default=None,
+        dest="run_dir",
+        help="a run directory: its tuned model (or --base), its data for authors, samples saved in RUN/samples/",
+    )
+    parser.add_argument(
+        "--base", action="store_true", help="with --run: sample the run's base model instead of the tuned one"
+    )
+    parser.add_argument(
+        "--data", default=None, metavar="DIR", help="split directory to draw authors from when no --author is given"
+    )
+    parser.add_argument(
+        "--author",
+        action="append",
+        default=None,
+        help="author to write as (repeat or comma-separate for several); "
+        "default: authors drawn at random from the training data",
+    )
     parser.add_argument("--prompt", default="", help="text the sample starts with, after the author prefix")
-    parser.add_argument("-n", "--num-samples", type=int, default=1, dest="num_samples",
-                        help="samples per --author, or in all when authors are drawn from the data (default: 1)")
+    parser.add_argument(
+        "-n",
+        "--num-samples",
+        type=int,
+        default=1,
+        dest="num_samples",
+        help="samples per --author, or in all when authors are drawn from the data (default: 1)",
+    )
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples", "seed"))
-    parser.add_argument("--seed", type=int, default=None, help="random seed of the first sample; sample i uses seed + i "
-                        "(default: a fresh seed each call, printed with the samples)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--out", default=None, help="save to this file: .jsonl (samples with settings) or a text file (\\author- text lines)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed of the first sample; sample i uses seed + i "
+        "(default: a fresh seed each call, printed with the samples)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together (default: {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="save to this file: .jsonl (samples with settings) or a text file (\\author- text lines)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object with every sample")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out that `tweetsmith sample` did not "
-                        "write (a .jsonl of samples is appended to without it)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out that `tweetsmith sample` did not "
+        "write (a .jsonl of samples is appended to without it)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,8 +105,18 @@ def run(args: argparse.Namespace) -> int:
             notice(f"{seeds} (sample i uses seed + i): --seed {config.seed} gives these samples again")
     out = _save(samples, args)
     if args.json:
-        print(json.dumps({"model": loaded.info.spec, "adapter": loaded.info.adapter, "file": str(out) if out else None,
-                          "samples": [s.to_dict() for s in samples]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": loaded.info.spec,
+                    "adapter": loaded.info.adapter,
+                    "file": str(out) if out else None,
+                    "samples": [s.to_dict() for s in samples],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     elif len(samples) > 1:
         from tweetsmith.data.records import Record, format_line
 
@@ -132,22 +179,25 @@ def _stream(loaded, author: str, text: str, config):
     print(flush=True)
     sample = stream.sample
     first = f"{sample.first_token_s:.2f} s to first token, " if sample.first_token_s is not None else ""
-    notice(f"{sample.config.short()} seed {sample.seed}: {sample.new_tokens} tokens, {first}{sample.tokens_per_s:.1f} tokens/s")
+    notice(
+        f"{sample.config.short()} seed {sample.seed}: {sample.new_tokens} tokens, {first}{sample.tokens_per_s:.1f} tokens/s"
+    )
     sys.stdout.flush()
     return sample
 
 
 def _batched(loaded, authors, text, config, batch_size):
+    import time
+
     from tweetsmith.engine.generate import generate_samples
 
     from .common import ProgressLine
 
-    import time
-
     bar = ProgressLine("sampling", total=len(authors))
     began = time.perf_counter()
-    samples = generate_samples(loaded, authors, config, text=text, batch_size=batch_size,
-                               on_progress=lambda done, total: bar.update(done))
+    samples = generate_samples(
+        loaded, authors, config, text=text, batch_size=batch_size, on_progress=lambda done, total: bar.update(done)
+    )
     seconds = time.perf_counter() - began
     bar.close(f"{len(samples)} samples, {sum(s.new_tokens for s in samples)} tokens in {seconds:.1f} s")
     return samples
@@ -157,8 +207,13 @@ def _save(samples, args):
     from pathlib import Path
 
     from tweetsmith.engine.runs import RunPaths
-    from tweetsmith.engine.samples_io import (is_samples_file, new_samples_path, replace_samples, save_sample_lines,
-                                              save_samples)
+    from tweetsmith.engine.samples_io import (
+        is_samples_file,
+        new_samples_path,
+        replace_samples,
+        save_sample_lines,
+        save_samples,
+    )
 
     if args.out:
         out = Path(args.out)

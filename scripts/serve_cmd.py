@@ -25,22 +25,40 @@ HELP = "serve the app to web browsers, one app per tab (a token on every address
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
-    parser.add_argument("--token", nargs="?", const="", default=None,
-                        help="access token every request must carry (?token=TOKEN on the URL); default: one is "
-                             "generated and printed with the URL")
-    parser.add_argument("--no-token", action="store_true",
-                        help="no token, on the loopback address only: every user and process of this machine can "
-                             "then use the app")
-    parser.add_argument("--max-sessions", type=int, default=None, metavar="N",
-                        help="most browser tabs at once, each an app with its own model (default: what the available "
-                             "memory holds, at least 1)")
+    parser.add_argument(
+        "--token",
+        nargs="?",
+        const="",
+        default=None,
+        help="access token every request must carry (?token=TOKEN on the URL); default: one is "
+        "generated and printed with the URL",
+    )
+    parser.add_argument(
+        "--no-token",
+        action="store_true",
+        help="no token, on the loopback address only: every user and process of this machine can then use the app",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most browser tabs at once, each an app with its own model (default: what the available "
+        "memory holds, at least 1)",
+    )
     parser.add_argument("--certfile", default=None, help="PEM certificate: serve https (with --keyfile)")
     parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
-    tui_cmd.add_arguments(parser.add_argument_group("app flags (as for `tweetsmith tui`; --root defaults to the "
-                                                    "directory serve is started in)"))
+    tui_cmd.add_arguments(
+        parser.add_argument_group(
+            "app flags (as for `tweetsmith tui`; --root defaults to the directory serve is started in)"
+        )
+    )
 
 
 def app_argv(args: argparse.Namespace) -> list[str]:
@@ -88,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"--max-sessions {args.max_sessions}: give 1 or more")
     root = os.path.realpath(os.path.expanduser(args.root or "."))
     if not os.path.isdir(root):
-        return _error(f"--root {args.root}: no such directory; give an existing directory (the apps read and write "
-                      "only under it)")
+        return _error(
+            f"--root {args.root}: no such directory; give an existing directory (the apps read and write only under it)"
+        )
     args.root = root  # always passed on: the served apps never run without one
     try:
         context = tls_context(args.certfile, args.keyfile) if args.certfile else None
@@ -99,23 +118,36 @@ def run(args: argparse.Namespace) -> int:
     loopback = is_loopback(sock)
     if args.no_token and not loopback:
         sock.close()
-        return _error(f"--no-token is for the loopback address only, not --host {args.host}: drop --no-token (the "
-                      "token then guards the app), or serve on 127.0.0.1 and forward the port with ssh -L")
+        return _error(
+            f"--no-token is for the loopback address only, not --host {args.host}: drop --no-token (the "
+            "token then guards the app), or serve on 127.0.0.1 and forward the port with ssh -L"
+        )
     token = None if args.no_token else args.token or secrets.token_urlsafe(24)
     cap = session_cap(args.max_sessions, args.model, args.run_dir)
 
     warning = None
     if not loopback and context is None:
-        warning = (f"warning: plain http on {args.host}: the token travels in clear text to anyone on the network "
-                   "path; reach a 127.0.0.1 server with ssh -L instead, or serve https with --certfile/--keyfile")
-    guard = ("only requests carrying the token get in" if token else
-             "no token (--no-token): every user and process on this machine can use the app through this port")
-    sized = (f"each app with {cap.model} takes ~{gib(cap.app_bytes)} of {gib(cap.available_bytes)} available"
-             if cap.app_bytes and cap.available_bytes else "--max-sessions")
-    notes = (f"each browser tab runs its own app, at most {cap.sessions} at once ({sized}); {guard}",
-             f"the apps read and write files only under {root} (--root); Ctrl+C stops")
+        warning = (
+            f"warning: plain http on {args.host}: the token travels in clear text to anyone on the network "
+            "path; reach a 127.0.0.1 server with ssh -L instead, or serve https with --certfile/--keyfile"
+        )
+    guard = (
+        "only requests carrying the token get in"
+        if token
+        else "no token (--no-token): every user and process on this machine can use the app through this port"
+    )
+    sized = (
+        f"each app with {cap.model} takes ~{gib(cap.app_bytes)} of {gib(cap.available_bytes)} available"
+        if cap.app_bytes and cap.available_bytes
+        else "--max-sessions"
+    )
+    notes = (
+        f"each browser tab runs its own app, at most {cap.sessions} at once ({sized}); {guard}",
+        f"the apps read and write files only under {root} (--root); Ctrl+C stops",
+    )
     # exec: the shell becomes the app, so the server's quit and signals reach it directly.
     command = "exec " + shlex.join([sys.executable, "-m", "tweetsmith.scripts.cli", "tui", *app_argv(args)])
-    TweetsmithServer(command, sock, token=token, max_sessions=cap.sessions, ssl_context=context, warning=warning,
-                     notes=notes).serve()
+    TweetsmithServer(
+        command, sock, token=token, max_sessions=cap.sessions, ssl_context=context, warning=warning, notes=notes
+    ).serve()
     return 0

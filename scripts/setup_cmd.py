@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps({"model": "smollm2-135m", "directory": str(embedded_dir()), "ready": embedded_ready()}, indent=2))
+        print(
+            json.dumps({"model": "smollm2-135m", "directory": str(embedded_dir()), "ready": embedded_ready()}, indent=2)
+        )
     else:
         print(f"embedded model ready in {embedded_dir()}")
     return 0

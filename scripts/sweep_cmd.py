@@ -11,9 +11,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import add_precision_argument, add_sampling_arguments
 
     parser.add_argument("run_dir", metavar="RUN", help="a run directory (config.json, final/)")
-    parser.add_argument("--param", default="temperature", help="temperature, top_k, top_p, typical_p, min_p or repetition_penalty (default: temperature)")
-    parser.add_argument("--values", default=None, help="comma-separated values (default grid for temperature, top_k, top_p)")
-    parser.add_argument("-n", "--num-samples", type=int, default=100, dest="num_samples", help="samples per value and model (default: 100)")
+    parser.add_argument(
+        "--param",
+        default="temperature",
+        help="temperature, top_k, top_p, typical_p, min_p or repetition_penalty (default: temperature)",
+    )
+    parser.add_argument(
+        "--values", default=None, help="comma-separated values (default grid for temperature, top_k, top_p)"
+    )
+    parser.add_argument(
+        "-n",
+        "--num-samples",
+        type=int,
+        default=100,
+        dest="num_samples",
+        help="samples per value and model (default: 100)",
+    )
     parser.add_argument("--base-only", action="store_true", help="only the base model's curve")
     add_sampling_arguments(parser)
     add_precision_argument(parser)
@@ -67,9 +80,18 @@ def run(args: argparse.Namespace) -> int:
     if args.num_samples < 2:
         raise ConfigError(f"-n must be 2 or more (self-BLEU needs two samples), got {args.num_samples}")
     progress, close = progress_printer()
-    result = sweep(args.run_dir, args.param, values, n=args.num_samples, config=config, batch_size=args.batch_size,
-                   sides=("base",) if args.base_only else ("base", "tuned"), on_progress=progress,
-                   precision=args.precision, on_notice=notice_once(close))
+    result = sweep(
+        args.run_dir,
+        args.param,
+        values,
+        n=args.num_samples,
+        config=config,
+        batch_size=args.batch_size,
+        sides=("base",) if args.base_only else ("base", "tuned"),
+        on_progress=progress,
+        precision=args.precision,
+        on_notice=notice_once(close),
+    )
     close()
     if result.note:
         notice(result.note)
@@ -79,17 +101,33 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(sweep_table(result))
     if not args.no_plot:
-        print(terminal_sweep_plot(result, metrics=("dist_1", "self_bleu", "copied"), width=120, color=sys.stdout.isatty()))
-        if any(p.figures.authenticity is not None or p.figures.attribution is not None
-               for points in result.curves.values() for p in points):  # the voice beside self-BLEU
-            print(terminal_sweep_plot(result, metrics=("self_bleu", "attribution", "authenticity"), width=120,
-                                      color=sys.stdout.isatty()))
-    notice(f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {RunPaths(Path(args.run_dir)).sweep(args.param)}")
+        print(
+            terminal_sweep_plot(result, metrics=("dist_1", "self_bleu", "copied"), width=120, color=sys.stdout.isatty())
+        )
+        if any(
+            p.figures.authenticity is not None or p.figures.attribution is not None
+            for points in result.curves.values()
+            for p in points
+        ):  # the voice beside self-BLEU
+            print(
+                terminal_sweep_plot(
+                    result, metrics=("self_bleu", "attribution", "authenticity"), width=120, color=sys.stdout.isatty()
+                )
+            )
+    notice(
+        f"plot: {png}; samples in {RunPaths(Path(args.run_dir)).samples}; numbers in {RunPaths(Path(args.run_dir)).sweep(args.param)}"
+    )
     return 0
 
 
-TABLE_METRICS = (("dist-1", "dist_1"), ("dist-2", "dist_2"), ("sBLEU", "self_bleu"), ("overlap", "overlap"),
-                 ("attribution", "attribution"), ("tell-apart", "authenticity"))
+TABLE_METRICS = (
+    ("dist-1", "dist_1"),
+    ("dist-2", "dist_2"),
+    ("sBLEU", "self_bleu"),
+    ("overlap", "overlap"),
+    ("attribution", "attribution"),
+    ("tell-apart", "authenticity"),
+)
 
 
 def sweep_table(result) -> str:
@@ -100,8 +138,11 @@ def sweep_table(result) -> str:
     n = result.n
     width = 20
     names = [f"sBLEU-{result.bleu_n}" if key == "self_bleu" else name for name, key in TABLE_METRICS]
-    lines = [f"{result.param:>12} {'model':>6}" + "".join(f"{name:>{width}}" for name in names)
-             + f" {'words':>6} {'copied':>7}"]
+    lines = [
+        f"{result.param:>12} {'model':>6}"
+        + "".join(f"{name:>{width}}" for name in names)
+        + f" {'words':>6} {'copied':>7}"
+    ]
     for side, points in result.curves.items():
         for point in points:
             p = point.figures
@@ -109,11 +150,17 @@ def sweep_table(result) -> str:
             cells = []
             for _, key in TABLE_METRICS:
                 figure, interval = p.figure(key), p.interval(key)
-                text = "n/a" if figure is None else f"{figure:.3f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+                text = (
+                    "n/a"
+                    if figure is None
+                    else f"{figure:.3f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]" if interval else "")
+                )
                 cells.append(f"{text:>{width}}")
             copied = p.copied
-            lines.append(f"{value:>12} {side:>6}" + "".join(cells) + f" {p.figure('mean_words'):>6.1f} "
-                         f"{'n/a' if copied is None else f'{100 * copied:.0f}%':>7}")
+            lines.append(
+                f"{value:>12} {side:>6}" + "".join(cells) + f" {p.figure('mean_words'):>6.1f} "
+                f"{'n/a' if copied is None else f'{100 * copied:.0f}%':>7}"
+            )
     lines.append(voice_note(result.voice_classifier))
     band = result.human
     if band:
@@ -122,8 +169,12 @@ def sweep_table(result) -> str:
             bounds = band.bounds.get(key)
             cells.append(f"{f'{bounds[0]:.3f}-{bounds[1]:.3f}' if bounds else '–':>{width}}")
         words = band.bounds.get("mean_words")
-        lines.append(f"{'human':>12} {'band':>6}" + "".join(cells) + f" {f'{words[0]:.0f}-{words[1]:.0f}' if words else '–':>6}")
+        lines.append(
+            f"{'human':>12} {'band':>6}" + "".join(cells) + f" {f'{words[0]:.0f}-{words[1]:.0f}' if words else '–':>6}"
+        )
         lines.append(f"(human band: {band.repeats} random sets of {band.n} test tweets)")
-    lines.append(f"({n} samples per row; self-BLEU grows with the sample count; [95% bootstrap interval]; "
-                 f"copied: a span of 8+ words from a training tweet)")
+    lines.append(
+        f"({n} samples per row; self-BLEU grows with the sample count; [95% bootstrap interval]; "
+        f"copied: a span of 8+ words from a training tweet)"
+    )
     return "\n".join(lines)

@@ -24,8 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tweetsmith.engine.train import TrainConfig
 
     add_config_arguments(parser, TrainConfig)
-    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout "
-                        "(steps, seconds, valid perplexity, final/ and the run directory); progress stays on stderr")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the outcome as one JSON object on stdout "
+        "(steps, seconds, valid perplexity, final/ and the run directory); progress stays on stderr",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     printer = TrainProgress(merge=config.merge)
     cancel = threading.Event()
     previous = install_stop_handler(
-        cancel, "stopping and saving a checkpoint of the last completed step (Ctrl-C again to abort)" if main_process else None)
+        cancel,
+        "stopping and saving a checkpoint of the last completed step (Ctrl-C again to abort)" if main_process else None,
+    )
     try:
         finished = train(config, on_event=printer if main_process else None, cancel=cancel)
     finally:

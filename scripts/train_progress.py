@@ -55,8 +55,13 @@ class TrainProgress:
 
             console = Console(file=self.stream, stderr=True)
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[info]}"), console=console, refresh_per_second=4,
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=console,
+                refresh_per_second=4,
             )
             self._progress.start()
             self._task = self._progress.add_task("starting", total=None, info="")
@@ -70,7 +75,9 @@ class TrainProgress:
         else:
             print(message, file=self.stream, flush=True)
 
-    def show(self, description: str, completed: float | None, total: float | None, info: str, *, force: bool = False) -> None:
+    def show(
+        self, description: str, completed: float | None, total: float | None, info: str, *, force: bool = False
+    ) -> None:
         progress = self._ensure_progress()
         if progress is not None:
             progress.update(self._task, description=description, completed=completed or 0, total=total, info=info)
@@ -88,7 +95,8 @@ class TrainProgress:
 
     # -- events -------------------------------------------------------------------------------
     def __call__(self, event) -> None:
-        from tweetsmith.engine import progress, train_events as ev
+        from tweetsmith.engine import progress
+        from tweetsmith.engine import train_events as ev
 
         if isinstance(event, progress.Progress):
             unit = f" {event.unit}" if event.unit else ""
@@ -98,19 +106,31 @@ class TrainProgress:
             self._started(event)
         elif isinstance(event, ev.StepHeartbeat):
             part = f"micro-batch {event.micro_batch}/{event.grad_accum} · " if event.grad_accum > 1 else ""
-            self.show("train", event.step + event.fraction, event.total_steps,
-                      f"step {event.step + 1}/{event.total_steps} {part}{self._step_info}ETA {format_duration(event.eta_s)}")
+            self.show(
+                "train",
+                event.step + event.fraction,
+                event.total_steps,
+                f"step {event.step + 1}/{event.total_steps} {part}{self._step_info}ETA {format_duration(event.eta_s)}",
+            )
         elif isinstance(event, ev.StepLogged):
             mfu = f" MFU {100 * event.mfu:.0f}%" if event.mfu is not None else ""
             self._step_info = f"loss {event.loss:.3f} · {event.tokens_per_s:,.0f} tok/s{mfu} · "
-            self.show("train", event.step, event.total_steps,
-                      f"step {event.step}/{event.total_steps} {self._step_info}ETA {format_duration(event.eta_s)}",
-                      force=event.step >= event.total_steps)  # a log always gets the last step's line
+            self.show(
+                "train",
+                event.step,
+                event.total_steps,
+                f"step {event.step}/{event.total_steps} {self._step_info}ETA {format_duration(event.eta_s)}",
+                force=event.step >= event.total_steps,
+            )  # a log always gets the last step's line
         elif isinstance(event, ev.Evaluated):
             self.line(f"step {event.step}: valid perplexity {event.valid_perplexity:.2f}")
         elif type(event).__name__ == "SamplesGenerated":  # engine.training_samples: same prompts and seeds each time
-            self.line("\n".join([f"step {event.step} samples:"] + [
-                f"  @{s.author} (seed {s.seed}): {s.text}" for s in event.samples]))
+            self.line(
+                "\n".join(
+                    [f"step {event.step} samples:"]
+                    + [f"  @{s.author} (seed {s.seed}): {s.text}" for s in event.samples]
+                )
+            )
         elif isinstance(event, ev.CheckpointSaved) and event.best:
             self.line(f"step {event.step}: best so far, checkpoint {event.path}")
 
@@ -142,8 +162,10 @@ class TrainProgress:
             if finished.stopped_early:
                 message = f"{finished.stopped_early}\n{message}"
         elif finished.steps:
-            message = (f"stopped at step {finished.steps} after {took}{ppl}; checkpoint kept, {what} so far in "
-                       f"{finished.result_dir}{holds}; continue with --resume --out {finished.run_dir}")
+            message = (
+                f"stopped at step {finished.steps} after {took}{ppl}; checkpoint kept, {what} so far in "
+                f"{finished.result_dir}{holds}; continue with --resume --out {finished.run_dir}"
+            )
         else:
             message = "stopped before the first step; nothing was saved"
         print(message, file=self.stream, flush=True)

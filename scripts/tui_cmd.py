@@ -11,15 +11,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import add_precision_argument
 
     add_precision_argument(parser)
-    parser.add_argument("--model", default=None, help="model spec: hub id, model directory, .gguf file or smollm2-135m "
-                        "(default: the last run in ./runs, else gpt2-medium, falling back to the embedded model offline)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model spec: hub id, model directory, .gguf file or smollm2-135m "
+        "(default: the last run in ./runs, else gpt2-medium, falling back to the embedded model offline)",
+    )
     # dest run_dir: cli.py keeps each command's entry point in args.run
-    parser.add_argument("--run", dest="run_dir", metavar="RUN", default=None, help="run directory to open (its base and tuned models, its data and session)")
-    parser.add_argument("--data", default=None, help="data directory with train/valid/test.txt "
-                        "(default: the run's data, else the built-in corpus, prepared on first use)")
-    parser.add_argument("--root", metavar="DIR", default=None,
-                        help="work in DIR and refuse every path typed in the app (/save, /run, /model, /assignment, the "
-                             "training form) that leads outside it (default: no limit; `tweetsmith serve` always sets one)")
+    parser.add_argument(
+        "--run",
+        dest="run_dir",
+        metavar="RUN",
+        default=None,
+        help="run directory to open (its base and tuned models, its data and session)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="data directory with train/valid/test.txt "
+        "(default: the run's data, else the built-in corpus, prepared on first use)",
+    )
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default=None,
+        help="work in DIR and refuse every path typed in the app (/save, /run, /model, /assignment, the "
+        "training form) that leads outside it (default: no limit; `tweetsmith serve` always sets one)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from tweetsmith.tui.app import run_app
     from tweetsmith.tui.root import Root
 
-    model, run_dir, data = args.model, Path(args.run_dir) if args.run_dir else None, Path(args.data) if args.data else None
+    model, run_dir, data = (
+        args.model,
+        Path(args.run_dir) if args.run_dir else None,
+        Path(args.data) if args.data else None,
+    )
     root = None
     if args.root is not None:
         root = Root.at(args.root).directory  # PathRefused (a TweetsmithError): one line, exit 2

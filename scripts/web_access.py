@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-REFUSED_TEXT = ("403 Forbidden: this tweetsmith server needs its access token. "
-                "Open the URL it printed when it started (it ends in ?token=...).\n")
+REFUSED_TEXT = (
+    "403 Forbidden: this tweetsmith server needs its access token. "
+    "Open the URL it printed when it started (it ends in ?token=...).\n"
+)
 
 
 def is_loopback_name(host: str) -> bool:
@@ -66,8 +68,9 @@ class AccessPolicy:
     token: str | None
     cookie_name: str
 
-    def refusal(self, *, query_token: str | None, cookie_token: str | None, host: str, origin: str | None,
-                websocket: bool) -> str | None:
+    def refusal(
+        self, *, query_token: str | None, cookie_token: str | None, host: str, origin: str | None, websocket: bool
+    ) -> str | None:
         """Why a request is refused, or None when it may pass."""
         if self.token is not None:
             if _same(query_token, self.token) or _same(cookie_token, self.token):
@@ -98,8 +101,9 @@ def access_middleware(policy: AccessPolicy, log: logging.Logger):
             raise web.HTTPForbidden(text=REFUSED_TEXT)
         response = await handler(request)
         if policy.token is not None and query_token is not None and isinstance(response, web.Response):
-            response.set_cookie(policy.cookie_name, policy.token, path="/", httponly=True, samesite="Strict",
-                                secure=request.secure)
+            response.set_cookie(
+                policy.cookie_name, policy.token, path="/", httponly=True, samesite="Strict", secure=request.secure
+            )
         return response
 
     return guard

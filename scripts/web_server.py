@@ -53,10 +53,13 @@ def bind(host: str, port: int) -> socket.socket:
         raise ServeError(f"--port {port} is not a port number: use 1-65535 (or 0 for any free port)")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as err:
-        raise ServeError(f"--host {host!r} is not an address of this machine ({err.strerror}): "
-                         "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
+        raise ServeError(
+            f"--host {host!r} is not an address of this machine ({err.strerror}): "
+            "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+        ) from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -65,9 +68,12 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as err:
         sock.close()
         if err.errno == errno.EADDRINUSE:
-            raise ServeError(f"port {port} on {host} is in use: pick another with --port (0 picks a free one)") from None
-        raise ServeError(f"cannot listen on {host}:{port} ({err.strerror}): use 127.0.0.1, 0.0.0.0 or an "
-                         "address of this machine") from None
+            raise ServeError(
+                f"port {port} on {host} is in use: pick another with --port (0 picks a free one)"
+            ) from None
+        raise ServeError(
+            f"cannot listen on {host}:{port} ({err.strerror}): use 127.0.0.1, 0.0.0.0 or an address of this machine"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -83,8 +89,10 @@ def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
         context.load_cert_chain(certfile, keyfile)
     except (OSError, ssl.SSLError) as err:
         why = err.strerror or str(err)  # ssl.SSLError is an OSError too
-        raise ServeError(f"cannot use --certfile {certfile} with --keyfile {keyfile} ({why}): give a PEM certificate "
-                         "and its private key") from None
+        raise ServeError(
+            f"cannot use --certfile {certfile} with --keyfile {keyfile} ({why}): give a PEM certificate "
+            "and its private key"
+        ) from None
     return context
 
 
@@ -115,8 +123,17 @@ class TweetsmithServer(Server):
     ``sock`` under ``AccessPolicy``; https with ``ssl_context``. The banner: ``warning`` (first), the URL,
     ``notes``."""
 
-    def __init__(self, command: str, sock: socket.socket, *, token: str | None, max_sessions: int,
-                 ssl_context: ssl.SSLContext | None = None, warning: str | None = None, notes: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        command: str,
+        sock: socket.socket,
+        *,
+        token: str | None,
+        max_sessions: int,
+        ssl_context: ssl.SSLContext | None = None,
+        warning: str | None = None,
+        notes: tuple[str, ...] = (),
+    ):
         host, port = sock.getsockname()[:2]
         super().__init__(command, host=host, port=port, title=TITLE, templates_path=WEB_DIR)
         self.sock = sock
@@ -130,8 +147,12 @@ class TweetsmithServer(Server):
         self._tab_closed = asyncio.Event()
 
     def initialize_logging(self) -> None:
-        logging.basicConfig(level=logging.DEBUG if self.debug else logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        logging.basicConfig(
+            level=logging.DEBUG if self.debug else logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -183,8 +204,12 @@ class TweetsmithServer(Server):
         return True
 
     async def _send_full(self, request: web.Request) -> web.WebSocketResponse:
-        log.warning("session refused for %s: the server is full (%d of %d sessions open; --max-sessions)",
-                    request.remote, len(self.tabs), self.max_sessions)
+        log.warning(
+            "session refused for %s: the server is full (%d of %d sessions open; --max-sessions)",
+            request.remote,
+            len(self.tabs),
+            self.max_sessions,
+        )
         websocket = web.WebSocketResponse()
         await websocket.prepare(request)
         # textual.js opens the URL an app asks it to: here the "full" page, beside the page (relative URL).
@@ -224,5 +249,12 @@ class TweetsmithServer(Server):
         asyncio.set_event_loop(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_exit)
-        web.run_app(self._make_app(), sock=self.sock, ssl_context=self.ssl_context, handle_signals=False, loop=loop,
-                    access_log=None, print=lambda *_args: None)
+        web.run_app(
+            self._make_app(),
+            sock=self.sock,
+            ssl_context=self.ssl_context,
+            handle_signals=False,
+            loop=loop,
+            access_log=None,
+            print=lambda *_args: None,
+        )

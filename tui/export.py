@@ -71,14 +71,19 @@ def save_chat(session: Session, path: str | None, workspace: Workspace, title: s
         given = f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md"
     target = root.path(given, "/save")
     if root.confined and target.suffix.lower() != ".md":
-        raise PathRefused(f"/save writes markdown here: give a name ending in .md, e.g. /save {target.stem or 'chat'}.md")
+        raise PathRefused(
+            f"/save writes markdown here: give a name ending in .md, e.g. /save {target.stem or 'chat'}.md"
+        )
     if target.is_dir():
-        raise PathRefused(f"/save: {given} is a directory; give a file name in it, e.g. /save {Path(given) / 'chat.md'}")
+        raise PathRefused(
+            f"/save: {given} is a directory; give a file name in it, e.g. /save {Path(given) / 'chat.md'}"
+        )
     try:
         saved = write_new(target, session.to_markdown(title))
     except (OSError, ValueError) as err:  # ValueError: a NUL in the name, refused before any OS call
-        raise PathRefused(f"could not write {target!r}: {getattr(err, 'strerror', None) or err}; "
-                          "give another path: /save PATH") from None
+        raise PathRefused(
+            f"could not write {target!r}: {getattr(err, 'strerror', None) or err}; give another path: /save PATH"
+        ) from None
     kept = f"{target.name} exists and is kept: " if saved != target else ""
     return f"{kept}saved {len(session.entries)} samples to {saved}"
 

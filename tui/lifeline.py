@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .app import TweetsmithApp
@@ -44,8 +45,9 @@ TERMINAL_LOST_CODE = 128 + signal.SIGHUP  # the exit status of a process that a 
 class Lifeline:
     """Ends ``app`` when its terminal goes: signals, a watchdog, and a last-resort exit."""
 
-    def __init__(self, app: TweetsmithApp, *, fds: tuple[int, ...] = (0, 1, 2),
-                 hard_exit: Callable[[int], object] = os._exit):
+    def __init__(
+        self, app: TweetsmithApp, *, fds: tuple[int, ...] = (0, 1, 2), hard_exit: Callable[[int], object] = os._exit
+    ):
         self.app = app
         self.hard_exit = hard_exit  # tests pass a recorder: the guard must not end pytest
         self.fds = tuple(fd for fd in fds if _isatty(fd))  # only what was a terminal at start is watched
@@ -79,7 +81,9 @@ class Lifeline:
             lost = [fd for fd in self.fds if not _isatty(fd)]
             if lost:
                 _stop_reading(self.app)
-                self.trigger(f"the terminal went away (descriptor {lost[0]} is no longer a terminal)", TERMINAL_LOST_CODE)
+                self.trigger(
+                    f"the terminal went away (descriptor {lost[0]} is no longer a terminal)", TERMINAL_LOST_CODE
+                )
                 return
 
     def trigger(self, reason: str, return_code: int) -> None:

@@ -32,17 +32,16 @@ if TYPE_CHECKING:
     from tweetsmith.engine.generate import Sample
     from tweetsmith.engine.memorisation import SpanMatch
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.perplexity_table import PerplexityTable
+    from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.results import SweepResult
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
+    from tweetsmith.engine.start_plan import StartPlan
     from tweetsmith.engine.surprisal import Disagreement, TextScore
     from tweetsmith.engine.train_config import TrainConfig
-    from tweetsmith.engine.progress import Progress
     from tweetsmith.engine.train_events import StepHeartbeat, TrainEvent, TrainingFinished
     from tweetsmith.engine.voice_results import ClassifierFit, VoiceFigures
-
-    from tweetsmith.engine.perplexity_table import PerplexityTable
-    from tweetsmith.engine.results import SweepResult
-    from tweetsmith.engine.start_plan import StartPlan
 
     from .commands import Prompt
 

@@ -14,7 +14,11 @@ PALETTE_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Sweep temperature", "dist-n and self-BLEU against temperature", "app.slash('/sweep temp')"),
     ("Sweep top-k", "dist-n and self-BLEU against top-k", "app.slash('/sweep k')"),
     ("Sweep top-p", "dist-n and self-BLEU against top-p", "app.slash('/sweep p')"),
-    ("Run the whole assignment", "prepare, perplexity, train, compare, sweeps, report (/assignment SOURCE)", "app.type('/assignment ')"),
+    (
+        "Run the whole assignment",
+        "prepare, perplexity, train, compare, sweeps, report (/assignment SOURCE)",
+        "app.type('/assignment ')",
+    ),
     ("A/B: base vs tuned", "the last prompt to both models, side by side", "app.slash('/ab')"),
     ("Save chat as markdown", "export this chat (/save)", "app.slash('/save')"),
     ("Clear chat", "archive the session and start a new one (/clear)", "app.slash('/clear')"),
@@ -32,4 +36,6 @@ class TweetsmithCommands(Provider):
         for name, help_text, action in PALETTE_COMMANDS:
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), text=name, help=help_text)
+                yield Hit(
+                    score, matcher.highlight(name), partial(self.app.run_action, action), text=name, help=help_text
+                )

@@ -41,8 +41,10 @@ class Root:
         """The root ``directory`` (relative: from the current directory), which must exist."""
         resolved = Path(os.path.realpath(Path(directory).expanduser()))
         if not resolved.is_dir():
-            raise PathRefused(f"--root {_one_line(directory)}: no such directory; give an existing directory "
-                              "(the app reads and writes only under it)")
+            raise PathRefused(
+                f"--root {_one_line(directory)}: no such directory; give an existing directory "
+                "(the app reads and writes only under it)"
+            )
         return cls(resolved)
 
     @property
@@ -55,16 +57,19 @@ class Root:
         try:
             path = Path(given).expanduser()
         except RuntimeError:  # "~nosuchuser/x"
-            raise PathRefused(f"{what}: {_one_line(given)!r} names the home of an unknown user; give another "
-                              "path") from None
+            raise PathRefused(
+                f"{what}: {_one_line(given)!r} names the home of an unknown user; give another path"
+            ) from None
         if self.directory is None:
             return path
         if "\x00" in str(path):
             raise PathRefused(f"{what}: {_one_line(given)!r} is not a usable path; give a path inside {self.directory}")
         resolved = Path(os.path.realpath(self.directory / path))  # an absolute path replaces the root here
         if resolved != self.directory and self.directory not in resolved.parents:
-            raise PathRefused(f"{what}: {_one_line(given)} is outside {self.directory}, the only folder this app "
-                              "may use; give a path inside it (relative paths start there)")
+            raise PathRefused(
+                f"{what}: {_one_line(given)} is outside {self.directory}, the only folder this app "
+                "may use; give a path inside it (relative paths start there)"
+            )
         return resolved
 
     def model_spec(self, spec: str, what: str) -> str:
@@ -73,6 +78,11 @@ class Root:
         ``..``, ``.gguf``) must lie inside the root and is returned absolute."""
         if self.directory is None:
             return spec
-        looks_like_path = (spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or ".." in Path(spec).parts
-                           or "\x00" in spec or os.path.lexists(self.directory / spec))
+        looks_like_path = (
+            spec.startswith((".", "/", "~"))
+            or spec.endswith(".gguf")
+            or ".." in Path(spec).parts
+            or "\x00" in spec
+            or os.path.lexists(self.directory / spec)
+        )
         return str(self.path(spec, what)) if looks_like_path else spec

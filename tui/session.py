@@ -12,9 +12,10 @@ import dataclasses
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from tweetsmith.engine.decode_loop import TWEET_MAX_CHARS
 from tweetsmith.engine.generate import clean_sample_text
@@ -88,7 +89,7 @@ class ChatEntry:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> "ChatEntry":
+    def from_dict(cls, obj: dict[str, Any]) -> ChatEntry:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in obj.items() if k in names})
 
@@ -145,8 +146,11 @@ class Session:
             except (TypeError, AttributeError):  # AttributeError: a line that isn't an object
                 continue
             # a session saved before samples were cleaned of control characters shows clean text too
-            self.entries.append(dataclasses.replace(entry, prompt_text=clean_sample_text(entry.prompt_text),
-                                                    text=clean_sample_text(entry.text)))
+            self.entries.append(
+                dataclasses.replace(
+                    entry, prompt_text=clean_sample_text(entry.prompt_text), text=clean_sample_text(entry.text)
+                )
+            )
         return self.entries
 
     def add(self, entry: ChatEntry) -> None:
@@ -163,7 +167,7 @@ class Session:
         self.entries = []
         if self.path is None or not self.path.is_file():
             return None
-        stamp = time.strftime('%Y%m%d-%H%M%S')
+        stamp = time.strftime("%Y%m%d-%H%M%S")
         archived, n = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}"), 1
         while archived.exists():  # two clears within a second: a second archive, never the first one replaced
             n += 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import messages as msg
 from .errors import error_text
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
     from tweetsmith.engine.train_events import TrainEvent
 
 
-def run_training(config: TrainConfig, cancel: threading.Event, on_event: Callable[[TrainEvent], None],
-                 progress: Callable[[str], None]) -> msg.TrainingEnded | msg.TrainingFailed:
+def run_training(
+    config: TrainConfig,
+    cancel: threading.Event,
+    on_event: Callable[[TrainEvent], None],
+    progress: Callable[[str], None],
+) -> msg.TrainingEnded | msg.TrainingFailed:
     """Train ``config`` until it ends or ``cancel`` is set, passing each engine event to ``on_event`` (and
     data preparation notes to ``progress``); returns how it ended, for the caller to post once it has
     marked the training thread idle."""
@@ -45,4 +50,3 @@ def message_for(event: TrainEvent) -> msg.TrainingProgressed | msg.TrainingEvent
     if isinstance(event, (Progress, StepHeartbeat)):
         return msg.TrainingProgressed(event)
     return msg.TrainingEventArrived(event)
-

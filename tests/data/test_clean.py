@@ -42,8 +42,9 @@ def test_defaults():
 
 
 def test_every_switch_off():
-    kept, skipped = clean_all(RAW, keep_retweets=True, keep_replies=True, keep_urls=True, unescape=False,
-                              normalize_space=False)
+    kept, skipped = clean_all(
+        RAW, keep_retweets=True, keep_replies=True, keep_urls=True, unescape=False, normalize_space=False
+    )
     texts = [r.text for r in kept]
     assert texts[:3] == ["RT @b: something", "  @b thanks!", ".@b is not a reply"]
     assert "Q&amp;A &gt; &#39;quotes&#39;" in texts
@@ -54,8 +55,9 @@ def test_every_switch_off():
     assert skipped == {"empty": 1}
 
 
-@pytest.mark.parametrize("name,token", [("@PaulG", "PaulG"), ("Van Buren", "Van_Buren"), ("a-b", "a_b"),
-                                        (" x\\y ", "x_y"), ("", "")])
+@pytest.mark.parametrize(
+    "name,token", [("@PaulG", "PaulG"), ("Van Buren", "Van_Buren"), ("a-b", "a_b"), (" x\\y ", "x_y"), ("", "")]
+)
 def test_author_tokens(name, token):
     assert author_token(name) == token
     kept, _ = clean_all([Record(name, "text")])
@@ -70,7 +72,7 @@ def test_remove_urls_keeps_text_around():
 
 def test_mojibake_is_repaired_and_every_change_is_counted_by_step():
     # "don’t" written as UTF-8 and read back as Windows-1252, the way scraped tweets arrive broken.
-    broken = "don’t".encode("utf-8").decode("cp1252")
+    broken = "don’t".encode().decode("cp1252")
     records = [
         Record("a", f"I {broken} know"),  # mojibake
         Record("a", "Q&amp;A"),  # entity
@@ -81,7 +83,12 @@ def test_mojibake_is_repaired_and_every_change_is_counted_by_step():
     cleaner = Cleaner(CleanOptions())
     kept = [cleaner.clean(r) for r in records]
     assert [r.text if r else None for r in kept] == [
-        "I don’t know", "Q&A", "don’t & see now", "café ‘quoted’ stays", None]
+        "I don’t know",
+        "Q&A",
+        "don’t & see now",
+        "café ‘quoted’ stays",
+        None,
+    ]
     assert cleaner.changed == {"mojibake": 2, "html_entities": 2, "urls": 1, "whitespace": 1}
     assert cleaner.skipped["retweet"] == 1
     off = Cleaner(CleanOptions(fix_mojibake=False))

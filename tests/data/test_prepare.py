@@ -16,8 +16,9 @@ from tweetsmith.data import DataError, PrepareConfig, format_line, parse_line, p
 from tweetsmith.data.prepare import PrepareCancelled
 
 SPLITS = ("train", "valid", "test")
-KEEP_ALL = dict(keep_retweets=True, keep_replies=True, keep_urls=True, unescape=False, normalize_space=False,
-                keep_duplicates=True)
+KEEP_ALL = dict(
+    keep_retweets=True, keep_replies=True, keep_urls=True, unescape=False, normalize_space=False, keep_duplicates=True
+)
 
 
 TWEETS_PER_FILE = {"train": 600, "valid": 150, "test": 150}
@@ -62,7 +63,7 @@ def reference_clean(lines):
     for line in lines:
         author, text = "", line
         if line.startswith("\\") and "- " in line and " " not in line[: line.index("- ")]:
-            author, text = line[1: line.index("- ")], line[line.index("- ") + 2:]
+            author, text = line[1 : line.index("- ")], line[line.index("- ") + 2 :]
         text = html.unescape(text)
         if text.lstrip().startswith("RT @"):
             skipped["retweet"] += 1
@@ -224,14 +225,17 @@ def test_sotu_builtin(tmp_path):
     authors = {a.author for a in summary.authors}
     assert {"washington", "lincoln", "vanburen"} <= authors
     files = read_out(tmp_path / "sotu")
-    assert all(parse_line(line).text.strip() and parse_line(line).author in authors
-               for name in SPLITS for line in files[name])
+    assert all(
+        parse_line(line).text.strip() and parse_line(line).author in authors for name in SPLITS for line in files[name]
+    )
     assert summary.records > 20_000 and summary.split("train").megabytes > 5
 
 
 def test_data_room_imports_no_torch():
-    code = ("import sys, tweetsmith.data, tweetsmith.data.prepare; "
-            "print(sorted(m for m in ('torch', 'transformers', 'textual', 'pandas', 'sotu') if m in sys.modules))")
+    code = (
+        "import sys, tweetsmith.data, tweetsmith.data.prepare; "
+        "print(sorted(m for m in ('torch', 'transformers', 'textual', 'pandas', 'sotu') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -246,8 +250,9 @@ def test_split_given_keeps_each_files_records_in_its_split_in_order(tmp_path, tw
             lines += [lines[0], reference_clean(input_lines_of(tweet_dir / "train.txt"))[0][0]]
         files_in[name].write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     out = tmp_path / "given"
-    summary = prepare(PrepareConfig(inputs=tuple(str(files_in[n]) for n in ("test", "train", "valid")), out=str(out),
-                                    split="given"))
+    summary = prepare(
+        PrepareConfig(inputs=tuple(str(files_in[n]) for n in ("test", "train", "valid")), out=str(out), split="given")
+    )
     files = read_out(out)
     references = {name: reference_clean(input_lines_of(files_in[name])) for name in SPLITS}
     for name in SPLITS:
@@ -259,35 +264,58 @@ def test_split_given_keeps_each_files_records_in_its_split_in_order(tmp_path, tw
     assert stats["split"] == pytest.approx({n: len(files[n]) / total for n in SPLITS})
     assert stats["split_given"] is True and " as given, seed" in summary.table()
     assert {n: stats["splits"][n]["words"] for n in SPLITS} == {
-        n: sum(len(parse_line(x).text.split()) for x in files[n]) for n in SPLITS}
+        n: sum(len(parse_line(x).text.split()) for x in files[n]) for n in SPLITS
+    }
 
 
 def input_lines_of(path):
     return open(path, encoding="utf-8").read().split("\n")[:-1]
 
 
-@pytest.mark.parametrize("names,builtin,message", [
-    (("train.txt", "valid.txt", "notes.txt"), None, "notes.txt does not say its split in its name"),
-    (("train.txt", "valid.txt"), None, "no test file among the inputs"),
-    (("train.txt", "valid.txt", "test.txt"), "sotu", "the built-in corpus has none"),
-])
+@pytest.mark.parametrize(
+    "names,builtin,message",
+    [
+        (("train.txt", "valid.txt", "notes.txt"), None, "notes.txt does not say its split in its name"),
+        (("train.txt", "valid.txt"), None, "no test file among the inputs"),
+        (("train.txt", "valid.txt", "test.txt"), "sotu", "the built-in corpus has none"),
+    ],
+)
 def test_split_given_refuses_inputs_that_do_not_name_their_split(tmp_path, names, builtin, message):
     for name in names:
         (tmp_path / name).write_text("\\paulg- a tweet\n", encoding="utf-8")
     with pytest.raises(DataError, match=message):
-        prepare(PrepareConfig(inputs=tuple(str(tmp_path / n) for n in names), out=str(tmp_path / "out"),
-                              split="given", builtin=builtin))
+        prepare(
+            PrepareConfig(
+                inputs=tuple(str(tmp_path / n) for n in names),
+                out=str(tmp_path / "out"),
+                split="given",
+                builtin=builtin,
+            )
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_split_files_re_split_by_ratios_say_how_to_keep_their_split(tmp_path, tweet_dir):
     from tweetsmith.data.split import resplit_notice, split_named_by
 
-    assert [split_named_by(n) for n in ("train.txt", "vc_valid.csv", "Test-2020.jsonl", "dev.txt", "tweets.js",
-                                        "train_test.txt")] == [0, 1, 2, 1, None, None]
+    assert [
+        split_named_by(n)
+        for n in ("train.txt", "vc_valid.csv", "Test-2020.jsonl", "dev.txt", "tweets.js", "train_test.txt")
+    ] == [0, 1, 2, 1, None, None]
     assert "--split given keeps their split" in resplit_notice(list(vc_files(tweet_dir)), "0.8,0.1,0.1")
     assert resplit_notice(list(vc_files(tweet_dir)), "given") is None
     assert resplit_notice([str(tweet_dir / "train.txt")], "0.8,0.1,0.1") is None
-    result = subprocess.run([sys.executable, "-m", "tweetsmith.scripts.cli", "prepare", *vc_files(tweet_dir),
-                             "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tweetsmith.scripts.cli",
+            "prepare",
+            *vc_files(tweet_dir),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and "--split given keeps their split" in result.stderr

@@ -82,8 +82,10 @@ def splits_of(directory: Path) -> tuple[dict[str, bytes], str]:
 def sets(tmp_path_factory, tweets_factory):
     """An old and a new input, and the splits each gives (seed 5, as the child uses)."""
     root = tmp_path_factory.mktemp("swap")
-    inputs = {"old": write_tweets(root / "old.txt", tweets_factory(80, seed=1)),
-              "new": write_tweets(root / "new.txt", tweets_factory(80, seed=2))}
+    inputs = {
+        "old": write_tweets(root / "old.txt", tweets_factory(80, seed=1)),
+        "new": write_tweets(root / "new.txt", tweets_factory(80, seed=2)),
+    }
     expected = {}
     for name, path in inputs.items():
         prepare(PrepareConfig(inputs=(str(path),), out=str(root / f"{name}-ref"), seed=5))
@@ -93,7 +95,7 @@ def sets(tmp_path_factory, tweets_factory):
 
 
 def state(directory: Path, expected) -> str:
-    """"old" or "new" when the three splits and stats.json are all of one set; fails on a mix."""
+    """ "old" or "new" when the three splits and stats.json are all of one set; fails on a mix."""
     files, source = splits_of(directory)
     matches = [name for name, (splits, _) in expected.items() if files == splits]
     assert len(matches) == 1, f"{directory}: the split files are a mix of old and new"
@@ -116,8 +118,12 @@ def fresh_old(root: Path, out: Path) -> None:
 
 
 def run_child(kill_at: int, mode: str, out: Path, source: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, str(kill_at), mode, str(out), str(source)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(kill_at), mode, str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("mode", ["exchange", "renames"])

@@ -27,6 +27,7 @@ def records(path, **kwargs):
 
 # --- line format -------------------------------------------------------------------------------------
 
+
 def test_line_format_with_and_without_prefix(tmp_path):
     path = write(tmp_path / "t.txt", "\ufeff\\paulg- Hello world \r\nno prefix here\n\\sama-tight\n\n\\a- x- y\n")
     assert detect_format(path) == "lines"
@@ -84,6 +85,7 @@ def test_utf16_with_encoding_flag(tmp_path):
 
 # --- CSV / TSV -------------------------------------------------------------------------------------
 
+
 def test_csv_detects_common_column_names(tmp_path):
     path = write(tmp_path / "t.csv", 'id,Screen_Name,full_text\n1,paulg,"Hi, there"\n2,sama,"two\nlines"\n3,,x\n')
     assert detect_format(path) == "csv"
@@ -132,6 +134,7 @@ def test_csv_unclosed_quote_is_an_error_not_a_hang(tmp_path):
 
 # --- JSON Lines ------------------------------------------------------------------------------------
 
+
 def test_jsonl_with_nested_user_and_missing_text(tmp_path):
     rows = [
         {"user": {"screen_name": "paulg", "name": "Paul Graham"}, "full_text": "one", "text": "trunc"},
@@ -159,6 +162,7 @@ def test_jsonl_chosen_fields_array_and_errors(tmp_path):
 
 # --- Twitter archive -------------------------------------------------------------------------------
 
+
 def archive(tmp_path, tweets, username="paulg"):
     data = tmp_path / "data"
     data.mkdir()
@@ -169,8 +173,10 @@ def archive(tmp_path, tweets, username="paulg"):
 
 
 def test_twitter_archive_with_account(tmp_path):
-    path = archive(tmp_path, [{"tweet": {"full_text": "first &amp; best"}}, {"tweet": {"id": "1"}},
-                              {"tweet": {"full_text": "RT @x: hi"}}])
+    path = archive(
+        tmp_path,
+        [{"tweet": {"full_text": "first &amp; best"}}, {"tweet": {"id": "1"}}, {"tweet": {"full_text": "RT @x: hi"}}],
+    )
     tally = ReadTally()
     assert detect_format(path) == "twitter"
     assert records(path, tally=tally) == [Record("paulg", "first &amp; best"), Record("paulg", "RT @x: hi")]
@@ -181,7 +187,7 @@ def test_twitter_archive_with_account(tmp_path):
 def test_twitter_archive_without_account_and_broken(tmp_path):
     path = archive(tmp_path, [{"tweet": {"full_text": "solo"}}], username=None)
     assert records(path) == [Record("", "solo")]
-    write(path, "window.YTD.tweets.part0 = [{\"tweet\": ")
+    write(path, 'window.YTD.tweets.part0 = [{"tweet": ')
     with pytest.raises(DataError, match="broken Twitter archive"):
         records(path)
     write(path, '[{"tweet": {"full_text": "x"}}]')
@@ -199,11 +205,17 @@ def big_json(path, megabytes: float, archive: bool) -> tuple[int, int]:
         text = f"tweet {i}: " + "the best startups start as side projects " * (80 + i % 40) if i % 50 else None
         if archive:
             tweet = {
-                "created_at": "Tue Mar 05 18:%02d:00 +0000 2019" % (i % 60), "id_str": str(10**17 + i),
-                "in_reply_to_status_id_str": None, "lang": "en", "retweet_count": str(i % 7),
-                "entities": {"hashtags": [{"text": f"tag{i % 9}", "indices": [0, 5]}], "symbols": [],
-                             "user_mentions": [{"screen_name": f"friend{i % 13}", "indices": [6, 14]}],
-                             "urls": [{"url": f"https://t.co/{i:08d}", "expanded_url": f"https://example.com/{i}"}]},
+                "created_at": f"Tue Mar 05 18:{i % 60:02d}:00 +0000 2019",
+                "id_str": str(10**17 + i),
+                "in_reply_to_status_id_str": None,
+                "lang": "en",
+                "retweet_count": str(i % 7),
+                "entities": {
+                    "hashtags": [{"text": f"tag{i % 9}", "indices": [0, 5]}],
+                    "symbols": [],
+                    "user_mentions": [{"screen_name": f"friend{i % 13}", "indices": [6, 14]}],
+                    "urls": [{"url": f"https://t.co/{i:08d}", "expanded_url": f"https://example.com/{i}"}],
+                },
             }
             if text is not None:
                 tweet["full_text"] = text
@@ -239,8 +251,10 @@ def test_big_json_is_streamed_in_flat_memory(tmp_path, archive):
 
 def test_streamed_json_keeps_json_loads_values(tmp_path):
     """ijson gives Decimal where json.loads gives float: the text is the same either way."""
-    path = write(tmp_path / "t.json", '[{"text": 1.5, "author": 1e5}, {"text": "x", "author": {"screen_name": 123}}, '
-                                      '{"text": 7, "author": 2}]')
+    path = write(
+        tmp_path / "t.json",
+        '[{"text": 1.5, "author": 1e5}, {"text": "x", "author": {"screen_name": 123}}, {"text": 7, "author": 2}]',
+    )
     assert records(path) == [Record("100000.0", "1.5"), Record("123", "x"), Record("2", "7")]
     bom = write(tmp_path / "tweets.js", '\ufeffwindow.YTD.tweets.part0 =\n\n  [{"tweet": {"full_text": "café"}}]\n')
     assert records(bom) == [Record("", "café")]
@@ -249,10 +263,20 @@ def test_streamed_json_keeps_json_loads_values(tmp_path):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.text(alphabet=st.sampled_from(["a", "u", "d", "8", "\\", '"', "\ud800", "\udbff", "\udc00",
-                                                       "\udfff", "😀", "\ud7ff", "é"]), max_size=12),
-                      min_size=1, max_size=4),
-       chunk=st.sampled_from([1, 2, 3, 5, 7, 13, 65536]), ensure_ascii=st.booleans())
+@given(
+    texts=st.lists(
+        st.text(
+            alphabet=st.sampled_from(
+                ["a", "u", "d", "8", "\\", '"', "\ud800", "\udbff", "\udc00", "\udfff", "😀", "\ud7ff", "é"]
+            ),
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    chunk=st.sampled_from([1, 2, 3, 5, 7, 13, 65536]),
+    ensure_ascii=st.booleans(),
+)
 def test_halves_of_utf16_pairs_read_as_json_loads_and_cleaning_read_them(tmp_path, texts, chunk, ensure_ascii):
     """Escaped lone halves ("\\udc00"), pairs, and backslashes before them, cut into chunks anywhere:
     each text reads as json.loads then valid_unicode give it (yajl alone gave "?", a wrong character, or
@@ -296,13 +320,24 @@ def test_broken_json_errors_name_the_problem(tmp_path):
 
 # --- plain text ------------------------------------------------------------------------------------
 
+
 def test_plain_text_by_line_and_by_paragraph(tmp_path):
     path = write(tmp_path / "speech.txt", "First para\ncontinues here.\n\n  \nSecond.\n\n\nThird one\n")
     assert detect_format(path) == "text"
-    assert [r.text for r in records(path)] == ["First para", "continues here.", "", "  ", "Second.", "", "",
-                                               "Third one"]
+    assert [r.text for r in records(path)] == [
+        "First para",
+        "continues here.",
+        "",
+        "  ",
+        "Second.",
+        "",
+        "",
+        "Third one",
+    ]
     assert records(path, by_paragraph=True) == [
-        Record("", "First para continues here."), Record("", "Second."), Record("", "Third one"),
+        Record("", "First para continues here."),
+        Record("", "Second."),
+        Record("", "Third one"),
     ]
     tally = ReadTally()
     got = records(path, by_paragraph=True, max_chars=15, tally=tally)
@@ -310,6 +345,7 @@ def test_plain_text_by_line_and_by_paragraph(tmp_path):
 
 
 # --- bad paths -------------------------------------------------------------------------------------
+
 
 def test_bad_paths(tmp_path):
     with pytest.raises(DataError, match="no such file"):
@@ -331,6 +367,7 @@ def test_directory_holding_an_archive_points_at_tweets_js(tmp_path):
 
 
 # --- built-in corpus --------------------------------------------------------------------------------
+
 
 def test_sotu_builtin_paragraphs_and_authors():
     import re

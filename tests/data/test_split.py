@@ -18,8 +18,13 @@ def test_parse_ratios():
     assert parse_ratios("0.8,0.1,0.1") == EIGHTY
     assert parse_ratios(" 0.6, 0.2 ,0.2") == (Fraction(3, 5), Fraction(1, 5), Fraction(1, 5))
     assert parse_ratios("1,0,0") == (1, 0, 0)
-    for bad, why in [("0.8,0.2", "three numbers"), ("a,b,c", "not numbers"), ("1.2,-0.1,-0.1", "negative"),
-                     ("0.5,0.3,0.3", "sum to 1.1"), ("0.8,0.1,0.1,0", "three numbers")]:
+    for bad, why in [
+        ("0.8,0.2", "three numbers"),
+        ("a,b,c", "not numbers"),
+        ("1.2,-0.1,-0.1", "negative"),
+        ("0.5,0.3,0.3", "sum to 1.1"),
+        ("0.8,0.1,0.1,0", "three numbers"),
+    ]:
         with pytest.raises(DataError, match=why):
             parse_ratios(bad)
 
@@ -72,7 +77,7 @@ def test_splitter_partitions_dedupes_and_is_deterministic(tmp_path, buckets):
     assert result.duplicates == len(rows) - len(unique)
     per_author = Counter(a for a, _ in unique)
     for s, name in enumerate(("train", "valid", "test")):
-        got = Counter(line[1: line.index("-")] for line in files[name])
+        got = Counter(line[1 : line.index("-")] for line in files[name])
         assert result.records[s] == len(files[name])
         for author, n in per_author.items():
             assert abs(got[author] - n * EIGHTY[s]) < 1

@@ -13,7 +13,10 @@ from tweetsmith.data.split import SPLIT_NAMES, GivenSplitter, SplitDir
 def test_paths_are_the_three_split_files_in_root(tmp_path):
     splits = SplitDir(tmp_path)
     assert (splits.train, splits.valid, splits.test) == (
-        tmp_path / "train.txt", tmp_path / "valid.txt", tmp_path / "test.txt")
+        tmp_path / "train.txt",
+        tmp_path / "valid.txt",
+        tmp_path / "test.txt",
+    )
     assert [splits.path(name) for name in SPLIT_NAMES] == [splits.train, splits.valid, splits.test]
     assert SplitDir.file_name("valid") == "valid.txt"
 

@@ -100,8 +100,9 @@ def test_the_ablation_trains_every_variant_but_the_main_run(monkeypatch):
     other, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20, max_steps=130)
     assert other.ablation_work() == (6 * 20, 6 + 1)
     same = variants(TrainConfig(max_steps=130), 20)[0].config  # the baseline's own settings as the main run's
-    main, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20,
-                           **{f.name: getattr(same, f.name) for f in dataclasses.fields(same)})
+    main, _, _ = _pipeline(
+        monkeypatch, "ablation", ablation_steps=20, **{f.name: getattr(same, f.name) for f in dataclasses.fields(same)}
+    )
     assert main.ablation_work() == (5 * 20, 6 + 1)
     assert other.ablation_work() != main.ablation_work()
 
@@ -123,15 +124,30 @@ def test_each_notice_reaches_the_user_once(monkeypatch):
 
     said = []
     pipeline, _, _ = _pipeline(monkeypatch, "train", on_notice=said.append)
-    fallback = "gpt2-medium is not cached and HF_HUB_OFFLINE is set: using the embedded offline model smollm2-135m instead"
+    fallback = (
+        "gpt2-medium is not cached and HF_HUB_OFFLINE is set: using the embedded offline model smollm2-135m instead"
+    )
     plan = "batch 8 does not fit in memory: batch 4 x 2 accumulation"
     pipeline.say(fallback)
 
     def started(notice):
-        return TrainingStarted(total_steps=10, epochs=1.0, train_tokens=100, block_size=32, batch_size=4, grad_accum=2,
-                               memory_estimate_bytes=1, device="cpu", dtype="float32", method="lora",
-                               trainable_parameters=1, total_parameters=2, resumed_from_step=0,
-                               model_description="m", notice=notice)
+        return TrainingStarted(
+            total_steps=10,
+            epochs=1.0,
+            train_tokens=100,
+            block_size=32,
+            batch_size=4,
+            grad_accum=2,
+            memory_estimate_bytes=1,
+            device="cpu",
+            dtype="float32",
+            method="lora",
+            trainable_parameters=1,
+            total_parameters=2,
+            resumed_from_step=0,
+            model_description="m",
+            notice=notice,
+        )
 
     pipeline.training_event(started(f"{fallback}; {plan}"))
     pipeline.training_event(started(fallback))  # a resumed training: nothing new

@@ -19,17 +19,40 @@ SWEEP_STAGES = ("sweep temperature", "sweep top_k", "sweep top_p")
 
 
 def test_everything_about_the_stages_comes_from_the_table():
-    assert STAGES == stages_of(False) == ("prepare", "perplexity before", "train", "perplexity after", "compare",
-                                          *SWEEP_STAGES, "report")
-    assert stages_of(True) == ("prepare", "perplexity before", "train", "perplexity after", "compare", *SWEEP_STAGES,
-                               "ablation", "report")
+    assert (
+        STAGES
+        == stages_of(False)
+        == ("prepare", "perplexity before", "train", "perplexity after", "compare", *SWEEP_STAGES, "report")
+    )
+    assert stages_of(True) == (
+        "prepare",
+        "perplexity before",
+        "train",
+        "perplexity after",
+        "compare",
+        *SWEEP_STAGES,
+        "ablation",
+        "report",
+    )
     assert AFTER_TRAINING == ("perplexity after", "compare", *SWEEP_STAGES, "report")
     # valid and test, each windowed and per record; base and tuned; base and tuned at each of five values
     assert {s.name: s.parts for s in STAGE_TABLE} == {
-        "prepare": 1, "perplexity before": 4, "train": 1, "perplexity after": 4, "compare": 2,
-        "sweep temperature": 10, "sweep top_k": 10, "sweep top_p": 10, "ablation": 1, "report": 1}
+        "prepare": 1,
+        "perplexity before": 4,
+        "train": 1,
+        "perplexity after": 4,
+        "compare": 2,
+        "sweep temperature": 10,
+        "sweep top_k": 10,
+        "sweep top_p": 10,
+        "ablation": 1,
+        "report": 1,
+    }
     assert [(s.method, s.argument) for s in STAGE_TABLE if s.name.startswith("sweep")] == [
-        ("sweep", "temperature"), ("sweep", "top_k"), ("sweep", "top_p")]
+        ("sweep", "temperature"),
+        ("sweep", "top_k"),
+        ("sweep", "top_p"),
+    ]
 
 
 def test_each_stage_names_a_method_of_the_pipeline():

@@ -29,13 +29,18 @@ def loop_bootstrap(texts, reference, seed, resamples):
 
     def shares(items_per_sample, keep=lambda item: True):
         held = Counter(item for items in items_per_sample for item in items)
-        return ([sum(1 / held[i] for i in items if keep(i)) for items in items_per_sample],
-                [sum(1 / held[i] for i in items) for items in items_per_sample])
+        return (
+            [sum(1 / held[i] for i in items if keep(i)) for items in items_per_sample],
+            [sum(1 / held[i] for i in items) for items in items_per_sample],
+        )
 
     grams = {k: [ngrams(t, k) for t in tokens] for k in (1, 2, 3)}
     unique = {k: shares(grams[k])[1] for k in (1, 2, 3)}
     smooth = SmoothingFunction().method1
-    bleu = [sentence_bleu(tokens[:i] + tokens[i + 1:], tokens[i], weights=(0.25,) * 4, smoothing_function=smooth) for i in range(n)]
+    bleu = [
+        sentence_bleu(tokens[:i] + tokens[i + 1 :], tokens[i], weights=(0.25,) * 4, smoothing_function=smooth)
+        for i in range(n)
+    ]
     type_in, type_all = shares([set(w) for w in words], lambda w: w in reference.vocab)
     bi_in, bi_all = shares([set(ngrams(w, 2)) for w in words], lambda g: g in reference.bigrams)
     for row in np.random.default_rng(seed).integers(0, n, size=(resamples, n)):
@@ -105,7 +110,16 @@ def test_human_band_against_subsets_drawn_here():
         result = diversity([test_texts[i] for i in chosen], reference=rest).to_dict()
         for key in band.bounds:
             per_key.setdefault(key, []).append(result[key])
-    assert set(band.bounds) == {"dist_1", "dist_2", "dist_3", "self_bleu", "mean_words", "overlap", "overlap_types", "overlap_bigrams"}
+    assert set(band.bounds) == {
+        "dist_1",
+        "dist_2",
+        "dist_3",
+        "self_bleu",
+        "mean_words",
+        "overlap",
+        "overlap_types",
+        "overlap_bigrams",
+    }
     for key, values in per_key.items():
         assert band.bounds[key] == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])), rel=1e-12), key
         assert band.means[key] == pytest.approx(np.mean(values))
@@ -125,10 +139,12 @@ def test_per_sample_self_bleu_is_nltks_exactly():
     from tweetsmith.engine.diversity import exact_self_bleu_scores
 
     rng = random.Random(4)
-    for trial in range(30):
+    for _trial in range(30):
         lists = [[rng.choice(WORDS[:6]) for _ in range(rng.randint(0, 13))] for _ in range(rng.randint(2, 9))]
         for weights in ((0.25,) * 4, (0.5, 0.5), (1.0,)):
             smooth = SmoothingFunction().method1
-            expected = [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=weights, smoothing_function=smooth)
-                        for i, h in enumerate(lists)]
+            expected = [
+                sentence_bleu(lists[:i] + lists[i + 1 :], h, weights=weights, smoothing_function=smooth)
+                for i, h in enumerate(lists)
+            ]
             assert exact_self_bleu_scores(lists, weights) == expected

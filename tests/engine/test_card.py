@@ -9,14 +9,7 @@ import shlex
 import pytest
 import torch
 
-from tweetsmith.engine.card import (
-    data_summary,
-    file_sha256,
-    finish_card,
-    list_runs,
-    reproduce_command,
-    start_card,
-)
+from tweetsmith.engine.card import data_summary, file_sha256, finish_card, list_runs, reproduce_command, start_card
 from tweetsmith.engine.card_record import Card, SplitSize
 from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig
@@ -40,8 +33,11 @@ def test_data_summary_hashes_the_splits(data_dir):
         expected.update(f"{name}.txt\0{len(raw)}\0".encode() + raw)
     assert summary.sha256 == expected.hexdigest()
     size = {name: (data_dir / f"{name}.txt").stat().st_size for name in ("train", "valid", "test")}
-    assert summary.splits == {"train": SplitSize(3, size["train"]), "valid": SplitSize(1, size["valid"]),
-                              "test": SplitSize(2, size["test"])}
+    assert summary.splits == {
+        "train": SplitSize(3, size["train"]),
+        "valid": SplitSize(1, size["valid"]),
+        "test": SplitSize(2, size["test"]),
+    }
     (data_dir / "test.txt").write_text("\\b- five\n\\b- sixx\n", encoding="utf-8")
     assert data_summary(data_dir).sha256 != summary.sha256
 
@@ -51,11 +47,24 @@ def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
 
     from tweetsmith.scripts.common import add_config_arguments, config_from_args
 
-    config = TrainConfig(data="my data", model="smollm2-135m", out="runs/x", lora=True, lora_r=16, lr=2e-4, max_steps=50,
-                         pack="off", resume=True, allow_fallback=False, quantize="4bit")
+    config = TrainConfig(
+        data="my data",
+        model="smollm2-135m",
+        out="runs/x",
+        lora=True,
+        lora_r=16,
+        lr=2e-4,
+        max_steps=50,
+        pack="off",
+        resume=True,
+        allow_fallback=False,
+        quantize="4bit",
+    )
     command = reproduce_command(config)
     words = shlex.split(command)
-    assert words[:2] == ["tweetsmith", "train"] and "--resume" not in words and words[words.index("--pack") + 1] == "off"
+    assert (
+        words[:2] == ["tweetsmith", "train"] and "--resume" not in words and words[words.index("--pack") + 1] == "off"
+    )
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, TrainConfig)
     again = config_from_args(TrainConfig, parser.parse_args(words[2:]))
@@ -65,11 +74,28 @@ def test_reproduce_command_parses_back_to_the_same_config(tmp_path):
 def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir, run_record_writer):
     run = tmp_path / "run"
     config = TrainConfig(data=str(data_dir), model=str(tiny_llama_dir), out=str(run), lora=True, max_steps=4)
-    resolved = run_record_writer(run, model=str(tiny_llama_dir), data=str(data_dir), method="lora", batch_size=2,
-                                 block_size=64, grad_accum=1, world_size=1)
+    resolved = run_record_writer(
+        run,
+        model=str(tiny_llama_dir),
+        data=str(data_dir),
+        method="lora",
+        batch_size=2,
+        block_size=64,
+        grad_accum=1,
+        world_size=1,
+    )
     memo = tmp_path / "hashes.json"
-    card = start_card(run, config, resolved=resolved, model_spec=str(tiny_llama_dir), model_source="local",
-                      model_location=str(tiny_llama_dir), device="cpu", precision="fp32", memo=memo)
+    card = start_card(
+        run,
+        config,
+        resolved=resolved,
+        model_spec=str(tiny_llama_dir),
+        model_source="local",
+        model_location=str(tiny_llama_dir),
+        device="cpu",
+        precision="fp32",
+        memo=memo,
+    )
     assert card.status == "running" and card.results is None and card.resolved == resolved and card.flags == config
     weights = tiny_llama_dir / "model.safetensors"
     assert card.model.weights_sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -81,8 +107,16 @@ def test_start_then_finish(tmp_path, data_dir, tiny_llama_dir, run_record_writer
     assert Card.read(run) == card
     assert "Status: **running**" in (run / "card.md").read_text()
 
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
-        {"step": 2, "loss": 3.0}, {"step": 2, "valid_perplexity": 20.0}, {"step": 4, "loss": 2.5, "valid_perplexity": 22.0}]))
+    (run / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"step": 2, "loss": 3.0},
+                {"step": 2, "valid_perplexity": 20.0},
+                {"step": 4, "loss": 2.5, "valid_perplexity": 22.0},
+            ]
+        )
+    )
     card = finish_card(run, outcome="completed", steps=4, seconds=12.3, result_dir=str(run / "final"))
     results = card.results
     assert card.status == "completed" and card.ended
@@ -138,8 +172,21 @@ def test_training_writes_the_card_and_samples_each_evaluation(tiny_llama_dir, sm
     from tweetsmith.engine.training_samples import SAMPLING, SamplesGenerated, fixed_authors
 
     run = tmp_path / "run"
-    config = TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(run), lora=True, lora_r=4, max_steps=4,
-                         batch_size=4, block_size=32, eval_every=2, save_every=2, logging_steps=1, precision="fp32", lr=1e-3)
+    config = TrainConfig(
+        data=str(small_splits),
+        model=str(tiny_llama_dir),
+        out=str(run),
+        lora=True,
+        lora_r=4,
+        max_steps=4,
+        batch_size=4,
+        block_size=32,
+        eval_every=2,
+        save_every=2,
+        logging_steps=1,
+        precision="fp32",
+        lr=1e-3,
+    )
     events = []
     finished = train(config, on_event=events.append)
     card = Card.read(run)
@@ -156,6 +203,8 @@ def test_training_writes_the_card_and_samples_each_evaluation(tiny_llama_dir, sm
     sampled = [r for r in rows if "samples" in r]
     assert [r["step"] for r in sampled] == [2, 4] and all("valid_perplexity" in r for r in sampled)
     for row in sampled:
-        assert [(s["author"], s["seed"]) for s in row["samples"]] == [(a, SAMPLING.seed + i) for i, a in enumerate(authors)]
+        assert [(s["author"], s["seed"]) for s in row["samples"]] == [
+            (a, SAMPLING.seed + i) for i, a in enumerate(authors)
+        ]
     generated = [e for e in events if isinstance(e, SamplesGenerated)]
     assert [[s.to_dict() for s in e.samples] for e in generated] == [r["samples"] for r in sampled]

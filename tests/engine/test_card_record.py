@@ -15,17 +15,36 @@ from tweetsmith.engine.train_config import TrainConfig
 
 
 def _card(run, first_record) -> Card:
-    return Card(run=str(run), status="completed", started="2026-12-01T10:00:00+0000", resumed=None, resumed_from=None,
-                ended="2026-12-01T11:00:00+0000",
-                data=CardData("/d", "ab" * 32, {"train": SplitSize(10, 400), "valid": SplitSize(2, 80)}),
-                model=CardModel("gpt2", "hub", "gpt2", "/hf/model.safetensors", "cd" * 32, 1234),
-                method="lora", flags=TrainConfig(data="d", model="gpt2", lora=True, max_steps=30),
-                resolved=RunRecord.from_json(first_record(model="gpt2", data="/d", method="lora")),
-                libraries={"python": "3.12.1", "torch": "2.13.0", "bitsandbytes": None}, device="cpu", precision="fp32",
-                reproduce="tweetsmith train --data d --model gpt2 --lora --max-steps 30",
-                results=CardResults(steps=30, seconds=12.5, tokens_seen=9000, tokens_seen_estimated=False, result_dir="/r",
-                                    final_loss=2.5, final_step_logged=30, final_valid_perplexity=22.0,
-                                    best_valid_perplexity=20.0, best_step=20, stopped_early=None))
+    return Card(
+        run=str(run),
+        status="completed",
+        started="2026-12-01T10:00:00+0000",
+        resumed=None,
+        resumed_from=None,
+        ended="2026-12-01T11:00:00+0000",
+        data=CardData("/d", "ab" * 32, {"train": SplitSize(10, 400), "valid": SplitSize(2, 80)}),
+        model=CardModel("gpt2", "hub", "gpt2", "/hf/model.safetensors", "cd" * 32, 1234),
+        method="lora",
+        flags=TrainConfig(data="d", model="gpt2", lora=True, max_steps=30),
+        resolved=RunRecord.from_json(first_record(model="gpt2", data="/d", method="lora")),
+        libraries={"python": "3.12.1", "torch": "2.13.0", "bitsandbytes": None},
+        device="cpu",
+        precision="fp32",
+        reproduce="tweetsmith train --data d --model gpt2 --lora --max-steps 30",
+        results=CardResults(
+            steps=30,
+            seconds=12.5,
+            tokens_seen=9000,
+            tokens_seen_estimated=False,
+            result_dir="/r",
+            final_loss=2.5,
+            final_step_logged=30,
+            final_valid_perplexity=22.0,
+            best_valid_perplexity=20.0,
+            best_step=20,
+            stopped_early=None,
+        ),
+    )
 
 
 def test_a_card_reads_back_field_for_field(tmp_path, first_record):
@@ -47,7 +66,9 @@ def test_an_older_card_reads_explicitly(tmp_path, first_record):
     run = tmp_path / "run"
     raw = _card(run, first_record).to_json()
     del raw["results"]["stopped_early"]
-    raw["flags"] = {k: v for k, v in raw["flags"].items() if k not in ("min_steps", "early_stopping", "report_to", "loss")}
+    raw["flags"] = {
+        k: v for k, v in raw["flags"].items() if k not in ("min_steps", "early_stopping", "report_to", "loss")
+    }
     raw["flags"]["pack"] = True
     raw["resolved"]["data_dir"] = raw["resolved"].pop("data")
     run.mkdir()
@@ -56,19 +77,25 @@ def test_an_older_card_reads_explicitly(tmp_path, first_record):
     assert card.results.stopped_early is None and card.flags.pack == "concat" and card.flags.min_steps == 60
     assert card.resolved.data == "/d" and card.resolved.loss == "full"
     text = render_markdown(card)
-    assert "| pack | `\"concat\"` |" in text and "- best valid perplexity: 20 (step 20)" in text
+    assert '| pack | `"concat"` |' in text and "- best valid perplexity: 20 (step 20)" in text
     assert "| split | records | bytes |\n|---|---:|---:|\n| train | 10 | 400 |\n| valid | 2 | 80 |" in text
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda raw: raw.update(colour="red"), "card.json: unknown key 'colour' (written by a newer tweetsmith?); "),
-    (lambda raw: raw.pop("reproduce"), "card.json: no key 'reproduce' (not written by tweetsmith?); "),
-    (lambda raw: raw["model"].pop("spec"), "card.json.model: no key 'spec' "),
-    (lambda raw: raw["data"]["splits"]["train"].update(lines=3), "card.json.data.splits.train: unknown key 'lines' "),
-    (lambda raw: raw["results"].update(perplexity=3), "card.json.results: unknown key 'perplexity' "),
-    (lambda raw: raw["flags"].update(colour="red"), "card.json.flags: unknown key 'colour' "),
-    (lambda raw: raw["resolved"].pop("device"), "card.json.resolved: no key 'device' "),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda raw: raw.update(colour="red"), "card.json: unknown key 'colour' (written by a newer tweetsmith?); "),
+        (lambda raw: raw.pop("reproduce"), "card.json: no key 'reproduce' (not written by tweetsmith?); "),
+        (lambda raw: raw["model"].pop("spec"), "card.json.model: no key 'spec' "),
+        (
+            lambda raw: raw["data"]["splits"]["train"].update(lines=3),
+            "card.json.data.splits.train: unknown key 'lines' ",
+        ),
+        (lambda raw: raw["results"].update(perplexity=3), "card.json.results: unknown key 'perplexity' "),
+        (lambda raw: raw["flags"].update(colour="red"), "card.json.flags: unknown key 'colour' "),
+        (lambda raw: raw["resolved"].pop("device"), "card.json.resolved: no key 'device' "),
+    ],
+)
 def test_a_card_it_does_not_understand_is_one_line_naming_the_file_and_the_key(tmp_path, first_record, change, message):
     run = tmp_path / "run"
     raw = _card(run, first_record).to_json()
@@ -78,7 +105,9 @@ def test_a_card_it_does_not_understand_is_one_line_naming_the_file_and_the_key(t
     with pytest.raises(ModelError) as err:
         Card.read(run)
     assert str(err.value).startswith(f"{run / message.split(':')[0]}:{message.split(':', 1)[1]}")
-    assert str(err.value).endswith("delete card.json (training writes a new one when it resumes), or edit that key in the file")
+    assert str(err.value).endswith(
+        "delete card.json (training writes a new one when it resumes), or edit that key in the file"
+    )
     assert "\n" not in str(err.value)
 
 
@@ -92,4 +121,5 @@ def test_runs_lists_a_card_it_cannot_read_from_the_run_record(tmp_path, first_re
     assert [(r.status, r.model, r.max_steps) for r in rows] == [("no card", "gpt2", 7)]
     _card(run, first_record).write(run)
     assert [(r.status, r.steps, r.best_valid_perplexity, r.max_steps) for r in list_runs(tmp_path)] == [
-        ("completed", 30, 20.0, 30)]
+        ("completed", 30, 20.0, 30)
+    ]

@@ -54,14 +54,32 @@ def test_training_with_the_chunked_loss_gives_the_same_losses(tiny_llama_dir, tm
     data = tmp_path / "data"
     data.mkdir()
     for split in ("train", "valid", "test"):
-        lines = [f"\\a{rnd.randint(0, 3)}- " + " ".join(rnd.choice(["one", "two", "three", "four"]) for _ in range(rnd.randint(4, 20)))
-                 for _ in range(120)]
+        lines = [
+            f"\\a{rnd.randint(0, 3)}- "
+            + " ".join(rnd.choice(["one", "two", "three", "four"]) for _ in range(rnd.randint(4, 20)))
+            for _ in range(120)
+        ]
         (data / f"{split}.txt").write_text("\n".join(lines) + "\n")
     losses = {}
     for loss in ("full", "chunked"):
         out = tmp_path / loss
-        train(TrainConfig(data=str(data), model=str(tiny_llama_dir), out=str(out), lora=True, lora_r=4, max_steps=3,
-                          batch_size=2, grad_accum=2, block_size=32, eval_every=0, save_every=0, logging_steps=1,
-                          precision="fp32", loss=loss))
+        train(
+            TrainConfig(
+                data=str(data),
+                model=str(tiny_llama_dir),
+                out=str(out),
+                lora=True,
+                lora_r=4,
+                max_steps=3,
+                batch_size=2,
+                grad_accum=2,
+                block_size=32,
+                eval_every=0,
+                save_every=0,
+                logging_steps=1,
+                precision="fp32",
+                loss=loss,
+            )
+        )
         losses[loss] = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses["chunked"] == pytest.approx(losses["full"], rel=1e-4)

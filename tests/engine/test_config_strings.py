@@ -26,23 +26,39 @@ class Knobs:
     mode: str = option("a", "the mode", choices=("a", "b"))
     bits: str | None = option(None, "quantize to", choices=("4bit", "8bit"))
 
-    def validated(self) -> "Knobs":
+    def validated(self) -> Knobs:
         if self.steps < 0:
             raise ConfigError(f"--steps must be 0 or more, got {self.steps}")
         return self
 
 
 GOOD = [
-    ("steps", "12", 12), ("steps", " 0 ", 0), ("steps", "1_000", 1000),
-    ("rate", "1e-4", 1e-4), ("rate", "3", 3.0), ("rate", " .25", 0.25),
-    ("loud", "true", True), ("loud", "YES", True), ("loud", "on", True), ("loud", "1", True),
-    ("loud", "false", False), ("loud", "No", False), ("loud", "off", False), ("loud", "0", False),
-    ("name", "runs/vc", "runs/vc"), ("name", "  padded ", "padded"),
+    ("steps", "12", 12),
+    ("steps", " 0 ", 0),
+    ("steps", "1_000", 1000),
+    ("rate", "1e-4", 1e-4),
+    ("rate", "3", 3.0),
+    ("rate", " .25", 0.25),
+    ("loud", "true", True),
+    ("loud", "YES", True),
+    ("loud", "on", True),
+    ("loud", "1", True),
+    ("loud", "false", False),
+    ("loud", "No", False),
+    ("loud", "off", False),
+    ("loud", "0", False),
+    ("name", "runs/vc", "runs/vc"),
+    ("name", "  padded ", "padded"),
     ("side", "tuned", "tuned"),
-    ("size", "256", 256), ("size", "", None), ("size", "None", None),
-    ("scale", "2.5", 2.5), ("scale", " ", None),
+    ("size", "256", 256),
+    ("size", "", None),
+    ("size", "None", None),
+    ("scale", "2.5", 2.5),
+    ("scale", " ", None),
     ("mode", "b", "b"),
-    ("bits", "4bit", "4bit"), ("bits", "none", None), ("bits", "", None),
+    ("bits", "4bit", "4bit"),
+    ("bits", "none", None),
+    ("bits", "", None),
 ]
 
 BAD = [
@@ -60,7 +76,11 @@ BAD = [
     ("scale", "inf", "scale: 'inf' is not a finite number"),
     ("mode", "c", "mode: 'c' is not one of a, b"),
     ("bits", "2bit", "bits: '2bit' is not one of 4bit, 8bit"),
-    ("colour", "red", "colour: no such setting; the settings are steps, rate, loud, name, side, size, scale, mode, bits"),
+    (
+        "colour",
+        "red",
+        "colour: no such setting; the settings are steps, rate, loud, name, side, size, scale, mode, bits",
+    ),
     ("name\n", "x", "name\n: no such setting"),  # the name is the caller's key, never a typed line break
 ]
 
@@ -95,15 +115,18 @@ def test_the_configs_own_checks_run_after_reading():
     assert config_from_strings(Knobs, {}) == Knobs()
 
 
-@pytest.mark.parametrize("texts,message", [
-    ({"lr": "-1"}, "--lr must be positive, got -1.0"),
-    ({"batch_size": "0"}, "--batch-size must be at least 1, got 0"),
-    ({"lora": "true", "lora_dropout": "1"}, "--lora-dropout must be in [0, 1), got 1.0"),
-    ({"merge": "yes"}, "--merge applies to LoRA runs; a full fine-tune already saves the full model"),
-    ({"pack": "tight"}, "pack: 'tight' is not one of concat, isolated, off"),
-    ({"quantize": "2bit"}, "quantize: '2bit' is not one of 4bit, 8bit"),
-    ({"max_steps": "nine"}, "max_steps: 'nine' is not a whole number"),
-])
+@pytest.mark.parametrize(
+    "texts,message",
+    [
+        ({"lr": "-1"}, "--lr must be positive, got -1.0"),
+        ({"batch_size": "0"}, "--batch-size must be at least 1, got 0"),
+        ({"lora": "true", "lora_dropout": "1"}, "--lora-dropout must be in [0, 1), got 1.0"),
+        ({"merge": "yes"}, "--merge applies to LoRA runs; a full fine-tune already saves the full model"),
+        ({"pack": "tight"}, "pack: 'tight' is not one of concat, isolated, off"),
+        ({"quantize": "2bit"}, "quantize: '2bit' is not one of 4bit, 8bit"),
+        ({"max_steps": "nine"}, "max_steps: 'nine' is not a whole number"),
+    ],
+)
 def test_train_config_reads_and_checks(texts, message):
     with pytest.raises(ConfigError) as raised:
         config_from_strings(TrainConfig, texts)
@@ -111,6 +134,16 @@ def test_train_config_reads_and_checks(texts, message):
 
 
 def test_train_config_from_strings_has_the_typed_values():
-    config = config_from_strings(TrainConfig, {"lr": "", "lora": "yes", "lora_r": "8", "epochs": "2", "quantize": "none",
-                                               "pack": "concat", "data": "data/vc"})
+    config = config_from_strings(
+        TrainConfig,
+        {
+            "lr": "",
+            "lora": "yes",
+            "lora_r": "8",
+            "epochs": "2",
+            "quantize": "none",
+            "pack": "concat",
+            "data": "data/vc",
+        },
+    )
     assert config == TrainConfig(lr=None, lora=True, lora_r=8, epochs=2.0, quantize=None, pack="concat", data="data/vc")

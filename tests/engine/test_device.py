@@ -17,12 +17,15 @@ def fake(monkeypatch, *, cuda: bool, mps: bool, bf16: bool = True) -> None:
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
 
 
-@pytest.mark.parametrize("cuda,mps,bf16,expected", [
-    (True, True, True, DevicePlan("cuda", "bfloat16")),   # CUDA wins over MPS
-    (True, False, False, DevicePlan("cuda", "float16")),  # a GPU without bf16
-    (False, True, True, DevicePlan("mps", "float32")),    # Apple silicon: fp32
-    (False, False, True, DevicePlan("cpu", "float32")),
-])
+@pytest.mark.parametrize(
+    "cuda,mps,bf16,expected",
+    [
+        (True, True, True, DevicePlan("cuda", "bfloat16")),  # CUDA wins over MPS
+        (True, False, False, DevicePlan("cuda", "float16")),  # a GPU without bf16
+        (False, True, True, DevicePlan("mps", "float32")),  # Apple silicon: fp32
+        (False, False, True, DevicePlan("cpu", "float32")),
+    ],
+)
 def test_the_best_device_and_its_dtype(monkeypatch, cuda, mps, bf16, expected):
     fake(monkeypatch, cuda=cuda, mps=mps, bf16=bf16)
     assert pick_device() == expected and best_device() == expected.device

@@ -15,7 +15,10 @@ def nltk_self_bleu(texts, n):
     tok = TweetTokenizer(preserve_case=False)
     lists = [tok.tokenize(t) for t in texts]
     weights, smooth = (1 / n,) * n, SmoothingFunction().method1
-    scores = [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=weights, smoothing_function=smooth) for i, h in enumerate(lists)]
+    scores = [
+        sentence_bleu(lists[:i] + lists[i + 1 :], h, weights=weights, smoothing_function=smooth)
+        for i, h in enumerate(lists)
+    ]
     return sum(scores) / len(scores)
 
 

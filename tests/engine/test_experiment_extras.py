@@ -49,7 +49,9 @@ def test_compare_adds_intervals_band_and_copied(tiny_run, brute_longest):
         expected = {**intervals(texts, reference=reference, seed=2).bounds, **voice.bounds()}
         assert result.sides[side].ci == expected  # the same seeded draws: the same bounds
         assert (result.sides[side].attribution, result.sides[side].authenticity) == (
-            voice.figure("attribution"), voice.figure("authenticity"))
+            voice.figure("attribution"),
+            voice.figure("authenticity"),
+        )
         assert result.sides[side].copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest))
     table = side_by_side(result)
     assert "human band" in table and "copied from train" in table and "tuned vs human: overlap " in table
@@ -91,12 +93,17 @@ def test_a_memorising_model_copies_less_when_hotter(memorised_run, tmp_path, bru
     from tweetsmith.scripts.sweep_cmd import sweep_table
 
     run, data = memorised_run
-    result = sweep(run, "temperature", [0.3, 3.0], n=12, config=SamplingConfig(max_new_tokens=40, top_k=0), batch_size=6)
+    result = sweep(
+        run, "temperature", [0.3, 3.0], n=12, config=SamplingConfig(max_new_tokens=40, top_k=0), batch_size=6
+    )
     tuned = [point.figures for point in result.curves["tuned"]]
     for side, points in result.curves.items():
         for point in points:
             texts = [s.text for s in load_samples(point.figures.file)]
-            assert point.figures.copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest)), (side, point.value)
+            assert point.figures.copied == pytest.approx(copied_share(texts, data / "train.txt", brute_longest)), (
+                side,
+                point.value,
+            )
             assert set(point.figures.ci) >= {"dist_1", "self_bleu", "overlap"}
     assert tuned[0].copied >= 0.5 and tuned[0].copied > tuned[1].copied
     png = plot_sweep(result, tmp_path / "sweep.png")

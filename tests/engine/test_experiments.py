@@ -30,7 +30,6 @@ from tweetsmith.engine.results import PerplexityComparison, SampleComparison, Sw
 from tweetsmith.engine.samples_io import load_samples
 from tweetsmith.engine.sampling import SamplingConfig
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -69,8 +68,12 @@ def test_compare_perplexity_equals_separate_evaluations(fake_run, tiny_llama_dir
             got = result.side(side, "record")[split]
             assert got.context == "record" and got.tokens == expected.tokens
             assert got.perplexity == pytest.approx(expected.perplexity, rel=1e-6)
-    assert {e.stage for e in events} == {f"{side} · {split}{kind}" for side in ("base", "tuned")
-                                         for split in ("valid", "test") for kind in ("", " · per record")}
+    assert {e.stage for e in events} == {
+        f"{side} · {split}{kind}"
+        for side in ("base", "tuned")
+        for split in ("valid", "test")
+        for kind in ("", " · per record")
+    }
     assert all(isinstance(e, Progress) and 0 < e.done <= e.total for e in events)
     assert result.stride_tokens == 256  # capped at the tiny model's 256-token window
     saved = json.loads((fake_run / "eval.json").read_text())
@@ -127,7 +130,7 @@ def test_sweep_returns_curves_for_plotting(fake_run):
     events = []
     result = sweep(fake_run, "top_k", "1,0", n=6, config=SamplingConfig(max_new_tokens=10), on_progress=events.append)
     assert result.values == (1, 0) and set(result.curves) == {"base", "tuned"}
-    for side, points in result.curves.items():
+    for points in result.curves.values():
         assert [p.value for p in points] == [1, 0]
         for p in points:
             samples = load_samples(p.figures.file)
@@ -142,13 +145,16 @@ def test_sweep_returns_curves_for_plotting(fake_run):
     assert cached_sweep(fake_run, "top_k") is None  # written before the decoding loop had a version: stale
 
 
-@pytest.mark.parametrize("param,values,message", [
-    ("temp", "1", "can't sweep 'temp'"),
-    ("temperature", "0.5,abc", "must be numbers"),
-    ("temperature", "9", "temperature must be in 0..5, got 9"),
-    ("top_k", "2.5", "whole numbers"),
-    ("top_p", "0", "top_p must be in (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "param,values,message",
+    [
+        ("temp", "1", "can't sweep 'temp'"),
+        ("temperature", "0.5,abc", "must be numbers"),
+        ("temperature", "9", "temperature must be in 0..5, got 9"),
+        ("top_k", "2.5", "whole numbers"),
+        ("top_p", "0", "top_p must be in (0, 1]"),
+    ],
+)
 def test_bad_sweep_values(param, values, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         parse_sweep_values(param, values)
@@ -157,8 +163,17 @@ def test_bad_sweep_values(param, values, message):
 def test_plots_write_pngs(fake_run, tmp_path):
     from tweetsmith.engine.plots import plot_sweep, terminal_sweep_plot
 
-    result = _sweep("temperature", [0.5, 1.0], 5, {"base": [_point(0.5, 0.3, dist_2=0.5, self_bleu=0.4, overlap=0.8, mean_words=9),
-                                                          _point(1.0, 0.5, dist_2=0.7, self_bleu=0.2, overlap=0.7, mean_words=10)]})
+    result = _sweep(
+        "temperature",
+        [0.5, 1.0],
+        5,
+        {
+            "base": [
+                _point(0.5, 0.3, dist_2=0.5, self_bleu=0.4, overlap=0.8, mean_words=9),
+                _point(1.0, 0.5, dist_2=0.7, self_bleu=0.2, overlap=0.7, mean_words=10),
+            ]
+        },
+    )
     png = plot_sweep(result, tmp_path / "plots" / "s.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = terminal_sweep_plot(result)
@@ -169,19 +184,37 @@ def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
     from tweetsmith.engine.report import build_report
 
     run = make_fake_run(tmp_path, tiny_llama_dir, lines=(60, 20, 20))
-    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 5 - s / 10, "tokens_per_s": 100.0}) + "\n" for s in range(1, 6)))
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 5 - s / 10, "tokens_per_s": 100.0}) + "\n" for s in range(1, 6))
+    )
     path = build_report(run, n=4, sweeps=("temperature",), config=SamplingConfig(max_new_tokens=8))
     text = path.read_text()
     evals = json.loads((run / "eval.json").read_text())
-    for heading in ("## 1. The dataset", "## 2. Perplexity", "## 3. Overlap", "## 4. Diversity", "## 5. Samples", "## 6. Training flags"):
+    for heading in (
+        "## 1. The dataset",
+        "## 2. Perplexity",
+        "## 3. Overlap",
+        "## 4. Diversity",
+        "## 5. Samples",
+        "## 6. Training flags",
+    ):
         assert heading in text
-    assert f"| valid | windowed | {evals['base']['valid']['perplexity']:.2f} | {evals['tuned']['valid']['perplexity']:.2f} |" in text
+    assert (
+        f"| valid | windowed | {evals['base']['valid']['perplexity']:.2f} | {evals['tuned']['valid']['perplexity']:.2f} |"
+        in text
+    )
     record = evals["record"]
-    assert f"| valid | per record | {record['base']['valid']['perplexity']:.2f} | {record['tuned']['valid']['perplexity']:.2f} |" in text
+    assert (
+        f"| valid | per record | {record['base']['valid']['perplexity']:.2f} | {record['tuned']['valid']['perplexity']:.2f} |"
+        in text
+    )
     size = (run.parent / "data" / "train.txt").stat().st_size
     assert f"| train | 60 | {size / 1e6:.2f} | " in text
     assert "## 7. Which training flags mattered" in text and "Only this run has trained on" in text
-    assert "![temperature sweep](plots/sweep-temperature.png)" in text and (run / "plots" / "sweep-temperature.png").is_file()
+    assert (
+        "![temperature sweep](plots/sweep-temperature.png)" in text
+        and (run / "plots" / "sweep-temperature.png").is_file()
+    )
     assert (run / "plots" / "training.png").is_file() and "| lr | `0.0003` |" in text
     assert f"tweetsmith sweep {run} --param top_k" in text  # not computed: says how
 
@@ -192,8 +225,19 @@ def test_samples_io_round_trip_append_and_text_files(tmp_path):
     from tweetsmith.engine.samples_io import read_scored_texts, save_sample_lines, save_samples
 
     def sample(i):
-        return Sample(author="paulg", prompt="\\paulg- Hi", text=f" there {i}", new_tokens=3, seconds=0.5, first_token_s=None,
-                      tokens_per_s=6.0, config=SamplingConfig(seed=i), model="m", adapter=None, seed=i)
+        return Sample(
+            author="paulg",
+            prompt="\\paulg- Hi",
+            text=f" there {i}",
+            new_tokens=3,
+            seconds=0.5,
+            first_token_s=None,
+            tokens_per_s=6.0,
+            config=SamplingConfig(seed=i),
+            model="m",
+            adapter=None,
+            seed=i,
+        )
 
     path = tmp_path / "deep" / "s.jsonl"
     save_samples([sample(0), sample(1)], path)
@@ -206,7 +250,10 @@ def test_samples_io_round_trip_append_and_text_files(tmp_path):
     text_file = save_sample_lines([sample(0)], tmp_path / "s.txt")
     assert text_file.read_text() == "\\paulg- Hi there 0\n"
     (tmp_path / "mixed.txt").write_text("\\sama- hello world\nno prefix here\n\n")
-    assert [(t.author, t.text) for t in read_scored_texts(tmp_path / "mixed.txt")] == [("sama", "hello world"), ("", "no prefix here")]
+    assert [(t.author, t.text) for t in read_scored_texts(tmp_path / "mixed.txt")] == [
+        ("sama", "hello world"),
+        ("", "no prefix here"),
+    ]
     path.write_text(path.read_text() + '{"author": "paulg", "te')  # an append cut mid-line: left out
     assert load_samples(path) == [sample(0), sample(1), sample(2)]
     path.write_text(path.read_text() + "\nnot json\n")  # a whole line that is not a sample: an error
@@ -229,7 +276,9 @@ def test_terminal_plots_do_not_leak_between_calls():
     from tweetsmith.engine.plots import terminal_sweep_plot
 
     one = _sweep("temperature", [0.5, 1.0], 5, {"base": [_point(0.5, 0.3), _point(1.0, 0.5)]})
-    two = _sweep("top_k", [5, 0], 4, {"base": [_point(5, 0.9), _point(0, 1.0)], "tuned": [_point(5, 0.8), _point(0, 1.0)]})
+    two = _sweep(
+        "top_k", [5, 0], 4, {"base": [_point(5, 0.9), _point(0, 1.0)], "tuned": [_point(5, 0.8), _point(0, 1.0)]}
+    )
     terminal_sweep_plot(one)
     text = terminal_sweep_plot(two, color=False)  # used to raise IndexError in plotext's legend
     assert "\x1b[" not in text and "dist-1 vs top_k" in text and "off" in text and "tuned" in text
@@ -240,30 +289,77 @@ def _point(value, dist_1, **figures):
     from tweetsmith.engine.diversity import DiversityResult
     from tweetsmith.engine.results import SampleFigures, SweepPoint
 
-    values = dict(samples=5, dist_1=dist_1, dist_2=0.5, dist_3=0.6, self_bleu=0.0, self_bleu_n=4, overlap=None,
-                  overlap_types=None, overlap_bigrams=None, mean_words=8.0)
+    values = dict(
+        samples=5,
+        dist_1=dist_1,
+        dist_2=0.5,
+        dist_3=0.6,
+        self_bleu=0.0,
+        self_bleu_n=4,
+        overlap=None,
+        overlap_types=None,
+        overlap_bigrams=None,
+        mean_words=8.0,
+    )
     values.update(figures)
     return SweepPoint(value, SampleFigures(DiversityResult(**values)))
 
 
 def _sweep(param, values, n, curves):
-    return SweepResult(run=None, param=param, values=tuple(values), n=n, config=SamplingConfig(), reference="test.txt",
-                       human=None, curves={side: tuple(points) for side, points in curves.items()})
+    return SweepResult(
+        run=None,
+        param=param,
+        values=tuple(values),
+        n=n,
+        config=SamplingConfig(),
+        reference="test.txt",
+        human=None,
+        curves={side: tuple(points) for side, points in curves.items()},
+    )
 
 
 def test_cached_results_written_before_self_bleu_had_one_name_still_load(tmp_path):
     """compare.json from before: self-BLEU as ``self_bleu_4`` in the figures, the intervals and the band."""
-    side = {"samples": 3, "dist_1": 0.5, "dist_2": 0.6, "dist_3": 0.7, "self_bleu_4": 0.25, "self_bleu_n": 4,
-            "mean_words": 5.0, "ci": {"self_bleu_4": [0.1, 0.3]}, "copied": 0.0, "copied_count": 0, "file": None}
-    old = {"run": str(tmp_path), "n": 3, "config": SamplingConfig().to_dict(), "reference": "test.txt",
-           "human": {"n": 3, "repeats": 2, "seed": 0, "bounds": {"self_bleu_4": [0.2, 0.4]}, "means": {"self_bleu_4": 0.3}},
-           "sides": {"base": side}}
+    side = {
+        "samples": 3,
+        "dist_1": 0.5,
+        "dist_2": 0.6,
+        "dist_3": 0.7,
+        "self_bleu_4": 0.25,
+        "self_bleu_n": 4,
+        "mean_words": 5.0,
+        "ci": {"self_bleu_4": [0.1, 0.3]},
+        "copied": 0.0,
+        "copied_count": 0,
+        "file": None,
+    }
+    old = {
+        "run": str(tmp_path),
+        "n": 3,
+        "config": SamplingConfig().to_dict(),
+        "reference": "test.txt",
+        "human": {
+            "n": 3,
+            "repeats": 2,
+            "seed": 0,
+            "bounds": {"self_bleu_4": [0.2, 0.4]},
+            "means": {"self_bleu_4": 0.3},
+        },
+        "sides": {"base": side},
+    }
     (tmp_path / "compare.json").write_text(json.dumps(old))
     assert cached_samples(tmp_path) is None  # drawn by the first decoding loop: recomputed
     (tmp_path / "compare.json").write_text(json.dumps({**old, "decode_version": DECODE_VERSION}))
     cached = cached_samples(tmp_path)
     base = cached.sides["base"]
-    assert (base.figure("self_bleu"), base.interval("self_bleu"), cached.human.bounds["self_bleu"]) == (0.25, (0.1, 0.3), (0.2, 0.4))
-    assert cached.to_json()["sides"]["base"]["self_bleu"] == 0.25 and "self_bleu_4" not in cached.to_json()["sides"]["base"]
+    assert (base.figure("self_bleu"), base.interval("self_bleu"), cached.human.bounds["self_bleu"]) == (
+        0.25,
+        (0.1, 0.3),
+        (0.2, 0.4),
+    )
+    assert (
+        cached.to_json()["sides"]["base"]["self_bleu"] == 0.25
+        and "self_bleu_4" not in cached.to_json()["sides"]["base"]
+    )
     (tmp_path / "sweep-top_p.json").write_text("{not json")
     assert cached_sweep(tmp_path, "top_p") is None and cached_sweep(tmp_path, "temperature") is None

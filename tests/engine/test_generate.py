@@ -49,15 +49,23 @@ def plain_greedy(loaded, author, max_new_tokens, text="", repetition_penalty=Sam
     ids = [loaded.eot_id] + loaded.tokenizer(prompt.rstrip(" "), add_special_tokens=False)["input_ids"]
     vocab = loaded.model.get_output_embeddings().weight.shape[0]
     every = list(range(vocab))
-    spaced = [i for i in range(len(loaded.tokenizer)) if loaded.tokenizer.decode([i]).startswith(" ") and i != loaded.eot_id]
+    spaced = [
+        i for i in range(len(loaded.tokenizer)) if loaded.tokenizer.decode([i]).startswith(" ") and i != loaded.eot_id
+    ]
 
     def allowed(batch_id, so_far):
         return spaced if prompt.endswith(" ") and len(so_far) == len(ids) else every
 
-    out = loaded.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=max_new_tokens,
-                                eos_token_id=None, pad_token_id=loaded.pad_id, prefix_allowed_tokens_fn=allowed,
-                                repetition_penalty=repetition_penalty)
-    return out[0, len(ids):].tolist()
+    out = loaded.model.generate(
+        torch.tensor([ids]),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=None,
+        pad_token_id=loaded.pad_id,
+        prefix_allowed_tokens_fn=allowed,
+        repetition_penalty=repetition_penalty,
+    )
+    return out[0, len(ids) :].tolist()
 
 
 def test_greedy_stops_at_the_first_newline(newline_prone):
@@ -133,8 +141,14 @@ def test_top_k_1_is_greedy(tiny):
 def test_sample_records_what_made_it(tiny, tiny_llama_dir):
     config = SamplingConfig(temperature=0.8, max_new_tokens=10, seed=5)
     progress = []
-    samples = generate_samples(tiny, ["@paulg", "sama", "naval"], config, text="Startups", batch_size=2,
-                               on_progress=lambda done, total: progress.append((done, total)))
+    samples = generate_samples(
+        tiny,
+        ["@paulg", "sama", "naval"],
+        config,
+        text="Startups",
+        batch_size=2,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
     assert progress == [(2, 3), (3, 3)]
     first = samples[0]
     assert first.author == "paulg" and first.prompt == "\\paulg- Startups" and first.user_text == "Startups"
@@ -158,6 +172,7 @@ def test_stream_pieces_join_to_the_sample(tiny):
 def _slow(loaded, seconds_per_step):
     def hook(module, args, kwargs):
         time.sleep(seconds_per_step)
+
     return loaded.model.register_forward_pre_hook(hook, with_kwargs=True)
 
 
@@ -181,7 +196,9 @@ def test_cancel_from_another_thread_ends_at_the_next_token(tiny):
             at_cancel.append(len(forwards))
             cancel.set()
 
-        stream = stream_sample(tiny, "paulg", config=SamplingConfig(max_new_tokens=190, top_k=0, temperature=1.5), cancel=cancel)
+        stream = stream_sample(
+            tiny, "paulg", config=SamplingConfig(max_new_tokens=190, top_k=0, temperature=1.5), cancel=cancel
+        )
         pieces = iter(stream)
         next(pieces)
         timer = threading.Timer(0.1, fire)
@@ -277,8 +294,9 @@ def test_stop_tokens_are_end_of_text_and_every_token_holding_a_line_break(tiny):
     vocab = tiny.model.get_output_embeddings().weight.shape[0]
     mask, _, _ = TokenTable.of(tiny.tokenizer, tiny.eot_id, vocab)
     breaks = "\n\r\x0b\x0c\x85\u2028\u2029"  # str.splitlines() breaks but the separators \x1c-\x1e (removed)
-    expected = {i for i in range(len(tiny.tokenizer))
-                if any(b in tiny.tokenizer.decode([i]) for b in breaks)} | {tiny.eot_id}
+    expected = {i for i in range(len(tiny.tokenizer)) if any(b in tiny.tokenizer.decode([i]) for b in breaks)} | {
+        tiny.eot_id
+    }
     assert set(mask.nonzero().squeeze(-1).tolist()) == expected
     for one_token in ("\n", "\r", "\r\n", "\x0b", "\x0c"):
         ids = tiny.tokenizer(one_token, add_special_tokens=False)["input_ids"]
@@ -303,7 +321,9 @@ def test_a_sample_without_typed_text_never_ends_before_it_has_text(tiny_llama_di
     with torch.no_grad():
         first = int(loaded.model(torch.tensor([ids])).logits[0, -1].argmax())
     assert first == eot  # unconstrained, the sample would be empty
-    for sample in generate_samples(loaded, ["paulg", "sama"], greedy) + [stream_sample(loaded, "paulg", "", greedy).sample]:
+    for sample in generate_samples(loaded, ["paulg", "sama"], greedy) + [
+        stream_sample(loaded, "paulg", "", greedy).sample
+    ]:
         assert sample.text.strip() and sample.new_tokens >= 1
     typed = generate_samples(loaded, ["paulg"], greedy, text="Hello")[0]
     assert typed.new_tokens == 1 and typed.text == "" and typed.full_text == "Hello"
@@ -343,7 +363,10 @@ def test_a_prompt_ending_in_a_space_gets_a_space_led_first_token(tiny_llama_dir)
 
     expected = tokenizer.decode([first_token("\\paulg- ", True)])
     assert expected.startswith(" ") and expected.strip()
-    for sample in (generate_samples(loaded, ["paulg", "paulg"], greedy)[0], stream_sample(loaded, "paulg", "", greedy).sample):
+    for sample in (
+        generate_samples(loaded, ["paulg", "paulg"], greedy)[0],
+        stream_sample(loaded, "paulg", "", greedy).sample,
+    ):
         assert sample.text.startswith(expected[1:])  # the prompt's own space is not repeated in the text
     spaced_typed = generate_samples(loaded, ["paulg"], greedy, text="Hello ")[0]
     assert tokenizer.decode([first_token("\\paulg- Hello ", True)]).startswith(" " + spaced_typed.text[:1])

@@ -13,9 +13,9 @@ import threading
 import pytest
 
 from tweetsmith.engine.generate import generate_samples, stream_sample
-from tweetsmith.engine.threads import use_threads_in_this_thread
 from tweetsmith.engine.models import load_model
 from tweetsmith.engine.sampling import SamplingConfig
+from tweetsmith.engine.threads import use_threads_in_this_thread
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,10 +41,14 @@ def test_global_rng_untouched_and_seed_same_alone_batched_streamed(tiny_gpt2, co
     torch.manual_seed(987)
     before = torch.random.get_rng_state().clone()
     batched = generate_samples(tiny_gpt2, AUTHORS, config, text="The best", batch_size=len(AUTHORS))
-    streamed = [stream_sample(tiny_gpt2, a, "The best", config.with_changes(seed=config.seed + i)).sample
-                for i, a in enumerate(AUTHORS)]
-    alone = [generate_samples(tiny_gpt2, [a], config.with_changes(seed=config.seed + i), text="The best")[0]
-             for i, a in enumerate(AUTHORS)]
+    streamed = [
+        stream_sample(tiny_gpt2, a, "The best", config.with_changes(seed=config.seed + i)).sample
+        for i, a in enumerate(AUTHORS)
+    ]
+    alone = [
+        generate_samples(tiny_gpt2, [a], config.with_changes(seed=config.seed + i), text="The best")[0]
+        for i, a in enumerate(AUTHORS)
+    ]
     after = torch.random.get_rng_state()
     assert torch.equal(before, after), "generation changed torch's global RNG state"
     assert [s.seed for s in batched] == [config.seed + i for i in range(len(AUTHORS))]

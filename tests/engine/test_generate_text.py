@@ -76,8 +76,10 @@ def test_a_sample_of_only_control_characters_does_not_end_before_it_has_text(for
     after it may not end the sample (it would be empty); the model's next choice takes its place."""
     counts = forced.text(" ", "\x00", "\r", " word")
     assert counts == [1, 1, 1, 1]
-    for sample in (stream_sample(forced.loaded, "paulg", "", SAMPLED).sample,
-                   generate_samples(forced.loaded, ["paulg"], SAMPLED)[0]):
+    for sample in (
+        stream_sample(forced.loaded, "paulg", "", SAMPLED).sample,
+        generate_samples(forced.loaded, ["paulg"], SAMPLED)[0],
+    ):
         assert sample.text.endswith(" word") and sample.new_tokens == 5, repr(sample.text)
         assert clean_sample_text(sample.text) == sample.text and cut_at_stop(sample.text) == sample.text
     typed = generate_samples(forced.loaded, ["paulg"], SAMPLED, text="Hi")[0]  # typed text: ending at once is fine
@@ -106,13 +108,16 @@ def test_clean_text_of_a_prefix_is_a_prefix(a, b):
     assert clean_sample_text(a + b) == "".join(_expected_clean(c) for c in a + b)
 
 
-@pytest.mark.parametrize("pieces,text,ending", [
-    ((" founders ship", " \\sama", "-", " the next"), "founders ship", 3),  # another author's tag: a new tweet
-    ((" ok", " \\paulg", "-", " again"), "ok", 3),  # its own tag again ends it too
-    ((" see C", ":\\dir", "-x", " now"), "see C:\\dir-x now", None),  # a backslash inside a word is text
-    ((" so it goes...", "\\paulg", "-", " more"), "so it goes...", 3),  # a tag glued to a sentence's end
-    ((" a \\b", " c-d"), "a \\b c-d", None),  # a backslash-word a space ends before any "-" is text
-])
+@pytest.mark.parametrize(
+    "pieces,text,ending",
+    [
+        ((" founders ship", " \\sama", "-", " the next"), "founders ship", 3),  # another author's tag: a new tweet
+        ((" ok", " \\paulg", "-", " again"), "ok", 3),  # its own tag again ends it too
+        ((" see C", ":\\dir", "-x", " now"), "see C:\\dir-x now", None),  # a backslash inside a word is text
+        ((" so it goes...", "\\paulg", "-", " more"), "so it goes...", 3),  # a tag glued to a sentence's end
+        ((" a \\b", " c-d"), "a \\b c-d", None),  # a backslash-word a space ends before any "-" is text
+    ],
+)
 def test_a_sample_ends_where_a_new_record_starts(forced, pieces, text, ending):
     """The prefix stop: a generated author tag (``\\sama-``) after some text ends the sample before it, in
     the stream, the batch and the sample alike (the stream never shows the tag it held back)."""

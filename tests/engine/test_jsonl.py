@@ -62,5 +62,5 @@ def test_append_keeps_every_earlier_byte(tmp_path):
     before = path.read_bytes()
     append_jsonl(path, [{"i": -1}])
     after = path.read_bytes()
-    assert after[: len(before)] == before and after[len(before):] == (json.dumps({"i": -1}) + "\n").encode()
+    assert after[: len(before)] == before and after[len(before) :] == (json.dumps({"i": -1}) + "\n").encode()
     assert os.path.getsize(path) == len(before) + len(b'{"i": -1}\n')

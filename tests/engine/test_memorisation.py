@@ -23,7 +23,7 @@ WORDS = "the a startup founder money idea build ship users growth raise seed hir
 
 
 def contains_run(record: list[str], run: list[str]) -> bool:
-    return any(record[j:j + len(run)] == run for j in range(len(record) - len(run) + 1))
+    return any(record[j : j + len(run)] == run for j in range(len(record) - len(run) + 1))
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +39,22 @@ def corpus():
     samples = []
     for _ in range(120):
         samples.append(" ".join(rng.choice(WORDS + ["novel", "unseen"]) for _ in range(rng.randint(0, 30))))
-    samples += ["stay HUNGRY stay foolish the whole commencement speech word", "whole commencement", "unseen novel words"]
+    samples += [
+        "stay HUNGRY stay foolish the whole commencement speech word",
+        "whole commencement",
+        "unseen novel words",
+    ]
     return lines, samples
 
 
 def test_span_words_are_the_diversity_words():
-    texts = ["Hello World, it's 18PM :D XD 8P <3 </3", "RT @User: #Tag http://Example.com/AbC &amp; co",
-             "ÉCOLE straße __ a_b 8-D", "", "   "]
+    texts = [
+        "Hello World, it's 18PM :D XD 8P <3 </3",
+        "RT @User: #Tag http://Example.com/AbC &amp; co",
+        "ÉCOLE straße __ a_b 8-D",
+        "",
+        "   ",
+    ]
     for text in texts:
         assert span_words(text) == words_of(tokenize(text))
 
@@ -62,11 +71,11 @@ def test_longest_span_equals_brute_force(corpus, brute_longest):
         assert match.sample_words == len(words)
         assert match.copied == (expected >= COPY_SPAN_WORDS or (0 < len(words) == expected))
         if expected:
-            run = words[match.start:match.start + match.words]
+            run = words[match.start : match.start + match.words]
             assert match.span == " ".join(run)
             assert match.record_text == lines[match.record]
             assert contains_run(records[match.record], run)
-            assert text[match.char_start:match.char_end].lower().split()[0] == run[0]
+            assert text[match.char_start : match.char_end].lower().split()[0] == run[0]
         else:
             assert match.record is None and not match.copied
 
@@ -131,4 +140,6 @@ def test_summary(corpus):
     assert summary.span_max == max(m.words for m in matches)
     assert [m.words for _, m in summary.worst] == sorted((m.words for m in matches), reverse=True)[:3]
     out = summary.to_json()  # the layout `tweetsmith memorisation --json` prints
-    assert out["longest_span"]["max"] == summary.span_max and [w["words"] for w in out["worst"]] == [m.words for _, m in summary.worst]
+    assert out["longest_span"]["max"] == summary.span_max and [w["words"] for w in out["worst"]] == [
+        m.words for _, m in summary.worst
+    ]

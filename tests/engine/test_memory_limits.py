@@ -26,12 +26,17 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def fake_proc(root: Path, *, available: int | None = 20 * GIB, rss: int = 0, cgroup: str = "", mountinfo: str = "") -> None:
+def fake_proc(
+    root: Path, *, available: int | None = 20 * GIB, rss: int = 0, cgroup: str = "", mountinfo: str = ""
+) -> None:
     import os
 
     page = os.sysconf("SC_PAGE_SIZE")
     if available is not None:
-        write(root / "proc/meminfo", f"MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   {available // 1024} kB\n")
+        write(
+            root / "proc/meminfo",
+            f"MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   {available // 1024} kB\n",
+        )
     write(root / "proc/self/statm", f"100000 {rss // page} 5000 100 0 9000 0\n")
     if cgroup:
         write(root / "proc/self/cgroup", cgroup)
@@ -53,7 +58,9 @@ def v1_group(root: Path, path: str, *, limit: int, usage: int, inactive_file: in
     write(directory / "memory.limit_in_bytes", f"{limit}\n")
     write(directory / "memory.usage_in_bytes", f"{usage}\n")
     if inactive_file is not None:
-        write(directory / "memory.stat", f"cache 5\ninactive_file 1\ntotal_cache 9\ntotal_inactive_file {inactive_file}\n")
+        write(
+            directory / "memory.stat", f"cache 5\ninactive_file 1\ntotal_cache 9\ntotal_inactive_file {inactive_file}\n"
+        )
     return directory
 
 
@@ -123,8 +130,12 @@ def test_cgroup_v1_limit_usage_and_parents(tmp_path):
 
 def test_cgroup_v1_unlimited_and_container_mount_root(tmp_path):
     """A huge limit_in_bytes is no limit; a container's mount shows its own group (root /docker/abc) at the mount point."""
-    fake_proc(tmp_path, cgroup="4:memory:/docker/abc\n", available=20 * GIB,
-              mountinfo="35 31 0:32 /docker/abc /sys/fs/cgroup/memory ro,relatime - cgroup cgroup rw,memory\n")
+    fake_proc(
+        tmp_path,
+        cgroup="4:memory:/docker/abc\n",
+        available=20 * GIB,
+        mountinfo="35 31 0:32 /docker/abc /sys/fs/cgroup/memory ro,relatime - cgroup cgroup rw,memory\n",
+    )
     v1_group(tmp_path, "", limit=V1_NO_LIMIT, usage=GIB)
     assert cgroup_limit(tmp_path) is None and cpu_memory_budget(tmp_path).bytes == 20 * GIB
     v1_group(tmp_path, "", limit=3 * GIB, usage=GIB)
@@ -165,7 +176,9 @@ def test_cgroup_without_meminfo_still_bounds(tmp_path):
 def test_memory_available_bytes_uses_the_same_budget(monkeypatch):
     from tweetsmith.engine import memory_limits
 
-    monkeypatch.setattr(memory_limits, "cgroup_limit", lambda root="/": memory_limits.CgroupLimit("/x", 2, 3 * GIB, GIB, 0))
+    monkeypatch.setattr(
+        memory_limits, "cgroup_limit", lambda root="/": memory_limits.CgroupLimit("/x", 2, 3 * GIB, GIB, 0)
+    )
     monkeypatch.setattr(memory_limits, "process_rss", lambda root="/": GIB // 2)
     assert memory.available_bytes("cpu") == available_now("cpu") == 2 * GIB + GIB // 2
 
@@ -173,10 +186,22 @@ def test_memory_available_bytes_uses_the_same_budget(monkeypatch):
 def test_the_plan_shrinks_the_batch_under_a_4_gib_cgroup_and_names_it(tmp_path):
     """The default CPU run's measured profile (SmolLM2-135M, LoRA, bf16, 256 tokens) fits a host with 20 GiB
     free as asked, and under a 4 GiB cgroup limit trains with a smaller micro-batch, saying why."""
-    profile = MemoryProfile(fixed_bytes=1200 * MIB, state_bytes=12 * 4_884_480, example_bytes=290 * MIB,
-                            checkpointed_example_bytes=110 * MIB, transient_example_bytes=96 * MIB, block_size=256)
-    shape = dict(batch_size=8, grad_accum=1, block_size=256, gradient_checkpointing=False,
-                 profile_for=lambda block: profile, device="cpu")
+    profile = MemoryProfile(
+        fixed_bytes=1200 * MIB,
+        state_bytes=12 * 4_884_480,
+        example_bytes=290 * MIB,
+        checkpointed_example_bytes=110 * MIB,
+        transient_example_bytes=96 * MIB,
+        block_size=256,
+    )
+    shape = dict(
+        batch_size=8,
+        grad_accum=1,
+        block_size=256,
+        gradient_checkpointing=False,
+        profile_for=lambda block: profile,
+        device="cpu",
+    )
     assert profile.estimate(8, False) > HEADROOM * 4 * GIB
 
     fake_proc(tmp_path / "host", available=20 * GIB, rss=1200 * MIB)
@@ -208,10 +233,25 @@ def test_the_cgroup_bound_is_never_above_its_limit(tmp_path):
 def test_the_evaluation_floors_small_micro_batches():
     """An evaluation runs on the heap the steps left plus its own vocab-wide rows: at a small micro-batch that
     is the larger peak; at a large one the steps' vocab-wide gradients are."""
-    profile = MemoryProfile(fixed_bytes=GIB, state_bytes=0, example_bytes=100 * MIB, checkpointed_example_bytes=20 * MIB,
-                            transient_example_bytes=100 * MIB, block_size=256, overhead=1.5, eval_bytes=600 * MIB)
+    profile = MemoryProfile(
+        fixed_bytes=GIB,
+        state_bytes=0,
+        example_bytes=100 * MIB,
+        checkpointed_example_bytes=20 * MIB,
+        transient_example_bytes=100 * MIB,
+        block_size=256,
+        overhead=1.5,
+        eval_bytes=600 * MIB,
+    )
     assert profile.estimate(2, False) == GIB + int(1.5 * 200 * MIB) + 600 * MIB  # evaluation: 1.9 GiB
     assert profile.estimate(8, False) == GIB + int(1.5 * 1600 * MIB)  # the steps: 3.3 GiB
-    no_eval = MemoryProfile(fixed_bytes=GIB, state_bytes=0, example_bytes=100 * MIB, checkpointed_example_bytes=20 * MIB,
-                            transient_example_bytes=100 * MIB, block_size=256, overhead=1.5)
+    no_eval = MemoryProfile(
+        fixed_bytes=GIB,
+        state_bytes=0,
+        example_bytes=100 * MIB,
+        checkpointed_example_bytes=20 * MIB,
+        transient_example_bytes=100 * MIB,
+        block_size=256,
+        overhead=1.5,
+    )
     assert no_eval.estimate(2, False) == GIB + int(1.5 * 400 * MIB)

@@ -73,8 +73,7 @@ def test_local_directory_and_special_tokens(tiny_gpt2_dir):
 
 
 @pytest.mark.parametrize(
-    "spec,message",
-    [("./nope", "no such file"), ("model.bin.gguf", "no such file"), ("tests", "no config.json")],
+    "spec,message", [("./nope", "no such file"), ("model.bin.gguf", "no such file"), ("tests", "no config.json")]
 )
 def test_bad_specs(spec, message):
     with pytest.raises(ModelError, match=message):
@@ -97,7 +96,7 @@ def test_embedded_model_loads_and_writes(embedded_dir):
     prompt = loaded.tokenizer("\\paulg- The best startups", return_tensors="pt")
     torch.manual_seed(0)
     out = loaded.model.generate(**prompt, max_new_tokens=12, do_sample=False)
-    text = loaded.tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    text = loaded.tokenizer.decode(out[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
     assert len(text.split()) >= 3  # real words, not nothing
 
 
@@ -116,5 +115,3 @@ def test_models_command_lists_offline(capsys, embedded_dir):
     rows = {r["spec"]: r for r in json.loads(capsys.readouterr().out)["models"]}
     assert rows["smollm2-135m"]["offline"] is True
     assert rows["gpt2-medium"]["offline"] is False
-
-

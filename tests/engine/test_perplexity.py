@@ -38,7 +38,9 @@ def reference_perplexity(model, tokenizer, lines, eot_id, max_len, stride):
     return math.exp(total / count), count, total
 
 
-@pytest.mark.parametrize("n_tokens,max_len,stride", [(10, 4, 2), (1000, 256, 100), (7, 16, 8), (513, 512, 512), (2000, 512, 512), (1, 8, 4)])
+@pytest.mark.parametrize(
+    "n_tokens,max_len,stride", [(10, 4, 2), (1000, 256, 100), (7, 16, 8), (513, 512, 512), (2000, 512, 512), (1, 8, 4)]
+)
 def test_windows_predict_each_token_once(n_tokens, max_len, stride):
     seen = []
     for w in sliding_windows(n_tokens, max_len, stride):
@@ -62,8 +64,14 @@ def test_batched_perplexity_equals_plain_loop(fixture, chunk_head, request, twee
     monkeypatch.setattr(perplexity, "sum_nll", lambda *a, **k: real_sum_nll(*a, **k, chunk_head=chunk_head))
     try:
         result = perplexity_of_lines(
-            loaded.model, loaded.tokenizer, lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id,
-            max_len_tokens=128, stride_tokens=48, batch_windows=3,
+            loaded.model,
+            loaded.tokenizer,
+            lines,
+            eot_id=loaded.eot_id,
+            pad_id=loaded.pad_id,
+            max_len_tokens=128,
+            stride_tokens=48,
+            batch_windows=3,
         )
     finally:
         hook.remove()
@@ -80,8 +88,9 @@ def test_batched_perplexity_equals_plain_loop(fixture, chunk_head, request, twee
     assert result.bits_per_byte == pytest.approx(total_nll / math.log(2) / n_bytes, rel=1e-4)
 
 
-def test_a_lora_adapter_is_scored_merged_on_a_copy_and_the_model_never_changes(tiny_llama_dir, tweets_factory, tmp_path,
-                                                                               monkeypatch):
+def test_a_lora_adapter_is_scored_merged_on_a_copy_and_the_model_never_changes(
+    tiny_llama_dir, tweets_factory, tmp_path, monkeypatch
+):
     """Scored on a merged copy (one matmul a layer), the figure equals the unmerged model's, and the model
     the chat streams from is never touched: its weights are the same *while* scoring runs, not only after."""
     import torch
@@ -109,9 +118,14 @@ def test_a_lora_adapter_is_scored_merged_on_a_copy_and_the_model_never_changes(t
 
     def scoring(scored_model, *args, **kwargs):
         now = model.state_dict()  # what a sample streamed at this moment would read
-        during.append((scored_model is not model, all(torch.equal(before[k], now[k]) for k in before),
-                       any(getattr(m, "merged", False) for m in model.modules()),
-                       any("lora_" in n for n, _ in scored_model.named_parameters())))
+        during.append(
+            (
+                scored_model is not model,
+                all(torch.equal(before[k], now[k]) for k in before),
+                any(getattr(m, "merged", False) for m in model.modules()),
+                any("lora_" in n for n, _ in scored_model.named_parameters()),
+            )
+        )
         return real(scored_model, *args, **kwargs)
 
     monkeypatch.setattr(perplexity, "perplexity_of_lines", scoring)

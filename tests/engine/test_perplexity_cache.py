@@ -25,7 +25,9 @@ def _save_adapter(base_dir, out, scale: float, seed: int):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"]))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"])
+    )
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():

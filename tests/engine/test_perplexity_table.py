@@ -43,7 +43,9 @@ def windowed(loaded, lines: list[str]) -> float:
 def per_record(loaded, lines: list[str]) -> float:
     total, count = 0.0, 0
     for line in lines:
-        nll, n = _nll(loaded.model, [loaded.eot_id, *loaded.tokenizer(line, add_special_tokens=False)["input_ids"], loaded.eot_id])
+        nll, n = _nll(
+            loaded.model, [loaded.eot_id, *loaded.tokenizer(line, add_special_tokens=False)["input_ids"], loaded.eot_id]
+        )
         total, count = total + nll, count + n
     return math.exp(total / count)
 
@@ -77,8 +79,12 @@ def test_without_a_run_or_data_it_says_what_to_give():
 def test_a_cancelled_table_leaves_out_what_it_did_not_finish(tmp_path, tiny_llama_dir):
     cancel = threading.Event()
     cancel.set()
-    table = perplexity_table(run_dir=None, models={"base": load_model(str(tiny_llama_dir))},
-                             data_dir=_splits(tmp_path / "data"), cancel=cancel)
+    table = perplexity_table(
+        run_dir=None,
+        models={"base": load_model(str(tiny_llama_dir))},
+        data_dir=_splits(tmp_path / "data"),
+        cancel=cancel,
+    )
     assert dict(table.values) == {} and dict(table.record_values) == {}
 
 

@@ -20,9 +20,22 @@ def test_bf16_autocast_training_on_cpu_tracks_fp32(tiny_llama_dir, small_splits,
     losses = {}
     for precision in ("fp32", "bf16"):
         out = tmp_path / precision
-        train(TrainConfig(data=str(small_splits), model=str(tiny_llama_dir), out=str(out), lora=True, lora_r=4,
-                          max_steps=3, batch_size=2, block_size=32, eval_every=0, save_every=0, logging_steps=1,
-                          precision=precision))
+        train(
+            TrainConfig(
+                data=str(small_splits),
+                model=str(tiny_llama_dir),
+                out=str(out),
+                lora=True,
+                lora_r=4,
+                max_steps=3,
+                batch_size=2,
+                block_size=32,
+                eval_every=0,
+                save_every=0,
+                logging_steps=1,
+                precision=precision,
+            )
+        )
         assert RunRecord.read(out).precision == precision
         losses[precision] = [m["loss"] for m in read_metrics(out)]
     assert len(losses["bf16"]) == len(losses["fp32"]) == 3

@@ -13,7 +13,9 @@ def test_bitsandbytes_does_not_ask_for_a_hub_kernel():
     import tweetsmith.engine  # noqa: F401
 
     assert not logging.getLogger("bitsandbytes.backends.cpu.ops").isEnabledFor(logging.WARNING)
-    code = ("import io, logging; buf = io.StringIO(); logging.basicConfig(stream=buf, level=logging.WARNING); "
-            "import tweetsmith.engine, bitsandbytes, peft; print(repr(buf.getvalue()))")
+    code = (
+        "import io, logging; buf = io.StringIO(); logging.basicConfig(stream=buf, level=logging.WARNING); "
+        "import tweetsmith.engine, bitsandbytes, peft; print(repr(buf.getvalue()))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "kernels" not in out.stdout + out.stderr

@@ -40,7 +40,9 @@ def test_record_perplexity_equals_one_record_at_a_time(kind, tiny_llama_dir, tin
         result = perplexity_of_file(loaded, path, context="record", batch_tokens=batch_tokens)
         assert result.context == "record" and result.records == len(lines) and result.tokens == count
         assert result.perplexity == pytest.approx(math.exp(nll / count), rel=1e-4)
-        assert result.bits_per_byte == pytest.approx(nll / math.log(2) / sum(len(x.encode()) + 1 for x in lines), rel=1e-4)
+        assert result.bits_per_byte == pytest.approx(
+            nll / math.log(2) / sum(len(x.encode()) + 1 for x in lines), rel=1e-4
+        )
     windowed = perplexity_of_file(loaded, path)
     assert windowed.context == "windowed" and windowed.perplexity != pytest.approx(result.perplexity, rel=1e-3)
 

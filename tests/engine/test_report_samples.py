@@ -31,8 +31,9 @@ def test_the_excerpts_are_the_seeded_draw_with_their_problems(tiny_run, small_sp
     for i in picked:
         found = problems(tuned[i], index.match_many([tuned[i].text])[0])
         text = " ".join(tuned[i].text.split())[:200] or "(empty)"
-        expected.append(f"- **{tuned[i].author}** (seed {tuned[i].seed}): {text}"
-                        + (f" *({'; '.join(found)})*" if found else ""))
+        expected.append(
+            f"- **{tuned[i].author}** (seed {tuned[i].seed}): {text}" + (f" *({'; '.join(found)})*" if found else "")
+        )
     assert lines == expected
     assert "seed 11" in section and "random.Random(11).sample(range(24), 5)" in section
     # both models' problems are counted over all their samples

@@ -14,21 +14,84 @@ from tweetsmith.engine.run_record import RunRecord, recorded_data_dir, run_data_
 from tweetsmith.engine.train_config import TrainConfig
 
 # Every key training has written since the first version, in its order (the file's format is unchanged).
-KEYS = ["data", "model", "out", "lora", "lora_r", "lora_alpha", "lora_dropout", "quantize", "epochs", "max_steps", "lr",
-        "lr_scheduler", "warmup", "batch_size", "grad_accum", "block_size", "pack", "eval_every", "save_every",
-        "keep_checkpoints", "seed", "resume", "merge", "precision", "gradient_checkpointing", "compile", "logging_steps",
-        "allow_fallback", "requested_model", "method", "world_size", "device", "target_modules", "eot_id", "pad_id",
-        "train_tokens", "resumed_from", "min_steps", "early_stopping", "loss", "report_to"]
+KEYS = [
+    "data",
+    "model",
+    "out",
+    "lora",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "quantize",
+    "epochs",
+    "max_steps",
+    "lr",
+    "lr_scheduler",
+    "warmup",
+    "batch_size",
+    "grad_accum",
+    "block_size",
+    "pack",
+    "eval_every",
+    "save_every",
+    "keep_checkpoints",
+    "seed",
+    "resume",
+    "merge",
+    "precision",
+    "gradient_checkpointing",
+    "compile",
+    "logging_steps",
+    "allow_fallback",
+    "requested_model",
+    "method",
+    "world_size",
+    "device",
+    "target_modules",
+    "eot_id",
+    "pad_id",
+    "train_tokens",
+    "resumed_from",
+    "min_steps",
+    "early_stopping",
+    "loss",
+    "report_to",
+]
 
 
 def _as_training_writes(run) -> RunRecord:
     """The record ``train_run.write_run_record`` makes of a LoRA run whose batch the memory plan halved."""
-    config = TrainConfig(data="data", model="smollm2-135m", out=str(run), lora=True, lora_r=8, max_steps=30, pack="off",
-                         min_steps=0, early_stopping=2, eval_every=5)
-    return RunRecord.of_training(config, model="/models/smollm2", method="lora", lr=3e-4, block_size=256, batch_size=4,
-                                 grad_accum=2, gradient_checkpointing=True, world_size=1, precision="bf16", device="cpu",
-                                 data="/abs/data", target_modules=["q_proj", "v_proj"], eot_id=0, pad_id=2,
-                                 train_tokens=4321, resumed_from=None)
+    config = TrainConfig(
+        data="data",
+        model="smollm2-135m",
+        out=str(run),
+        lora=True,
+        lora_r=8,
+        max_steps=30,
+        pack="off",
+        min_steps=0,
+        early_stopping=2,
+        eval_every=5,
+    )
+    return RunRecord.of_training(
+        config,
+        model="/models/smollm2",
+        method="lora",
+        lr=3e-4,
+        block_size=256,
+        batch_size=4,
+        grad_accum=2,
+        gradient_checkpointing=True,
+        world_size=1,
+        precision="bf16",
+        device="cpu",
+        data="/abs/data",
+        target_modules=["q_proj", "v_proj"],
+        eot_id=0,
+        pad_id=2,
+        train_tokens=4321,
+        resumed_from=None,
+    )
 
 
 def test_a_record_reads_back_field_for_field(tmp_path):
@@ -39,7 +102,12 @@ def test_a_record_reads_back_field_for_field(tmp_path):
     again = RunRecord.read(run)
     assert again == record
     assert (again.model, again.requested_model, again.data, again.lr, again.precision) == (
-        "/models/smollm2", "smollm2-135m", "/abs/data", 3e-4, "bf16")
+        "/models/smollm2",
+        "smollm2-135m",
+        "/abs/data",
+        3e-4,
+        "bf16",
+    )
     assert (again.batch_size, again.grad_accum, again.gradient_checkpointing, again.pack) == (4, 2, True, "off")
     assert (again.min_steps, again.early_stopping, again.target_modules) == (0, 2, ("q_proj", "v_proj"))
     assert not list(run.glob(".config.json.*"))  # written through a temp file, nothing left beside it
@@ -62,8 +130,10 @@ def test_an_unknown_key_is_one_line_naming_the_file_and_the_key(tmp_path):
     with pytest.raises(ModelError) as err:
         RunRecord.read(run)
     message = str(err.value)
-    assert message == (f"{run / 'config.json'}: unknown key 'foo' (written by a newer tweetsmith?); "
-                       "retrain the run with this version, or edit that key in the file")
+    assert message == (
+        f"{run / 'config.json'}: unknown key 'foo' (written by a newer tweetsmith?); "
+        "retrain the run with this version, or edit that key in the file"
+    )
     assert "\n" not in message
 
 
@@ -72,8 +142,11 @@ def test_a_missing_key_is_one_line_naming_the_file_and_the_key(tmp_path):
     raw = _as_training_writes(run).to_json()
     del raw["device"]
     _write_raw(run, raw)
-    with pytest.raises(ModelError, match=r"x/config.json: no key 'device' \(not written by tweetsmith\?\); "
-                                         r"retrain the run with this version, or edit that key in the file$"):
+    with pytest.raises(
+        ModelError,
+        match=r"x/config.json: no key 'device' \(not written by tweetsmith\?\); "
+        r"retrain the run with this version, or edit that key in the file$",
+    ):
         RunRecord.read(run)
     for key in ("pad_id", "eot_id", "method"):
         del raw[key]

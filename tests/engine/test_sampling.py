@@ -11,7 +11,13 @@ from tweetsmith.engine.sampling import SamplingConfig, logits_warpers
 def test_defaults_are_valid():
     config = SamplingConfig()
     assert config.validated() is config
-    assert (config.temperature, config.top_k, config.top_p, config.max_new_tokens, config.num_samples) == (0.9, 50, 1.0, 60, 1)
+    assert (config.temperature, config.top_k, config.top_p, config.max_new_tokens, config.num_samples) == (
+        0.9,
+        50,
+        1.0,
+        60,
+        1,
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,7 +52,9 @@ def test_with_changes_validates_and_rejects_unknown_names():
 
 
 def test_greedy_gets_no_sampling_flags():
-    kwargs = SamplingConfig(temperature=0, top_k=5, top_p=0.5, repetition_penalty=1.0, max_new_tokens=7).generate_kwargs()
+    kwargs = SamplingConfig(
+        temperature=0, top_k=5, top_p=0.5, repetition_penalty=1.0, max_new_tokens=7
+    ).generate_kwargs()
     assert kwargs == {"max_new_tokens": 7, "do_sample": False}
     # the default repetition guard is not a sampling flag: greedy decoding keeps it (greedy loops are what it is for)
     kwargs = SamplingConfig(temperature=0, max_new_tokens=7).generate_kwargs()
@@ -55,15 +63,36 @@ def test_greedy_gets_no_sampling_flags():
 
 
 def test_sampling_kwargs_carry_every_knob():
-    config = SamplingConfig(temperature=0.7, top_k=20, top_p=0.9, typical_p=0.95, min_p=0.05,
-                            repetition_penalty=1.2, no_repeat_ngram_size=3, max_new_tokens=30)
+    config = SamplingConfig(
+        temperature=0.7,
+        top_k=20,
+        top_p=0.9,
+        typical_p=0.95,
+        min_p=0.05,
+        repetition_penalty=1.2,
+        no_repeat_ngram_size=3,
+        max_new_tokens=30,
+    )
     assert config.generate_kwargs() == {
-        "max_new_tokens": 30, "repetition_penalty": 1.2, "no_repeat_ngram_size": 3, "do_sample": True,
-        "temperature": 0.7, "top_k": 20, "top_p": 0.9, "typical_p": 0.95, "min_p": 0.05,
+        "max_new_tokens": 30,
+        "repetition_penalty": 1.2,
+        "no_repeat_ngram_size": 3,
+        "do_sample": True,
+        "temperature": 0.7,
+        "top_k": 20,
+        "top_p": 0.9,
+        "typical_p": 0.95,
+        "min_p": 0.05,
     }
     names = [type(w).__name__ for w in logits_warpers(config)]
     # the order transformers' generate applies them in
-    assert names == ["TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper"]
+    assert names == [
+        "TemperatureLogitsWarper",
+        "TopKLogitsWarper",
+        "TopPLogitsWarper",
+        "MinPLogitsWarper",
+        "TypicalLogitsWarper",
+    ]
 
 
 def test_round_trips_through_a_dict():
@@ -75,4 +104,5 @@ def test_prose_names_every_knob_that_is_on():
     assert SamplingConfig().prose() == "temperature 0.9, top-k 50, top-p 1, repetition penalty 1.1"
     assert SamplingConfig(temperature=0, repetition_penalty=1.0).prose() == "greedy decoding, top-k 50, top-p 1"
     assert SamplingConfig(min_p=0.05, no_repeat_ngram_size=3).prose() == (
-        "temperature 0.9, top-k 50, top-p 1, min-p 0.05, repetition penalty 1.1, no repeated n-grams of 3")
+        "temperature 0.9, top-k 50, top-p 1, min-p 0.05, repetition penalty 1.1, no repeated n-grams of 3"
+    )

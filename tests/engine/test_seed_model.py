@@ -26,9 +26,21 @@ def test_a_full_fine_tune_of_gpt2_lowers_its_loss_and_loads_back_as_gpt2(tiny_gp
     from tweetsmith.engine.train import TrainConfig, train
 
     out = tmp_path / "gpt2-full"
-    finished = train(TrainConfig(data=str(small_splits), model=str(tiny_gpt2_dir), out=str(out), max_steps=12,
-                                 batch_size=4, block_size=64, lr=3e-3, eval_every=0, save_every=0, logging_steps=1,
-                                 precision="fp32"))
+    finished = train(
+        TrainConfig(
+            data=str(small_splits),
+            model=str(tiny_gpt2_dir),
+            out=str(out),
+            max_steps=12,
+            batch_size=4,
+            block_size=64,
+            lr=3e-3,
+            eval_every=0,
+            save_every=0,
+            logging_steps=1,
+            precision="fp32",
+        )
+    )
     assert finished.outcome == "completed"
     losses = [m["loss"] for m in read_metrics(out) if "loss" in m]
     assert len(losses) == 12 and all(math.isfinite(x) for x in losses)
@@ -39,18 +51,35 @@ def test_a_full_fine_tune_of_gpt2_lowers_its_loss_and_loads_back_as_gpt2(tiny_gp
     assert reloaded.model.transformer.h[0].attn.c_attn.__class__.__name__ == "Conv1D"
 
 
-@pytest.mark.parametrize("kind,targets", [
-    ("gpt2", {"c_attn", "c_proj", "c_fc"}),
-    ("llama", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
-])
-def test_lora_targets_rank_and_alpha_read_back_from_the_saved_adapter(kind, targets, tiny_gpt2_dir, tiny_llama_dir,
-                                                                      small_splits, tmp_path):
+@pytest.mark.parametrize(
+    "kind,targets",
+    [
+        ("gpt2", {"c_attn", "c_proj", "c_fc"}),
+        ("llama", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+    ],
+)
+def test_lora_targets_rank_and_alpha_read_back_from_the_saved_adapter(
+    kind, targets, tiny_gpt2_dir, tiny_llama_dir, small_splits, tmp_path
+):
     from tweetsmith.engine.train import TrainConfig, train
 
     out = tmp_path / f"{kind}-lora"
-    train(TrainConfig(data=str(small_splits), model=str(tiny_gpt2_dir if kind == "gpt2" else tiny_llama_dir),
-                      out=str(out), lora=True, lora_r=4, lora_alpha=12, max_steps=1, batch_size=2, block_size=32,
-                      eval_every=0, save_every=0, precision="fp32"))
+    train(
+        TrainConfig(
+            data=str(small_splits),
+            model=str(tiny_gpt2_dir if kind == "gpt2" else tiny_llama_dir),
+            out=str(out),
+            lora=True,
+            lora_r=4,
+            lora_alpha=12,
+            max_steps=1,
+            batch_size=2,
+            block_size=32,
+            eval_every=0,
+            save_every=0,
+            precision="fp32",
+        )
+    )
     adapter = json.loads((out / "final" / "adapter_config.json").read_text())
     assert set(adapter["target_modules"]) == targets
     assert (adapter["r"], adapter["lora_alpha"]) == (4, 12)

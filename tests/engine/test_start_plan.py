@@ -64,6 +64,14 @@ def test_a_runs_sweep_reuses_only_the_runs_own_models(tmp_path, run_record_write
     monkeypatch.setattr(experiments, "sweep", lambda run_dir, param, values, **kw: seen.update(kw, run_dir=run_dir))
     mine, other = SimpleNamespace(info=SimpleNamespace(spec="gpt2")), SimpleNamespace(info=SimpleNamespace(spec="x"))
     for base, expected in ((mine, mine), (other, None)):
-        sweep_open(run_dir=run, models={"base": base}, side="base", data_dir=None, param="top_k", values=None, n=2,
-                   config=SamplingConfig())
+        sweep_open(
+            run_dir=run,
+            models={"base": base},
+            side="base",
+            data_dir=None,
+            param="top_k",
+            values=None,
+            n=2,
+            config=SamplingConfig(),
+        )
         assert seen["run_dir"] == run and seen["base"] is expected and seen["tuned"] is None

@@ -55,7 +55,7 @@ def test_text_scores_equal_a_hand_forward_pass(tiny):
         assert score.perplexity == pytest.approx(math.exp(-score.mean_logprob))
         for t in score.tokens:  # offsets index the text
             if not t.context and not t.end_of_text:
-                inside = record.text[t.start:t.end]  # the piece minus any part of it in the prefix (its space)
+                inside = record.text[t.start : t.end]  # the piece minus any part of it in the prefix (its space)
                 assert t.piece.endswith(inside) and len(t.piece) - len(inside) <= 1
     assert not any(t.context for t in scores[2].tokens)  # no author: nothing is context
 
@@ -64,8 +64,9 @@ def test_a_file_scores_as_eval_scores_it(tiny):
     lines = [format_line(r) for r in RECORDS] * 12  # ~400 tokens: several windows of the 256-token model
     for stride in (256, 100):
         result = score_lines(tiny, lines, stride_tokens=stride)
-        ppl = perplexity_of_lines(tiny.model, tiny.tokenizer, lines, eot_id=tiny.eot_id, pad_id=tiny.pad_id,
-                                  stride_tokens=stride)
+        ppl = perplexity_of_lines(
+            tiny.model, tiny.tokenizer, lines, eot_id=tiny.eot_id, pad_id=tiny.pad_id, stride_tokens=stride
+        )
         assert result.tokens == ppl.tokens
         assert result.nll == pytest.approx(ppl.nll, rel=1e-5)
         assert result.perplexity == pytest.approx(ppl.perplexity, rel=1e-5)
@@ -90,7 +91,9 @@ def test_base_and_tuned_through_an_adapter(tmp_path, tiny_llama_dir, tiny):
 
     base = load_model(str(tiny_llama_dir))
     torch.manual_seed(0)
-    peft_model = get_peft_model(base.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        base.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
     tuned = load_model(str(tiny_llama_dir), adapter=tmp_path / "adapter")
     both = score_base_and_tuned(RECORDS, tuned=tuned)
@@ -100,5 +103,7 @@ def test_base_and_tuned_through_an_adapter(tmp_path, tiny_llama_dir, tiny):
         assert [t.logprob for t in got.tokens] == pytest.approx([t.logprob for t in expected.tokens], abs=1e-5)
     assert both["tuned"][0].mean_logprob != pytest.approx(both["base"][0].mean_logprob, abs=1e-4)
     top = disagreements(both["base"][0], both["tuned"][0], top=3)
-    changes = sorted((t.logprob - b.logprob for b, t in zip(both["base"][0].scored, both["tuned"][0].scored)), key=abs, reverse=True)
+    changes = sorted(
+        (t.logprob - b.logprob for b, t in zip(both["base"][0].scored, both["tuned"][0].scored)), key=abs, reverse=True
+    )
     assert [d.change for d in top] == pytest.approx(changes[:3])

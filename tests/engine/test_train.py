@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tweetsmith.engine import checkpoints
-from tweetsmith.engine.perplexity import perplexity_of_lines
 from tweetsmith.engine.models import load_run_model
+from tweetsmith.engine.perplexity import perplexity_of_lines
 from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig, train
 from tweetsmith.engine.train_events import CheckpointSaved, Evaluated, StepLogged, TrainingFinished, TrainingStarted
@@ -20,8 +20,19 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(model_dir: Path, data: Path, out: Path, **overrides) -> TrainConfig:
-    values = dict(data=str(data), model=str(model_dir), out=str(out), max_steps=4, batch_size=4, block_size=32,
-                  eval_every=2, save_every=2, logging_steps=1, precision="fp32", lr=1e-3)
+    values = dict(
+        data=str(data),
+        model=str(model_dir),
+        out=str(out),
+        max_steps=4,
+        batch_size=4,
+        block_size=32,
+        eval_every=2,
+        save_every=2,
+        logging_steps=1,
+        precision="fp32",
+        lr=1e-3,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -68,8 +79,15 @@ def test_lora_gpt2_run_dir_events_and_final_adapter(tiny_gpt2_dir, small_splits,
     model = PeftModel.from_pretrained(base, run / "final")
     tokenizer = AutoTokenizer.from_pretrained(run / "final")
     loaded = load_run_model(run)
-    ppl = perplexity_of_lines(model, tokenizer, valid_lines(small_splits), eot_id=loaded.eot_id, pad_id=loaded.pad_id,
-                              max_len_tokens=256, stride_tokens=256)
+    ppl = perplexity_of_lines(
+        model,
+        tokenizer,
+        valid_lines(small_splits),
+        eot_id=loaded.eot_id,
+        pad_id=loaded.pad_id,
+        max_len_tokens=256,
+        stride_tokens=256,
+    )
     assert ppl.perplexity == pytest.approx(finished.valid_perplexity, rel=1e-4)
 
     # keep-checkpoints 2 + best: steps 2 and 4 remain, both complete
@@ -83,16 +101,24 @@ def test_full_llama_training_lowers_loss_and_saves_full_model(tiny_llama_dir, sm
 
     run = tmp_path / "run"
     events = []
-    finished = train(tiny_config(tiny_llama_dir, small_splits, run, max_steps=12, eval_every=12, save_every=0,
-                                 lr=3e-3), on_event=events.append)
+    finished = train(
+        tiny_config(tiny_llama_dir, small_splits, run, max_steps=12, eval_every=12, save_every=0, lr=3e-3),
+        on_event=events.append,
+    )
     losses = [e.loss for e in events if isinstance(e, StepLogged)]
     assert losses[-1] < losses[0] - 0.5  # 12 steps at lr 3e-3 move a random 2-layer model off ln(vocab)
     assert RunRecord.read(run).method == "full"
     model = AutoModelForCausalLM.from_pretrained(run / "final", dtype=torch.float32)
     assert model.config.use_cache is True  # training turns the cache off; the saved model has it back
     loaded = load_run_model(run)
-    ppl = perplexity_of_lines(loaded.model, loaded.tokenizer, valid_lines(small_splits), eot_id=loaded.eot_id,
-                              pad_id=loaded.pad_id, stride_tokens=256)
+    ppl = perplexity_of_lines(
+        loaded.model,
+        loaded.tokenizer,
+        valid_lines(small_splits),
+        eot_id=loaded.eot_id,
+        pad_id=loaded.pad_id,
+        stride_tokens=256,
+    )
     assert ppl.perplexity == pytest.approx(finished.valid_perplexity, rel=1e-4)
     assert ppl.perplexity < math.exp(losses[0])
 
@@ -117,8 +143,11 @@ def test_resume_after_stop_matches_uninterrupted_run(tiny_gpt2_dir, small_splits
             cancel.set()  # seen after the next micro-batch, in the middle of step 4
 
     events = []
-    first = train(tiny_config(tiny_gpt2_dir, small_splits, run, **common),
-                  on_event=lambda e: (events.append(e), stop_after_step_3(e)), cancel=cancel)
+    first = train(
+        tiny_config(tiny_gpt2_dir, small_splits, run, **common),
+        on_event=lambda e: (events.append(e), stop_after_step_3(e)),
+        cancel=cancel,
+    )
     assert first.outcome == "stopped" and first.steps == 3
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert [e.step for e in saved] == [3]
@@ -164,8 +193,21 @@ def test_qlora_4bit_trains_its_adapter_on_cpu_lowers_the_loss_and_reloads(tiny_l
 
     run = tmp_path / "run"
     events = []
-    finished = train(tiny_config(tiny_llama_dir, small_splits, run, lora=True, quantize="4bit", lora_dropout=0.0,
-                                 max_steps=6, lr=1e-2, eval_every=0, save_every=0), on_event=events.append)
+    finished = train(
+        tiny_config(
+            tiny_llama_dir,
+            small_splits,
+            run,
+            lora=True,
+            quantize="4bit",
+            lora_dropout=0.0,
+            max_steps=6,
+            lr=1e-2,
+            eval_every=0,
+            save_every=0,
+        ),
+        on_event=events.append,
+    )
     started = next(e for e in events if isinstance(e, TrainingStarted))
     assert started.method == "qlora" and "CPU" in started.notice
     assert finished.outcome == "completed" and finished.steps == 6
@@ -183,8 +225,9 @@ def test_qlora_4bit_trains_its_adapter_on_cpu_lowers_the_loss_and_reloads(tiny_l
     train_lines = (small_splits / "train.txt").read_text(encoding="utf-8").splitlines()
 
     def train_perplexity(loaded) -> float:
-        return perplexity_of_lines(loaded.model, loaded.tokenizer, train_lines, eot_id=loaded.eot_id,
-                                   pad_id=loaded.pad_id, stride_tokens=256).perplexity
+        return perplexity_of_lines(
+            loaded.model, loaded.tokenizer, train_lines, eot_id=loaded.eot_id, pad_id=loaded.pad_id, stride_tokens=256
+        ).perplexity
 
     assert train_perplexity(tuned) < 0.95 * train_perplexity(base)  # 0.89 measured (seeded: the same every run)
 
@@ -220,12 +263,26 @@ def test_lora_on_the_embedded_model_lowers_valid_perplexity(embedded_dir, small_
     from tweetsmith.engine.models import load_model
 
     base = load_model("smollm2-135m")
-    before = perplexity_of_lines(base.model, base.tokenizer, valid_lines(small_splits), eot_id=base.eot_id,
-                                 pad_id=base.pad_id).perplexity
+    before = perplexity_of_lines(
+        base.model, base.tokenizer, valid_lines(small_splits), eot_id=base.eot_id, pad_id=base.pad_id
+    ).perplexity
     del base
     run = tmp_path / "run"
-    finished = train(TrainConfig(data=str(small_splits), model="smollm2-135m", out=str(run), lora=True, lora_r=8,
-                                 max_steps=8, batch_size=4, block_size=128, eval_every=8, save_every=0, logging_steps=1))
+    finished = train(
+        TrainConfig(
+            data=str(small_splits),
+            model="smollm2-135m",
+            out=str(run),
+            lora=True,
+            lora_r=8,
+            max_steps=8,
+            batch_size=4,
+            block_size=128,
+            eval_every=8,
+            save_every=0,
+            logging_steps=1,
+        )
+    )
     assert finished.outcome == "completed"
     assert finished.valid_perplexity < before * 0.97, (before, finished.valid_perplexity)
 

@@ -19,14 +19,28 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(model_dir, data, out, **overrides) -> TrainConfig:
-    values = dict(data=str(data), model=str(model_dir), out=str(out), max_steps=2, batch_size=4, block_size=32,
-                  eval_every=0, save_every=1, logging_steps=1, precision="fp32")
+    values = dict(
+        data=str(data),
+        model=str(model_dir),
+        out=str(out),
+        max_steps=2,
+        batch_size=4,
+        block_size=32,
+        eval_every=0,
+        save_every=1,
+        logging_steps=1,
+        precision="fp32",
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture()
@@ -93,7 +107,9 @@ def test_existing_run_is_not_overwritten_without_resume(trained_run, tiny_llama_
     assert snapshot(trained_run) == before
 
 
-def test_full_disk_is_a_training_error_and_keeps_the_last_checkpoint(tiny_llama_dir, small_splits, tmp_path, monkeypatch):
+def test_full_disk_is_a_training_error_and_keeps_the_last_checkpoint(
+    tiny_llama_dir, small_splits, tmp_path, monkeypatch
+):
     from tweetsmith.engine.train_loop import TweetTrainer
 
     real = TweetTrainer._save_optimizer_and_scheduler
@@ -151,12 +167,14 @@ class OutOfMemoryInSteps:
 
 
 def test_out_of_memory_in_a_step_retries_with_half_the_micro_batch_and_the_same_effective_batch(
-        tiny_llama_dir, small_splits, tmp_path, monkeypatch):
+    tiny_llama_dir, small_splits, tmp_path, monkeypatch
+):
     oom = OutOfMemoryInSteps(monkeypatch, times=1)
     events = []
     run = tmp_path / "run"
-    finished = train(tiny_config(tiny_llama_dir, small_splits, run, batch_size=4, max_steps=3, save_every=0),
-                     on_event=events.append)
+    finished = train(
+        tiny_config(tiny_llama_dir, small_splits, run, batch_size=4, max_steps=3, save_every=0), on_event=events.append
+    )
     assert oom.raised == 1 and finished.outcome == "completed" and finished.steps == 3
     # The failed micro-batch had 4 rows; then every micro-batch has 2, two of them per optimizer step:
     # 4 rows a step before and after, so the run optimizes what was asked.

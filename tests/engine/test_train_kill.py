@@ -36,19 +36,50 @@ RUN_TIMEOUT_S = 300.0
 @pytest.fixture()
 def tweets(tmp_path, startup_tweets) -> Path:
     """A few hundred tweet-like records, ``\\author- text``, made here."""
-    return startup_tweets(tmp_path / "data", {"train": 300, "valid": 12, "test": 12}, ('paulg', 'sama', 'pmarca'))
+    return startup_tweets(tmp_path / "data", {"train": 300, "valid": 12, "test": 12}, ("paulg", "sama", "pmarca"))
 
 
 class Training:
     """One `tweetsmith train` subprocess with its stdout/stderr in files."""
 
     def __init__(self, model: Path, data: Path, run: Path, *, resume: bool, logs: Path, name: str):
-        argv = [sys.executable, "-m", "tweetsmith.scripts.cli", "train", "--data", str(data), "--model", str(model),
-                "--out", str(run), "--lora", "--lora-r", "4", "--max-steps", str(STEPS), "--batch-size", "2",
-                "--block-size", "32", "--save-every", "1", "--eval-every", "2", "--logging-steps", "1",
-                "--precision", "fp32"] + (["--resume"] if resume else [])
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        argv = [
+            sys.executable,
+            "-m",
+            "tweetsmith.scripts.cli",
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            str(model),
+            "--out",
+            str(run),
+            "--lora",
+            "--lora-r",
+            "4",
+            "--max-steps",
+            str(STEPS),
+            "--batch-size",
+            "2",
+            "--block-size",
+            "32",
+            "--save-every",
+            "1",
+            "--eval-every",
+            "2",
+            "--logging-steps",
+            "1",
+            "--precision",
+            "fp32",
+        ] + (["--resume"] if resume else [])
+        env = {
+            **os.environ,
+            "CUDA_VISIBLE_DEVICES": "",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         logs.mkdir(parents=True, exist_ok=True)
         self.stderr_path = logs / f"{name}.stderr"
         self._out = open(logs / f"{name}.stdout", "wb")
@@ -93,7 +124,9 @@ class Training:
 
 def started_line(training: Training) -> str | None:
     """The TrainingStarted summary line ("training ... N steps (... epochs[, resuming at step K]) ...")."""
-    return next((line for line in training.stderr().splitlines() if line.startswith("training ") and " steps (" in line), None)
+    return next(
+        (line for line in training.stderr().splitlines() if line.startswith("training ") and " steps (" in line), None
+    )
 
 
 def resumed_step(line: str) -> int:
@@ -133,8 +166,11 @@ def assert_readable(run: Path) -> int:
     """Every checkpoint-N directly under checkpoints/ is complete, config.json and metrics.jsonl parse, and
     metrics.jsonl holds every step up to the newest complete checkpoint; returns that checkpoint's step."""
     directory = run / "checkpoints"
-    named = sorted(int(p.name.removeprefix(checkpoints.PREFIX)) for p in directory.glob(f"{checkpoints.PREFIX}*")) \
-        if directory.is_dir() else []
+    named = (
+        sorted(int(p.name.removeprefix(checkpoints.PREFIX)) for p in directory.glob(f"{checkpoints.PREFIX}*"))
+        if directory.is_dir()
+        else []
+    )
     for step in named:
         assert checkpoints.is_complete(directory / f"{checkpoints.PREFIX}{step}"), f"checkpoint-{step} is incomplete"
     assert complete_steps(run) == named
@@ -180,38 +216,55 @@ def test_sigkill_at_random_moments_resumes_from_the_newest_complete_checkpoint(t
         record = []
         for index, kind in enumerate(plan):
             training = launch(run, resume=newest > 0, name=f"trial{index}")
-            line = training.wait_until(lambda: started_line(training), timeout_s=START_TIMEOUT_S,
-                                       what="TrainingStarted line")
-            assert resumed_step(line) == newest, f"trial {index}: resumed at {resumed_step(line)}, newest complete checkpoint {newest}: {line}"
+            line = training.wait_until(
+                lambda: started_line(training), timeout_s=START_TIMEOUT_S, what="TrainingStarted line"
+            )
+            assert resumed_step(line) == newest, (
+                f"trial {index}: resumed at {resumed_step(line)}, newest complete checkpoint {newest}: {line}"
+            )
             if kind == "staging":
                 # Kill the moment the checkpoint of step `target` starts being written.
                 target = min(newest + rng.randint(1, 2), STEPS - 1)
-                training.wait_until(lambda: staged_step(run) >= target, timeout_s=STEP_TIMEOUT_S * 3,
-                                    what=f"staging directory of checkpoint-{target}", poll_s=0.001)
+                training.wait_until(
+                    lambda: staged_step(run) >= target,
+                    timeout_s=STEP_TIMEOUT_S * 3,
+                    what=f"staging directory of checkpoint-{target}",
+                    poll_s=0.001,
+                )
                 training.kill()
                 during_write = staged_step(run)
                 assert during_write >= target, f"trial {index}: the kill came after checkpoint-{target} was published"
                 moment = f"writing checkpoint-{during_write}"
             elif kind == "published":
                 target = min(newest + rng.randint(1, 2), STEPS - 1)
-                training.wait_until(lambda: max(complete_steps(run), default=0) >= target,
-                                    timeout_s=STEP_TIMEOUT_S * 3, what=f"checkpoint-{target}", poll_s=0.001)
+                training.wait_until(
+                    lambda: max(complete_steps(run), default=0) >= target,
+                    timeout_s=STEP_TIMEOUT_S * 3,
+                    what=f"checkpoint-{target}",
+                    poll_s=0.001,
+                )
                 training.kill()
                 moment = f"the moment checkpoint-{target} was complete"
             else:
                 # A random moment inside a step (or an evaluation, or a save) after the next checkpoint.
                 target = min(newest + 1, STEPS - 2)
-                training.wait_until(lambda: max(complete_steps(run), default=0) >= target,
-                                    timeout_s=STEP_TIMEOUT_S * 2, what=f"checkpoint-{target}")
+                training.wait_until(
+                    lambda: max(complete_steps(run), default=0) >= target,
+                    timeout_s=STEP_TIMEOUT_S * 2,
+                    what=f"checkpoint-{target}",
+                )
                 delay_s = rng.uniform(0.0, 1.0) * step_s
                 time.sleep(delay_s)  # the random moment itself, not a wait for anything
                 training.kill()
                 moment = f"{delay_s:.2f} s after checkpoint-{target}" + (
-                    f" (while writing checkpoint-{staged_step(run)})" if staged_step(run) else "")
+                    f" (while writing checkpoint-{staged_step(run)})" if staged_step(run) else ""
+                )
             training.close()
             after = assert_readable(run)
             assert after >= newest, f"trial {index}: the newest complete checkpoint went back from {newest} to {after}"
-            record.append(f"trial {index} ({kind}): resumed at step {resumed_step(line)}, killed {moment}, newest complete checkpoint {after}")
+            record.append(
+                f"trial {index} ({kind}): resumed at step {resumed_step(line)}, killed {moment}, newest complete checkpoint {after}"
+            )
             newest = after
         print("\n".join(record))
         # Measured, not planned: at least two kills really landed while a checkpoint was half-written.

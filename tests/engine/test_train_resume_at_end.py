@@ -25,9 +25,21 @@ def test_resume_from_the_last_steps_checkpoint_trains_nothing_more(tiny_llama_di
 
     data = startup_tweets(tmp_path / "data", {"train": 120, "valid": 12, "test": 12}, ("paulg", "sama"))
     run = tmp_path / "run"
-    config = TrainConfig(data=str(data), model=str(tiny_llama_dir), out=str(run), lora=True, lora_r=4, max_steps=3,
-                         batch_size=2, block_size=32, eval_every=0, save_every=1, logging_steps=1, precision="fp32",
-                         lr=1e-3)
+    config = TrainConfig(
+        data=str(data),
+        model=str(tiny_llama_dir),
+        out=str(run),
+        lora=True,
+        lora_r=4,
+        max_steps=3,
+        batch_size=2,
+        block_size=32,
+        eval_every=0,
+        save_every=1,
+        logging_steps=1,
+        precision="fp32",
+        lr=1e-3,
+    )
     first = train(config)
     assert first.outcome == "completed" and sorted(losses(run)) == [1, 2, 3]
     want = load_file(str(run / "final" / "adapter_model.safetensors"))

@@ -10,9 +10,9 @@ import pytest
 
 from tweetsmith.engine import checkpoints, step_watch
 from tweetsmith.engine.errors import TrainingError
+from tweetsmith.engine.progress import Progress
 from tweetsmith.engine.run_record import RunRecord
 from tweetsmith.engine.train import TrainConfig, train
-from tweetsmith.engine.progress import Progress
 from tweetsmith.engine.train_events import StepHeartbeat, StepLogged, TrainingStarted
 from tweetsmith.engine.train_plan import HEADROOM, MemoryProfile, candidates, plan_training
 
@@ -22,12 +22,26 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture()
 def tweets(tmp_path, startup_tweets) -> Path:
     """Tweet-like records of two authors, written by the test."""
-    return startup_tweets(tmp_path / "data", {"train": 240, "valid": 30, "test": 30}, ('paulg', 'sama'))
+    return startup_tweets(tmp_path / "data", {"train": 240, "valid": 30, "test": 30}, ("paulg", "sama"))
 
 
 def config(model_dir, data, out, **overrides) -> TrainConfig:
-    values = dict(data=str(data), model=str(model_dir), out=str(out), lora=True, lora_r=4, max_steps=5, batch_size=2,
-                  grad_accum=2, block_size=32, eval_every=0, save_every=0, logging_steps=1, precision="fp32", lr=1e-3)
+    values = dict(
+        data=str(data),
+        model=str(model_dir),
+        out=str(out),
+        lora=True,
+        lora_r=4,
+        max_steps=5,
+        batch_size=2,
+        grad_accum=2,
+        block_size=32,
+        eval_every=0,
+        save_every=0,
+        logging_steps=1,
+        precision="fp32",
+        lr=1e-3,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -43,7 +57,9 @@ def adapter_tensors(run: Path) -> dict:
     return load_file(str(run / "final" / "adapter_model.safetensors"))
 
 
-def test_stop_inside_a_step_keeps_the_last_completed_step_and_resumes_exactly(tiny_llama_dir, tweets, tmp_path, monkeypatch):
+def test_stop_inside_a_step_keeps_the_last_completed_step_and_resumes_exactly(
+    tiny_llama_dir, tweets, tmp_path, monkeypatch
+):
     import torch
 
     monkeypatch.setattr(step_watch, "HEARTBEAT_S", 0.0)  # a heartbeat at every layer, so the test can stop mid-step
@@ -58,7 +74,12 @@ def test_stop_inside_a_step_keeps_the_last_completed_step_and_resumes_exactly(ti
         seen.append(event)
         # Stop in the backward pass of the second micro-batch of step 3 (two steps are complete), with one
         # more layer to go, so the stop is found inside the step.
-        if isinstance(event, StepHeartbeat) and event.step == 2 and event.micro_batch == 2 and 0.6 < event.fraction < 0.7:
+        if (
+            isinstance(event, StepHeartbeat)
+            and event.step == 2
+            and event.micro_batch == 2
+            and 0.6 < event.fraction < 0.7
+        ):
             cancel.set()
 
     finished = train(config(tiny_llama_dir, tweets, stopped_run), on_event=on_event, cancel=cancel)
@@ -100,14 +121,26 @@ def test_heartbeats_arrive_between_steps_with_progress_and_eta(tiny_llama_dir, t
 
 def profile(example_mib: float, *, fixed_mib: float = 500, block: int = 256) -> MemoryProfile:
     mib = 2**20
-    return MemoryProfile(fixed_bytes=int(fixed_mib * mib), state_bytes=0, example_bytes=int(example_mib * mib),
-                         checkpointed_example_bytes=int(example_mib * mib / 8), transient_example_bytes=0,
-                         block_size=block)
+    return MemoryProfile(
+        fixed_bytes=int(fixed_mib * mib),
+        state_bytes=0,
+        example_bytes=int(example_mib * mib),
+        checkpointed_example_bytes=int(example_mib * mib / 8),
+        transient_example_bytes=0,
+        block_size=block,
+    )
 
 
 def test_plan_keeps_the_request_when_it_fits():
-    plan = plan_training(batch_size=8, grad_accum=1, block_size=256, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(100, block=block), available=8 * 2**30, device="cpu")
+    plan = plan_training(
+        batch_size=8,
+        grad_accum=1,
+        block_size=256,
+        gradient_checkpointing=False,
+        profile_for=lambda block: profile(100, block=block),
+        available=8 * 2**30,
+        device="cpu",
+    )
     assert (plan.batch_size, plan.grad_accum, plan.block_size, plan.gradient_checkpointing) == (8, 1, 256, False)
     assert plan.change is None
 
@@ -116,8 +149,15 @@ def test_plan_halves_the_micro_batch_first_with_the_same_effective_batch():
     # A budget where 4 examples of 1000 MiB fit and 8 do not.
     fits_four = int(profile(1000).estimate(4, False) / HEADROOM) + 2**20
     assert profile(1000).estimate(8, False) > HEADROOM * fits_four
-    plan = plan_training(batch_size=8, grad_accum=1, block_size=256, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(1000, block=block), available=fits_four, device="cpu")
+    plan = plan_training(
+        batch_size=8,
+        grad_accum=1,
+        block_size=256,
+        gradient_checkpointing=False,
+        profile_for=lambda block: profile(1000, block=block),
+        available=fits_four,
+        device="cpu",
+    )
     assert (plan.batch_size, plan.grad_accum, plan.gradient_checkpointing) == (4, 2, False)
     assert plan.tokens_per_step == 8 * 256
     assert "--batch-size 4 --grad-accum 2" in plan.change and "same tokens per step" in plan.change
@@ -127,24 +167,42 @@ def test_plan_turns_on_checkpointing_then_shortens_the_block():
     # Even one example of 6000 MiB does not fit; with checkpointing (750 MiB each) four do.
     budget = int(profile(6000).estimate(4, True) / HEADROOM) + 2**20
     assert profile(6000).estimate(1, False) > HEADROOM * budget
-    plan = plan_training(batch_size=4, grad_accum=1, block_size=1024, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(6000 * block / 1024, block=block), available=budget,
-                         device="cpu")
+    plan = plan_training(
+        batch_size=4,
+        grad_accum=1,
+        block_size=1024,
+        gradient_checkpointing=False,
+        profile_for=lambda block: profile(6000 * block / 1024, block=block),
+        available=budget,
+        device="cpu",
+    )
     assert plan.gradient_checkpointing and plan.block_size == 1024 and (plan.batch_size, plan.grad_accum) == (4, 1)
     assert "--gradient-checkpointing" in plan.change
 
     # A fixed cost near the budget leaves only a short block.
-    plan = plan_training(batch_size=8, grad_accum=1, block_size=1024, gradient_checkpointing=False,
-                         profile_for=lambda block: profile(16000 * block / 1024, block=block), available=2**30,
-                         device="cpu")
+    plan = plan_training(
+        batch_size=8,
+        grad_accum=1,
+        block_size=1024,
+        gradient_checkpointing=False,
+        profile_for=lambda block: profile(16000 * block / 1024, block=block),
+        available=2**30,
+        device="cpu",
+    )
     assert plan.block_size < 1024 and plan.tokens_per_step == 8 * 1024 and "--block-size" in plan.change
 
 
 def test_plan_refuses_with_the_flags_when_nothing_fits():
     with pytest.raises(TrainingError, match="--lora or --quantize 4bit"):
-        plan_training(batch_size=8, grad_accum=1, block_size=256, gradient_checkpointing=False,
-                      profile_for=lambda block: profile(100, fixed_mib=4000, block=block), available=2**30,
-                      device="cpu")
+        plan_training(
+            batch_size=8,
+            grad_accum=1,
+            block_size=256,
+            gradient_checkpointing=False,
+            profile_for=lambda block: profile(100, fixed_mib=4000, block=block),
+            available=2**30,
+            device="cpu",
+        )
 
 
 def test_candidates_keep_tokens_per_step():
@@ -168,8 +226,10 @@ def test_a_small_budget_changes_the_real_run_and_says_why(tiny_llama_dir, tweets
 
     monkeypatch.setattr(train_run, "plan_training", squeezed)
     events = []
-    finished = train(config(tiny_llama_dir, tweets, tmp_path / "run", batch_size=8, grad_accum=1, max_steps=2),
-                     on_event=events.append)
+    finished = train(
+        config(tiny_llama_dir, tweets, tmp_path / "run", batch_size=8, grad_accum=1, max_steps=2),
+        on_event=events.append,
+    )
     started = next(e for e in events if isinstance(e, TrainingStarted))
     assert finished.outcome == "completed"
     assert started.batch_size < 8 and started.batch_size * started.grad_accum >= 8

@@ -197,7 +197,9 @@ def test_run_voice_measures_the_saved_samples_and_is_cached(tiny_run, monkeypatc
         assert [s.author for s in samples] == [a for a in result.authors for _ in range(6)]
         assert figures == voice_run.dataclasses.replace(
             judge.measure([s.author for s in samples], [s.text for s in samples], seed=config.seed),
-            file=figures.file, plot=figures.plot)
+            file=figures.file,
+            plot=figures.plot,
+        )
         assert sum(map(sum, figures.confusion)) == 48
         assert open(result.plots[side], "rb").read(4) == b"\x89PNG"
     monkeypatch.setattr(voice_run, "cached_generate_samples", lambda *a, **k: pytest.fail("generated again"))
@@ -216,6 +218,12 @@ def test_report_section_reads_voice_json_else_says_how(tiny_run):
     fit, tuned = result.classifier, result.sides["tuned"]
     all_row = next(line for line in text.splitlines() if line.startswith("| **all** |"))
     cells = [c.strip() for c in all_row.strip("|").split("|")]
-    assert cells == ["**all**", f"{fit.test_accuracy.value:.2f}", result.sides["base"].attribution.shown(),
-                     tuned.attribution.shown(), result.sides["base"].authenticity.shown(), tuned.authenticity.shown()]
+    assert cells == [
+        "**all**",
+        f"{fit.test_accuracy.value:.2f}",
+        result.sides["base"].attribution.shown(),
+        tuned.attribution.shown(),
+        result.sides["base"].authenticity.shown(),
+        tuned.authenticity.shown(),
+    ]
     assert "![tuned confusion matrix](voice-confusion-tuned.png)" in text

@@ -25,8 +25,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 START_TIMEOUT_S = 60
 LOAD_TIMEOUT_S = 240  # a fresh interpreter imports torch and transformers and loads the model: ~25 s here, busy
 SAMPLE_TIMEOUT_S = 180
@@ -60,13 +67,23 @@ class Served:
 def _serve(directory: Path, *flags: str, env: dict[str, str] | None = None):
     """Start ``tweetsmith serve --port 0 FLAGS`` in ``directory`` (its cwd, so its default root) in a new
     process group; kill the group (server and every app process it started) at the end, whatever happened."""
-    environment = dict(os.environ, TWEETSMITH_HOME=str(directory / "home"), TWEETSMITH_RUNS=str(directory / "runs"),
-                       HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1") | (env or {})
+    environment = dict(
+        os.environ,
+        TWEETSMITH_HOME=str(directory / "home"),
+        TWEETSMITH_RUNS=str(directory / "runs"),
+        HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+    ) | (env or {})
     log_path = directory / "serve.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "tweetsmith.scripts.cli", "serve", "--port", "0", *flags],
-                                   stdout=subprocess.PIPE, stderr=log, cwd=directory, env=environment,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tweetsmith.scripts.cli", "serve", "--port", "0", *flags],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=directory,
+            env=environment,
+            start_new_session=True,
+        )
     try:
         lines, banner = _Lines(process, log_path), []
         while not (url := re.search(r"https?://\S+", banner[-1] if banner else "")):
@@ -90,11 +107,14 @@ class _Lines:
             with selectors.DefaultSelector() as selector:
                 selector.register(self.process.stdout, selectors.EVENT_READ)
                 if not selector.select(timeout=START_TIMEOUT_S):
-                    raise AssertionError(f"the server printed nothing in {START_TIMEOUT_S} s; its log:\n"
-                                         f"{self.log_path.read_text()}")
+                    raise AssertionError(
+                        f"the server printed nothing in {START_TIMEOUT_S} s; its log:\n{self.log_path.read_text()}"
+                    )
             chunk = os.read(self.process.stdout.fileno(), 65536)
-            assert chunk, (f"the server exited ({self.process.wait()}) before printing its URL; its log:\n"
-                           f"{self.log_path.read_text()}")
+            assert chunk, (
+                f"the server exited ({self.process.wait()}) before printing its URL; its log:\n"
+                f"{self.log_path.read_text()}"
+            )
             self.pending += chunk
         line, _, self.pending = self.pending.partition(b"\n")
         return line.decode()
@@ -118,10 +138,19 @@ def serve():
     return _serve
 
 
-def _get(port: int, path: str, headers: dict[str, str] | None = None, *, host: str = "127.0.0.1",
-         tls: ssl.SSLContext | None = None) -> http.client.HTTPResponse:
-    connection = (http.client.HTTPSConnection(host, port, timeout=30, context=tls) if tls
-                  else http.client.HTTPConnection(host, port, timeout=30))
+def _get(
+    port: int,
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+) -> http.client.HTTPResponse:
+    connection = (
+        http.client.HTTPSConnection(host, port, timeout=30, context=tls)
+        if tls
+        else http.client.HTTPConnection(host, port, timeout=30)
+    )
     connection.request("GET", path, headers=headers or {})
     response = connection.getresponse()
     response.body = response.read()
@@ -144,8 +173,11 @@ def chromium() -> dict:
     browser download is not reachable everywhere we run): ``pw.chromium.launch(**chromium)``."""
     path = os.environ.get("TWEETSMITH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).is_file():
-        pytest.fail("the browser tests need Chromium: `apt-get install -y chromium` (as root; `make test` does "
-                    "it where apt is available), or set TWEETSMITH_CHROMIUM to a Chromium binary", pytrace=False)
+        pytest.fail(
+            "the browser tests need Chromium: `apt-get install -y chromium` (as root; `make test` does "
+            "it where apt is available), or set TWEETSMITH_CHROMIUM to a Chromium binary",
+            pytrace=False,
+        )
     try:
         import playwright.sync_api  # noqa: F401
         import pyte  # noqa: F401
@@ -226,8 +258,12 @@ def app_page():
 def write_data(root: Path) -> Path:
     data = root / "data"
     data.mkdir()
-    lines = ["\\alice- the cat sat on the mat and looked at the door", "\\bob- we went to the market on a sunny day",
-             "\\alice- the best ideas come on a long walk", "\\bob- a good market has fresh bread"]
+    lines = [
+        "\\alice- the cat sat on the mat and looked at the door",
+        "\\bob- we went to the market on a sunny day",
+        "\\alice- the best ideas come on a long walk",
+        "\\bob- a good market has fresh bread",
+    ]
     for split in ("train", "valid", "test"):
         (data / f"{split}.txt").write_text("\n".join(lines * 3) + "\n", encoding="utf-8")
     return data

@@ -18,20 +18,47 @@ from tweetsmith.scripts.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-STAGES = ["prepare", "perplexity before", "train", "perplexity after", "compare",
-          "sweep temperature", "sweep top_k", "sweep top_p", "report"]
+STAGES = [
+    "prepare",
+    "perplexity before",
+    "train",
+    "perplexity after",
+    "compare",
+    "sweep temperature",
+    "sweep top_k",
+    "sweep top_p",
+    "report",
+]
 
 
 def _argv(source: Path, out: Path, model: Path, *extra: str) -> list[str]:
-    return ["assignment", str(source), "--out", str(out), "--model", str(model), "--max-steps", "2",
-            "--samples", "4", "--max-new-tokens", "6", "--precision", "fp32", "--block-size", "32",
-            "--batch-size", "4", *extra]
+    return [
+        "assignment",
+        str(source),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--max-steps",
+        "2",
+        "--samples",
+        "4",
+        "--max-new-tokens",
+        "6",
+        "--precision",
+        "fp32",
+        "--block-size",
+        "32",
+        "--batch-size",
+        "4",
+        *extra,
+    ]
 
 
 def _raw_tweets(path: Path, tweets_factory) -> Path:
     """A scraped-looking input: tweets with junk, one with mojibake and one with an HTML entity."""
     lines = tweets_factory(160, seed=3, noise=True)
-    broken = "don’t".encode("utf-8").decode("cp1252")
+    broken = "don’t".encode().decode("cp1252")
     lines += [f"\\paulg- founders {broken} quit", "\\sama- Q&amp;A with founders tonight"]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
@@ -79,8 +106,12 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
     printed = json.loads(capsys.readouterr().out)  # --json: what assignment.json says, on stdout
     assert printed["report"] == str(out / "report.md") and printed["run"] == str(out / "run")
     recorded = _stages(out)
-    assert [(s["stage"], s["cached"]) for s in printed["stages"]] == [(name, v["cached"]) for name, v in recorded.items()]
-    assert [s["seconds"] for s in printed["stages"]] == pytest.approx([v["seconds"] for v in recorded.values()], abs=0.01)
+    assert [(s["stage"], s["cached"]) for s in printed["stages"]] == [
+        (name, v["cached"]) for name, v in recorded.items()
+    ]
+    assert [s["seconds"] for s in printed["stages"]] == pytest.approx(
+        [v["seconds"] for v in recorded.values()], abs=0.01
+    )
     assert _comparable((out / "report.md").read_text(), out) == _comparable(report, out)
 
     # A new training setting: the stages after training run again, the ones before do not.
@@ -92,10 +123,15 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
     assert second_compare["final_mtime"] > first_compare["final_mtime"]
     moved = first_compare["sides"]["tuned"]["file"].replace(f"{os.sep}run{os.sep}", f"{os.sep}run-old-1{os.sep}")
     tuned_before = [json.loads(line)["text"] for line in Path(moved).read_text().splitlines()]
-    tuned_after = [json.loads(line)["text"] for line in Path(second_compare["sides"]["tuned"]["file"]).read_text().splitlines()]
+    tuned_after = [
+        json.loads(line)["text"] for line in Path(second_compare["sides"]["tuned"]["file"]).read_text().splitlines()
+    ]
     assert tuned_before != tuned_after
     # The base model did not change: its samples are the same ones, read back from the cache.
-    assert second_compare["sides"]["base"]["file"].rsplit("-", 1)[1] == first_compare["sides"]["base"]["file"].rsplit("-", 1)[1]
+    assert (
+        second_compare["sides"]["base"]["file"].rsplit("-", 1)[1]
+        == first_compare["sides"]["base"]["file"].rsplit("-", 1)[1]
+    )
     new = set((Path(os.environ["TWEETSMITH_CACHE"]) / "samples").glob("*.json")) - first_batches
     assert len(new) == len(first_batches) // 2  # every tuned batch drawn again, no base batch
     report = (out / "report.md").read_text()
@@ -104,8 +140,13 @@ def test_raw_tweets_to_report_then_cached_then_retrained(tmp_path, tiny_llama_di
 
 def _spawn(argv: list[str], cache: Path) -> subprocess.Popen:
     env = {**os.environ, "TWEETSMITH_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tweetsmith.scripts.cli", *argv], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tweetsmith.scripts.cli", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_killed_in_the_middle_of_a_stage_resumes_to_the_same_report(tmp_path, tiny_llama_dir, tweets_factory):
@@ -130,18 +171,24 @@ def test_killed_in_the_middle_of_a_stage_resumes_to_the_same_report(tmp_path, ti
     assert stages["train"]["cached"] and not stages["compare"]["cached"]
     # Every batch stored before the kill was read back, not drawn again.
     assert {p.name: p.stat().st_mtime_ns for p in (cache / "samples").glob("*.json") if p.name in before} == before
-    assert _comparable((tmp_path / "killed" / "report.md").read_text(), tmp_path / "killed") == \
-        _comparable((tmp_path / "whole" / "report.md").read_text(), tmp_path / "whole")
+    assert _comparable((tmp_path / "killed" / "report.md").read_text(), tmp_path / "killed") == _comparable(
+        (tmp_path / "whole" / "report.md").read_text(), tmp_path / "whole"
+    )
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--samples", "1"], "--samples must be 2 or more"),
-    (["--sample-batch-size", "0"], "--sample-batch-size must be 1 or more"),
-    (["--lr", "-1"], "--lr must be positive"),
-    (["--eval-tokens", "-5"], "--eval-tokens must be 0"),
-    (["--ablation", "-1"], "--ablation STEPS must be 1 or more"),
-])
-def test_bad_flags_are_one_line_errors_and_write_nothing(tmp_path, tiny_llama_dir, tweets_factory, flags, message, capsys):
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--samples", "1"], "--samples must be 2 or more"),
+        (["--sample-batch-size", "0"], "--sample-batch-size must be 1 or more"),
+        (["--lr", "-1"], "--lr must be positive"),
+        (["--eval-tokens", "-5"], "--eval-tokens must be 0"),
+        (["--ablation", "-1"], "--ablation STEPS must be 1 or more"),
+    ],
+)
+def test_bad_flags_are_one_line_errors_and_write_nothing(
+    tmp_path, tiny_llama_dir, tweets_factory, flags, message, capsys
+):
     source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
     assert main(_argv(source, tmp_path / "A", tiny_llama_dir, *flags)) == 2
     err = capsys.readouterr().err
@@ -149,8 +196,9 @@ def test_bad_flags_are_one_line_errors_and_write_nothing(tmp_path, tiny_llama_di
     assert not (tmp_path / "A").exists()
 
 
-def test_writing_without_authors_gets_the_files_name_and_runs_to_the_report(tmp_path, tiny_llama_dir, tweets_factory,
-                                                                            capsys):
+def test_writing_without_authors_gets_the_files_name_and_runs_to_the_report(
+    tmp_path, tiny_llama_dir, tweets_factory, capsys
+):
     """Anyone's writing: a plain text file with no author prefix gets its file's name as author, said once at
     the start, and every stage (compare and the sweeps prompt by author) runs on it."""
     lines = [parse_line(line).text for line in tweets_factory(160, seed=4)]
@@ -175,17 +223,19 @@ def test_missing_input_is_one_line_error(tmp_path, tiny_llama_dir, capsys):
     assert not (tmp_path / "A").exists()
 
 
-def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records(tmp_path, tiny_llama_dir, tweets_factory):
+def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records(
+    tmp_path, tiny_llama_dir, tweets_factory
+):
     from tweetsmith.engine.ablation import ABLATION_EVAL_TOKENS, ABLATION_SAMPLES
     from tweetsmith.engine.experiments import authors_from_split
     from tweetsmith.engine.generate import generate_samples
     from tweetsmith.engine.memorisation import index_for_data
-    from tweetsmith.engine.sample_problems import problems
-    from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_file
     from tweetsmith.engine.perplexity_cache import cached_perplexity_of_file
     from tweetsmith.engine.run_record import RunRecord
+    from tweetsmith.engine.sample_problems import problems
+    from tweetsmith.engine.sampling import SamplingConfig
 
     source = _raw_tweets(tmp_path / "tweets.txt", tweets_factory)
     out = tmp_path / "A"
@@ -196,7 +246,9 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     assert [s for s in stages if not s.startswith("ablation ")] == [*STAGES[:-1], "ablation", "report"]
     ablation = json.loads((out / "ablation" / "ablation.json").read_text())
     rows = {r["name"]: r for r in ablation["rows"]}
-    assert list(rows) == ["baseline", "pack-concat", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
+    assert (
+        list(rows) == ["baseline", "pack-concat", "no-pack", "full", "lr-half", "lr-double"] and ablation["steps"] == 2
+    )
     assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
     configs = {name: RunRecord.read(out / "ablation" / name) for name in rows if name != "baseline"}
     assert configs["no-pack"].pack == "off" and configs["pack-concat"].pack == "concat"
@@ -215,8 +267,12 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
         # each record alone, on the same records: a plain loop scoring one record at a time
         assert row["record_perplexity"] == pytest.approx(_one_at_a_time(loaded, valid, expected.records), rel=1e-4)
         # its samples, checked by the report's rules, again independently
-        drawn = generate_samples(loaded, authors_from_split(out / "data" / "train.txt", ABLATION_SAMPLES, seed=0),
-                                 SamplingConfig(max_new_tokens=6), batch_size=16)
+        drawn = generate_samples(
+            loaded,
+            authors_from_split(out / "data" / "train.txt", ABLATION_SAMPLES, seed=0),
+            SamplingConfig(max_new_tokens=6),
+            batch_size=16,
+        )
         assert row["samples"] == ABLATION_SAMPLES
         assert row["with_problem"] == sum(1 for s in drawn if problems(s) or index.match_many([s.text])[0].copied)
     assert len({round(r["valid_perplexity"], 6) for r in rows.values()}) == 6  # each flag changed the result

@@ -10,10 +10,7 @@ from tweetsmith.engine.models import load_model
 from tweetsmith.engine.perplexity import perplexity_of_file
 from tweetsmith.scripts.cli import main
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 
 
 def test_eval_json_matches_the_engine(tiny_llama_dir, small_splits, capsys):
@@ -52,15 +49,23 @@ def test_compare_prints_the_table_and_caches_it(tiny_run, capsys):
         assert f"{split:<8} {'per record':<11} {base:>10.2f} {tuned:>10.2f} {tuned - base:>+9.2f}" in table
     assert "per record: each record alone after end-of-text" in table
     assert main(["eval", "--compare", str(run), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["base"]["valid"]["perplexity"] == pytest.approx(cached["base"]["valid"]["perplexity"])
+    assert json.loads(capsys.readouterr().out)["base"]["valid"]["perplexity"] == pytest.approx(
+        cached["base"]["valid"]["perplexity"]
+    )
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["eval", "--model", "smollm2-135m"], "give FILE(s) to evaluate, or --compare RUN"),
-    (["eval", "--model", "smollm2-135m", "x.txt", "--stride", "0"], "--stride and --batch-windows must be 1 or more"),
-    (["eval", "--compare", "/nonexistent/run"], "not a run directory"),
-    (["eval", "--model", "/nonexistent/model", "x.txt"], "no such file or directory"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["eval", "--model", "smollm2-135m"], "give FILE(s) to evaluate, or --compare RUN"),
+        (
+            ["eval", "--model", "smollm2-135m", "x.txt", "--stride", "0"],
+            "--stride and --batch-windows must be 1 or more",
+        ),
+        (["eval", "--compare", "/nonexistent/run"], "not a run directory"),
+        (["eval", "--model", "/nonexistent/model", "x.txt"], "no such file or directory"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -8,11 +8,7 @@ import pytest
 
 from tweetsmith.scripts.cli import main
 
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 
 
 @pytest.fixture()
@@ -32,7 +28,10 @@ def test_compare_side_by_side(run, capsys):
 
 
 def test_sweep_table_png_and_json(run, capsys):
-    assert main(["sweep", str(run), "--param", "temperature", "--values", "0.5,1.5", "-n", "4", "--max-new-tokens", "8"]) == 0
+    assert (
+        main(["sweep", str(run), "--param", "temperature", "--values", "0.5,1.5", "-n", "4", "--max-new-tokens", "8"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "0.5   base" in out and "1.5  tuned" in out and "dist-1 vs temperature" in out
     assert (run / "plots" / "sweep-temperature.png").read_bytes()[:4] == b"\x89PNG"
@@ -40,11 +39,14 @@ def test_sweep_table_png_and_json(run, capsys):
     assert saved["values"] == [0.5, 1.5] and len(list((run / "samples").glob("sweep-temperature-*.jsonl"))) == 4
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--param", "temp", "--values", "1"], "can't sweep 'temp'"),
-    (["--param", "top_p", "--values", "0.5,2"], "top_p must be in (0, 1], got 2"),
-    (["--values", "a,b"], "must be numbers"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--param", "temp", "--values", "1"], "can't sweep 'temp'"),
+        (["--param", "top_p", "--values", "0.5,2"], "top_p must be in (0, 1], got 2"),
+        (["--values", "a,b"], "must be numbers"),
+    ],
+)
 def test_sweep_bad_values(run, flags, message, capsys):
     assert main(["sweep", str(run), *flags]) == 2
     err = capsys.readouterr().err

@@ -23,13 +23,37 @@ START_TIMEOUT_S = 180.0  # a hang guard for a subprocess importing torch on a bu
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under ``root`` (hidden ones too) with the sha256 of its bytes."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _train_args(model, data, out, *extra):
-    return ["train", "--data", str(data), "--model", str(model), "--out", str(out), "--lora", "--lora-r", "4",
-            "--block-size", "32", "--batch-size", "2", "--logging-steps", "1", "--precision", "fp32",
-            "--eval-every", "0", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--lora",
+        "--lora-r",
+        "4",
+        "--block-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--logging-steps",
+        "1",
+        "--precision",
+        "fp32",
+        "--eval-every",
+        "0",
+        *extra,
+    ]
 
 
 def _one_error_line(err: str) -> str:
@@ -71,9 +95,15 @@ class Holder:
         self.err_path = logs / "holder.stderr"
         self._err = open(self.err_path, "wb")
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-        argv = [sys.executable, "-m", "tweetsmith.scripts.cli", *_train_args(model, data, run, "--max-steps", "100000",
-                                                                               "--save-every", "0")]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._err, stdin=subprocess.DEVNULL, env=env)
+        argv = [
+            sys.executable,
+            "-m",
+            "tweetsmith.scripts.cli",
+            *_train_args(model, data, run, "--max-steps", "100000", "--save-every", "0"),
+        ]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=self._err, stdin=subprocess.DEVNULL, env=env
+        )
 
     def wait_for_lock(self, lock: Path) -> None:
         """Until the lock file names this process (written right after the lock is taken)."""
@@ -93,8 +123,9 @@ class Holder:
         self._err.close()
 
 
-def test_a_second_training_on_a_locked_run_refuses_at_once_naming_the_holder(tiny_llama_dir, small_splits, tmp_path,
-                                                                             capsys):
+def test_a_second_training_on_a_locked_run_refuses_at_once_naming_the_holder(
+    tiny_llama_dir, small_splits, tmp_path, capsys
+):
     from tweetsmith.engine.dir_lock import DirectoryBusy, holding, lock_path
 
     run = tmp_path / "run"
@@ -124,7 +155,9 @@ def test_resume_after_a_torn_metrics_line(tiny_llama_dir, small_splits, tmp_path
     # what a kill between checkpoint and metrics flush, or a full disk, leaves: a line cut mid-write
     whole = (run / "metrics.jsonl").read_text(encoding="utf-8")
     (run / "metrics.jsonl").write_text(whole + '{"step": 3, "lo', encoding="utf-8")
-    assert main(_train_args(tiny_llama_dir, small_splits, run, "--max-steps", "4", "--save-every", "1", "--resume")) == 0
+    assert (
+        main(_train_args(tiny_llama_dir, small_splits, run, "--max-steps", "4", "--save-every", "1", "--resume")) == 0
+    )
     err = capsys.readouterr().err
     assert "metrics.jsonl: its last line is incomplete" in err
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -132,8 +165,20 @@ def test_resume_after_a_torn_metrics_line(tiny_llama_dir, small_splits, tmp_path
 
 
 def test_sample_out_never_replaces_a_file_it_did_not_write(tiny_llama_dir, tmp_path, capsys):
-    common = ["sample", "--model", str(tiny_llama_dir), "--author", "paulg", "-n", "2", "--max-new-tokens", "5",
-              "--seed", "3", "--json"]
+    common = [
+        "sample",
+        "--model",
+        str(tiny_llama_dir),
+        "--author",
+        "paulg",
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "5",
+        "--seed",
+        "3",
+        "--json",
+    ]
     split = tmp_path / "train.txt"
     split.write_text("\\paulg- a tweet of mine\n", encoding="utf-8")
     foreign_jsonl = tmp_path / "notes.jsonl"
@@ -176,15 +221,19 @@ def test_the_apps_prepared_data_is_keyed_by_content_not_by_name(tmp_path, tweets
     holding its own file's records."""
     import threading
 
-    from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.data_cache import prepared_config
+    from tweetsmith.engine.train_config import TrainConfig
 
     monkeypatch.setenv("TWEETSMITH_HOME", str(tmp_path / "home"))
 
     def prepared(path: Path) -> set[str]:
-        config = prepared_config(TrainConfig(data=str(path), out=str(tmp_path / "run")), threading.Event(), lambda _m: None)
+        config = prepared_config(
+            TrainConfig(data=str(path), out=str(tmp_path / "run")), threading.Event(), lambda _m: None
+        )
         folder = Path(config.data)
-        return {line for split in ("train", "valid", "test") for line in (folder / f"{split}.txt").read_text().splitlines()}
+        return {
+            line for split in ("train", "valid", "test") for line in (folder / f"{split}.txt").read_text().splitlines()
+        }
 
     a, b = tmp_path / "a" / "tweets.txt", tmp_path / "b" / "tweets.txt"
     for path, seed in ((a, 1), (b, 2)):

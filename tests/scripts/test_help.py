@@ -73,8 +73,10 @@ def test_config_help_with_a_percent_sign_reads_as_written():
     assert squash("(default: 50%)") in flat and "%%" not in flat
 
 
-@pytest.mark.parametrize("command, config", [("train", "tweetsmith.engine.train:TrainConfig"),
-                                             ("prepare", "tweetsmith.data.prepare:PrepareConfig")])
+@pytest.mark.parametrize(
+    "command, config",
+    [("train", "tweetsmith.engine.train:TrainConfig"), ("prepare", "tweetsmith.data.prepare:PrepareConfig")],
+)
 def test_every_config_field_help_reads_as_written(command, config, capsys):
     import importlib
 
@@ -88,11 +90,20 @@ def test_every_config_field_help_reads_as_written(command, config, capsys):
             assert squash(field.metadata["help"]) in flat, field.name
 
 
-@pytest.mark.parametrize("argv,line", [
-    (["train", "--lora-r", "abc"], "tweetsmith train: error: argument --lora-r: invalid int value: 'abc' (see tweetsmith train --help)"),
-    (["sample", "--temperature"], "tweetsmith sample: error: argument --temperature: expected one argument (see tweetsmith sample --help)"),
-    (["frob"], "tweetsmith: error: argument COMMAND: invalid choice: 'frob'"),
-])
+@pytest.mark.parametrize(
+    "argv,line",
+    [
+        (
+            ["train", "--lora-r", "abc"],
+            "tweetsmith train: error: argument --lora-r: invalid int value: 'abc' (see tweetsmith train --help)",
+        ),
+        (
+            ["sample", "--temperature"],
+            "tweetsmith sample: error: argument --temperature: expected one argument (see tweetsmith sample --help)",
+        ),
+        (["frob"], "tweetsmith: error: argument COMMAND: invalid choice: 'frob'"),
+    ],
+)
 def test_a_bad_flag_is_one_line_and_exit_2(argv, line, capsys):
     with pytest.raises(SystemExit) as exited:
         main(argv)

@@ -17,12 +17,20 @@ def setup(tmp_path, monkeypatch, splits_factory):
     data = splits_factory(tmp_path / "data", (120, 20, 30))
     train = (data / "train.txt").read_text(encoding="utf-8").splitlines()
     test = (data / "test.txt").read_text(encoding="utf-8").splitlines()
-    plain = next(line for line in train[5:] if all(w.isalpha() for w in parse_line(line).text.split()[:9])
-                 and len(parse_line(line).text.split()) >= 12)
-    texts = [parse_line(train[3]).text,  # a training tweet, whole
-             "so I said " + " ".join(parse_line(plain).text.split()[:9]) + " and left",  # 9 words of one
-             parse_line(train[20]).text.split()[0],  # one word: a whole (short) sample found in train
-             "zebra quokka narwhal"] + [parse_line(line).text for line in test]
+    plain = next(
+        line
+        for line in train[5:]
+        if all(w.isalpha() for w in parse_line(line).text.split()[:9]) and len(parse_line(line).text.split()) >= 12
+    )
+    texts = (
+        [
+            parse_line(train[3]).text,  # a training tweet, whole
+            "so I said " + " ".join(parse_line(plain).text.split()[:9]) + " and left",  # 9 words of one
+            parse_line(train[20]).text.split()[0],  # one word: a whole (short) sample found in train
+            "zebra quokka narwhal",
+        ]
+        + [parse_line(line).text for line in test]
+    )
     samples = tmp_path / "samples.txt"
     samples.write_text("".join(f"\\paulg- {t}\n" for t in texts), encoding="utf-8")
     return data, train, texts, samples
@@ -63,9 +71,25 @@ def test_jsonl_samples_and_a_run_directory(setup, tmp_path, capsys, run_record_w
     run = tmp_path / "run"
     run.mkdir()
     run_record_writer(run, model="m", data=str(data))
-    path = save_samples([Sample(author="a", prompt="\\a- ", text=t, new_tokens=1, seconds=1.0, first_token_s=None,
-                                tokens_per_s=1.0, config=SamplingConfig(), model="m", adapter=None, seed=i)
-                         for i, t in enumerate(texts[:4])], tmp_path / "s.jsonl")
+    path = save_samples(
+        [
+            Sample(
+                author="a",
+                prompt="\\a- ",
+                text=t,
+                new_tokens=1,
+                seconds=1.0,
+                first_token_s=None,
+                tokens_per_s=1.0,
+                config=SamplingConfig(),
+                model="m",
+                adapter=None,
+                seed=i,
+            )
+            for i, t in enumerate(texts[:4])
+        ],
+        tmp_path / "s.jsonl",
+    )
     assert main(["memorisation", str(path), "--train", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["copied"] == 3
 

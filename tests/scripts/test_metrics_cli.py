@@ -15,8 +15,12 @@ from tweetsmith.scripts.cli import main
 def nltk_self_bleu(texts):
     tok = TweetTokenizer(preserve_case=False)
     lists = [tok.tokenize(t) for t in texts]
-    scores = [sentence_bleu(lists[:i] + lists[i + 1:], h, weights=(0.25,) * 4, smoothing_function=SmoothingFunction().method1)
-              for i, h in enumerate(lists)]
+    scores = [
+        sentence_bleu(
+            lists[:i] + lists[i + 1 :], h, weights=(0.25,) * 4, smoothing_function=SmoothingFunction().method1
+        )
+        for i, h in enumerate(lists)
+    ]
     return sum(scores) / len(scores)
 
 
@@ -41,8 +45,10 @@ def test_json_keys_and_values(small_splits, capsys):
 
 
 def test_jsonl_input_scores_the_generated_text(tmp_path, capsys):
-    rows = [{"author": "a", "prompt": "\\a- Hi", "text": " there friend", "seed": 0},
-            {"author": "b", "prompt": "\\b- Hi", "text": " there pal", "seed": 1}]
+    rows = [
+        {"author": "a", "prompt": "\\a- Hi", "text": " there friend", "seed": 0},
+        {"author": "b", "prompt": "\\b- Hi", "text": " there pal", "seed": 1},
+    ]
     path = tmp_path / "s.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["metrics", str(path), "--json"]) == 0
@@ -57,10 +63,13 @@ def test_table_output(small_splits, capsys):
     assert out.splitlines()[1].startswith("all") and "sBLEU-4" in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["metrics", "/nonexistent.txt"], "no such file"),
-    (["metrics", "{valid}", "--bleu-n", "0"], "--bleu-n must be 1 or more"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["metrics", "/nonexistent.txt"], "no such file"),
+        (["metrics", "{valid}", "--bleu-n", "0"], "--bleu-n must be 1 or more"),
+    ],
+)
 def test_errors(argv, message, small_splits, capsys):
     argv = [a.format(valid=small_splits / "valid.txt") for a in argv]
     assert main(argv) == 2

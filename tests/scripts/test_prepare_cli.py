@@ -32,14 +32,24 @@ def bad_inputs(tmp_path):
         ("nothing", [], ["--builtin sotu"]),
         ("all dropped", [str(write(tmp_path / "rt.txt", "RT @a: x\n@b hi\n"))], ["1 retweet", "1 reply"]),
         # Found by the property tests (test_prepare_properties.py); each was a traceback before.
-        ("utf-16 without BOM", [str(write(tmp_path / "le.txt", "a\nb\n".encode("utf-16-le"))), "--encoding", "utf-16"],
-         ["le.txt", "not valid utf-16"]),
+        (
+            "utf-16 without BOM",
+            [str(write(tmp_path / "le.txt", "a\nb\n".encode("utf-16-le"))), "--encoding", "utf-16"],
+            ["le.txt", "not valid utf-16"],
+        ),
         ("bytes codec", [str(tmp_path / "ok.txt"), "--encoding", "rot13"], ["rot13", "not an encoding for text files"]),
-        ("host-name codec", [str(tmp_path / "ok.txt"), "--encoding", "idna"], ["idna", "not an encoding for text files"]),
+        (
+            "host-name codec",
+            [str(tmp_path / "ok.txt"), "--encoding", "idna"],
+            ["idna", "not an encoding for text files"],
+        ),
         ("huge ratio", [str(tmp_path / "ok.txt"), "--split", "1e999,0,0"], ["--split", "more than 1e308"]),
         ("carriage return in a CSV header", [str(write(tmp_path / "cr.csv", "te\rxt,id\nhi,1\n"))], ["cr.csv"]),
-        ("line break in a column name", [str(write(tmp_path / "sep.csv", "id,li\x1ckes\n1,2\n"))],
-         ["sep.csv", "li\\x1ckes", "--text-col"]),
+        (
+            "line break in a column name",
+            [str(write(tmp_path / "sep.csv", "id,li\x1ckes\n1,2\n"))],
+            ["sep.csv", "li\\x1ckes", "--text-col"],
+        ),
     ]
 
 
@@ -61,10 +71,16 @@ def test_every_bad_input_is_one_line_exit_2_and_no_dir(tmp_path, capsys):
 
 def test_encoding_flag_fixes_the_utf8_error(tmp_path, capsys):
     path = write(tmp_path / "latin.txt", b"\\a- caf\xe9\n\\b- na\xefve\n")
-    assert main(["prepare", str(path), "--out", str(tmp_path / "o"), "--encoding", "latin-1", "--split", "1,0,0",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["prepare", str(path), "--out", str(tmp_path / "o"), "--encoding", "latin-1", "--split", "1,0,0", "--json"]
+        )
+        == 0
+    )
     assert (tmp_path / "o" / "train.txt").read_text(encoding="utf-8").splitlines() in (
-        ["\\a- café", "\\b- naïve"], ["\\b- naïve", "\\a- café"])
+        ["\\a- café", "\\b- naïve"],
+        ["\\b- naïve", "\\a- café"],
+    )
 
 
 def test_overlong_lines_are_counted_not_fatal(tmp_path, capsys):
@@ -77,14 +93,28 @@ def test_overlong_lines_are_counted_not_fatal(tmp_path, capsys):
 @pytest.fixture()
 def tweet_files(tmp_path, tweets_factory):
     """Two line-format files of 300 tweets each, junk mixed in (75 lines each)."""
-    return [write(tmp_path / f"in-{seed}.txt", "".join(line + "\n" for line in tweets_factory(300, seed=seed, noise=True)))
-            for seed in (1, 2)]
+    return [
+        write(tmp_path / f"in-{seed}.txt", "".join(line + "\n" for line in tweets_factory(300, seed=seed, noise=True)))
+        for seed in (1, 2)
+    ]
 
 
 def test_json_summary_matches_files(tmp_path, capsys, tweet_files):
     out = tmp_path / "vc"
-    code = main(["prepare", str(tweet_files[0]), str(tweet_files[1]), "--out", str(out),
-                 "--split", "0.7,0.15,0.15", "--seed", "3", "--json"])
+    code = main(
+        [
+            "prepare",
+            str(tweet_files[0]),
+            str(tweet_files[1]),
+            "--out",
+            str(out),
+            "--split",
+            "0.7,0.15,0.15",
+            "--seed",
+            "3",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and captured.err == ""
     assert captured.out.count("\n") == 1
@@ -98,7 +128,7 @@ def test_json_summary_matches_files(tmp_path, capsys, tweet_files):
         assert summary["splits"][name]["records"] == len(lines)
         assert summary["splits"][name]["megabytes"] == pytest.approx((out / f"{name}.txt").stat().st_size / 1e6)
         for line in lines:
-            author = line[1: line.index("- ")]
+            author = line[1 : line.index("- ")]
             authors.setdefault(author, {}).setdefault(name, 0)
             authors[author][name] += 1
     assert {a: {k: v for k, v in c.items() if k != "total" and v} for a, c in summary["authors"].items()} == authors
@@ -118,8 +148,13 @@ def test_human_table_and_refusal_to_overwrite(tmp_path, capsys, tweet_files):
     assert "--force" in capsys.readouterr().err
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
     assert main(["prepare", str(tweet_files[0]), "--out", str(foreign), "--force", "--json"]) == 0
-    assert sorted(p.name for p in foreign.iterdir()) == ["stats.json", "test.txt", "thesis.tex", "train.txt",
-                                                         "valid.txt"]
+    assert sorted(p.name for p in foreign.iterdir()) == [
+        "stats.json",
+        "test.txt",
+        "thesis.tex",
+        "train.txt",
+        "valid.txt",
+    ]
 
 
 def test_cleaning_flags_reach_prepare(tmp_path, capsys):
@@ -127,12 +162,28 @@ def test_cleaning_flags_reach_prepare(tmp_path, capsys):
     argv = ["prepare", str(path), "--split", "1,0,0", "--json"]
     assert main([*argv, "--out", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "train.txt").read_text(encoding="utf-8").splitlines() in (
-        ["\\a- Q&A", "\\a- dup"], ["\\a- dup", "\\a- Q&A"])
-    assert main([*argv, "--out", str(tmp_path / "k"), "--keep-retweets", "--keep-replies", "--keep-urls",
-                 "--no-unescape", "--keep-duplicates"]) == 0
+        ["\\a- Q&A", "\\a- dup"],
+        ["\\a- dup", "\\a- Q&A"],
+    )
+    assert (
+        main(
+            [
+                *argv,
+                "--out",
+                str(tmp_path / "k"),
+                "--keep-retweets",
+                "--keep-replies",
+                "--keep-urls",
+                "--no-unescape",
+                "--keep-duplicates",
+            ]
+        )
+        == 0
+    )
     kept = (tmp_path / "k" / "train.txt").read_text(encoding="utf-8").splitlines()
-    assert sorted(kept) == sorted(["\\a- RT @x: hi", "\\a- @y yo", "\\a- Q&amp;A http://t.co/z", "\\a- dup",
-                                   "\\a- dup"])
+    assert sorted(kept) == sorted(
+        ["\\a- RT @x: hi", "\\a- @y yo", "\\a- Q&amp;A http://t.co/z", "\\a- dup", "\\a- dup"]
+    )
     capsys.readouterr()
 
 
@@ -153,8 +204,10 @@ def test_odd_text_prepares_and_reads_back(tmp_path, capsys):
         out = tmp_path / f"t{author}"
         assert main(["prepare", str(text), "--format", "text", "--split", "1,0,0", "--out", str(out), flag]) == 0
         records = read_split(out / "train.txt")
-        assert sorted((r.author, r.text) for r in records) == [(author, "\\x- a plain line that looks like a tweet"),
-                                                               (author, "another line")]
+        assert sorted((r.author, r.text) for r in records) == [
+            (author, "\\x- a plain line that looks like a tweet"),
+            (author, "another line"),
+        ]
     lone = write(tmp_path / "lone.jsonl", '{"author": "a\\udc80b", "text": "half \\ud83d a pair"}\n')
     assert main(["prepare", str(lone), "--split", "1,0,0", "--out", str(tmp_path / "j")]) == 0
     assert (tmp_path / "j" / "train.txt").read_text(encoding="utf-8") == "\\a\ufffdb- half \ufffd a pair\n"
@@ -165,8 +218,11 @@ def split_records(out):
     """(author, text) of every line of the three splits, from the files."""
     from tweetsmith.data.records import parse_line
 
-    return sorted((r.author, r.text) for name in ("train", "valid", "test")
-                  for r in map(parse_line, (out / f"{name}.txt").read_text(encoding="utf-8").splitlines()))
+    return sorted(
+        (r.author, r.text)
+        for name in ("train", "valid", "test")
+        for r in map(parse_line, (out / f"{name}.txt").read_text(encoding="utf-8").splitlines())
+    )
 
 
 def test_inputs_without_authors_are_by_their_file_name(tmp_path, capsys):
@@ -185,13 +241,25 @@ def test_inputs_without_authors_are_by_their_file_name(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["prepare", *map(str, inputs), "--out", str(out), "--json"]) == 0
     captured = capsys.readouterr()
-    expected = [("my tweets.txt", "my_tweets"), ("export-2020.csv", "export_2020"), ("dump.jsonl", "dump"),
-                ("tweets.js", "tweets")]
+    expected = [
+        ("my tweets.txt", "my_tweets"),
+        ("export-2020.csv", "export_2020"),
+        ("dump.jsonl", "dump"),
+        ("tweets.js", "tweets"),
+    ]
     assert captured.err.splitlines() == [
-        f"no author in {name}: records are by '{author}' (give --author NAME to choose)" for name, author in expected]
-    assert split_records(out) == sorted([
-        ("my_tweets", "first plain line"), ("my_tweets", "second plain line"), ("export_2020", "from the csv"),
-        ("dump", "from json lines"), ("tweets", "from the archive"), ("ann", "ann's own")])
+        f"no author in {name}: records are by '{author}' (give --author NAME to choose)" for name, author in expected
+    ]
+    assert split_records(out) == sorted(
+        [
+            ("my_tweets", "first plain line"),
+            ("my_tweets", "second plain line"),
+            ("export_2020", "from the csv"),
+            ("dump", "from json lines"),
+            ("tweets", "from the archive"),
+            ("ann", "ann's own"),
+        ]
+    )
     stats = json.loads(captured.out)
     assert [i["default_author"] for i in stats["inputs"]] == ["my_tweets", "export_2020", "dump", "tweets", None]
 
@@ -214,13 +282,18 @@ def test_split_files_without_authors_share_one_author(tmp_path, capsys):
     a bare train.txt is by its folder's name."""
     for folder, prefix in (("a", "vc_"), ("speeches", "")):
         (tmp_path / folder).mkdir()
-        files = [write(tmp_path / folder / f"{prefix}{name}.txt", f"{name} line one\n{name} line two\n")
-                 for name in ("train", "valid", "test")]
+        files = [
+            write(tmp_path / folder / f"{prefix}{name}.txt", f"{name} line one\n{name} line two\n")
+            for name in ("train", "valid", "test")
+        ]
         assert main(["prepare", *map(str, files), "--split", "given", "--out", str(tmp_path / f"{folder}-out")]) == 0
         author = prefix.strip("_") or folder
         assert capsys.readouterr().err.splitlines() == [
-            f"no author in {f.name}: records are by '{author}' (give --author NAME to choose)" for f in files]
+            f"no author in {f.name}: records are by '{author}' (give --author NAME to choose)" for f in files
+        ]
         out = tmp_path / f"{folder}-out"
         for name in ("train", "valid", "test"):
             assert (out / f"{name}.txt").read_text(encoding="utf-8").splitlines() == [
-                f"\\{author}- {name} line one", f"\\{author}- {name} line two"]
+                f"\\{author}- {name} line one",
+                f"\\{author}- {name} line two",
+            ]

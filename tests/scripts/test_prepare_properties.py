@@ -68,10 +68,28 @@ plain_text = st.text(alphabet=st.characters(exclude_categories=("Cs",)) | st.sam
 text = st.one_of(st.sampled_from(TWEETS), plain_text)
 json_text = st.one_of(text, st.text(alphabet=st.sampled_from(NASTY + SURROGATES + "ab "), max_size=20))
 author = st.one_of(st.sampled_from(AUTHORS), plain_text)
-field_names = st.sampled_from(["text", "full_text", "tweet", "content", "body", "username", "screen_name", "user",
-                               "author", "name", "id", "likes", "Text", " TEXT ", "", "tëxt"])
+field_names = st.sampled_from(
+    [
+        "text",
+        "full_text",
+        "tweet",
+        "content",
+        "body",
+        "username",
+        "screen_name",
+        "user",
+        "author",
+        "name",
+        "id",
+        "likes",
+        "Text",
+        " TEXT ",
+        "",
+        "tëxt",
+    ]
+)
 json_value = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | json_text,
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats(allow_nan=False) | json_text,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(field_names | json_text, children, max_size=3),
     max_leaves=6,
 )
@@ -80,6 +98,7 @@ json_value = st.recursive(
 # --- documents of each format (bytes), before mutation -------------------------------------------------
 # Every strategy is built once, here: built inside a composite it was validated afresh on every draw,
 # ~40% of the time spent drawing an example.
+
 
 def _mostly(good, bad):
     """Values from ``good`` mostly: most documents should get past their first bytes to what lies behind."""
@@ -101,27 +120,41 @@ _author_values = _mostly(author, st.builds(lambda a: {"screen_name": a}, author)
 # ("good", (text, author, extra fields)) for an object with the file's keys, ("other", value) for anything else
 _good_object = st.tuples(json_text, _author_values, st.dictionaries(field_names, json_value, max_size=2))
 _other_object = json_value | st.dictionaries(field_names, json_value, max_size=4)
-_json_objects = st.lists(_mostly(st.tuples(st.just("good"), _good_object), st.tuples(st.just("other"), _other_object)),
-                         min_size=1, max_size=10)
-_tweet = st.builds(lambda t, extra: {**extra, "full_text": t}, _mostly(json_text, json_value),
-                   st.dictionaries(st.sampled_from(["id", "text", "lang", "full_text"]), json_value, max_size=2))
+_json_objects = st.lists(
+    _mostly(st.tuples(st.just("good"), _good_object), st.tuples(st.just("other"), _other_object)),
+    min_size=1,
+    max_size=10,
+)
+_tweet = st.builds(
+    lambda t, extra: {**extra, "full_text": t},
+    _mostly(json_text, json_value),
+    st.dictionaries(st.sampled_from(["id", "text", "lang", "full_text"]), json_value, max_size=2),
+)
 _archive_items = st.lists(_mostly(st.builds(lambda t: {"tweet": t}, _tweet), _tweet | json_value), max_size=8)
-_archive_prefixes = _mostly(st.sampled_from(["window.YTD.tweets.part0 = ", "window.YTD.tweet.part1="]),
-                            st.sampled_from(["window.YTD.x = ", "", "var tweets = ", "window.YTD = "]))
+_archive_prefixes = _mostly(
+    st.sampled_from(["window.YTD.tweets.part0 = ", "window.YTD.tweet.part1="]),
+    st.sampled_from(["window.YTD.x = ", "", "var tweets = ", "window.YTD = "]),
+)
 _accounts = _mostly(st.builds(lambda a: [{"account": {"username": a}}], author), json_value)
-_names = {kind: st.sampled_from(names) for kind, names in {
-    "lines": ["tweets.txt", "data.lines", "x"], "text": ["speech.txt", "notes.md", "README"],
-    "csv": ["tweets.csv", "tweets.tsv", "export.txt", "data"],
-    "jsonl": ["tweets.jsonl", "tweets.json", "x.ndjson", "dump.txt"],
-    "archive": ["tweets.js", "tweet.js", "tweets-part2.js", "archive.js"]}.items()}
+_names = {
+    kind: st.sampled_from(names)
+    for kind, names in {
+        "lines": ["tweets.txt", "data.lines", "x"],
+        "text": ["speech.txt", "notes.md", "README"],
+        "csv": ["tweets.csv", "tweets.tsv", "export.txt", "data"],
+        "jsonl": ["tweets.jsonl", "tweets.json", "x.ndjson", "dump.txt"],
+        "archive": ["tweets.js", "tweet.js", "tweets-part2.js", "archive.js"],
+    }.items()
+}
 _delimiters = st.sampled_from([",", "\t", ";", "|"])
 _quoting = st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])
 _indents = st.sampled_from([None, 1])
 _newlines = st.sampled_from(["\n", "\r\n", "\r"])
 _encodings = st.sampled_from(["utf-8"] * 6 + ["utf-8-sig", "utf-16", "latin-1", "cp1252"])
 _mutations = st.sampled_from(["truncate", "insert", "delete", "repeat", "flip"])
-_inserts = st.sampled_from([b"\x00", b"\xff\xfe", b"\xc3", b"\xe2\x80", b"\n\n", b'"', b"{", b"\\", b"\xef\xbb\xbf",
-                            b"\r"]) | st.binary(max_size=8)
+_inserts = st.sampled_from(
+    [b"\x00", b"\xff\xfe", b"\xc3", b"\xe2\x80", b"\n\n", b'"', b"{", b"\\", b"\xef\xbb\xbf", b"\r"]
+) | st.binary(max_size=8)
 
 
 @st.composite
@@ -208,9 +241,9 @@ def mutated(draw, document):
         elif kind == "insert":
             data[at:at] = draw(_inserts)
         elif kind == "delete":
-            del data[at:at + draw(st.integers(1, 20))]
+            del data[at : at + draw(st.integers(1, 20))]
         elif kind == "repeat":
-            data[at:at] = data[max(0, at - 40):at]
+            data[at:at] = data[max(0, at - 40) : at]
         elif data and at < len(data):
             data[at] ^= 1 << draw(st.integers(0, 7))
         data = bytes(data)
@@ -218,6 +251,7 @@ def mutated(draw, document):
 
 
 # --- flags -----------------------------------------------------------------------------------------
+
 
 def _sometimes(draw, one_in: int) -> bool:
     """True about one time in ``one_in`` (drawn so that the simplest value, 1, means no)."""
@@ -229,13 +263,13 @@ def _good_or_bad(draw, good, bad):
     return draw(bad if _sometimes(draw, 5) else good)
 
 
-_formats = st.sampled_from(['auto', 'lines', 'csv', 'tsv', 'jsonl', 'twitter', 'text'])
+_formats = st.sampled_from(["auto", "lines", "csv", "tsv", "jsonl", "twitter", "text"])
 _good_encodings = st.sampled_from(["utf-8", "latin-1", "utf-16", "cp1252", "utf-8-sig", "utf-32", "utf-7"])
 _bad_encodings = st.sampled_from(["ascii", "klingon", "", "idna", "punycode", "unicode_escape", "rot13", "hex"])
 _good_splits = st.sampled_from(["0.8,0.1,0.1", "1,0,0", "0,0,1", "1/3,1/3,1/3", " 1 , 0 , 0 "])
 _bad_splits = st.sampled_from(["0.5,0.5", "a,b,c", "0.9,0.2,-0.1", "nan,0,1", "1e999,0,0", ""])
 _max_chars = (st.integers(1, 120), st.integers(-3, 0))
-_seeds = st.integers(-2**70, 2**70)
+_seeds = st.integers(-(2**70), 2**70)
 
 
 @st.composite
@@ -257,14 +291,23 @@ def flags(draw):
         argv.append(f"--split={_good_or_bad(draw, _good_splits, _bad_splits)}")
     if _sometimes(draw, 4):
         argv.append(f"--seed={draw(_seeds)}")
-    for flag in ("--by-paragraph", "--keep-retweets", "--keep-replies", "--keep-urls", "--no-unescape",
-                 "--no-normalize-space", "--keep-duplicates", "--json"):
+    for flag in (
+        "--by-paragraph",
+        "--keep-retweets",
+        "--keep-replies",
+        "--keep-urls",
+        "--no-unescape",
+        "--no-normalize-space",
+        "--keep-duplicates",
+        "--json",
+    ):
         if _sometimes(draw, 4):
             argv.append(flag)
     return argv
 
 
 # --- running and checking ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
@@ -306,8 +349,11 @@ def previous_output(workdir):
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_prepare(workdir: Path, previous: Path, inputs: list[tuple[str, bytes]], argv: list[str], reuse_out: bool):
@@ -353,8 +399,9 @@ def run_prepare(workdir: Path, previous: Path, inputs: list[tuple[str, bytes]], 
         shutil.rmtree(case, ignore_errors=True)
 
 
-def check_prepared(out: Path, stdout: str, other_lines: list[str], notices: list[tuple[str, str]],
-                   as_json: bool) -> None:
+def check_prepared(
+    out: Path, stdout: str, other_lines: list[str], notices: list[tuple[str, str]], as_json: bool
+) -> None:
     assert other_lines == []
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     named = {(Path(i["source"]).name, i["default_author"]) for i in stats["inputs"] if i["default_author"] is not None}
@@ -388,15 +435,19 @@ def split_notices(stderr: str) -> tuple[list[tuple[str, str]], list[str]]:
     """((input name, author) of each author notice, the other lines); notices come first."""
     lines = stderr.splitlines()
     notices = [match.groups() for line in lines if (match := NOTICE.fullmatch(line))]
-    return notices, lines[len(notices):]
+    return notices, lines[len(notices) :]
 
 
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                                HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
-@pytest.mark.parametrize("document", [line_file, csv_file, jsonl_file, archive_file, text_file],
-                         ids=["lines", "csv", "jsonl", "tweets.js", "text"])
+@pytest.mark.parametrize(
+    "document",
+    [line_file, csv_file, jsonl_file, archive_file, text_file],
+    ids=["lines", "csv", "jsonl", "tweets.js", "text"],
+)
 def test_prepare_prepares_or_refuses_in_one_line(document, workdir, previous_output):
     outcomes = []
 
@@ -407,12 +458,19 @@ def test_prepare_prepares_or_refuses_in_one_line(document, workdir, previous_out
 
     check()
     # The generator is only useful if it reaches both ends: inputs that prepare and inputs that are refused.
-    assert outcomes.count(0) >= EXAMPLES // 20 and outcomes.count(2) >= EXAMPLES // 20, (outcomes.count(0), outcomes.count(2))
+    assert outcomes.count(0) >= EXAMPLES // 20 and outcomes.count(2) >= EXAMPLES // 20, (
+        outcomes.count(0),
+        outcomes.count(2),
+    )
 
 
 @settings(SETTINGS, max_examples=300)
-@given(inputs=st.lists(mutated(st.one_of(line_file(), csv_file(), jsonl_file(), archive_file(), text_file())),
-                       min_size=2, max_size=4),
-       argv=flags(), reuse_out=st.booleans())
+@given(
+    inputs=st.lists(
+        mutated(st.one_of(line_file(), csv_file(), jsonl_file(), archive_file(), text_file())), min_size=2, max_size=4
+    ),
+    argv=flags(),
+    reuse_out=st.booleans(),
+)
 def test_mixed_inputs_prepare_or_refuse_in_one_line(inputs, argv, reuse_out, workdir, previous_output):
     run_prepare(workdir, previous_output, inputs, argv, reuse_out)

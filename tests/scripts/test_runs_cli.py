@@ -12,8 +12,16 @@ from tweetsmith.scripts.cli import main
 def make_run(root, name, data, model_dir, best, steps):
     run = root / name
     config = TrainConfig(data=str(data), model=str(model_dir), out=str(run), lora=True, max_steps=steps)
-    start_card(run, config, model_spec=str(model_dir), model_source="local", model_location=str(model_dir),
-               device="cpu", precision="fp32", memo=root / "hashes.json")
+    start_card(
+        run,
+        config,
+        model_spec=str(model_dir),
+        model_source="local",
+        model_location=str(model_dir),
+        device="cpu",
+        precision="fp32",
+        memo=root / "hashes.json",
+    )
     (run / "metrics.jsonl").write_text(json.dumps({"step": steps, "loss": 2.0, "valid_perplexity": best}) + "\n")
     finish_card(run, outcome="completed", steps=steps, seconds=3.0)
     return run
@@ -29,7 +37,10 @@ def test_runs_lists_the_cards(tmp_path, small_splits, tiny_llama_dir, capsys, fi
     assert main(["runs", str(root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["runs"]
     assert {r["run"].rsplit("/", 1)[1]: (r["method"], r["steps"], r["best_valid_perplexity"]) for r in rows} == {
-        "first": ("lora", 10, 40.5), "second": ("lora", 20, 31.25), "old": ("full", None, None)}
+        "first": ("lora", 10, 40.5),
+        "second": ("lora", 20, 31.25),
+        "old": ("full", None, None),
+    }
     assert main(["runs", str(root)]) == 0
     text = capsys.readouterr().out
     second = next(line for line in text.splitlines() if line.startswith("second"))

@@ -12,20 +12,41 @@ from tweetsmith.engine.samples_io import load_samples, read_scored_texts
 from tweetsmith.engine.sampling import SamplingConfig
 from tweetsmith.scripts.cli import main
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_json_samples_equal_the_engine(tiny_llama_dir, tmp_path, capsys):
     out_file = tmp_path / "s.jsonl"
-    argv = ["sample", "--model", str(tiny_llama_dir), "--author", "paulg", "-n", "3", "--temperature", "0.8",
-            "--max-new-tokens", "12", "--seed", "7", "--prompt", "Startups", "--out", str(out_file), "--json"]
+    argv = [
+        "sample",
+        "--model",
+        str(tiny_llama_dir),
+        "--author",
+        "paulg",
+        "-n",
+        "3",
+        "--temperature",
+        "0.8",
+        "--max-new-tokens",
+        "12",
+        "--seed",
+        "7",
+        "--prompt",
+        "Startups",
+        "--out",
+        str(out_file),
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert [s["seed"] for s in out["samples"]] == [7, 8, 9]
     assert all(s["prompt"] == "\\paulg- Startups" and s["config"]["temperature"] == 0.8 for s in out["samples"])
-    expected = generate_samples(load_model(str(tiny_llama_dir)), ["paulg"] * 3,
-                                SamplingConfig(temperature=0.8, max_new_tokens=12, seed=7), text="Startups")
+    expected = generate_samples(
+        load_model(str(tiny_llama_dir)),
+        ["paulg"] * 3,
+        SamplingConfig(temperature=0.8, max_new_tokens=12, seed=7),
+        text="Startups",
+    )
     assert [s["text"] for s in out["samples"]] == [s.text for s in expected]
     saved = load_samples(out_file)
     assert [s.text for s in saved] == [s.text for s in expected] and saved[0].model == str(tiny_llama_dir)
@@ -36,8 +57,24 @@ def test_json_samples_equal_the_engine(tiny_llama_dir, tmp_path, capsys):
 
 def test_one_author_streams_and_text_out(tiny_llama_dir, tmp_path, capsys):
     out_file = tmp_path / "s.txt"
-    assert main(["sample", "--model", str(tiny_llama_dir), "--author", "@sama", "--max-new-tokens", "8",
-                 "--temperature", "0", "--out", str(out_file)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(tiny_llama_dir),
+                "--author",
+                "@sama",
+                "--max-new-tokens",
+                "8",
+                "--temperature",
+                "0",
+                "--out",
+                str(out_file),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert printed.startswith("\\sama- ")
     items = read_scored_texts(out_file)
@@ -45,21 +82,41 @@ def test_one_author_streams_and_text_out(tiny_llama_dir, tmp_path, capsys):
 
 
 def test_authors_drawn_from_the_training_data(tiny_llama_dir, small_splits, capsys):
-    assert main(["sample", "--model", str(tiny_llama_dir), "--data", str(small_splits), "-n", "5",
-                 "--max-new-tokens", "5", "--json"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(tiny_llama_dir),
+                "--data",
+                str(small_splits),
+                "-n",
+                "5",
+                "--max-new-tokens",
+                "5",
+                "--json",
+            ]
+        )
+        == 0
+    )
     authors = {s["author"] for s in json.loads(capsys.readouterr().out)["samples"]}
-    train_authors = {line.split("- ", 1)[0].lstrip("\\") for line in (small_splits / "train.txt").read_text().splitlines()}
+    train_authors = {
+        line.split("- ", 1)[0].lstrip("\\") for line in (small_splits / "train.txt").read_text().splitlines()
+    }
     assert authors and authors <= train_authors
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--temperature", "9"], "temperature must be in 0..5, got 9"),
-    (["--top-p", "0"], "top_p must be in (0, 1], got 0"),
-    (["--max-new-tokens", "0"], "max_new_tokens must be in 1..1024, got 0"),
-    (["--batch-size", "0"], "--batch-size must be 1 or more"),
-    (["--base"], "--base needs --run RUN"),
-    (["-n", "0"], "num_samples must be in 1..100000, got 0"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--temperature", "9"], "temperature must be in 0..5, got 9"),
+        (["--top-p", "0"], "top_p must be in (0, 1], got 0"),
+        (["--max-new-tokens", "0"], "max_new_tokens must be in 1..1024, got 0"),
+        (["--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--base"], "--base needs --run RUN"),
+        (["-n", "0"], "num_samples must be in 1..100000, got 0"),
+    ],
+)
 def test_bad_values_one_line_exit_2(flags, message, tiny_llama_dir, capsys):
     assert main(["sample", "--model", str(tiny_llama_dir), "--author", "paulg", *flags]) == 2
     err = capsys.readouterr().err
@@ -94,19 +151,27 @@ def _forced_model(model_dir, pieces):
     return loaded
 
 
-@pytest.mark.parametrize("pieces,text", [
-    ((" Hello", "\r", "world"), "Hello"),
-    ((" red", " \x1b[31mhot", "\x00", "\u2028", "gone"), "red [31mhot"),
-    ((" next", "\x85", "gone"), "next"),
-], ids=["CR", "ESC-NUL-U+2028", "NEL"])
+@pytest.mark.parametrize(
+    "pieces,text",
+    [
+        ((" Hello", "\r", "world"), "Hello"),
+        ((" red", " \x1b[31mhot", "\x00", "\u2028", "gone"), "red [31mhot"),
+        ((" next", "\x85", "gone"), "next"),
+    ],
+    ids=["CR", "ESC-NUL-U+2028", "NEL"],
+)
 def test_sample_files_and_output_hold_no_control_character(pieces, text, tiny_llama_dir, tmp_path, capsys, monkeypatch):
     from tweetsmith.scripts import eval_cmd
 
     loaded = _forced_model(tiny_llama_dir, pieces)
     monkeypatch.setattr(eval_cmd, "load_from_args", lambda args: loaded)
     jsonl, lines = tmp_path / "s.jsonl", tmp_path / "s.txt"
-    assert main(["sample", "--model", "forced", "--author", "paulg", "-n", "2", "--out", str(jsonl), "--seed", "5"]) == 0
-    assert main(["sample", "--model", "forced", "--author", "sama", "--out", str(lines), "--seed", "5"]) == 0  # streamed
+    assert (
+        main(["sample", "--model", "forced", "--author", "paulg", "-n", "2", "--out", str(jsonl), "--seed", "5"]) == 0
+    )
+    assert (
+        main(["sample", "--model", "forced", "--author", "sama", "--out", str(lines), "--seed", "5"]) == 0
+    )  # streamed
     printed = capsys.readouterr().out
     assert printed.split("\n") == [f"\\paulg- {text}", f"\\paulg- {text}", f"\\sama- {text}", ""]
     raw = jsonl.read_text(encoding="utf-8")

@@ -32,12 +32,29 @@ def test_streamed_sample_prints_its_seed_and_n_samples_their_range(tiny_llama_di
     assert main(["sample", "--model", str(tiny_llama_dir), "--author", "sama", "--max-new-tokens", "6"]) == 0
     err = capsys.readouterr().err
     seed = int(re.search(r"seed (\d+):", err).group(1))
-    assert main(["sample", "--model", str(tiny_llama_dir), "--author", "sama", "--max-new-tokens", "6", "--seed", str(seed),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                str(tiny_llama_dir),
+                "--author",
+                "sama",
+                "--max-new-tokens",
+                "6",
+                "--seed",
+                str(seed),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["samples"][0]["seed"] == seed
 
-    samples, err = _json_samples(capsys, ["sample", "--model", str(tiny_llama_dir), "--author", "sama", "-n", "3",
-                                          "--max-new-tokens", "6", "--json"])
+    samples, err = _json_samples(
+        capsys,
+        ["sample", "--model", str(tiny_llama_dir), "--author", "sama", "-n", "3", "--max-new-tokens", "6", "--json"],
+    )
     first = samples[0]["seed"]
     assert [s["seed"] for s in samples] == [first, first + 1, first + 2]
     assert f"seeds {first}..{first + 2}" in err and f"--seed {first}" in err

@@ -32,7 +32,7 @@ def adapter_dir(tmp_path_factory, tiny_llama_dir):
 
 
 def test_a_files_mean_agrees_with_eval(tmp_path, tiny_llama_dir, splits_factory, capsys):
-    """"Agree" means equal: both are the mean NLL per predicted token of the file's records (each +
+    """ "Agree" means equal: both are the mean NLL per predicted token of the file's records (each +
     end-of-text), concatenated, by the same sliding windows; here the file spans several windows."""
     data = splits_factory(tmp_path / "data", (30, 40, 10))
     valid = str(data / "valid.txt")
@@ -57,8 +57,23 @@ def test_embedded_model_file_mean_agrees_with_eval(tmp_path, embedded_dir, tweet
 
 
 def test_texts_under_base_and_tuned(tiny_llama_dir, adapter_dir, capsys):
-    out = run_json(capsys, ["score", "\\paulg- The best startups", "plain words here", "--author", "@sama",
-                            "--model", str(tiny_llama_dir), "--adapter", str(adapter_dir), "--json", "--top", "3"])
+    out = run_json(
+        capsys,
+        [
+            "score",
+            "\\paulg- The best startups",
+            "plain words here",
+            "--author",
+            "@sama",
+            "--model",
+            str(tiny_llama_dir),
+            "--adapter",
+            str(adapter_dir),
+            "--json",
+            "--top",
+            "3",
+        ],
+    )
     assert out["sides"] == ["base", "tuned"]
     first, second = out["texts"]
     assert (first["author"], first["text"]) == ("paulg", "The best startups")
@@ -68,20 +83,29 @@ def test_texts_under_base_and_tuned(tiny_llama_dir, adapter_dir, capsys):
         assert [t["piece"] for t in base["tokens"]] == [t["piece"] for t in tuned["tokens"]]
         scored = [t["logprob"] for t in base["tokens"] if not t["context"]]
         assert base["mean_logprob"] == pytest.approx(sum(scored) / len(scored))
-        changes = sorted((tt["logprob"] - bt["logprob"] for bt, tt in zip(base["tokens"], tuned["tokens"]) if not bt["context"]),
-                         key=abs, reverse=True)[:3]
+        changes = sorted(
+            (tt["logprob"] - bt["logprob"] for bt, tt in zip(base["tokens"], tuned["tokens"]) if not bt["context"]),
+            key=abs,
+            reverse=True,
+        )[:3]
         assert [d["change"] for d in entry["disagreements"]] == pytest.approx(changes)
     assert "".join(t["piece"] for t in first["base"]["tokens"]) == "\\paulg- The best startups"
-    assert main(["score", "\\paulg- The best startups", "--model", str(tiny_llama_dir), "--adapter", str(adapter_dir)]) == 0
+    assert (
+        main(["score", "\\paulg- The best startups", "--model", str(tiny_llama_dir), "--adapter", str(adapter_dir)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "base   mean log-prob" in text and "tuned  mean log-prob" in text and "most changed by tuning" in text
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["score"], "give TEXT(s) to score"),
-    (["score", "hi", "--file", "x.txt"], "not both"),
-    (["score", "hi", "--run", "r", "--model", "m"], "drop --model"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["score"], "give TEXT(s) to score"),
+        (["score", "hi", "--file", "x.txt"], "not both"),
+        (["score", "hi", "--run", "r", "--model", "m"], "drop --model"),
+    ],
+)
 def test_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

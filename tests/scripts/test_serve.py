@@ -26,7 +26,7 @@ def _card_text(screen: str) -> str:
     rows = screen.splitlines()
     start = next(i for i, row in enumerate(rows) if "@alice" in row)
     body = []
-    for row in rows[start + 1:]:
+    for row in rows[start + 1 :]:
         left = row.split("│")[0]
         if re.search(r" · seed \d+", left):
             break
@@ -46,8 +46,10 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, served_data, chrom
     started = time.monotonic()
     # fp32 as the expected sample below: "auto" would time bf16 against fp32 at the tiny model's shapes, where
     # the machine's load, not its hardware, decides (seen in a full suite run beside a training)
-    with serve(tmp_path, "--model", str(tiny_llama_dir), "--data", str(served_data), "--precision", "fp32") as served, \
-            sync_playwright() as pw:
+    with (
+        serve(tmp_path, "--model", str(tiny_llama_dir), "--data", str(served_data), "--precision", "fp32") as served,
+        sync_playwright() as pw,
+    ):
         # a token on the loopback too, in the URL printed
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{32}", served.url)
         browser = pw.chromium.launch(**chromium)
@@ -63,7 +65,9 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, served_data, chrom
 
         # the app's header arrives, naming the model once it has loaded
         model = re.escape(tiny_llama_dir.name)
-        screen.wait_for(lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header")
+        screen.wait_for(
+            lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header"
+        )
         loaded_s = time.monotonic() - started
 
         # a slash command pins the seed (so the expected text is fixed); a typed username streams a sample
@@ -74,8 +78,9 @@ def test_the_app_works_in_a_browser(tmp_path, tiny_llama_dir, served_data, chrom
         page.keyboard.type("alice: the")
         screen.wait_for(lambda s: "alice: the" in s.text and "@alice" not in s.text, 30, "the typed prompt")
         page.keyboard.press("Enter")
-        footer = screen.wait_for(lambda s: re.search(r"seed (\d+)  ·  (\d+) tok · first", s.text), SAMPLE_TIMEOUT_S,
-                                 "a finished sample")
+        footer = screen.wait_for(
+            lambda s: re.search(r"seed (\d+)  ·  (\d+) tok · first", s.text), SAMPLE_TIMEOUT_S, "a finished sample"
+        )
         page.screenshot(path=str(tmp_path / "served-app.png"))
         shown = screen.text
         browser.close()
@@ -102,9 +107,13 @@ def test_the_loopback_needs_the_token_too(tmp_path, serve, http_get):
         assert len(token) >= 32
         notes = served.read_line()
         assert notes.endswith("; only requests carrying the token get in")
-        assert re.search(r"at most \d+ at once \(each app with gpt2-medium takes ~[\d.]+ GiB of [\d.]+ GiB available\)",
-                         notes)
-        assert served.read_line() == f"tweetsmith: the apps read and write files only under {tmp_path.resolve()} (--root); Ctrl+C stops"
+        assert re.search(
+            r"at most \d+ at once \(each app with gpt2-medium takes ~[\d.]+ GiB of [\d.]+ GiB available\)", notes
+        )
+        assert (
+            served.read_line()
+            == f"tweetsmith: the apps read and write files only under {tmp_path.resolve()} (--root); Ctrl+C stops"
+        )
         refused = http_get(port, "/")
         assert (refused.status, refused.body) == (403, REFUSED_TEXT.encode())
         assert http_get(port, "/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}).status == 403
@@ -112,22 +121,32 @@ def test_the_loopback_needs_the_token_too(tmp_path, serve, http_get):
         assert page.status == 200 and b"<title>tweetsmith</title>" in page.body
         log = served.log
     refusals = [line for line in log.splitlines() if " 403 " in line]
-    assert [r.split(": ", 1)[1] for r in refusals] == ["403 GET / from 127.0.0.1: no access token",
-                                                       "403 GET /ws from 127.0.0.1: no access token"]
+    assert [r.split(": ", 1)[1] for r in refusals] == [
+        "403 GET / from 127.0.0.1: no access token",
+        "403 GET /ws from 127.0.0.1: no access token",
+    ]
 
 
 def test_another_address_needs_the_token_and_says_it_travels_in_clear(tmp_path, serve, http_get):
     with serve(tmp_path, "--host", "0.0.0.0") as served:
-        assert served.banner[0] == ("tweetsmith: warning: plain http on 0.0.0.0: the token travels in clear text to "
-                                    "anyone on the network path; reach a 127.0.0.1 server with ssh -L instead, or "
-                                    "serve https with --certfile/--keyfile")
+        assert served.banner[0] == (
+            "tweetsmith: warning: plain http on 0.0.0.0: the token travels in clear text to "
+            "anyone on the network path; reach a 127.0.0.1 server with ssh -L instead, or "
+            "serve https with --certfile/--keyfile"
+        )
         url = urlsplit(served.url)
         token = parse_qs(url.query)["token"][0]
         assert len(token) >= 32 and url.hostname != "0.0.0.0"  # generated, and printed with a reachable address
         port = served.port
 
-        refused = [("/", {}), ("/?token=wrong", {}), ("/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}),
-                   ("/static/js/textual.js", {}), ("/favicon.svg", {}), ("/full", {})]
+        refused = [
+            ("/", {}),
+            ("/?token=wrong", {}),
+            ("/ws", {"Upgrade": "websocket", "Connection": "Upgrade"}),
+            ("/static/js/textual.js", {}),
+            ("/favicon.svg", {}),
+            ("/full", {}),
+        ]
         for path, headers in refused:
             response = http_get(port, path, headers)
             assert response.status == 403, path
@@ -158,8 +177,9 @@ def test_no_token_on_the_loopback_says_who_can_use_it_and_refuses_other_sites(tm
     with serve(tmp_path, "--no-token") as served:
         port = served.port
         assert served.url == f"http://127.0.0.1:{port}/"
-        assert served.read_line().endswith("; no token (--no-token): every user and process on this machine can use "
-                                           "the app through this port")
+        assert served.read_line().endswith(
+            "; no token (--no-token): every user and process on this machine can use the app through this port"
+        )
         assert http_get(port, "/").status == 200
         assert http_get(port, "/", {"Host": f"localhost:{port}"}).status == 200
         assert http_get(port, "/", {"Host": f"evil.example:{port}"}).status == 403
@@ -174,9 +194,12 @@ def test_no_token_on_the_loopback_says_who_can_use_it_and_refuses_other_sites(tm
 
 def test_no_token_off_the_loopback_is_one_line_and_exit_2(capsys):
     assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--no-token"]) == 2
-    assert capsys.readouterr() == ("", "tweetsmith: error: --no-token is for the loopback address only, not --host "
-                                   "0.0.0.0: drop --no-token (the token then guards the app), or serve on 127.0.0.1 "
-                                   "and forward the port with ssh -L\n")
+    assert capsys.readouterr() == (
+        "",
+        "tweetsmith: error: --no-token is for the loopback address only, not --host "
+        "0.0.0.0: drop --no-token (the token then guards the app), or serve on 127.0.0.1 "
+        "and forward the port with ssh -L\n",
+    )
 
 
 def test_bad_flags_are_one_line_and_exit_2(capsys):
@@ -187,8 +210,9 @@ def test_bad_flags_are_one_line_and_exit_2(capsys):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 2
-    assert capsys.readouterr().err == (f"tweetsmith: error: port {port} on 127.0.0.1 is in use: pick another with "
-                                       "--port (0 picks a free one)\n")
+    assert capsys.readouterr().err == (
+        f"tweetsmith: error: port {port} on 127.0.0.1 is in use: pick another with --port (0 picks a free one)\n"
+    )
     assert main(["serve", "--host", "192.0.2.1", "--port", "0"]) == 2  # an address this machine lacks
     err = capsys.readouterr().err
     assert err.startswith("tweetsmith: error: cannot listen on 192.0.2.1:0") and err.count("\n") == 1
@@ -196,16 +220,26 @@ def test_bad_flags_are_one_line_and_exit_2(capsys):
     assert "is not a port number" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("flags", "error"), [
-    (["--root", "no-such-dir"], "--root no-such-dir: no such directory; give an existing directory (the apps read and "
-                                "write only under it)"),
-    (["--certfile", "cert.pem"], "--certfile and --keyfile go together: give both (a PEM certificate and its private key)"),
-    (["--certfile", "missing.pem", "--keyfile", "missing.pem"],
-     "cannot use --certfile missing.pem with --keyfile missing.pem (No such file or directory): give a PEM certificate "
-     "and its private key"),
-    (["--max-sessions", "0"], "--max-sessions 0: give 1 or more"),
-    (["--no-token", "--token", "t"], "--no-token and --token contradict each other: give one of them"),
-])
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (
+            ["--root", "no-such-dir"],
+            "--root no-such-dir: no such directory; give an existing directory (the apps read and write only under it)",
+        ),
+        (
+            ["--certfile", "cert.pem"],
+            "--certfile and --keyfile go together: give both (a PEM certificate and its private key)",
+        ),
+        (
+            ["--certfile", "missing.pem", "--keyfile", "missing.pem"],
+            "cannot use --certfile missing.pem with --keyfile missing.pem (No such file or directory): give a PEM certificate "
+            "and its private key",
+        ),
+        (["--max-sessions", "0"], "--max-sessions 0: give 1 or more"),
+        (["--no-token", "--token", "t"], "--no-token and --token contradict each other: give one of them"),
+    ],
+)
 def test_flags_that_cannot_work_are_one_line_and_exit_2(flags, error, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["serve", "--port", "0", *flags]) == 2
@@ -213,26 +247,33 @@ def test_flags_that_cannot_work_are_one_line_and_exit_2(flags, error, tmp_path, 
 
 
 def test_app_flags_are_the_tui_flags():
-    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--token", "t", "--model", "m", "--run", "r", "--data", "d"])
+    args = build_parser().parse_args(
+        ["serve", "--host", "0.0.0.0", "--token", "t", "--model", "m", "--run", "r", "--data", "d"]
+    )
     assert app_argv(args) == ["--model", "m", "--run", "r", "--data", "d"]
     assert app_argv(build_parser().parse_args(["serve"])) == []
     assert app_argv(build_parser().parse_args(["serve", "--root", "/srv/x", "--no-token", "--max-sessions", "2"])) == [
-        "--root", "/srv/x"]
+        "--root",
+        "/srv/x",
+    ]
 
 
-@pytest.mark.parametrize(("token", "request_", "refused"), [
-    ("s3cret", dict(query_token="s3cret"), None),
-    ("s3cret", dict(cookie_token="s3cret", host="gpu.example:8000"), None),
-    ("s3cret", dict(query_token="s3cre"), "wrong access token"),
-    ("s3cret", dict(cookie_token="nope"), "no access token"),
-    (None, dict(host="[::1]:8000", origin="http://[::1]:8000", websocket=True), None),
-    (None, dict(host="localhost:9000", origin="http://localhost:9000", websocket=True), None),  # ssh -L 9000:...
-    (None, dict(host="app.localhost:8000"), None),
-    (None, dict(host="10.1.2.3:8000"), "Host '10.1.2.3:8000' is not this machine's loopback"),
-    (None, dict(host="[bad:8000"), "Host '[bad:8000' is not this machine's loopback"),
-    (None, dict(origin="http://127.0.0.1:8001", websocket=True), "websocket opened by another site"),
-    (None, dict(origin="http://evil.example"), None),  # a page load: another site cannot read it
-])
+@pytest.mark.parametrize(
+    ("token", "request_", "refused"),
+    [
+        ("s3cret", dict(query_token="s3cret"), None),
+        ("s3cret", dict(cookie_token="s3cret", host="gpu.example:8000"), None),
+        ("s3cret", dict(query_token="s3cre"), "wrong access token"),
+        ("s3cret", dict(cookie_token="nope"), "no access token"),
+        (None, dict(host="[::1]:8000", origin="http://[::1]:8000", websocket=True), None),
+        (None, dict(host="localhost:9000", origin="http://localhost:9000", websocket=True), None),  # ssh -L 9000:...
+        (None, dict(host="app.localhost:8000"), None),
+        (None, dict(host="10.1.2.3:8000"), "Host '10.1.2.3:8000' is not this machine's loopback"),
+        (None, dict(host="[bad:8000"), "Host '[bad:8000' is not this machine's loopback"),
+        (None, dict(origin="http://127.0.0.1:8001", websocket=True), "websocket opened by another site"),
+        (None, dict(origin="http://evil.example"), None),  # a page load: another site cannot read it
+    ],
+)
 def test_access_policy(token, request_, refused):
     from tweetsmith.scripts.web_access import AccessPolicy
 
@@ -247,7 +288,9 @@ def test_access_policy(token, request_, refused):
 # --- the cap on sessions ----------------------------------------------------------------------------
 
 
-def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_model(tmp_path, monkeypatch, run_record_writer):
+def test_the_default_cap_is_what_available_memory_holds_for_one_app_with_its_model(
+    tmp_path, monkeypatch, run_record_writer
+):
     import json
 
     from tweetsmith.engine import memory

@@ -32,8 +32,9 @@ def _type(page, line: str) -> None:
 
 
 @pytest.mark.slow
-def test_save_stays_in_the_root_and_keeps_what_is_there(tmp_path, tiny_llama_dir, served_data, chromium, serve,
-                                                          app_page):
+def test_save_stays_in_the_root_and_keeps_what_is_there(
+    tmp_path, tiny_llama_dir, served_data, chromium, serve, app_page
+):
     from playwright.sync_api import sync_playwright
 
     root, outside, home = tmp_path / "root", tmp_path / "outside", tmp_path / "home-user"
@@ -50,19 +51,33 @@ def test_save_stays_in_the_root_and_keeps_what_is_there(tmp_path, tiny_llama_dir
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         screen = app_page(page, served.url)
         model = re.escape(tiny_llama_dir.name)
-        screen.wait_for(lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header")
+        screen.wait_for(
+            lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header"
+        )
         page.focus(".xterm-helper-textarea")
 
-        refused = [f"{outside}/abs.md", "../x.md", "link/evil.md", "~/.bashrc", "link/kept.md", f"{root}/../outside/y.md"]
+        refused = [
+            f"{outside}/abs.md",
+            "../x.md",
+            "link/evil.md",
+            "~/.bashrc",
+            "link/kept.md",
+            f"{root}/../outside/y.md",
+        ]
         for path in refused:
             _type(page, f"/save {path}")
-            said = f"/save: {path} is outside {root.resolve()}, the only folder this app may use; give a path inside it " \
-                   "(relative paths start there)"
+            said = (
+                f"/save: {path} is outside {root.resolve()}, the only folder this app may use; give a path inside it "
+                "(relative paths start there)"
+            )
             screen.wait_for(lambda s: said in s.words, MESSAGE_TIMEOUT_S, f"the refusal of /save {path}")
 
         _type(page, "/save .profile")  # inside the root, but not markdown: a shell would read it
-        screen.wait_for(lambda s: "/save writes markdown here: give a name ending in .md, e.g. /save .profile.md"
-                        in s.words, MESSAGE_TIMEOUT_S, "the refusal of /save .profile")
+        screen.wait_for(
+            lambda s: "/save writes markdown here: give a name ending in .md, e.g. /save .profile.md" in s.words,
+            MESSAGE_TIMEOUT_S,
+            "the refusal of /save .profile",
+        )
 
         _type(page, "/save chat.md")
         screen.wait_for(lambda s: "saved 0 samples to" in s.words, MESSAGE_TIMEOUT_S, "the first save")
@@ -71,8 +86,9 @@ def test_save_stays_in_the_root_and_keeps_what_is_there(tmp_path, tiny_llama_dir
         _type(page, "alice: the")
         screen.wait_for(lambda s: re.search(r"seed \d+  ·  \d+ tok · first", s.text), SAMPLE_TIMEOUT_S, "a sample")
         _type(page, "/save chat.md")
-        screen.wait_for(lambda s: "chat.md exists and is kept: saved 1 samples to" in s.words, MESSAGE_TIMEOUT_S,
-                        "the second save")
+        screen.wait_for(
+            lambda s: "chat.md exists and is kept: saved 1 samples to" in s.words, MESSAGE_TIMEOUT_S, "the second save"
+        )
         browser.close()
 
     # Nothing left the root; the existing files outside it are as they were.
@@ -84,8 +100,9 @@ def test_save_stays_in_the_root_and_keeps_what_is_there(tmp_path, tiny_llama_dir
 
 
 @pytest.mark.slow
-def test_one_tab_more_than_max_sessions_gets_the_full_page_until_one_closes(tmp_path, tiny_llama_dir, served_data,
-                                                                              chromium, serve, app_page, browser_screen):
+def test_one_tab_more_than_max_sessions_gets_the_full_page_until_one_closes(
+    tmp_path, tiny_llama_dir, served_data, chromium, serve, app_page, browser_screen
+):
     from playwright.sync_api import sync_playwright
 
     flags = ("--max-sessions", "1", "--model", str(tiny_llama_dir), "--data", str(served_data))
@@ -104,7 +121,8 @@ def test_one_tab_more_than_max_sessions_gets_the_full_page_until_one_closes(tmp_
         assert second.inner_text("#count").startswith("1 of 1 sessions are open")
         refusals = [line for line in served.log.splitlines() if "session refused" in line]
         assert [line.split(": ", 1)[1] for line in refusals] == [
-            "session refused for 127.0.0.1: the server is full (1 of 1 sessions open; --max-sessions)"]
+            "session refused for 127.0.0.1: the server is full (1 of 1 sessions open; --max-sessions)"
+        ]
 
         first.close()  # its websocket closes: the slot is free
         with second.expect_websocket(timeout=LOAD_TIMEOUT_S * 1000) as opened:
@@ -126,12 +144,23 @@ def test_https_end_to_end(tmp_path, tiny_llama_dir, served_data, chromium, serve
     client = ssl.create_default_context()
     ca.configure_trust(client)
 
-    flags = ("--host", "0.0.0.0", "--certfile", str(certfile), "--keyfile", str(keyfile),
-             "--model", str(tiny_llama_dir), "--data", str(served_data))
+    flags = (
+        "--host",
+        "0.0.0.0",
+        "--certfile",
+        str(certfile),
+        "--keyfile",
+        str(keyfile),
+        "--model",
+        str(tiny_llama_dir),
+        "--data",
+        str(served_data),
+    )
     with serve(tmp_path, *flags) as served, sync_playwright() as pw:
         # off the loopback, but https: no clear-text warning; the URL says https
-        assert len(served.banner) == 1 and re.fullmatch(r"tweetsmith: serving the app at https://\S+/\?token=[\w-]{32}",
-                                                        served.banner[0])
+        assert len(served.banner) == 1 and re.fullmatch(
+            r"tweetsmith: serving the app at https://\S+/\?token=[\w-]{32}", served.banner[0]
+        )
         token, port = served.token, served.port
         assert http_get(port, "/", tls=client).status == 403
         page = http_get(port, f"/?token={token}", tls=client)  # the certificate checks out against the test's CA
@@ -144,6 +173,7 @@ def test_https_end_to_end(tmp_path, tiny_llama_dir, served_data, chromium, serve
         screen = app_page(context.new_page(), f"https://127.0.0.1:{port}/?token={token}")
         assert screen.websocket.url.startswith(f"wss://127.0.0.1:{port}/ws?")
         model = re.escape(tiny_llama_dir.name)
-        screen.wait_for(lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S,
-                        "the model's header over wss")
+        screen.wait_for(
+            lambda s: re.search(rf"tweetsmith · {model} · cpu", s.text), LOAD_TIMEOUT_S, "the model's header over wss"
+        )
         browser.close()

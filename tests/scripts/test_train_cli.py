@@ -13,14 +13,44 @@ from tweetsmith.scripts.cli import main
 
 
 def _args(model, data, out, *extra):
-    return ["train", "--data", str(data), "--model", str(model), "--out", str(out), "--block-size", "32",
-            "--batch-size", "4", "--logging-steps", "1", "--precision", "fp32", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--block-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--logging-steps",
+        "1",
+        "--precision",
+        "fp32",
+        *extra,
+    ]
 
 
 def test_train_prints_progress_and_summary(tiny_gpt2_dir, small_splits, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(_args(tiny_gpt2_dir, small_splits, run, "--lora", "--lora-r", "4", "--max-steps", "3",
-                      "--eval-every", "3", "--save-every", "0"))
+    code = main(
+        _args(
+            tiny_gpt2_dir,
+            small_splits,
+            run,
+            "--lora",
+            "--lora-r",
+            "4",
+            "--max-steps",
+            "3",
+            "--eval-every",
+            "3",
+            "--save-every",
+            "0",
+        )
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     assert "training tiny-gpt2" in err and "(lora): 3 steps" in err
@@ -42,9 +72,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_llama_dir, small_splits, t
     run = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TWEETSMITH_PROGRESS_EVERY_S": "0"}  # every heartbeat a line
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tweetsmith.scripts.cli", *_args(tiny_llama_dir, small_splits, run, "--max-steps", "100000",
-                                                                "--eval-every", "0", "--save-every", "0")],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "tweetsmith.scripts.cli",
+            *_args(
+                tiny_llama_dir, small_splits, run, "--max-steps", "100000", "--eval-every", "0", "--save-every", "0"
+            ),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     lines = []
     deadline = time.monotonic() + 120
@@ -69,8 +107,26 @@ def test_train_json_is_what_the_run_directory_holds(tiny_llama_dir, small_splits
     import json
 
     run = tmp_path / "run"
-    assert main(_args(tiny_llama_dir, small_splits, run, "--lora", "--lora-r", "4", "--max-steps", "2",
-                      "--eval-every", "2", "--save-every", "0", "--json")) == 0
+    assert (
+        main(
+            _args(
+                tiny_llama_dir,
+                small_splits,
+                run,
+                "--lora",
+                "--lora-r",
+                "4",
+                "--max-steps",
+                "2",
+                "--eval-every",
+                "2",
+                "--save-every",
+                "0",
+                "--json",
+            )
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert out["outcome"] == "completed" and out["steps"] == metrics[-1]["step"] == 2

@@ -5,17 +5,28 @@ from __future__ import annotations
 import io
 
 from tweetsmith.engine.progress import Progress
-from tweetsmith.engine.train_events import (
-    Evaluated, StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted,
-)
+from tweetsmith.engine.train_events import Evaluated, StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted
 from tweetsmith.scripts.train_progress import TrainProgress, format_duration
 
 
 def started(**overrides) -> TrainingStarted:
-    values = dict(total_steps=138, epochs=1.0, train_tokens=282_000, block_size=256, batch_size=8, grad_accum=1,
-                  memory_estimate_bytes=6 * 2**30, device="cpu", dtype="float32", method="lora",
-                  trainable_parameters=4_884_480, total_parameters=139_000_000, resumed_from_step=0,
-                  model_description="smollm2-135m + LoRA r16", notice="8.0 GiB needed but 6.0 GiB available: training with --batch-size 4 --grad-accum 2 instead")
+    values = dict(
+        total_steps=138,
+        epochs=1.0,
+        train_tokens=282_000,
+        block_size=256,
+        batch_size=8,
+        grad_accum=1,
+        memory_estimate_bytes=6 * 2**30,
+        device="cpu",
+        dtype="float32",
+        method="lora",
+        trainable_parameters=4_884_480,
+        total_parameters=139_000_000,
+        resumed_from_step=0,
+        model_description="smollm2-135m + LoRA r16",
+        notice="8.0 GiB needed but 6.0 GiB available: training with --batch-size 4 --grad-accum 2 instead",
+    )
     values.update(overrides)
     return TrainingStarted(**values)
 
@@ -27,7 +38,11 @@ def test_plain_output_in_a_log_file_is_throttled_and_shows_every_stage():
     progress(Progress("loading model", 0, None))
     progress(started())
     progress(StepHeartbeat(step=0, total_steps=138, fraction=0.42, micro_batch=1, grad_accum=1, eta_s=1500.0))
-    progress(StepLogged(step=10, total_steps=138, epoch=0.07, loss=3.1234, lr=3e-4, tokens_per_s=160.4, eta_s=1200.0, mfu=None))
+    progress(
+        StepLogged(
+            step=10, total_steps=138, epoch=0.07, loss=3.1234, lr=3e-4, tokens_per_s=160.4, eta_s=1200.0, mfu=None
+        )
+    )
     progress(StepHeartbeat(step=10, total_steps=138, fraction=0.5, micro_batch=1, grad_accum=1, eta_s=1190.0))
     progress(Progress("evaluating valid", 120, 180, "windows"))
     progress(Evaluated(step=138, valid_perplexity=32.51))
@@ -74,5 +89,7 @@ def test_progress_line_in_a_log_prints_a_plain_line_every_interval(monkeypatch, 
     line.update(3, "windows")
     err = capsys.readouterr().err
     assert "\r" not in err
-    assert err.splitlines() == ["eval test.txt [#######.......................]  25%",
-                                "eval test.txt [######################........]  75% windows"]
+    assert err.splitlines() == [
+        "eval test.txt [#######.......................]  25%",
+        "eval test.txt [######################........]  75% windows",
+    ]

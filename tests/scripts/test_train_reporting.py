@@ -23,20 +23,54 @@ def _one_thread(one_torch_thread):
 
 
 def _args(model, data, out, *extra):
-    return ["train", "--data", str(data), "--model", str(model), "--out", str(out), "--block-size", "32",
-            "--batch-size", "4", "--logging-steps", "1", "--precision", "fp32", "--lora", "--lora-r", "4", *extra]
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--block-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--logging-steps",
+        "1",
+        "--precision",
+        "fp32",
+        "--lora",
+        "--lora-r",
+        "4",
+        *extra,
+    ]
 
 
 def _metrics(run) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_report_to_tensorboard_writes_loss_lr_perplexity_and_tokens_per_s(tiny_llama_dir, small_splits, tmp_path, capsys):
+def test_report_to_tensorboard_writes_loss_lr_perplexity_and_tokens_per_s(
+    tiny_llama_dir, small_splits, tmp_path, capsys
+):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    code = main(_args(tiny_llama_dir, small_splits, run, "--max-steps", "4", "--eval-every", "2", "--save-every", "0",
-                      "--report-to", "tensorboard"))
+    code = main(
+        _args(
+            tiny_llama_dir,
+            small_splits,
+            run,
+            "--max-steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--save-every",
+            "0",
+            "--report-to",
+            "tensorboard",
+        )
+    )
     assert code == 0, capsys.readouterr().err
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
@@ -48,17 +82,22 @@ def test_report_to_tensorboard_writes_loss_lr_perplexity_and_tokens_per_s(tiny_l
     assert [v for _, v in scalars["train/learning_rate"]] == pytest.approx([m["lr"] for m in logged], rel=1e-6)
     assert [v for _, v in scalars["train/tokens_per_s"]] == pytest.approx([m["tokens_per_s"] for m in logged], rel=1e-3)
     evaluated = [m for m in metrics if "valid_perplexity" in m]
-    assert scalars["eval/valid_perplexity"] == [(m["step"], pytest.approx(m["valid_perplexity"], rel=1e-6)) for m in evaluated]
+    assert scalars["eval/valid_perplexity"] == [
+        (m["step"], pytest.approx(m["valid_perplexity"], rel=1e-6)) for m in evaluated
+    ]
     assert [m["step"] for m in evaluated] == [2, 4]
 
 
-def test_report_to_tensorboard_without_the_package_is_one_line(tiny_llama_dir, small_splits, tmp_path, capsys, monkeypatch):
+def test_report_to_tensorboard_without_the_package_is_one_line(
+    tiny_llama_dir, small_splits, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard now fails, as when it is not installed
     code = main(_args(tiny_llama_dir, small_splits, tmp_path / "run", "--report-to", "tensorboard"))
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
         "tweetsmith: error: --report-to tensorboard needs the tensorboard package: pip install tensorboard==2.21.0 "
-        "(or drop --report-to)"]
+        "(or drop --report-to)"
+    ]
     assert not (tmp_path / "run").exists()
 
 
@@ -67,11 +106,13 @@ def test_early_stopping_needs_evaluations(tiny_llama_dir, small_splits, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
         "tweetsmith: error: --early-stopping counts evaluations, and --eval-every 0 runs none: set --eval-every N, "
-        "or drop --early-stopping"]
+        "or drop --early-stopping"
+    ]
 
 
-def test_early_stopping_stops_after_n_evaluations_without_improvement(tiny_llama_dir, small_splits, tmp_path, capsys,
-                                                                     monkeypatch):
+def test_early_stopping_stops_after_n_evaluations_without_improvement(
+    tiny_llama_dir, small_splits, tmp_path, capsys, monkeypatch
+):
     from tweetsmith.engine import train_loop
 
     scripted = iter([50.0, 40.0, 45.0, 41.0, 30.0, 20.0, 10.0, 5.0])  # best 40 at step 2; 45, 41: two without
@@ -81,8 +122,22 @@ def test_early_stopping_stops_after_n_evaluations_without_improvement(tiny_llama
 
     monkeypatch.setattr(train_loop, "perplexity_of_lines", fake_perplexity)
     run = tmp_path / "run"
-    code = main(_args(tiny_llama_dir, small_splits, run, "--max-steps", "8", "--eval-every", "1", "--save-every", "0",
-                      "--early-stopping", "2", "--json"))
+    code = main(
+        _args(
+            tiny_llama_dir,
+            small_splits,
+            run,
+            "--max-steps",
+            "8",
+            "--eval-every",
+            "1",
+            "--save-every",
+            "0",
+            "--early-stopping",
+            "2",
+            "--json",
+        )
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     reason = "stopped early: valid perplexity did not improve for 2 evaluations (best 40.00 at step 2)"
@@ -96,15 +151,31 @@ def test_early_stopping_stops_after_n_evaluations_without_improvement(tiny_llama
     assert f"- {reason}" in (run / "card.md").read_text().splitlines()
 
 
-def test_without_early_stopping_the_same_perplexities_run_every_step(tiny_llama_dir, small_splits, tmp_path, capsys,
-                                                                    monkeypatch):
+def test_without_early_stopping_the_same_perplexities_run_every_step(
+    tiny_llama_dir, small_splits, tmp_path, capsys, monkeypatch
+):
     """The control for the test above: the same script without the flag trains to the last step."""
     from tweetsmith.engine import train_loop
 
     scripted = iter([50.0, 40.0, 45.0, 41.0, 42.0, 43.0])
     monkeypatch.setattr(train_loop, "perplexity_of_lines", lambda *a, **k: SimpleNamespace(perplexity=next(scripted)))
     run = tmp_path / "run"
-    assert main(_args(tiny_llama_dir, small_splits, run, "--max-steps", "6", "--eval-every", "1", "--save-every", "0",
-                      "--json")) == 0
+    assert (
+        main(
+            _args(
+                tiny_llama_dir,
+                small_splits,
+                run,
+                "--max-steps",
+                "6",
+                "--eval-every",
+                "1",
+                "--save-every",
+                "0",
+                "--json",
+            )
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["steps"] == 6 and out["stopped_early"] is None and out["final_step"] == 2

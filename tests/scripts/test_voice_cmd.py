@@ -43,8 +43,9 @@ def test_too_few_samples_is_one_line(tiny_run, capsys):
     assert err.count("\n") == 1 and "--samples must be 2 or more" in err
 
 
-def test_one_author_run_reports_authenticity_and_why_attribution_is_absent(tmp_path, tiny_llama_dir, tweets_factory,
-                                                                           tuned_run_factory, capsys):
+def test_one_author_run_reports_authenticity_and_why_attribution_is_absent(
+    tmp_path, tiny_llama_dir, tweets_factory, tuned_run_factory, capsys
+):
     lines = [f"\\solo- {line.split('- ', 1)[1]}" for line in tweets_factory(160, seed=3)]
     data = tmp_path / "solo"
     data.mkdir()

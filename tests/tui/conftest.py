@@ -14,8 +14,8 @@ import dataclasses
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -31,10 +31,11 @@ def chosen_seed() -> int:
         raise pytest.UsageError(f"TWEETSMITH_TEST_SEED must be a whole number, got {raw!r}") from None
 
 
-
 def pytest_report_header(config):
-    return (f"tweetsmith app tests: TWEETSMITH_TEST_SEED={chosen_seed()} (the fresh seeds the app draws; "
-            "set it to rerun these draws)")
+    return (
+        f"tweetsmith app tests: TWEETSMITH_TEST_SEED={chosen_seed()} (the fresh seeds the app draws; "
+        "set it to rerun these draws)"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +52,9 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        report.sections.append(("tweetsmith seed", f"TWEETSMITH_TEST_SEED={chosen_seed()} (rerun with it to repeat the draws)"))
+        report.sections.append(
+            ("tweetsmith seed", f"TWEETSMITH_TEST_SEED={chosen_seed()} (rerun with it to repeat the draws)")
+        )
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,12 @@ from tweetsmith.tui.widgets.perplexity_panel import PerplexityPanel, format_perp
 QUICK_RECORDS = 8
 
 
-async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(make_app, tiny_llama_dir, splits_factory, tmp_path,
-                                                                       settle):
+async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(
+    make_app, tiny_llama_dir, splits_factory, tmp_path, settle
+):
     from tweetsmith.data.records import read_split_lines
-    from tweetsmith.engine.models import load_model
+    from tweetsmith.engine.models import load_model, load_run_model
     from tweetsmith.engine.perplexity import perplexity_of_lines
-    from tweetsmith.engine.models import load_run_model
     from tweetsmith.engine.train import TrainConfig
 
     splits = splits_factory(tmp_path / "splits", (120, 30, 30))
@@ -38,8 +38,19 @@ async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(make_app
     async with app.run_test(size=(130, 48), message_hook=hook) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+t")
-        app.screen.start(TrainConfig(data=str(splits), model=str(tiny_llama_dir), out=str(out), lora=True, max_steps=5000,
-                                     batch_size=2, block_size=32, eval_every=0, logging_steps=1))
+        app.screen.start(
+            TrainConfig(
+                data=str(splits),
+                model=str(tiny_llama_dir),
+                out=str(out),
+                lora=True,
+                max_steps=5000,
+                batch_size=2,
+                block_size=32,
+                eval_every=0,
+                logging_steps=1,
+            )
+        )
         await asyncio.wait_for(stepped.wait(), 300)
         await pilot.click("#stop")
         await asyncio.wait_for(computed.wait(), 300)  # the training ended, then the quick estimate came
@@ -57,7 +68,9 @@ async def test_stop_then_a_labelled_estimate_on_the_first_valid_records(make_app
 
         head = read_split_lines(splits / "valid.txt")[:QUICK_RECORDS]
         for side, loaded in (("base", load_model(str(tiny_llama_dir))), ("tuned", load_run_model(out, tuned=True))):
-            expected = perplexity_of_lines(loaded.model, loaded.tokenizer, head, eot_id=loaded.eot_id, pad_id=loaded.pad_id)
+            expected = perplexity_of_lines(
+                loaded.model, loaded.tokenizer, head, eot_id=loaded.eot_id, pad_id=loaded.pad_id
+            )
             assert table.get(side, "valid") == pytest.approx(expected.perplexity, rel=1e-6), side
             assert table.get(side, "test") is None
         shown = str(panel.query_one("#ppl-table").content)

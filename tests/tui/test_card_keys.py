@@ -100,8 +100,9 @@ async def test_m_continues_the_cards_text(make_app, settle, submit, message_log)
         assert new.prompt_text == card.body_text and new.text == continued.text
 
 
-async def test_a_request_typed_while_the_model_loads_waits_and_streams(make_app, settle, submit, message_log,
-                                                                      tiny_loaded, monkeypatch):
+async def test_a_request_typed_while_the_model_loads_waits_and_streams(
+    make_app, settle, submit, message_log, tiny_loaded, monkeypatch
+):
     from tweetsmith.engine.generate import stream_sample
     from tweetsmith.tui import app as app_module
 
@@ -158,8 +159,9 @@ async def test_escape_drops_a_waiting_request(make_app, submit, message_log, tin
         release.set()
 
 
-async def test_a_long_tweet_is_cut_at_280_characters_and_the_card_says_so(make_app, forced_model, settle, submit,
-                                                                          message_log):
+async def test_a_long_tweet_is_cut_at_280_characters_and_the_card_says_so(
+    make_app, forced_model, settle, submit, message_log
+):
     forced = forced_model()
     words = [f"word{i:02d}" for i in range(60)]  # 60 x 7 characters
     counts = forced.text(*(f" {w}" for w in words))
@@ -171,7 +173,7 @@ async def test_a_long_tweet_is_cut_at_280_characters_and_the_card_says_so(make_a
         sample = _samples(message_log)[0]
         card = app.screen.query_one(MessageCard)
         kept = 0
-        while len("Hi") + len(" " + " ".join(words[:kept + 1])) <= 280:
+        while len("Hi") + len(" " + " ".join(words[: kept + 1])) <= 280:
             kept += 1
         assert sample.text == " " + " ".join(words[:kept]) and sample.cut_at_limit
         assert card.text == sample.text and len(card.body_text) <= 280 and card.entry.cut_at_limit
@@ -195,12 +197,14 @@ def _hand_most_surprising(loaded, author: str, body: str, typed_chars: int) -> t
         own = (max(start, covered), end)  # later bytes of one character add no characters of their own
         covered = max(covered, end)
         if own[1] > own[0] and end > sample_from and (best is None or logprob < best[1]):
-            best = (line[own[0]:own[1]], logprob)
+            best = (line[own[0] : own[1]], logprob)
     assert best is not None
     return best[0].strip() or best[0], math.exp(best[1])
 
 
-async def test_a_finished_cards_footer_names_its_most_surprising_token(make_app, settle, submit, message_log, tiny_loaded):
+async def test_a_finished_cards_footer_names_its_most_surprising_token(
+    make_app, settle, submit, message_log, tiny_loaded
+):
     app = make_app()
     async with app.run_test(size=(120, 40), message_hook=message_log) as pilot:
         await settle(pilot)

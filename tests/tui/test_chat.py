@@ -36,12 +36,19 @@ async def test_type_a_user_and_stream(make_app, tiny_loaded, settle, tmp_path):
         assert card.author == "paulg" and card.prompt_text == "The best"
         # What streamed into the card is exactly the sample's text, and the text is the engine's for that seed.
         assert card.text == sample.text and card.streamed == sample.text
-        direct = stream_sample(tiny_loaded, "paulg", "The best", app.main.sampling.with_changes(seed=sample.seed)).sample
+        direct = stream_sample(
+            tiny_loaded, "paulg", "The best", app.main.sampling.with_changes(seed=sample.seed)
+        ).sample
         assert direct.text == sample.text
-        assert f"{sample.new_tokens} tok" in card.footer_text and f"t 0.9 · k 50 · p 1 · rep 1.1 · seed {sample.seed}" in card.footer_text
+        assert (
+            f"{sample.new_tokens} tok" in card.footer_text
+            and f"t 0.9 · k 50 · p 1 · rep 1.1 · seed {sample.seed}" in card.footer_text
+        )
         assert len(_unique(seen, msg.TokensArrived)) >= 1
     saved = [json.loads(line) for line in (tmp_path / "session" / "chat.jsonl").read_text().splitlines()]
-    assert [(e["author"], e["prompt_text"], e["text"], e["seed"]) for e in saved] == [("paulg", "The best", sample.text, sample.seed)]
+    assert [(e["author"], e["prompt_text"], e["text"], e["seed"]) for e in saved] == [
+        ("paulg", "The best", sample.text, sample.seed)
+    ]
 
 
 async def test_n_samples_use_consecutive_seeds(make_app, settle, submit):
@@ -88,7 +95,12 @@ async def test_keys_change_sampling_only_when_the_input_is_not_focused(make_app,
         await pilot.press("escape")  # leave the input
         assert panel.keys_active
         await pilot.press("t", "t", "T", "k", "K", "K", "p", "p", "N", "N", "n", "shift+t", "t")
-        assert (panel.config.temperature, panel.config.top_k, panel.config.top_p, panel.config.num_samples) == (0.8, 55, 0.9, 2)
+        assert (panel.config.temperature, panel.config.top_k, panel.config.top_p, panel.config.num_samples) == (
+            0.8,
+            55,
+            0.9,
+            2,
+        )
         assert panel.config == app.main.sampling
         await pilot.press("escape")  # back to the input
         assert app.main.focused is app.main.prompt
@@ -100,7 +112,14 @@ async def test_commands_change_sampling(make_app, settle, submit):
         await settle(pilot)
         await submit(pilot, "/temp 0.5", "/k 10", "/p 0.8", "/n 3", "/max 30", "/seed 7", "/temperature 0.7")
         config = app.screen.query_one(SamplingPanel).config
-        assert (config.temperature, config.top_k, config.top_p, config.num_samples, config.max_new_tokens, config.seed) == (0.7, 10, 0.8, 3, 30, 7)
+        assert (
+            config.temperature,
+            config.top_k,
+            config.top_p,
+            config.num_samples,
+            config.max_new_tokens,
+            config.seed,
+        ) == (0.7, 10, 0.8, 3, 30, 7)
         values = str(app.screen.query_one("#sampling-values").content)
         assert "0.7" in values and "10" in values and "30" in values
 

@@ -11,8 +11,9 @@ from tweetsmith.tui import messages as msg
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["idle", "training"])
-async def test_generation_threads_follow_the_training_and_nothing_else_changes(make_app, settle, submit, monkeypatch,
-                                                                                training):
+async def test_generation_threads_follow_the_training_and_nothing_else_changes(
+    make_app, settle, submit, monkeypatch, training
+):
     import torch
 
     from tweetsmith.engine import generate
@@ -36,7 +37,9 @@ async def test_generation_threads_follow_the_training_and_nothing_else_changes(m
     torch.set_num_threads(2)  # the autouse fixture restores its own value after the test
     finished: list = []
     app = make_app()
-    async with app.run_test(size=(120, 40), message_hook=lambda m: finished.append(m) if isinstance(m, msg.SampleFinished) else None) as pilot:
+    async with app.run_test(
+        size=(120, 40), message_hook=lambda m: finished.append(m) if isinstance(m, msg.SampleFinished) else None
+    ) as pilot:
         await settle(pilot)
         app.workspace.training_running = training  # as while the app's training worker runs
         await submit(pilot, "paulg")

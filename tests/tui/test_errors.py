@@ -7,8 +7,9 @@ from __future__ import annotations
 from tweetsmith.tui import messages as msg
 
 
-async def test_a_bug_in_a_worker_leaves_its_traceback_in_the_log(make_app, settle, submit, monkeypatch, tmp_path,
-                                                                 message_log):
+async def test_a_bug_in_a_worker_leaves_its_traceback_in_the_log(
+    make_app, settle, submit, monkeypatch, tmp_path, message_log
+):
     from tweetsmith.engine import generate
 
     def broken_stream(*args, **kwargs):

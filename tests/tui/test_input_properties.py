@@ -23,12 +23,58 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Input, Switch
 
-from tweetsmith.tui.commands import COMMAND_SPECS, Command, CommandError, Prompt, SweepRequest, parse_command, parse_input
+from tweetsmith.tui.commands import (
+    COMMAND_SPECS,
+    Command,
+    CommandError,
+    Prompt,
+    SweepRequest,
+    parse_command,
+    parse_input,
+)
 
 NAMES = sorted({alias for spec in COMMAND_SPECS for alias in (spec.name, *spec.aliases)})
-HOSTILE = ["0", "-1", "0.5", "1e400", "-1e400", "inf", "-inf", "nan", "NaN", "1_000", "٣", "0x10", "9" * 5000,
-           "1e-400", "auto", "n=", "n=3", "n=1e9", "n=-5", "n=inf", "k", "p", "temp", "t", ":", "@", "paulg:", "",
-           "\u2028", "\x00", "\x85", "\r", "\u200b", "👩‍💻", "'", '"', "\\", "[red]", "[/]"]
+HOSTILE = [
+    "0",
+    "-1",
+    "0.5",
+    "1e400",
+    "-1e400",
+    "inf",
+    "-inf",
+    "nan",
+    "NaN",
+    "1_000",
+    "٣",
+    "0x10",
+    "9" * 5000,
+    "1e-400",
+    "auto",
+    "n=",
+    "n=3",
+    "n=1e9",
+    "n=-5",
+    "n=inf",
+    "k",
+    "p",
+    "temp",
+    "t",
+    ":",
+    "@",
+    "paulg:",
+    "",
+    "\u2028",
+    "\x00",
+    "\x85",
+    "\r",
+    "\u200b",
+    "👩‍💻",
+    "'",
+    '"',
+    "\\",
+    "[red]",
+    "[/]",
+]
 word = st.sampled_from(HOSTILE) | st.text(max_size=8)
 spaces = st.sampled_from([" ", "  ", "\t", "\u3000", "\u2028", ""])
 
@@ -77,8 +123,10 @@ def test_every_line_is_a_command_a_prompt_or_a_one_line_error(line):
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=st.sampled_from(["temp", "p", "k", "n", "max"]),
-       value=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**30, 10**30))
+@given(
+    name=st.sampled_from(["temp", "p", "k", "n", "max"]),
+    value=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**30), 10**30),
+)
 def test_numeric_commands_read_what_python_reads(name, value):
     line = f"/{name} {value}"
     try:
@@ -94,9 +142,36 @@ def test_numeric_commands_read_what_python_reads(name, value):
 
 # --- the training form -----------------------------------------------------------------------------
 
-FORM_VALUES = ["", " ", "0", "1", "-1", "2", "1.5", "3e-4", "1e400", "-0", "nan", "inf", "-inf", "1_000", "٣",
-               "9" * 5000, "0x10", "ten", "\x00", "~", "~nosuchuser/x", "a" * 300, "/" + "a" * 5000, "/dev/null",
-               "\u2028", "runs/x", "smollm2-135m", "🙂"]
+FORM_VALUES = [
+    "",
+    " ",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "1.5",
+    "3e-4",
+    "1e400",
+    "-0",
+    "nan",
+    "inf",
+    "-inf",
+    "1_000",
+    "٣",
+    "9" * 5000,
+    "0x10",
+    "ten",
+    "\x00",
+    "~",
+    "~nosuchuser/x",
+    "a" * 300,
+    "/" + "a" * 5000,
+    "/dev/null",
+    "\u2028",
+    "runs/x",
+    "smollm2-135m",
+    "🙂",
+]
 
 
 async def test_training_form_gives_a_config_or_one_line_error(make_app, settle, tiny_llama_dir, module_data):
@@ -110,18 +185,33 @@ async def test_training_form_gives_a_config_or_one_line_error(make_app, settle, 
         screen = app.screen
         assert isinstance(screen, TrainingScreen)
         text_fields = [n for n in FORM_FIELDS if _field_info(n)[0] is not bool]
-        good = {"data": str(module_data), "model": str(tiny_llama_dir), "out": "runs/x", "lora_r": "4",
-                "lora_alpha": "8", "lr": "", "epochs": "1", "max_steps": "3", "batch_size": "2", "block_size": "32",
-                "eval_every": "0", "early_stopping": "0", "report_to": "none"}
+        good = {
+            "data": str(module_data),
+            "model": str(tiny_llama_dir),
+            "out": "runs/x",
+            "lora_r": "4",
+            "lora_alpha": "8",
+            "lr": "",
+            "epochs": "1",
+            "max_steps": "3",
+            "batch_size": "2",
+            "block_size": "32",
+            "eval_every": "0",
+            "early_stopping": "0",
+            "report_to": "none",
+        }
         assert set(good) == set(text_fields)  # every field reset before each example: none keeps a drawn value
         outcomes = []
 
         # Runs inside the app's loop: read_form only reads the widgets, so no await is needed between
         # setting the values and reading them.
         @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(changed=st.dictionaries(st.sampled_from(text_fields), st.sampled_from(FORM_VALUES) | st.text(max_size=12),
-                                       max_size=4),
-               switches=st.fixed_dictionaries({"lora": st.booleans(), "resume": st.booleans()}))
+        @given(
+            changed=st.dictionaries(
+                st.sampled_from(text_fields), st.sampled_from(FORM_VALUES) | st.text(max_size=12), max_size=4
+            ),
+            switches=st.fixed_dictionaries({"lora": st.booleans(), "resume": st.booleans()}),
+        )
         def check(changed, switches):
             values = {**good, **changed}
             for name, value in values.items():
@@ -144,7 +234,10 @@ async def test_training_form_gives_a_config_or_one_line_error(make_app, settle, 
             assert (config.lora, config.resume) == (switches["lora"], switches["resume"])
 
         check()
-        assert outcomes.count("config") >= 20 and outcomes.count("refused") >= 20, (outcomes.count("config"), outcomes.count("refused"))
+        assert outcomes.count("config") >= 20 and outcomes.count("refused") >= 20, (
+            outcomes.count("config"),
+            outcomes.count("refused"),
+        )
 
 
 @pytest.fixture()
@@ -158,9 +251,20 @@ async def test_nasty_lines_typed_in_the_app_show_one_line_errors(make_app, settl
         await settle(pilot)
         error = app.screen.query_one("#input-error")
         before = app.main.sampling
-        for line in ("/temp nan", "/temp 1e400", "/k 1e400", "/sweep k inf", "/sweep temp nan", "/p -0",
-                     "/seed " + "9" * 5000, "/n 99999999999999999999", "/te\u2028mp 1", "two\u2028words",
-                     "/max \x00", "/temp [red]"):
+        for line in (
+            "/temp nan",
+            "/temp 1e400",
+            "/k 1e400",
+            "/sweep k inf",
+            "/sweep temp nan",
+            "/p -0",
+            "/seed " + "9" * 5000,
+            "/n 99999999999999999999",
+            "/te\u2028mp 1",
+            "two\u2028words",
+            "/max \x00",
+            "/temp [red]",
+        ):
             await submit(pilot, line)
             await settle(pilot)
             assert app.screen is app.main, line  # nothing opened (a bad /sweep stays in the chat)
@@ -192,7 +296,8 @@ HANG_GUARD_S = 300.0  # only a hang reaches it
 # "sotu" is left out: /assignment sotu runs the whole pipeline (its own tests cover it).
 _SAFE_HOSTILE = [w for w in HOSTILE if "/" not in w and "~" not in w]
 safe_word = (st.sampled_from(_SAFE_HOSTILE) | st.text(st.characters(blacklist_characters="/~"), max_size=8)).filter(
-    lambda w: not (w and set(w) == {"."}) and w.lower() != "sotu")
+    lambda w: not (w and set(w) == {"."}) and w.lower() != "sotu"
+)
 
 
 @st.composite
@@ -206,25 +311,69 @@ def executed_lines(draw):
             args = ["." + "".join(args)]  # instead (25 s on 2 cores; that fallback is the engine's to test)
         return draw(st.sampled_from(["/", " /", "/ "])) + name + draw(spaces) + draw(spaces).join(args)
     if kind == 1:
-        return draw(st.sampled_from(["", "@"])) + draw(safe_word) + draw(st.sampled_from([":", "", " : "])) + draw(safe_word)
+        return (
+            draw(st.sampled_from(["", "@"]))
+            + draw(safe_word)
+            + draw(st.sampled_from([":", "", " : "]))
+            + draw(safe_word)
+        )
     return draw(st.text(max_size=40).filter(lambda line: not line.lstrip().startswith("/")))
 
 
 # Each command once, with a value it must refuse or survive (NUL in a path, a thousand samples, ...).
-EVERY_COMMAND = ["/temp nan", "/k 1e400", "/p 0", "/n 1_000", "sama: The\x00 best", "/max 1_000", "sama",
-                 "/seed -1", "/model .no\x00such", "/run \x00", "/base", "/tuned", "/ab paulg: hi", "/train", "/eval",
-                 "/sweep k 1 inf", "/sweep p 0.5 n=2", "/score \x00\u2028", "/source", "/assignment nosuchfile.js n=1",
-                 "/save \x00", "/save a\u2028b.md", "/save", "/clear now", "/clear", "/help", "/quit"]
+EVERY_COMMAND = [
+    "/temp nan",
+    "/k 1e400",
+    "/p 0",
+    "/n 1_000",
+    "sama: The\x00 best",
+    "/max 1_000",
+    "sama",
+    "/seed -1",
+    "/model .no\x00such",
+    "/run \x00",
+    "/base",
+    "/tuned",
+    "/ab paulg: hi",
+    "/train",
+    "/eval",
+    "/sweep k 1 inf",
+    "/sweep p 0.5 n=2",
+    "/score \x00\u2028",
+    "/source",
+    "/assignment nosuchfile.js n=1",
+    "/save \x00",
+    "/save a\u2028b.md",
+    "/save",
+    "/clear now",
+    "/clear",
+    "/help",
+    "/quit",
+]
 
 # field, Python's reading, the documented range (SamplingConfig's help strings)
 _SAMPLING = {
-    "temperature": (float, lambda v: 0 <= v <= 5), "top_k": (int, lambda v: v >= 0),
-    "top_p": (float, lambda v: 0 < v <= 1), "num_samples": (int, lambda v: 1 <= v <= 100_000),
+    "temperature": (float, lambda v: 0 <= v <= 5),
+    "top_k": (int, lambda v: v >= 0),
+    "top_p": (float, lambda v: 0 < v <= 1),
+    "num_samples": (int, lambda v: 1 <= v <= 100_000),
     "max_new_tokens": (int, lambda v: 1 <= v <= 1024),
 }
-_FIELD_OF = {"temp": "temperature", "temperature": "temperature", "t": "temperature", "k": "top_k", "top_k": "top_k",
-             "topk": "top_k", "p": "top_p", "top_p": "top_p", "topp": "top_p", "n": "num_samples",
-             "samples": "num_samples", "max": "max_new_tokens", "max_new_tokens": "max_new_tokens"}
+_FIELD_OF = {
+    "temp": "temperature",
+    "temperature": "temperature",
+    "t": "temperature",
+    "k": "top_k",
+    "top_k": "top_k",
+    "topk": "top_k",
+    "p": "top_p",
+    "top_p": "top_p",
+    "topp": "top_p",
+    "n": "num_samples",
+    "samples": "num_samples",
+    "max": "max_new_tokens",
+    "max_new_tokens": "max_new_tokens",
+}
 
 
 def _expected_setting(line: str):
@@ -246,7 +395,7 @@ class WriteAudit:
     cannot be removed, so it records only while ``on``)."""
 
     WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    installed: "WriteAudit | None" = None
+    installed: WriteAudit | None = None
 
     def __init__(self) -> None:
         self.on = False
@@ -255,7 +404,7 @@ class WriteAudit:
         sys.addaudithook(self._hook)
 
     @classmethod
-    def get(cls) -> "WriteAudit":
+    def get(cls) -> WriteAudit:
         if cls.installed is None:
             cls.installed = cls()
         return cls.installed
@@ -267,8 +416,19 @@ class WriteAudit:
             path, mode, flags = args
             writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & self.WRITE_FLAGS)
             targets = [path] if writes else []
-        elif event in ("os.mkdir", "os.remove", "os.rmdir", "os.truncate", "os.chmod", "os.utime", "os.symlink",
-                       "os.link", "shutil.rmtree", "tempfile.mkstemp", "tempfile.mkdtemp"):
+        elif event in (
+            "os.mkdir",
+            "os.remove",
+            "os.rmdir",
+            "os.truncate",
+            "os.chmod",
+            "os.utime",
+            "os.symlink",
+            "os.link",
+            "shutil.rmtree",
+            "tempfile.mkstemp",
+            "tempfile.mkdtemp",
+        ):
             targets = [args[0]] if event != "os.symlink" else [args[1]]
         elif event in ("os.rename", "shutil.copyfile", "shutil.move", "shutil.copytree"):
             targets = [args[0], args[1]]
@@ -283,18 +443,32 @@ class WriteAudit:
 
 def _outside(paths: list[tuple[str, str]], root: Path) -> list[tuple[str, str]]:
     roots = {str(root), os.path.realpath(root)}
-    return [(event, path) for event, path in paths
-            if not any(path == r or path.startswith(r + os.sep) for r in roots)
-            and "__pycache__" not in path and path != os.devnull]  # bytecode the interpreter caches is not the app's
+    return [
+        (event, path)
+        for event, path in paths
+        if not any(path == r or path.startswith(r + os.sep) for r in roots)
+        and "__pycache__" not in path
+        and path != os.devnull
+    ]  # bytecode the interpreter caches is not the app's
 
 
-def test_typed_lines_are_executed_without_a_crash_or_a_write_outside(make_app, settle, submit, tmp_path, monkeypatch,
-                                                                    splits_factory):
+def test_typed_lines_are_executed_without_a_crash_or_a_write_outside(
+    make_app, settle, submit, tmp_path, monkeypatch, splits_factory
+):
     """Each example is a fresh app in its own event loop (hypothesis runs plain functions)."""
     monkeypatch.chdir(tmp_path)
     data = splits_factory(tmp_path / "data", (40, 10, 10))
-    counts = {"examples": 0, "lines": 0, "refused": 0, "set": 0, "generated": 0, "screens": 0, "quit": 0,
-              "writes inside": 0, "commands": set()}
+    counts = {
+        "examples": 0,
+        "lines": 0,
+        "refused": 0,
+        "set": 0,
+        "generated": 0,
+        "screens": 0,
+        "quit": 0,
+        "writes inside": 0,
+        "commands": set(),
+    }
 
     async def run_lines(lines: list[str]) -> None:
         counts["examples"] += 1
@@ -345,8 +519,8 @@ def test_typed_lines_are_executed_without_a_crash_or_a_write_outside(make_app, s
 
     @settings(max_examples=EXECUTED_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     @given(lines=st.lists(executed_lines(), min_size=1, max_size=3))
-    @example(lines=EVERY_COMMAND[:len(EVERY_COMMAND) // 2])  # every command runs at least once, with a bad value
-    @example(lines=EVERY_COMMAND[len(EVERY_COMMAND) // 2:])
+    @example(lines=EVERY_COMMAND[: len(EVERY_COMMAND) // 2])  # every command runs at least once, with a bad value
+    @example(lines=EVERY_COMMAND[len(EVERY_COMMAND) // 2 :])
     def check(lines):
         audit.paths.clear()
         asyncio.run(run_lines(lines))

@@ -30,8 +30,19 @@ def copying_model(monkeypatch, training_tweet):
 
     class Copying:
         def __init__(self, loaded, author, prompt_text, config, **kwargs):
-            self.sample = Sample(author=author, prompt=prompt_for(author, prompt_text), text=text, new_tokens=20, seconds=0.2,
-                                 first_token_s=0.01, tokens_per_s=100.0, config=config, model="tiny", adapter=None, seed=config.seed)
+            self.sample = Sample(
+                author=author,
+                prompt=prompt_for(author, prompt_text),
+                text=text,
+                new_tokens=20,
+                seconds=0.2,
+                first_token_s=0.01,
+                tokens_per_s=100.0,
+                config=config,
+                model="tiny",
+                adapter=None,
+                seed=config.seed,
+            )
 
         def __iter__(self):
             yield text[:12]
@@ -52,7 +63,7 @@ async def test_a_copied_span_is_marked_and_its_source_shown(make_app, settle, su
         assert match is not None and match.copied and match.record_text == line
         assert match.words == match.sample_words == len(text.split()) or match.words >= 8
         assert card.copied_span == (match.char_start, match.char_end)
-        assert text[match.char_start:match.char_end].lower().startswith(match.span.split()[0])
+        assert text[match.char_start : match.char_end].lower().startswith(match.span.split()[0])
         styles = [str(span.style) for span in card.query_one(".card-body").content.spans]
         assert any("underline" in style for style in styles)
         assert f"copied: {match.words} words of a training tweet" in card.footer_text
@@ -80,17 +91,22 @@ async def test_surprisal_colours_follow_the_key(make_app, settle, submit, tiny_l
         await pilot.press("escape", "u")
         await settle(pilot)
         expected = score_text(tiny_loaded, "sama", card.body_text)
-        assert [t.logprob for t in card.surprisal.tokens] == pytest.approx([t.logprob for t in expected.tokens], abs=1e-5)
+        assert [t.logprob for t in card.surprisal.tokens] == pytest.approx(
+            [t.logprob for t in expected.tokens], abs=1e-5
+        )
         assert legend.display and "under base" in legend.content.plain
         styles = {str(span.style).replace(" italic", "") for span in card.query_one(".card-body").content.spans}
-        assert styles == {surprisal_style(t.bits) for t in card.surprisal.scored if not t.end_of_text and t.end > t.start}
+        assert styles == {
+            surprisal_style(t.bits) for t in card.surprisal.scored if not t.end_of_text and t.end > t.start
+        }
         await pilot.press("u")
         await settle(pilot)
         assert card.surprisal is None and not legend.display
 
 
-async def test_score_command_under_base_and_tuned(make_app, settle, submit, tiny_loaded, tmp_path, tiny_llama_dir,
-                                                  small_splits, tuned_run_factory):
+async def test_score_command_under_base_and_tuned(
+    make_app, settle, submit, tiny_loaded, tmp_path, tiny_llama_dir, small_splits, tuned_run_factory
+):
     from tweetsmith.data.records import Record
     from tweetsmith.engine.models import load_model
     from tweetsmith.engine.surprisal import disagreements, score_texts
@@ -118,8 +134,7 @@ async def test_score_command_under_base_and_tuned(make_app, settle, submit, tiny
 async def test_diversity_panel_gets_intervals_and_the_human_band(make_app, settle, submit, small_splits):
     from tweetsmith.engine.bootstrap import human_pool_for_split, intervals
     from tweetsmith.engine.diversity import reference_from_lines
-    from tweetsmith.tui.widgets.diversity_panel import APP_BAND_REPEATS
-    from tweetsmith.tui.widgets.diversity_panel import DiversityPanel
+    from tweetsmith.tui.widgets.diversity_panel import APP_BAND_REPEATS, DiversityPanel
 
     seen: list = []
     app = make_app()
@@ -158,5 +173,8 @@ async def test_training_screen_shows_the_latest_fixed_prompt_samples(make_app, s
             app.post_message(msg.TrainingEventArrived(event))
             await settle(pilot)
         assert view.display and view.event.step == 4
-        assert view.plain.splitlines() == ["samples at step 4 (same prompts and seeds each evaluation)",
-                                           "@sama seed 1234: second try", "@paulg seed 1235: (empty)"]
+        assert view.plain.splitlines() == [
+            "samples at step 4 (same prompts and seeds each evaluation)",
+            "@sama seed 1234: second try",
+            "@paulg seed 1235: (empty)",
+        ]

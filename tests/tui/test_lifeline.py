@@ -40,14 +40,27 @@ class Terminal:
     def __init__(self, tmp_path: Path, model_dir: Path, data_dir: Path, *, ignore_sighup: bool):
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "TWEETSMITH_HOME": str(tmp_path / "home"),
-               "TWEETSMITH_RUNS": str(tmp_path / "runs"), "TWEETSMITH_STATE": str(tmp_path / "state"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-               "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "TWEETSMITH_HOME": str(tmp_path / "home"),
+            "TWEETSMITH_RUNS": str(tmp_path / "runs"),
+            "TWEETSMITH_STATE": str(tmp_path / "state"),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1",
+        }
         env.pop("TEXTUAL_ALLOW_SIGNALS", None)
         preexec = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_sighup else None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tweetsmith.scripts.cli", "tui", "--model", str(model_dir), "--data", str(data_dir)],
-            stdin=slave, stdout=slave, stderr=slave, start_new_session=True, env=env, cwd=tmp_path, preexec_fn=preexec,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env=env,
+            cwd=tmp_path,
+            preexec_fn=preexec,
         )
         os.close(slave)
         self.output = b""
@@ -56,7 +69,9 @@ class Terminal:
     def wait_for(self, text: str, bound_s: float = STARTUP_BOUND_S) -> None:
         deadline = time.monotonic() + bound_s
         while text.encode() not in self.output:
-            assert self.proc.poll() is None, f"the app ended (rc {self.proc.returncode}) before drawing {text!r}: {self.output[-2000:]!r}"
+            assert self.proc.poll() is None, (
+                f"the app ended (rc {self.proc.returncode}) before drawing {text!r}: {self.output[-2000:]!r}"
+            )
             left = deadline - time.monotonic()
             assert left > 0, f"{text!r} not drawn within {bound_s:.0f} s; last output: {self.output[-2000:]!r}"
             ready, _, _ = select.select([self.master], [], [], min(left, 1.0))
@@ -149,13 +164,14 @@ def test_a_signal_ends_the_app_even_with_sighup_ignored(terminal, signum):
     assert b"\x1b[?1049l" in term.output, "the app left the alternate screen (it exited cleanly, the terminal restored)"
 
 
-async def test_terminal_lost_during_training_stops_it_with_a_resumable_checkpoint(make_app, tiny_llama_dir, splits_factory,
-                                                                                   tmp_path, settle, submit):
+async def test_terminal_lost_during_training_stops_it_with_a_resumable_checkpoint(
+    make_app, tiny_llama_dir, splits_factory, tmp_path, settle, submit
+):
+    from textual.messages import ExitApp
+
     from tweetsmith.engine import checkpoints
     from tweetsmith.engine.train import TrainConfig
     from tweetsmith.tui.lifeline import TERMINAL_LOST_CODE, Lifeline
-
-    from textual.messages import ExitApp
 
     splits = splits_factory(tmp_path / "splits", (120, 30, 30))
     stepped, exited = asyncio.Event(), asyncio.Event()
@@ -173,8 +189,19 @@ async def test_terminal_lost_during_training_stops_it_with_a_resumable_checkpoin
         await settle(pilot)
         await pilot.press("ctrl+t")
         out = tmp_path / "runs" / "lost"
-        app.screen.start(TrainConfig(data=str(splits), model=str(tiny_llama_dir), out=str(out), lora=True, max_steps=5000,
-                                     batch_size=2, block_size=32, eval_every=0, logging_steps=1))
+        app.screen.start(
+            TrainConfig(
+                data=str(splits),
+                model=str(tiny_llama_dir),
+                out=str(out),
+                lora=True,
+                max_steps=5000,
+                batch_size=2,
+                block_size=32,
+                eval_every=0,
+                logging_steps=1,
+            )
+        )
         await asyncio.wait_for(stepped.wait(), 300)
         await pilot.press("escape")
         await submit(pilot, "/max 190", "paulg")  # a generation runs too

@@ -33,20 +33,34 @@ def tree(tmp_path, monkeypatch):
 
 
 def _refusal(given: str, root: Path, what: str = "/save") -> str:
-    return (f"{what}: {given} is outside {root}, the only folder this app may use; give a path inside it "
-            "(relative paths start there)")
+    return (
+        f"{what}: {given} is outside {root}, the only folder this app may use; give a path inside it "
+        "(relative paths start there)"
+    )
 
 
 def test_a_relative_root_is_taken_from_the_current_directory_and_resolved(tree):
     assert Root.at("root").directory == Root.at(tree / "root" / "in-link" / "..").directory == (tree / "root").resolve()
     with pytest.raises(PathRefused) as refused:
         Root.at("nowhere")
-    assert str(refused.value) == ("--root nowhere: no such directory; give an existing directory (the app reads and "
-                                  "writes only under it)")
+    assert str(refused.value) == (
+        "--root nowhere: no such directory; give an existing directory (the app reads and writes only under it)"
+    )
 
 
-@pytest.mark.parametrize("given", ["chat.md", "sub/chat.md", "sub/../chat.md", "./sub/./x/../chat.md", "in-link/chat.md",
-                                   "new/dir/chat.md", ".", "sub"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "chat.md",
+        "sub/chat.md",
+        "sub/../chat.md",
+        "./sub/./x/../chat.md",
+        "in-link/chat.md",
+        "new/dir/chat.md",
+        ".",
+        "sub",
+    ],
+)
 def test_paths_inside_the_root_resolve_there(tree, given):
     root = Root.at("root")
     expected = Path(os.path.realpath(tree / "root" / given))
@@ -54,8 +68,22 @@ def test_paths_inside_the_root_resolve_there(tree, given):
     assert root.path(str(tree / "root" / given), "/save") == expected  # the same, given absolute
 
 
-@pytest.mark.parametrize("given", ["..", "../x.md", "sub/../../x.md", "/etc/passwd", "~/.bashrc", "~", "out-link/x.md",
-                                   "out-link", "dangling", "../root-evil/x.md", "in-link/../../outside/x.md"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "..",
+        "../x.md",
+        "sub/../../x.md",
+        "/etc/passwd",
+        "~/.bashrc",
+        "~",
+        "out-link/x.md",
+        "out-link",
+        "dangling",
+        "../root-evil/x.md",
+        "in-link/../../outside/x.md",
+    ],
+)
 def test_paths_that_leave_the_root_are_refused_in_one_line(tree, given):
     root = Root.at("root")
     with pytest.raises(PathRefused) as refused:
@@ -89,14 +117,17 @@ def test_without_a_root_paths_are_the_users(tree):
     assert free.model_spec("/any/model", "/model") == "/any/model"
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("gpt2", "gpt2"),  # a hub id or a known name passes as it is
-    ("smollm2-135m", "smollm2-135m"),
-    ("openai-community/gpt2", "openai-community/gpt2"),
-    ("sub", "{root}/sub"),  # a directory under the root: made absolute
-    ("./model.gguf", "{root}/model.gguf"),
-    ("in-link", "{root}/sub"),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("gpt2", "gpt2"),  # a hub id or a known name passes as it is
+        ("smollm2-135m", "smollm2-135m"),
+        ("openai-community/gpt2", "openai-community/gpt2"),
+        ("sub", "{root}/sub"),  # a directory under the root: made absolute
+        ("./model.gguf", "{root}/model.gguf"),
+        ("in-link", "{root}/sub"),
+    ],
+)
 def test_model_specs_keep_hub_ids_and_confine_paths(tree, spec, expected):
     root = Root.at("root")
     assert root.model_spec(spec, "/model") == expected.format(root=root.directory)
@@ -120,7 +151,12 @@ def test_write_new_never_replaces_a_file(tmp_path):
     (tmp_path / "out" / "chat-3.md").write_text("someone's\n")
     assert write_new(target, "third\n") == tmp_path / "out" / "chat-4.md"
     contents = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
-    assert contents == {"chat.md": "first\n", "chat-2.md": "second\n", "chat-3.md": "someone's\n", "chat-4.md": "third\n"}
+    assert contents == {
+        "chat.md": "first\n",
+        "chat-2.md": "second\n",
+        "chat-3.md": "someone's\n",
+        "chat-4.md": "third\n",
+    }
     assert oct(target.stat().st_mode & 0o777) == "0o600"  # a chat is its owner's to read
 
 
@@ -170,8 +206,10 @@ async def test_every_typed_path_is_checked_against_the_apps_root(tree, make_app,
         await submit(pilot, "/save chat.md")
         await settle(pilot)
         notes = [n.message for n in app._notifications]
-        assert notes[-2:] == [f"saved 0 samples to {root / 'chat.md'}",
-                              f"chat.md exists and is kept: saved 0 samples to {root / 'chat-2.md'}"]
+        assert notes[-2:] == [
+            f"saved 0 samples to {root / 'chat.md'}",
+            f"chat.md exists and is kept: saved 0 samples to {root / 'chat-2.md'}",
+        ]
     assert sorted(p.name for p in (tree / "outside").iterdir()) == ["src.txt"]
     assert sorted(p.name for p in root.iterdir()) == ["chat-2.md", "chat.md", "dangling", "in-link", "out-link", "sub"]
 
@@ -186,9 +224,11 @@ async def test_the_training_form_is_checked_against_the_apps_root(tree, make_app
         await pilot.press("ctrl+t")
         screen = app.screen
         fields = {"data": str(small_splits), "out": "runs/x", "model": "gpt2"}
-        for name, value, said in [("data", str(small_splits), _refusal(str(small_splits), root, "data")),
-                                  ("out", "../runs/x", _refusal("../runs/x", root, "out")),
-                                  ("model", str(tiny_llama_dir), _refusal(str(tiny_llama_dir), root, "model"))]:
+        for name, value, said in [
+            ("data", str(small_splits), _refusal(str(small_splits), root, "data")),
+            ("out", "../runs/x", _refusal("../runs/x", root, "out")),
+            ("model", str(tiny_llama_dir), _refusal(str(tiny_llama_dir), root, "model")),
+        ]:
             for field, good in fields.items():
                 screen.query_one(f"#f-{field}", Input).value = value if field == name else good
             if name != "data":  # the splits, copied inside the root, pass
@@ -205,8 +245,9 @@ async def test_the_training_form_is_checked_against_the_apps_root(tree, make_app
         assert (config.data, config.out, config.model) == (str(root / "sub"), str(root / "runs" / "x"), "gpt2")
 
 
-async def test_the_terminal_app_keeps_its_freedom_but_never_replaces_a_file(tmp_path, make_app, settle, submit,
-                                                                            monkeypatch):
+async def test_the_terminal_app_keeps_its_freedom_but_never_replaces_a_file(
+    tmp_path, make_app, settle, submit, monkeypatch
+):
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     out = tmp_path / "elsewhere" / "chat.md"
@@ -237,9 +278,17 @@ def test_tui_root_flag_confines_the_app_and_works_in_its_root(tree, monkeypatch,
     assert main(["tui", "--root", "root", "--data", "outside", "--model", "gpt2"]) == 0
     root = (tree / "root").resolve()
     # the operator's flags are taken from where they were typed; then the app works in its root
-    assert started == {"model_spec": "gpt2", "run_dir": None, "data_dir": (tree / "outside").resolve(), "root": root,
-                       "precision": "auto", "cwd": root}
+    assert started == {
+        "model_spec": "gpt2",
+        "run_dir": None,
+        "data_dir": (tree / "outside").resolve(),
+        "root": root,
+        "precision": "auto",
+        "cwd": root,
+    }
     monkeypatch.chdir(tree)
     assert main(["tui", "--root", "nowhere"]) == 2
-    assert capsys.readouterr().err == ("tweetsmith: error: --root nowhere: no such directory; give an existing directory "
-                                       "(the app reads and writes only under it)\n")
+    assert capsys.readouterr().err == (
+        "tweetsmith: error: --root nowhere: no such directory; give an existing directory "
+        "(the app reads and writes only under it)\n"
+    )

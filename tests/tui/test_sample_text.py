@@ -71,8 +71,10 @@ def test_a_session_saved_with_raw_control_characters_loads_and_exports_clean(tmp
     """chat.jsonl written before samples were cleaned: U+2028 and NEL (which json.dumps leaves raw) do not
     split its lines, and the card and the export get the clean text."""
     path = tmp_path / "chat.jsonl"
-    old = [ChatEntry(author="paulg", prompt_text="a\rb", text=" c\x1b[2Jd\u2028e\x85f\x00"),
-           ChatEntry(author="sama", prompt_text="", text=" plain")]
+    old = [
+        ChatEntry(author="paulg", prompt_text="a\rb", text=" c\x1b[2Jd\u2028e\x85f\x00"),
+        ChatEntry(author="sama", prompt_text="", text=" plain"),
+    ]
     path.write_text("".join(json.dumps(e.__dict__, ensure_ascii=False) + "\n" for e in old), encoding="utf-8")
     assert len(path.read_text(encoding="utf-8").splitlines()) > len(old)  # what used to break the load
     session = Session(path)

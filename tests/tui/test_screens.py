@@ -7,12 +7,31 @@ import pytest
 from tweetsmith.tui.session import ChatEntry
 
 ENTRIES = [
-    ChatEntry(author="paulg", prompt_text="The best startups", text=" are the ones that [look] like toys at first.",
-              params={"temperature": 0.9, "top_k": 50, "top_p": 1.0}, seed=0, new_tokens=12, seconds=0.8,
-              first_token_s=0.12, tokens_per_s=15.0, model="tiny-llama"),
-    ChatEntry(author="sama", prompt_text="", text="The most important thing is to keep going when it gets hard.",
-              params={"temperature": 0.7, "top_k": 25, "top_p": 0.9}, seed=3, new_tokens=14, seconds=1.0,
-              first_token_s=0.1, tokens_per_s=14.0, model="tiny-llama", stopped=True),
+    ChatEntry(
+        author="paulg",
+        prompt_text="The best startups",
+        text=" are the ones that [look] like toys at first.",
+        params={"temperature": 0.9, "top_k": 50, "top_p": 1.0},
+        seed=0,
+        new_tokens=12,
+        seconds=0.8,
+        first_token_s=0.12,
+        tokens_per_s=15.0,
+        model="tiny-llama",
+    ),
+    ChatEntry(
+        author="sama",
+        prompt_text="",
+        text="The most important thing is to keep going when it gets hard.",
+        params={"temperature": 0.7, "top_k": 25, "top_p": 0.9},
+        seed=3,
+        new_tokens=14,
+        seconds=1.0,
+        first_token_s=0.1,
+        tokens_per_s=14.0,
+        model="tiny-llama",
+        stopped=True,
+    ),
 ]
 
 
@@ -75,7 +94,11 @@ async def test_sweep_screen_shows_the_engine_numbers(make_app, tiny_loaded, smal
         for value, point in zip((0.5, 1.2), result.curves["base"]):
             samples = generate_samples(tiny_loaded, authors, app.main.sampling.with_changes(temperature=value))
             expected = diversity([s.text for s in samples], reference=reference)
-            assert (metric(point, "dist_1"), metric(point, "dist_2"), metric(point, "self_bleu")) == (expected.dist_1, expected.dist_2, expected.self_bleu)
+            assert (metric(point, "dist_1"), metric(point, "dist_2"), metric(point, "self_bleu")) == (
+                expected.dist_1,
+                expected.dist_2,
+                expected.self_bleu,
+            )
         table = str(app.screen.query_one("#sweep-table").content)
         assert f"{expected.dist_1:.3f}" in table and f"{expected.self_bleu:.3f}" in table
         copied = [f"{metric(p, 'copied'):.3f}" for p in result.curves["base"]]
@@ -100,4 +123,8 @@ async def test_palette_lists_the_app_commands(make_app, settle):
         await pilot.press("enter")
         await settle(pilot)
         assert type(app.screen).__name__ == "TrainingScreen"
-    assert {name for name, _help, _action in PALETTE_COMMANDS} >= {"Train a model", "Evaluate perplexity", "Sweep temperature"}
+    assert {name for name, _help, _action in PALETTE_COMMANDS} >= {
+        "Train a model",
+        "Evaluate perplexity",
+        "Sweep temperature",
+    }

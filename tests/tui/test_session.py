@@ -10,16 +10,33 @@ from tweetsmith.tui.session import ChatEntry, Session, default_session_path, ent
 
 
 def _sample(**changes) -> Sample:
-    values = dict(author="paulg", prompt="\\paulg- The best", text=" ideas [look] bad", new_tokens=5, seconds=0.5,
-                  first_token_s=0.1, tokens_per_s=10.0, config=SamplingConfig(temperature=0.7, seed=3), model="m",
-                  adapter=None, seed=3, stopped=False)
+    values = dict(
+        author="paulg",
+        prompt="\\paulg- The best",
+        text=" ideas [look] bad",
+        new_tokens=5,
+        seconds=0.5,
+        first_token_s=0.1,
+        tokens_per_s=10.0,
+        config=SamplingConfig(temperature=0.7, seed=3),
+        model="m",
+        adapter=None,
+        seed=3,
+        stopped=False,
+    )
     values.update(changes)
     return Sample(**values)
 
 
 def test_entry_from_sample_keeps_params_and_costs():
     entry = entry_from_sample(_sample(), side="tuned")
-    assert (entry.author, entry.prompt_text, entry.text, entry.side, entry.seed) == ("paulg", "The best", " ideas [look] bad", "tuned", 3)
+    assert (entry.author, entry.prompt_text, entry.text, entry.side, entry.seed) == (
+        "paulg",
+        "The best",
+        " ideas [look] bad",
+        "tuned",
+        3,
+    )
     assert entry.params == SamplingConfig(temperature=0.7, seed=3).to_dict()
     assert entry.full_text == "The best ideas [look] bad"
     assert entry.param_line() == "t 0.7 · k 50 · p 1 · rep 1.1 · seed 3"  # the default repetition guard is shown
@@ -53,11 +70,28 @@ def test_session_appends_reloads_skips_broken_lines_and_archives(tmp_path):
 
 
 def test_markdown_quotes_each_sample_with_its_params():
-    entries = [ChatEntry(author="sama", prompt_text="", text="line one", params={"temperature": 0.9, "top_k": 50, "top_p": 1.0},
-                         seed=0, new_tokens=2, first_token_s=0.05, tokens_per_s=20.0, model="m", adapter="runs/x/final",
-                         side="tuned")]
+    entries = [
+        ChatEntry(
+            author="sama",
+            prompt_text="",
+            text="line one",
+            params={"temperature": 0.9, "top_k": 50, "top_p": 1.0},
+            seed=0,
+            new_tokens=2,
+            first_token_s=0.05,
+            tokens_per_s=20.0,
+            model="m",
+            adapter="runs/x/final",
+            side="tuned",
+        )
+    ]
     assert session_markdown(entries, "chat").splitlines() == [
-        "# chat", "", "### @sama · tuned · m + runs/x/final", "", "> line one", "",
+        "# chat",
+        "",
+        "### @sama · tuned · m + runs/x/final",
+        "",
+        "> line one",
+        "",
         "*t 0.9 · k 50 · p 1 · seed 0 · 2 tok · first 0.05 s · 20.0 tok/s*",
     ]
 

@@ -19,11 +19,20 @@ TUI = Path(messages.__file__).parent
 def test_no_message_field_is_typed_any():
     found = {}
     for name, cls in vars(messages).items():
-        if inspect.isclass(cls) and issubclass(cls, Message) and dataclasses.is_dataclass(cls) and cls.__module__ == messages.__name__:
+        if (
+            inspect.isclass(cls)
+            and issubclass(cls, Message)
+            and dataclasses.is_dataclass(cls)
+            and cls.__module__ == messages.__name__
+        ):
             found[name] = {f.name: str(f.type) for f in dataclasses.fields(cls)}
     assert len(found) > 30, sorted(found)
-    untyped = {(name, field) for name, fields in found.items() for field, kind in fields.items()
-               if re.search(r"\bAny\b", kind) or kind in ("dict", "list", "tuple", "object")}
+    untyped = {
+        (name, field)
+        for name, fields in found.items()
+        for field, kind in fields.items()
+        if re.search(r"\bAny\b", kind) or kind in ("dict", "list", "tuple", "object")
+    }
     assert not untyped, untyped
 
 
@@ -39,8 +48,11 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_screens_and_widgets_do_not_import_the_app():
-    offenders = {str(p.relative_to(TUI)): sorted(i for i in _imports(p) if i in ("..app", "tweetsmith.tui.app"))
-                 for folder in ("screens", "widgets") for p in (TUI / folder).glob("*.py")}
+    offenders = {
+        str(p.relative_to(TUI)): sorted(i for i in _imports(p) if i in ("..app", "tweetsmith.tui.app"))
+        for folder in ("screens", "widgets")
+        for p in (TUI / folder).glob("*.py")
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 

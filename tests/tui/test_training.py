@@ -26,8 +26,20 @@ def trained_run(tmp_path_factory, tiny_llama_dir, module_splits) -> Path:
     from tweetsmith.engine.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny-lora"
-    finished = train(TrainConfig(data=str(module_splits), model=str(tiny_llama_dir), out=str(out), lora=True, max_steps=4,
-                                 batch_size=2, block_size=32, eval_every=0, save_every=0, logging_steps=1))
+    finished = train(
+        TrainConfig(
+            data=str(module_splits),
+            model=str(tiny_llama_dir),
+            out=str(out),
+            lora=True,
+            max_steps=4,
+            batch_size=2,
+            block_size=32,
+            eval_every=0,
+            save_every=0,
+            logging_steps=1,
+        )
+    )
     assert finished.result_dir
     return out
 
@@ -63,8 +75,9 @@ async def _handled(done: asyncio.Event) -> None:
     done.clear()
 
 
-async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir, module_splits, tmp_path, settle,
-                                                        message_log):
+async def test_training_screen_form_start_and_use_tuned(
+    make_app, tiny_llama_dir, module_splits, tmp_path, settle, message_log
+):
     from tweetsmith.tui.screens.training import TrainingScreen
     from tweetsmith.tui.widgets.loss_plot import LossPlot
 
@@ -76,9 +89,16 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         screen = app.screen
         assert isinstance(screen, TrainingScreen)
         assert screen.query_one("#f-data", Input).value.endswith(module_splits.name)
-        fields = {"model": str(tiny_llama_dir), "out": str(tmp_path / "runs" / "ui"), "max_steps": "nine",
-                  "batch_size": "2", "block_size": "32", "eval_every": "5", "lora_r": "4",
-                  "early_stopping": "1"}  # the form's field reaches the run (at step 10 it is the last step: no stop)
+        fields = {
+            "model": str(tiny_llama_dir),
+            "out": str(tmp_path / "runs" / "ui"),
+            "max_steps": "nine",
+            "batch_size": "2",
+            "block_size": "32",
+            "eval_every": "5",
+            "lora_r": "4",
+            "early_stopping": "1",
+        }  # the form's field reaches the run (at step 10 it is the last step: no stop)
         for name, value in fields.items():
             screen.query_one(f"#f-{name}", Input).value = value
         # A button ignores clicks for its 0.2 s press animation: the second click must not depend on
@@ -94,7 +114,9 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert await pilot.click("#start")
         await _handled(started)
         # the App started it: its worker's first message came (posted only after the App took the request)
-        await seen.wait_for(lambda m: isinstance(m, (msg.TrainingProgressed, msg.TrainingEventArrived, msg.TrainingFailed)))
+        await seen.wait_for(
+            lambda m: isinstance(m, (msg.TrainingProgressed, msg.TrainingEventArrived, msg.TrainingFailed))
+        )
         assert not error.display and app.workspace.training_running
         await seen.wait_for(_ended)
         await settle(pilot)  # the training worker has finished and its last messages are handled
@@ -106,7 +128,9 @@ async def test_training_screen_form_start_and_use_tuned(make_app, tiny_llama_dir
         assert (record.early_stopping, record.report_to) == (1, "none")
         plot = screen.query_one(LossPlot)
         logged = [e.event for e in _unique(seen, msg.TrainingEventArrived) if type(e.event).__name__ == "StepLogged"]
-        assert plot.steps == [e.step for e in logged] and plot.losses == [e.loss for e in logged] and plot.steps[-1] == 10
+        assert (
+            plot.steps == [e.step for e in logged] and plot.losses == [e.loss for e in logged] and plot.steps[-1] == 10
+        )
         evaluated = [e.event for e in _unique(seen, msg.TrainingEventArrived) if type(e.event).__name__ == "Evaluated"]
         assert plot.perplexities == [e.valid_perplexity for e in evaluated] and plot.eval_steps == [5, 10]
         assert "Done: 10 steps" in str(screen.query_one("#train-result").content)
@@ -130,8 +154,19 @@ async def test_training_stop_keeps_a_checkpoint(make_app, tiny_llama_dir, module
         await settle(pilot)
         await pilot.press("ctrl+t")
         out = tmp_path / "runs" / "stop"
-        app.screen.start(TrainConfig(data=str(module_splits), model=str(tiny_llama_dir), out=str(out), lora=True,
-                                     max_steps=5000, batch_size=2, block_size=32, eval_every=0, logging_steps=1))
+        app.screen.start(
+            TrainConfig(
+                data=str(module_splits),
+                model=str(tiny_llama_dir),
+                out=str(out),
+                lora=True,
+                max_steps=5000,
+                batch_size=2,
+                block_size=32,
+                eval_every=0,
+                logging_steps=1,
+            )
+        )
         await seen.wait_for(_step_logged)
         assert app.workspace.training_running
         stopped = _signal_when_run(app.screen, "stop")
@@ -173,8 +208,8 @@ async def test_base_tuned_toggle_and_ab(make_app, trained_run, settle, submit):
 
 
 async def test_perplexity_panel_matches_the_engine(make_app, trained_run, module_splits, settle):
-    from tweetsmith.engine.perplexity import max_len_for, perplexity_of_file
     from tweetsmith.engine.models import load_run_model
+    from tweetsmith.engine.perplexity import max_len_for, perplexity_of_file
 
     app = make_app(loaded=None, run_dir=trained_run, data_dir=None)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -10,8 +10,9 @@ from textual.widgets import Button, Input
 from tweetsmith.tui import messages as msg
 
 
-async def test_the_app_refuses_a_locked_run_naming_the_holder(make_app, tiny_llama_dir, small_splits, tmp_path, settle,
-                                                             message_log):
+async def test_the_app_refuses_a_locked_run_naming_the_holder(
+    make_app, tiny_llama_dir, small_splits, tmp_path, settle, message_log
+):
     from tweetsmith.engine.dir_lock import holding
     from tweetsmith.tui.screens.training import TrainingScreen
 
@@ -24,8 +25,14 @@ async def test_the_app_refuses_a_locked_run_naming_the_holder(make_app, tiny_lla
             await pilot.press("ctrl+t")
             screen = app.screen
             assert isinstance(screen, TrainingScreen)
-            fields = {"model": str(tiny_llama_dir), "out": str(run), "max_steps": "2", "batch_size": "2",
-                      "block_size": "32", "lora_r": "4"}
+            fields = {
+                "model": str(tiny_llama_dir),
+                "out": str(run),
+                "max_steps": "2",
+                "batch_size": "2",
+                "block_size": "32",
+                "lora_r": "4",
+            }
             for name, value in fields.items():
                 screen.query_one(f"#f-{name}", Input).value = value
             screen.query_one("#start", Button).active_effect_duration = 0

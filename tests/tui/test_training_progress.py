@@ -13,9 +13,20 @@ from tweetsmith.engine.train_events import StepHeartbeat, StepLogged, TrainingSt
 from tweetsmith.tui import messages as msg
 
 STARTED = TrainingStarted(
-    total_steps=138, epochs=1.0, train_tokens=35_000, block_size=256, batch_size=8, grad_accum=1,
-    memory_estimate_bytes=2 * 2**30, device="cpu", dtype="float32", method="lora", trainable_parameters=1_800_000,
-    total_parameters=135_000_000, resumed_from_step=0, model_description="tiny-llama",
+    total_steps=138,
+    epochs=1.0,
+    train_tokens=35_000,
+    block_size=256,
+    batch_size=8,
+    grad_accum=1,
+    memory_estimate_bytes=2 * 2**30,
+    device="cpu",
+    dtype="float32",
+    method="lora",
+    trainable_parameters=1_800_000,
+    total_parameters=135_000_000,
+    resumed_from_step=0,
+    model_description="tiny-llama",
 )
 
 
@@ -43,7 +54,9 @@ async def test_stage_and_heartbeat_lines_and_fractional_progress(make_app, settl
         assert screen.activity_text == "encoding train 1200 records"
 
         app.relay_training_event(STARTED)
-        app.relay_training_event(StepHeartbeat(step=12, total_steps=138, fraction=0.63, micro_batch=1, grad_accum=1, eta_s=1440.0))
+        app.relay_training_event(
+            StepHeartbeat(step=12, total_steps=138, fraction=0.63, micro_batch=1, grad_accum=1, eta_s=1440.0)
+        )
         await settle(pilot)
         assert screen.activity_text == "step 13/138 · micro-batch 1/1 · 63% · ETA 24m00s"
         assert bar.total == 138 and bar.progress == pytest.approx(12.63)
@@ -54,12 +67,17 @@ async def test_stage_and_heartbeat_lines_and_fractional_progress(make_app, settl
         assert screen.activity_text == "evaluating valid 120/180 windows"
         assert bar.progress == pytest.approx(12.63)  # a stage between steps leaves the step count alone
 
-        app.relay_training_event(StepHeartbeat(step=0, total_steps=138, fraction=0.05, micro_batch=2, grad_accum=4, eta_s=None))
+        app.relay_training_event(
+            StepHeartbeat(step=0, total_steps=138, fraction=0.05, micro_batch=2, grad_accum=4, eta_s=None)
+        )
         await settle(pilot)
         assert screen.activity_text == "step 1/138 · micro-batch 2/4 · 5% · ETA –"
 
-        app.relay_training_event(StepLogged(step=13, total_steps=138, epoch=0.09, loss=3.25, lr=3e-4, tokens_per_s=150.0,
-                                            eta_s=1400.0, mfu=None))
+        app.relay_training_event(
+            StepLogged(
+                step=13, total_steps=138, epoch=0.09, loss=3.25, lr=3e-4, tokens_per_s=150.0, eta_s=1400.0, mfu=None
+            )
+        )
         await settle(pilot)
         assert bar.progress == 13 and screen.activity_text == "step 13/138 done · ETA 23m20s"
         assert "loss 3.250" in str(screen.query_one("#train-stats").content)
@@ -77,12 +95,17 @@ async def test_superseded_progress_is_merged(make_app, settle):
         await pilot.press("ctrl+t")
         app.relay_training_event(STARTED)
         await settle(pilot)
-        posted = [StepHeartbeat(step=5, total_steps=138, fraction=i / 200, micro_batch=1, grad_accum=1, eta_s=600.0)
-                  for i in range(200)]
+        posted = [
+            StepHeartbeat(step=5, total_steps=138, fraction=i / 200, micro_batch=1, grad_accum=1, eta_s=600.0)
+            for i in range(200)
+        ]
         for event in posted:  # no await in between: all 200 are queued before the app handles any
             app.relay_training_event(event)
-        app.relay_training_event(StepLogged(step=6, total_steps=138, epoch=0.04, loss=3.0, lr=3e-4, tokens_per_s=150.0,
-                                            eta_s=590.0, mfu=None))
+        app.relay_training_event(
+            StepLogged(
+                step=6, total_steps=138, epoch=0.04, loss=3.0, lr=3e-4, tokens_per_s=150.0, eta_s=590.0, mfu=None
+            )
+        )
         await settle(pilot)
         handled = _handled(seen, msg.TrainingProgressed)
         assert [m.event for m in handled] == [posted[-1]]

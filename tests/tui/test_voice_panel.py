@@ -22,22 +22,35 @@ async def test_panel_figures_equal_the_engine(make_app, settle, submit, small_sp
         entries = [e for e in app.main.chat.session.entries if e.text.strip()]
         assert len(entries) == 6 and {e.author for e in entries} == {"sama"}
         judge = voice_judge(small_splits)
-        expected = judge.measure([e.author for e in entries], [e.text for e in entries], seed=VOICE_SEED,
-                                 per_author_test={"sama"})
+        expected = judge.measure(
+            [e.author for e in entries], [e.text for e in entries], seed=VOICE_SEED, per_author_test={"sama"}
+        )
         assert panel.result.figures == expected and panel.result.fit == judge.classifier.fit
         assert expected.per_author["sama"].authenticity is not None  # six samples, enough test tweets: measured
         text = panel.query_one("#voice-values").content.plain
         mine = expected.per_author["sama"]
-        assert _row(text, "voice").split() == ["voice", f"{expected.attribution.value:.2f}", f"{mine.attribution.value:.2f}"]
+        assert _row(text, "voice").split() == [
+            "voice",
+            f"{expected.attribution.value:.2f}",
+            f"{mine.attribution.value:.2f}",
+        ]
         fit = judge.classifier.fit
-        assert _row(text, "real").split() == ["real", f"{fit.test_accuracy.value:.2f}", f"{fit.test_recall['sama']:.2f}"]
-        assert _row(text, "tell-apart").split() == ["tell-apart", f"{expected.authenticity.value:.2f}",
-                                                     f"{mine.authenticity.value:.2f}"]
+        assert _row(text, "real").split() == [
+            "real",
+            f"{fit.test_accuracy.value:.2f}",
+            f"{fit.test_recall['sama']:.2f}",
+        ]
+        assert _row(text, "tell-apart").split() == [
+            "tell-apart",
+            f"{expected.authenticity.value:.2f}",
+            f"{mine.authenticity.value:.2f}",
+        ]
         assert f"chance {fit.chance:.2f}" in text
 
 
-async def test_one_author_panel_says_why_there_is_no_attribution(make_app, settle, submit, tmp_path, tweets_factory,
-                                                                 message_log):
+async def test_one_author_panel_says_why_there_is_no_attribution(
+    make_app, settle, submit, tmp_path, tweets_factory, message_log
+):
     lines = [f"\\solo- {line.split('- ', 1)[1]}" for line in tweets_factory(120, seed=8)]
     data = tmp_path / "solo"
     data.mkdir()

@@ -43,8 +43,14 @@ def assignment_config(request: AssignmentRequest, model_spec: str, sampling: Sam
 
     train = dataclasses.replace(TrainConfig(model=model_spec, **ASSIGNMENT_TRAINING), **dict(request.train))
     prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
-    return AssignmentConfig(out=out, prepare=prepare, train=train, samples=request.samples,
-                            sampling=dataclasses.replace(sampling, seed=0), ablation_steps=request.ablation_steps)
+    return AssignmentConfig(
+        out=out,
+        prepare=prepare,
+        train=train,
+        samples=request.samples,
+        sampling=dataclasses.replace(sampling, seed=0),
+        ablation_steps=request.ablation_steps,
+    )
 
 
 def default_out(request: AssignmentRequest) -> str:
@@ -62,8 +68,10 @@ def confined_request(request: AssignmentRequest, root: Root) -> AssignmentReques
         return request
     sources = tuple(str(root.path(source, "/assignment")) for source in request.sources)
     out = str(root.path(request.out or default_out(request), "/assignment out="))
-    train = tuple((name, root.model_spec(str(value), "/assignment model=") if name == "model" else value)
-                  for name, value in request.train)
+    train = tuple(
+        (name, root.model_spec(str(value), "/assignment model=") if name == "model" else value)
+        for name, value in request.train
+    )
     return dataclasses.replace(request, sources=sources, out=out, train=train)
 
 
@@ -82,9 +90,14 @@ class AssignmentScreen(Screen):
 
     def compose(self) -> ComposeResult:
         sources = " ".join([*self.request.sources, *([self.request.builtin] if self.request.builtin else [])])
-        yield Static(Content.assemble(("Assignment: ", "bold"), (sources, "bold $accent"),
-                                      (f" · {self.request.samples} samples per model and sweep point", "dim")),
-                     id="assignment-title")
+        yield Static(
+            Content.assemble(
+                ("Assignment: ", "bold"),
+                (sources, "bold $accent"),
+                (f" · {self.request.samples} samples per model and sweep point", "dim"),
+            ),
+            id="assignment-title",
+        )
         yield ProgressBar(id="assignment-progress", show_eta=False)
         yield Static(id="assignment-status", markup=False)
         yield Static(id="assignment-stages", markup=False)
@@ -101,10 +114,16 @@ class AssignmentScreen(Screen):
         from tweetsmith.engine.experiments import Cancelled
 
         try:
-            result = run_assignment(config, on_progress=lambda e: self.post_message(msg.AssignmentProgressed(e)),
-                                    cancel=self._cancel, on_notice=self.notice_from_thread)
+            result = run_assignment(
+                config,
+                on_progress=lambda e: self.post_message(msg.AssignmentProgressed(e)),
+                cancel=self._cancel,
+                on_notice=self.notice_from_thread,
+            )
         except (Cancelled, TrainingStopped) as err:
-            self.post_message(msg.AssignmentFailed(f"stopped ({err}); /assignment with the same source resumes", stopped=True))
+            self.post_message(
+                msg.AssignmentFailed(f"stopped ({err}); /assignment with the same source resumes", stopped=True)
+            )
             return
         except Exception as err:  # noqa: BLE001 - shown on the screen, never a crash
             self.post_message(msg.AssignmentFailed(error_text(err)))
@@ -121,9 +140,13 @@ class AssignmentScreen(Screen):
             if self._stage is not None:
                 self._stages.append(self._stage)
             self._stage = event.stage
-            self.query_one("#assignment-stages", Static).update("done: " + ", ".join(self._stages) if self._stages else "")
+            self.query_one("#assignment-stages", Static).update(
+                "done: " + ", ".join(self._stages) if self._stages else ""
+            )
         self.query_one("#assignment-progress", ProgressBar).update(total=event.total or None, progress=event.done)
-        self.query_one("#assignment-status", Static).update(f"[{event.number}/{event.stages}] {event.stage} · {event.summary()}")
+        self.query_one("#assignment-status", Static).update(
+            f"[{event.number}/{event.stages}] {event.stage} · {event.summary()}"
+        )
 
     def on_assignment_finished(self, message: msg.AssignmentFinished) -> None:
         from tweetsmith.engine.assignment_progress import stage_table

@@ -29,8 +29,12 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._keys(), id="help-keys")
             yield Static(Content(FOCUS_RULE), id="help-focus")
             yield Static(self._commands(), id="help-commands")
-            yield Static(Content("Input: paulg · @paulg · paulg: text to continue · Up/Down recall earlier lines · Tab completes names"),
-                         id="help-input")
+            yield Static(
+                Content(
+                    "Input: paulg · @paulg · paulg: text to continue · Up/Down recall earlier lines · Tab completes names"
+                ),
+                id="help-input",
+            )
             yield Static(Content.assemble(("Esc, F1 or q closes this help.", "dim")))
 
     def _keys(self) -> Content:

@@ -28,17 +28,27 @@ from textual.widgets import Footer, Input, Static
 from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 
 from .. import messages as msg
-from ..commands import (PARAM_KEYS, AssignmentRequest, Command, CommandError, Prompt, ScoreRequest, SweepRequest, parse_input,
-                        spec_for, stepped)
+from ..commands import (
+    PARAM_KEYS,
+    AssignmentRequest,
+    Command,
+    CommandError,
+    Prompt,
+    ScoreRequest,
+    SweepRequest,
+    parse_input,
+    spec_for,
+    stepped,
+)
 from ..root import PathRefused
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
-from ..widgets.voice_panel import VoicePanel
 from ..widgets.header import ModelHeader
 from ..widgets.insight_cards import SurprisalLegend
 from ..widgets.perplexity_panel import PerplexityPanel
 from ..widgets.prompt_input import AuthorAutoComplete, PromptInput
 from ..widgets.sampling_panel import SamplingPanel
+from ..widgets.voice_panel import VoicePanel
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
@@ -95,7 +105,9 @@ class MainScreen(Screen):
                 yield SurprisalLegend(id="surprisal-legend", classes="panel")
                 yield SamplingPanel(id="sampling", classes="panel")
         yield Static(id="input-error", markup=False)
-        prompt = PromptInput(placeholder="paulg: The best startups   (Tab completes usernames · /help for commands)", id="prompt")
+        prompt = PromptInput(
+            placeholder="paulg: The best startups   (Tab completes usernames · /help for commands)", id="prompt"
+        )
         yield prompt
         yield AuthorAutoComplete(prompt, id="autocomplete")
         yield Footer()
@@ -223,7 +235,9 @@ class MainScreen(Screen):
         authors = message.authors
         self.query_one(AuthorAutoComplete).authors = authors
         if authors:
-            self.prompt.placeholder = f"{authors[0]}: text to continue (optional)   · Tab completes usernames · /help for commands"
+            self.prompt.placeholder = (
+                f"{authors[0]}: text to continue (optional)   · Tab completes usernames · /help for commands"
+            )
         self.update_diversity()
 
     def on_perplexity_requested(self, message: msg.PerplexityRequested) -> None:

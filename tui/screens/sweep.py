@@ -56,9 +56,14 @@ class SweepScreen(Screen):
         self._cancel = workspace.track(threading.Event())  # leaving the app cancels the sweep too
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(("Sweep: ", "bold"), (self.request.field, "bold $accent"),
-                                      (f" · {self.request.samples} samples per value · other settings: {self.sampling.short()}", "dim")),
-                     id="sweep-title")
+        yield Static(
+            Content.assemble(
+                ("Sweep: ", "bold"),
+                (self.request.field, "bold $accent"),
+                (f" · {self.request.samples} samples per value · other settings: {self.sampling.short()}", "dim"),
+            ),
+            id="sweep-title",
+        )
         yield ProgressBar(id="sweep-progress", show_eta=False)
         yield Static(id="sweep-status", markup=False)
         yield PlotextPlot(id="sweep-plot")
@@ -71,16 +76,26 @@ class SweepScreen(Screen):
         self.run_sweep(ws.run_dir, dict(ws.models), ws.side, ws.data_dir)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
-    def run_sweep(self, run_dir: Path | None, models: dict[str, LoadedModel], side: Side, data_dir: Path | None) -> None:
+    def run_sweep(
+        self, run_dir: Path | None, models: dict[str, LoadedModel], side: Side, data_dir: Path | None
+    ) -> None:
         from tweetsmith.engine.experiments import sweep_open
 
         try:
             result = sweep_open(
-                run_dir=run_dir, models=models, side=side, data_dir=data_dir, param=self.request.field,
-                values=list(self.request.values) if self.request.values else None, n=self.request.samples,
-                config=self.sampling, cancel=self._cancel, precision=self.workspace.precision,
+                run_dir=run_dir,
+                models=models,
+                side=side,
+                data_dir=data_dir,
+                param=self.request.field,
+                values=list(self.request.values) if self.request.values else None,
+                n=self.request.samples,
+                config=self.sampling,
+                cancel=self._cancel,
+                precision=self.workspace.precision,
                 on_progress=lambda event: self.post_message(
-                    msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage)),
+                    msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage)
+                ),
             )
         except Exception as err:  # noqa: BLE001
             self.post_message(msg.SweepFailed(error_text(err)))
@@ -130,8 +145,11 @@ class SweepScreen(Screen):
                 cells = "".join(f"{metric(p, key):>8.3f}" if metric(p, key) is not None else f"{'–':>8}" for p in curve)
                 table += ["\n", (f"{side} {name}"[:16].ljust(16), "dim"), cells]
         if band is not None:
-            shown = ", ".join(f"{name} {band.bounds[key][0]:.3f}-{band.bounds[key][1]:.3f}"
-                              for key, name in (*METRICS, ("overlap", "overlap")) if key in band.bounds)
+            shown = ", ".join(
+                f"{name} {band.bounds[key][0]:.3f}-{band.bounds[key][1]:.3f}"
+                for key, name in (*METRICS, ("overlap", "overlap"))
+                if key in band.bounds
+            )
             table += ["\n", (f"human band ({band.n} test tweets, grey lines): {shown}", "dim")]
         self.query_one("#sweep-table", Static).update(Content.assemble(*table))
 

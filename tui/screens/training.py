@@ -27,22 +27,37 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, Switch
 
 from tweetsmith.data.split import SplitDir
+from tweetsmith.engine.paths import short_path
 
 from .. import messages as msg
-from tweetsmith.engine.paths import short_path
 from ..widgets.loss_plot import LossPlot
 from ..widgets.training_samples import TrainingSamplesView
 
 if TYPE_CHECKING:
-    from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.train_events import StepHeartbeat
 
     from ..workspace import Workspace
 
 # The fields the form shows, in order; the rest keep TrainConfig's defaults.
-FORM_FIELDS = ("data", "model", "out", "lora", "lora_r", "lora_alpha", "lr", "epochs", "max_steps",
-               "batch_size", "block_size", "eval_every", "early_stopping", "report_to", "resume")
+FORM_FIELDS = (
+    "data",
+    "model",
+    "out",
+    "lora",
+    "lora_r",
+    "lora_alpha",
+    "lr",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "block_size",
+    "eval_every",
+    "early_stopping",
+    "report_to",
+    "resume",
+)
 LABELS = {
     "data": "Data (directory with train/valid/test.txt, or a file to prepare)",
     "lora": "LoRA (off: full fine-tune)",
@@ -123,7 +138,9 @@ class TrainingScreen(Screen):
                 yield Switch(value=bool(default), id=f"f-{name}")
             else:
                 input_type = "integer" if kind is int else "number" if kind is float else "text"
-                yield Input(value="" if default is None else str(default), type=input_type, id=f"f-{name}", compact=True)
+                yield Input(
+                    value="" if default is None else str(default), type=input_type, id=f"f-{name}", compact=True
+                )
 
     def on_mount(self) -> None:
         self._title("")
@@ -166,21 +183,30 @@ class TrainingScreen(Screen):
         config = config_from_strings(_train_config_cls(), texts)
         root = self.workspace.root
         if root.confined:  # a served app: the paths must stay inside its root (and become absolute)
-            config = dataclasses.replace(config, data=str(root.path(config.data, "data")),
-                                         out=str(root.path(config.out, "out")),
-                                         model=root.model_spec(config.model, "model"))
+            config = dataclasses.replace(
+                config,
+                data=str(root.path(config.data, "data")),
+                out=str(root.path(config.out, "out")),
+                model=root.model_spec(config.model, "model"),
+            )
         try:  # "~nosuser" (RuntimeError), a NUL (ValueError), a name too long (OSError): all the user's to fix
             data = Path(config.data).expanduser()
             exists, is_dir = data.exists(), data.is_dir()
             has_train = is_dir and SplitDir(data).train.is_file()
         except (OSError, RuntimeError, ValueError) as err:
-            raise ValueError(f"data: {_one_line(config.data)!r} is not a usable path ({_one_line(str(err))}); "
-                             "give a directory from `tweetsmith prepare` or a file to prepare") from None
+            raise ValueError(
+                f"data: {_one_line(config.data)!r} is not a usable path ({_one_line(str(err))}); "
+                "give a directory from `tweetsmith prepare` or a file to prepare"
+            ) from None
         shown = _one_line(str(data))
         if not exists:
-            raise ValueError(f"data: {shown} does not exist; give a directory from `tweetsmith prepare` or a file to prepare")
+            raise ValueError(
+                f"data: {shown} does not exist; give a directory from `tweetsmith prepare` or a file to prepare"
+            )
         if is_dir and not has_train:
-            raise ValueError(f"data: {shown} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {shown}`)")
+            raise ValueError(
+                f"data: {shown} has no train.txt; prepare it first (`tweetsmith prepare FILE --out {shown}`)"
+            )
         return config
 
     def _field_text(self, name: str) -> str:
@@ -221,7 +247,9 @@ class TrainingScreen(Screen):
     def action_stop(self) -> None:
         if self.workspace.training_running:
             self.post_message(msg.TrainingStopRequested())
-            self.query_one("#train-stats", Static).update(Content("stopping at the next micro-batch (a checkpoint is kept)…"))
+            self.query_one("#train-stats", Static).update(
+                Content("stopping at the next micro-batch (a checkpoint is kept)…")
+            )
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -279,7 +307,9 @@ class TrainingScreen(Screen):
         if isinstance(event, StepHeartbeat):
             fraction = min(max(event.fraction, 0.0), 1.0)
             total = max(event.total_steps, 1)
-            self.query_one("#train-progress", ProgressBar).update(total=total, progress=min(event.step + fraction, total))
+            self.query_one("#train-progress", ProgressBar).update(
+                total=total, progress=min(event.step + fraction, total)
+            )
             self._activity(heartbeat_line(event))
         else:
             self._activity(stage_line(event))
@@ -295,27 +325,33 @@ class TrainingScreen(Screen):
             self._started = event
             progress.update(total=max(event.total_steps, 1), progress=event.resumed_from_step)
             self._title(f"running · {event.model_description} · {event.device} {event.dtype}")
-            stats.update(Content(
-                f"{event.method} · {event.trainable_parameters / 1e6:.2f}M of {event.total_parameters / 1e6:.0f}M params trained · "
-                f"{event.total_steps} steps · {event.train_tokens} tokens/epoch · block {event.block_size} · batch {event.batch_size}"
-            ))
+            stats.update(
+                Content(
+                    f"{event.method} · {event.trainable_parameters / 1e6:.2f}M of {event.total_parameters / 1e6:.0f}M params trained · "
+                    f"{event.total_steps} steps · {event.train_tokens} tokens/epoch · block {event.block_size} · batch {event.batch_size}"
+                )
+            )
             if event.notice:
                 self.notify(event.notice, severity="warning")
         elif isinstance(event, ev.StepLogged):
             progress.update(total=max(event.total_steps, 1), progress=event.step)
             self.query_one(LossPlot).add_loss(event.step, event.loss)
             self._activity(f"step {event.step}/{event.total_steps} done · ETA {_duration(event.eta_s)}")
-            stats.update(Content(
-                f"step {event.step}/{event.total_steps} · epoch {event.epoch:.2f} · loss {event.loss:.3f} · lr {event.lr:.2e} · "
-                f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
-                + (f" · MFU {100 * event.mfu:.0f}%" if event.mfu else "")
-            ))
+            stats.update(
+                Content(
+                    f"step {event.step}/{event.total_steps} · epoch {event.epoch:.2f} · loss {event.loss:.3f} · lr {event.lr:.2e} · "
+                    f"{event.tokens_per_s:.0f} tokens/s · ETA {_duration(event.eta_s)}"
+                    + (f" · MFU {100 * event.mfu:.0f}%" if event.mfu else "")
+                )
+            )
         elif isinstance(event, SamplesGenerated):  # fixed prompts and seeds
             self.query_one(TrainingSamplesView).show(event)
         elif isinstance(event, ev.Evaluated):
             self.query_one(LossPlot).add_perplexity(event.step, event.valid_perplexity)
         elif isinstance(event, ev.CheckpointSaved):
-            self.query_one("#train-result", Static).update(f"checkpoint at step {event.step}{' (best so far)' if event.best else ''}")
+            self.query_one("#train-result", Static).update(
+                f"checkpoint at step {event.step}{' (best so far)' if event.best else ''}"
+            )
 
     def on_training_ended(self, message: msg.TrainingEnded) -> None:
         finished = message.finished
@@ -353,8 +389,10 @@ def heartbeat_line(event: StepHeartbeat) -> str:
     """``step 13/138 · micro-batch 1/1 · 63% · ETA 24m00s``: the running step (``event.step`` are done)."""
     running = min(event.step + 1, event.total_steps)
     percent = int(100 * min(max(event.fraction, 0.0), 1.0) + 1e-9)  # floor: 100% only when done
-    return (f"step {running}/{event.total_steps} · micro-batch {event.micro_batch}/{event.grad_accum} · "
-            f"{percent}% · ETA {_duration(event.eta_s)}")
+    return (
+        f"step {running}/{event.total_steps} · micro-batch {event.micro_batch}/{event.grad_accum} · "
+        f"{percent}% · ETA {_duration(event.eta_s)}"
+    )
 
 
 def _fresh_run_dir(data_dir: Path | None) -> str:

@@ -54,7 +54,6 @@ def target_card(chat: Widget) -> MessageCard | None:
     return finished[-1] if finished else None
 
 
-
 class CardKeys(Widget):
     """The card keys, a base of ``ChatLog``: they act while the chat log or one of its cards has focus,
     which is when the input line does not (Esc leaves it), as the sampling keys do."""

@@ -7,7 +7,8 @@ Surprisal bins, in bits (-log2 p): under 2 (the model expected it), 2-5, 5-10, 1
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tweetsmith.engine.sides import Side
@@ -31,8 +32,9 @@ def surprisal_style(bits: float) -> str:
     return SURPRISAL_BINS[-1][1]
 
 
-def styled_runs(body: str, prompt_len: int, *, copied: tuple[int, int] | None = None,
-                tokens: Sequence[TokenScore] = ()) -> list[tuple[str, str]]:
+def styled_runs(
+    body: str, prompt_len: int, *, copied: tuple[int, int] | None = None, tokens: Sequence[TokenScore] = ()
+) -> list[tuple[str, str]]:
     """``body`` (the prompt text + the sample) as (text, style) runs: the prompt in muted italics, each
     scored token (``engine.surprisal.TokenScore``: start, end, bits) in its bin's colour, the copied span
     (character range) underlined and reversed."""

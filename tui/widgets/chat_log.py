@@ -166,8 +166,14 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
 
     # --- streams ------------------------------------------------------------------------------------
 
-    def stream(self, prompt: Prompt, sides: list[str], config: SamplingConfig, models: dict[str, LoadedModel],
-               jobs: list[Job] | None = None) -> None:
+    def stream(
+        self,
+        prompt: Prompt,
+        sides: list[str],
+        config: SamplingConfig,
+        models: dict[str, LoadedModel],
+        jobs: list[Job] | None = None,
+    ) -> None:
         """Generate ``config.num_samples`` samples (pairs, with two sides) with seeds ``config.seed + i``,
         replacing a request still streaming (or waiting)."""
         self.stop()
@@ -222,8 +228,15 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         return f"card-{self._counter}"
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, prompt: Prompt, jobs: list[Job], config: SamplingConfig, models: dict[str, LoadedModel],
-                  cancel: threading.Event, num_threads: int | None) -> None:
+    def _generate(
+        self,
+        prompt: Prompt,
+        jobs: list[Job],
+        config: SamplingConfig,
+        models: dict[str, LoadedModel],
+        cancel: threading.Event,
+        num_threads: int | None,
+    ) -> None:
         """Stream each job's sample, posting the text every ~50 ms; a failure keeps what came.
 
         ``num_threads``: torch threads of each sample's generation thread alone (1 while training runs,
@@ -235,14 +248,17 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         for job in jobs:
             if cancel.is_set() or worker.is_cancelled:
                 break
-            self.post_message(msg.SampleStarted(job.card_id, prompt.author, prompt.text, job.side, job.column, job.pair_id))
+            self.post_message(
+                msg.SampleStarted(job.card_id, prompt.author, prompt.text, job.side, job.column, job.pair_id)
+            )
             received: list[str] = []
             pending: list[str] = []
             last = time.perf_counter()
             job_config = config.with_changes(seed=config.seed + job.index, num_samples=1)
             try:
-                stream = stream_sample(models[job.side], prompt.author, prompt.text, job_config, cancel=cancel,
-                                       num_threads=num_threads)
+                stream = stream_sample(
+                    models[job.side], prompt.author, prompt.text, job_config, cancel=cancel, num_threads=num_threads
+                )
                 for piece in stream:
                     received.append(piece)
                     pending.append(piece)
@@ -256,8 +272,17 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
             except Exception as err:  # noqa: BLE001 - the card keeps the text that came and says why
                 if pending:
                     self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
-                self.post_message(msg.SampleFailed(job.card_id, error_text(err), "".join(received),
-                                                   prompt.author, prompt.text, job.side, job_config))
+                self.post_message(
+                    msg.SampleFailed(
+                        job.card_id,
+                        error_text(err),
+                        "".join(received),
+                        prompt.author,
+                        prompt.text,
+                        job.side,
+                        job_config,
+                    )
+                )
                 break
         self.post_message(msg.GenerationEnded(stopped=cancel.is_set(), cancel=cancel))
 
@@ -270,8 +295,13 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
             if message.pair_id is None:
                 return
             await waited.remove()  # an /ab pair's cards stand side by side: the pair is built below
-        card = MessageCard(message.author, message.prompt_text, message.side, id=message.card_id,
-                           show_side=message.pair_id is not None or self.workspace.has_tuned)
+        card = MessageCard(
+            message.author,
+            message.prompt_text,
+            message.side,
+            id=message.card_id,
+            show_side=message.pair_id is not None or self.workspace.has_tuned,
+        )
         self.cards[message.card_id] = card
         if message.pair_id is None:
             await self.add(card)
@@ -305,10 +335,19 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         if card is not None:
             card.fail(message.error)
         if message.partial:
-            self._save(ChatEntry(author=message.author, prompt_text=clean_sample_text(message.prompt_text),
-                                 text=clean_sample_text(message.partial),
-                                 side=message.side, params=message.config.to_dict(), seed=message.config.seed,
-                                 stopped=True, error=message.error, created=time.strftime("%Y-%m-%dT%H:%M:%S")))
+            self._save(
+                ChatEntry(
+                    author=message.author,
+                    prompt_text=clean_sample_text(message.prompt_text),
+                    text=clean_sample_text(message.partial),
+                    side=message.side,
+                    params=message.config.to_dict(),
+                    seed=message.config.seed,
+                    stopped=True,
+                    error=message.error,
+                    created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                )
+            )
 
     def on_generation_ended(self, message: msg.GenerationEnded) -> None:
         if message.cancel is self.cancel:  # not a request that a newer one replaced
@@ -349,8 +388,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
             if pending and self.workspace.data_dir:
                 return "still checking the last sample against the training tweets…"
             return "no sample checked against the training tweets yet (that needs a data directory)"
-        card = next((c for c in reversed(checked) if c.match.copied), None) or \
-            next((c for c in reversed(checked) if c.match.record is not None), None)
+        card = next((c for c in reversed(checked) if c.match.copied), None) or next(
+            (c for c in reversed(checked) if c.match.record is not None), None
+        )
         if card is None:
             return "no sample of this chat shares a word with any training tweet"
         self.call_later(self.add, SourceCard(card.author, card.match))

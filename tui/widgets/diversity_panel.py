@@ -10,8 +10,9 @@ the handlers assign them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -108,8 +109,9 @@ class DiversityPanel(Widget):
         self._diversity(list(texts), author, list(author_texts), test, reference)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diversity")
-    def _diversity(self, texts: list[str], author: str, author_texts: list[str], test: Path | None,
-                   reference: Reference | None) -> None:
+    def _diversity(
+        self, texts: list[str], author: str, author_texts: list[str], test: Path | None, reference: Reference | None
+    ) -> None:
         try:
             from tweetsmith.data.records import read_split_lines
             from tweetsmith.engine.diversity import diversity, reference_from_lines
@@ -143,7 +145,9 @@ class DiversityPanel(Widget):
         self.notify(message.error, title="Diversity not computed", severity="warning")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="intervals")
-    def _intervals(self, texts: list[str], test: Path | None, reference: Reference | None, band: HumanBand | None) -> None:
+    def _intervals(
+        self, texts: list[str], test: Path | None, reference: Reference | None, band: HumanBand | None
+    ) -> None:
         from tweetsmith.engine.bootstrap import intervals
 
         n = len(texts)
@@ -173,7 +177,7 @@ class DiversityPanel(Widget):
             return
         body = self.query_one("#div-values", Static)
         if self.overall is None:
-            body.update(Content("no samples yet", ).stylize("dim"))
+            body.update(Content("no samples yet").stylize("dim"))
             return
         a, b = self.overall, self.per_author
         who = f"@{self.author}"[:6] if self.author else "author"
@@ -195,8 +199,14 @@ class DiversityPanel(Widget):
         for name, x, y, key in rows:
             said = _verdict(getattr(a, key), self.band, key) if key else ""
             spread = _half_width(bounds.get(key)) if key else ""
-            parts += ["\n", (f"{name:<8}", "dim"), (f"{x:>5}", "bold"), (f"{spread:>4}", "dim"), (f"{y:>7}", ""),
-                      (f"{said:>7}", VERDICT_STYLE.get(said, "dim"))]
+            parts += [
+                "\n",
+                (f"{name:<8}", "dim"),
+                (f"{x:>5}", "bold"),
+                (f"{spread:>4}", "dim"),
+                (f"{y:>7}", ""),
+                (f"{said:>7}", VERDICT_STYLE.get(said, "dim")),
+            ]
         notes = []
         if bounds:
             notes.append("± 95%")
@@ -219,7 +229,7 @@ VERDICT_STYLE = {"within": "$success", "above": "$warning", "below": "$warning"}
 
 
 def _verdict(value: float | None, band: HumanBand | None, key: str) -> str:
-    """"within", "above" or "below" the human band; blank until the band for this many samples is computed."""
+    """ "within", "above" or "below" the human band; blank until the band for this many samples is computed."""
     if band is None:
         return ""
     bounds = band.bounds.get(key)

@@ -47,7 +47,9 @@ class ModelHeader(Widget):
     def show_model(self, info: ModelInfo, side: Side, run_dir: Path | None) -> None:
         """The model the chat uses now: ``side`` of the run ``run_dir`` (if any)."""
         self.model_name = info.name
-        self.adapter = f"LoRA ({short_path(run_dir if run_dir is not None else Path(info.adapter))})" if info.adapter else ""
+        self.adapter = (
+            f"LoRA ({short_path(run_dir if run_dir is not None else Path(info.adapter))})" if info.adapter else ""
+        )
         self.device, self.dtype = info.device, info.dtype
         self.side = side
         if info.notice:

@@ -22,8 +22,16 @@ if TYPE_CHECKING:
 class ScoreCard(Static):
     """A text scored under each loaded model: its tokens coloured by surprisal, the means, the biggest changes."""
 
-    def __init__(self, author: str, text: str, scores: dict[str, TextScore], disagreements: list[Disagreement],
-                 missing: list[str], *, id: str | None = None):
+    def __init__(
+        self,
+        author: str,
+        text: str,
+        scores: dict[str, TextScore],
+        disagreements: list[Disagreement],
+        missing: list[str],
+        *,
+        id: str | None = None,
+    ):
         super().__init__(id=id, classes="card score-card", markup=False)
         self.author, self.text, self.scores = author, text, scores
         self.disagreements, self.missing = disagreements, missing
@@ -31,10 +39,18 @@ class ScoreCard(Static):
 
     def _content(self) -> Content:
         handle = f"@{self.author}" if self.author else "(no author)"
-        parts: list = [("score ", "bold $accent"), (handle, "bold $accent"), ("  (log-probability per token, nats)", "dim")]
+        parts: list = [
+            ("score ", "bold $accent"),
+            (handle, "bold $accent"),
+            ("  (log-probability per token, nats)", "dim"),
+        ]
         for side, score in self.scores.items():
             mean = score.mean_logprob
-            summary = "n/a" if mean is None else f"mean {mean:.2f} · perplexity {score.perplexity:.1f} · {len(score.scored)} tokens"
+            summary = (
+                "n/a"
+                if mean is None
+                else f"mean {mean:.2f} · perplexity {score.perplexity:.1f} · {len(score.scored)} tokens"
+            )
             parts += ["\n", (f"{side:<6}", "bold"), (summary, "dim"), "\n"]
             parts += styled_runs(self.text, 0, tokens=score.tokens)
             end = next((t for t in score.tokens if t.end_of_text), None)
@@ -59,10 +75,17 @@ class SourceCard(Static):
         super().__init__(id=id, classes="card source-card", markup=False)
         self.match = match
         verdict = "copied" if match.copied else "not copied"
-        parts: list = [("source ", "bold $accent"), (f"of @{author}'s sample" if author else "of the sample", "bold $accent"),
-                       (f"  ({verdict}: {match.words} of its {match.sample_words} words in one training tweet)", "dim"),
-                       "\n", ("span: ", "dim"), (match.span, "underline"),
-                       "\n", (f"training record {match.record}: ", "dim"), match.record_text or ""]
+        parts: list = [
+            ("source ", "bold $accent"),
+            (f"of @{author}'s sample" if author else "of the sample", "bold $accent"),
+            (f"  ({verdict}: {match.words} of its {match.sample_words} words in one training tweet)", "dim"),
+            "\n",
+            ("span: ", "dim"),
+            (match.span, "underline"),
+            "\n",
+            (f"training record {match.record}: ", "dim"),
+            match.record_text or "",
+        ]
         self.update(Content.assemble(*parts))
 
     @property

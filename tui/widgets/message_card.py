@@ -28,8 +28,9 @@ class MessageCard(Vertical, can_focus=True):
     """One sample. ``append`` adds streamed text; ``finish`` adds the footer from the finished entry.
     Focusable (click, or Tab from the chat), so the card keys (c, r, m) can act on this card."""
 
-    def __init__(self, author: str, prompt_text: str = "", side: Side = "base", *, id: str | None = None,
-                 show_side: bool = False):
+    def __init__(
+        self, author: str, prompt_text: str = "", side: Side = "base", *, id: str | None = None, show_side: bool = False
+    ):
         super().__init__(id=id, classes=f"card side-{side}")
         self.author = author
         self.prompt_text = clean_sample_text(prompt_text)  # typed text: shown as the entry saves it
@@ -48,7 +49,7 @@ class MessageCard(Vertical, can_focus=True):
         self._render_body()
 
     @classmethod
-    def from_entry(cls, entry: ChatEntry, *, id: str | None = None, show_side: bool = False) -> "MessageCard":
+    def from_entry(cls, entry: ChatEntry, *, id: str | None = None, show_side: bool = False) -> MessageCard:
         card = cls(entry.author, entry.prompt_text, entry.side, id=id, show_side=show_side)
         card.text = entry.text
         card.finish(entry)

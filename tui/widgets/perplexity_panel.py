@@ -71,7 +71,9 @@ class PerplexityPanel(Widget):
             return
         body = self.query_one("#ppl-table", Static)
         if table is None:
-            body.update(Content.assemble(("not computed: ", "$text-muted"), ("ctrl+e", "bold"), (" or /eval", "$text-muted")))
+            body.update(
+                Content.assemble(("not computed: ", "$text-muted"), ("ctrl+e", "bold"), (" or /eval", "$text-muted"))
+            )
             return
         parts: list = [(f"{'':<7}{'base':>8}{'tuned':>8}{'change':>8}", "dim")]
         for split in table.splits:
@@ -81,8 +83,12 @@ class PerplexityPanel(Widget):
                 if context == "record" and base is None and tuned is None:
                     continue
                 change = table.change(split, context)
-                parts += ["\n", (f"{label:<7}", "dim"), (f"{format_perplexity(base):>8}", "bold"),
-                          (f"{format_perplexity(tuned):>8}", "bold")]
+                parts += [
+                    "\n",
+                    (f"{label:<7}", "dim"),
+                    (f"{format_perplexity(base):>8}", "bold"),
+                    (f"{format_perplexity(tuned):>8}", "bold"),
+                ]
                 if change is not None:
                     parts.append((f"{format_change(change):>8}", "$success" if change < 0 else "$error"))
         body.update(Content.assemble(*parts))
@@ -145,23 +151,43 @@ class PerplexityPanel(Widget):
         self._compute(ws.run_dir, dict(ws.models), ws.data_dir, cancel, records)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="perplexity")
-    def _compute(self, run_dir: Path | None, models: dict[str, LoadedModel], data_dir: Path | None,
-                 cancel: threading.Event, records: int | None) -> None:
+    def _compute(
+        self,
+        run_dir: Path | None,
+        models: dict[str, LoadedModel],
+        data_dir: Path | None,
+        cancel: threading.Event,
+        records: int | None,
+    ) -> None:
         """The full splits, or with ``records`` the quick estimate; a cancelled one posts nothing."""
 
         def progress(event: Progress) -> None:  # an unknown total shows as 1
             if not cancel.is_set():
-                self.post_message(msg.PerplexityProgressed(event.stage, event.done, 1 if event.total is None else event.total))
+                self.post_message(
+                    msg.PerplexityProgressed(event.stage, event.done, 1 if event.total is None else event.total)
+                )
 
         tuned = None
         try:
             if records is None:
-                table = perplexity_table(run_dir=run_dir, models=models, data_dir=data_dir, cancel=cancel,
-                                         on_progress=progress, precision=self.workspace.precision)
+                table = perplexity_table(
+                    run_dir=run_dir,
+                    models=models,
+                    data_dir=data_dir,
+                    cancel=cancel,
+                    on_progress=progress,
+                    precision=self.workspace.precision,
+                )
             else:
                 assert run_dir is not None
-                quick = quick_table(run_dir=run_dir, models=models, records=records, cancel=cancel,
-                                    on_progress=progress, precision=self.workspace.precision)
+                quick = quick_table(
+                    run_dir=run_dir,
+                    models=models,
+                    records=records,
+                    cancel=cancel,
+                    on_progress=progress,
+                    precision=self.workspace.precision,
+                )
                 table, tuned = quick.table, quick.loaded_tuned
         except Exception as err:  # noqa: BLE001
             if not cancel.is_set():

@@ -59,7 +59,9 @@ class AuthorAutoComplete(AutoComplete):
             return ""
         return typed.lstrip("@")
 
-    def get_matches(self, target_state: TargetState, candidates: list[DropdownItem], search_string: str) -> list[DropdownItem]:
+    def get_matches(
+        self, target_state: TargetState, candidates: list[DropdownItem], search_string: str
+    ) -> list[DropdownItem]:
         if not search_string:
             return []  # closed on an empty line: Up/Down stay history keys
         return super().get_matches(target_state, candidates, search_string)
@@ -84,7 +86,7 @@ class AuthorAutoComplete(AutoComplete):
     def apply_completion(self, value: str, state: TargetState) -> None:
         """Replace only the username part, keeping any ``: text`` after it."""
         target = self.target
-        rest = state.text[state.cursor_position:]
+        rest = state.text[state.cursor_position :]
         target.value = value + rest
         target.cursor_position = len(value)
         new_state = self._get_target_state()

@@ -35,8 +35,11 @@ class SamplingPanel(Widget):
             ("max tok", str(config.max_new_tokens), "/max"),
             ("seed", "auto" if self.seed_auto else str(config.seed), "/seed"),
         ]
-        extra = [(n, v) for n, v in (("typical", config.typical_p), ("min-p", config.min_p), ("rep", config.repetition_penalty))
-                 if v not in (1.0, 0.0)]
+        extra = [
+            (n, v)
+            for n, v in (("typical", config.typical_p), ("min-p", config.min_p), ("rep", config.repetition_penalty))
+            if v not in (1.0, 0.0)
+        ]
         parts: list = []
         for i, (name, value, key) in enumerate(rows):
             parts += [(f"{name:<8}", "dim"), (f"{value:>7}", "bold"), (f"  {key}", "dim italic")]
@@ -59,7 +62,11 @@ class SamplingPanel(Widget):
         if active:
             keys.update(Content.assemble(("keys on: ", "bold $success"), ("t/T k/K p/P n/N", "")))
         else:
-            keys.update(Content.assemble(("keys off while typing: ", "$text-muted"), ("Esc", "bold"), (" to use them", "$text-muted")))
+            keys.update(
+                Content.assemble(
+                    ("keys off while typing: ", "$text-muted"), ("Esc", "bold"), (" to use them", "$text-muted")
+                )
+            )
 
     def on_mount(self) -> None:
         self.watch_config(self.config)

@@ -10,8 +10,9 @@ disk, and its test tweets) is built once. The worker posts ``VoiceComputed``; th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -59,7 +60,9 @@ class VoicePanel(Widget):
         self._asked = 0  # samples in the newest request: an older answer is not shown over a newer one
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(("Voice", "bold"), (" (this session)", "dim")), id="voice-title", classes="panel-title")
+        yield Static(
+            Content.assemble(("Voice", "bold"), (" (this session)", "dim")), id="voice-title", classes="panel-title"
+        )
         yield Static(id="voice-values")
 
     def on_mount(self) -> None:

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup chromium bench clean
+.PHONY: run test lint typecheck setup chromium bench clean
 
 run: setup
 	$(BIN)/tweetsmith $(ARGS)
@@ -20,6 +20,13 @@ LINTED := engine data tui scripts tests bench
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+
+# The types (mypy, [tool.mypy] in pyproject.toml), under the names the package installs as.
+TYPECHECK := $(VENV)/typecheck/tweetsmith
+typecheck: setup
+	@mkdir -p $(TYPECHECK) && touch $(TYPECHECK)/__init__.py
+	@for room in engine data tui scripts; do ln -sfn "$(CURDIR)/$$room" $(TYPECHECK)/$$room; done
+	MYPYPATH=$(VENV)/typecheck $(BIN)/mypy -p tweetsmith
 
 # The browser tests of `tweetsmith serve` drive Debian's chromium (Playwright's own browser download is not
 # reachable everywhere). Installed with apt when apt-get exists and chromium is missing, as root or through

@@ -33,28 +33,20 @@ from pathlib import Path
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
 from tweetsmith.data.stats import is_prepare_output
 
-from .ablation import ABLATION_EVAL_TOKENS, variants
+from .assignment_ablation import ablation_work, run_ablation
 from .assignment_paths import AssignmentPaths, check_assignment_out, move_aside
-from .assignment_progress import PipelineProgress, StageEstimates
+from .assignment_progress import PipelineProgress, StageEstimates, StageProgress
 from .assignment_stages import STAGE_TABLE, SWEEPS, Stage, after_training, stage_named, stages_of
 from .errors import EngineError
-from .experiments import (
-    COMPARE_STRIDE_TOKENS,
-    DEFAULT_SWEEP_VALUES,
-    Cancelled,
-    cached_comparison,
-    cached_samples,
-    cached_sweep,
-    compare_perplexity,
-    compare_samples,
-    sweep,
-)
+from .experiment_cache import cached_comparison, cached_samples, cached_sweep
+from .experiments import DEFAULT_SWEEP_VALUES, Cancelled, compare_samples, sweep
 from .generate import DEFAULT_BATCH_SIZE
+from .perplexity_comparison import COMPARE_STRIDE_TOKENS, compare_perplexity
 from .progress import Progress
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
-from .train_config import TrainConfig, validate
+from .train_config import TrainConfig, training_settings, validate
 from .train_events import StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted
 
 EVAL_TOKENS_CPU = 50_000  # perplexity stages on a CPU: each split's leading records within this many tokens
@@ -130,10 +122,9 @@ class _Pipeline:
         self.ablation_result = None
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
-        self.on_progress, self.cancel, self.on_notice = on_progress, cancel, on_notice
-        self.said: list[str] = []  # notices already passed on
-        self.eta = StageEstimates(self.stages, self.ablation_work(), self.table)
-        self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
+        self.cancel = cancel
+        self.eta = StageEstimates(self.stages, ablation_work(config.train, config.ablation_steps), self.table)
+        self.progress = StageProgress(self.stages, self.table, self.eta, on_progress, on_notice)
         self.resumed_from = 0  # the step the running training resumed at (its steps before are not timed)
         self.loaded: dict = {}
 
@@ -142,11 +133,11 @@ class _Pipeline:
         for number, stage in enumerate(self.stages, 1):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")
-            self.stage, self.number, self.began = stage, number, time.monotonic()
-            self.part_done, self.part_began, self.last_sent, self.parts_seen = 0, self.began, self.began, 1
-            self.send(stage, 0, None, "")
+            began = time.monotonic()
+            self.progress.begin(stage, number, began)
+            self.progress.send(stage, 0, None, "")
             key, cached = self.run_stage(stage_named(stage, self.table))
-            seconds = time.monotonic() - self.began
+            seconds = time.monotonic() - began
             self.eta.finished(stage, seconds, cached)
             self.record.finished(stage, seconds, key=key or "", cached=cached)
             if stage == "prepare":
@@ -157,62 +148,6 @@ class _Pipeline:
         """Run ``stage`` by the method its row in ``STAGE_TABLE`` names: (its key, whether it was cached)."""
         method = getattr(self, stage.method)
         return method(stage.argument) if stage.argument is not None else method()
-
-    # --- progress ---------------------------------------------------------------------------------
-
-    def send(self, detail: str, done: int, total: int | None, unit: str, stage_eta_s: float | None = None) -> None:
-        if self.on_progress is None:
-            return
-        now = time.monotonic()
-        if done < self.part_done:  # a new part of the stage (valid, then test): it began at the last event
-            self.part_began = self.last_sent
-            self.parts_seen += 1
-        self.part_done, self.last_sent = done, now
-        part_s = None  # the running part's whole duration at its pace so far
-        if total and done:
-            part_s = (now - self.part_began) * total / done
-            if stage_eta_s is None:
-                stage_eta_s = part_s * (total - done) / total
-        rest = self.rest_of_stage(part_s)
-        if stage_eta_s is not None and rest is not None:
-            stage_eta_s += rest
-        later, complete = self.eta.after(self.stage)
-        overall = (stage_eta_s or 0.0) + later
-        known = (stage_eta_s is not None or total is None) and rest is not None
-        self.on_progress(
-            PipelineProgress(
-                self.stage,
-                self.number,
-                len(self.stages),
-                detail,
-                done,
-                total,
-                unit,
-                stage_eta_s,
-                overall,
-                complete and known,
-            )
-        )
-
-    def rest_of_stage(self, part_s: float | None) -> float | None:
-        """Seconds of the running stage's parts after this one (None: not known yet)."""
-        if self.stage == "ablation":
-            return self.ablation_rest_s
-        left = stage_named(self.stage, self.table).parts - self.parts_seen
-        if left <= 0:
-            return 0.0
-        return None if part_s is None else left * part_s
-
-    def say(self, notice: str | None) -> None:
-        """Pass a notice on once: training repeats the model's fallback notice, joined to its own by "; "."""
-        for said in self.said:
-            notice = (notice or "").replace(f"{said}; ", "").replace(said, "")
-        if notice and self.on_notice is not None:
-            self.said.append(notice)
-            self.on_notice(notice)
-
-    def engine_progress(self, event: Progress) -> None:
-        self.send(event.stage, event.done, event.total, event.unit)
 
     # --- stages: each returns (its key, whether it was cached) ---------------------------------------
 
@@ -225,9 +160,9 @@ class _Pipeline:
             return key, True
 
         def progress(event: PrepareProgress) -> None:
-            self.send(f"{event.stage} {Path(event.source).name}", event.done, event.total, "bytes")
+            self.progress.send(f"{event.stage} {Path(event.source).name}", event.done, event.total, "bytes")
 
-        prepare(settings, on_progress=progress, cancel=self.cancel, on_notice=self.say)
+        prepare(settings, on_progress=progress, cancel=self.cancel, on_notice=self.progress.say)
         return key, False
 
     def check_data(self) -> None:
@@ -248,8 +183,8 @@ class _Pipeline:
 
         train = self.config.train
         base = load_model(train.model, allow_fallback=train.allow_fallback, precision=train.precision)
-        self.say(base.info.notice)
-        self.say(base.info.precision_notice)
+        self.progress.say(base.info.notice)
+        self.progress.say(base.info.precision_notice)
         cached = True
         # windowed (the assignment's figure) and per record (what the chat faces), for valid and test
         for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
@@ -262,7 +197,7 @@ class _Pipeline:
                 max_tokens=self.eval_tokens,
                 cancel=self.cancel,
                 context=context,
-                on_progress=counting(self.engine_progress, label, "windows"),
+                on_progress=counting(self.progress.engine_progress, label, "windows"),
             )
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("cancelled")  # a cancelled pass is not cached; this stage runs again
@@ -276,17 +211,7 @@ class _Pipeline:
 
     def train_key(self, settings: TrainConfig) -> str:
         """What a training's result depends on: the splits' bytes and every setting but where things go."""
-        return content_key(_training_settings(settings), self.data_files())
-
-    def ablation_work(self) -> tuple[int, int]:
-        """(optimizer steps to train, valid passes to score) in the ablation stage: every variant but the
-        one the main run already is, then every variant's row and the untuned model's."""
-        if self.config.ablation_steps <= 0:
-            return 0, 0
-        rows = variants(self.config.train, self.config.ablation_steps)
-        main = _training_settings(self.config.train)
-        trained = [v for v in rows if _training_settings(v.config) != main]
-        return len(trained) * self.config.ablation_steps, len(rows) + 1
+        return content_key(training_settings(settings), self.data_files())
 
     def train_run(self, stage: str, config: TrainConfig, run_dir: Path, forget: Sequence[str] = ()) -> tuple[str, bool]:
         """Train ``config`` into ``run_dir`` unless the record says it is done for the same key; a killed
@@ -318,13 +243,13 @@ class _Pipeline:
 
     def training_event(self, event) -> None:
         if isinstance(event, Progress):
-            self.engine_progress(event)
+            self.progress.engine_progress(event)
         elif isinstance(event, TrainingStarted):
             self.resumed_from = event.resumed_from_step
-            self.say(event.notice)
-            self.send("training", event.resumed_from_step, event.total_steps, "steps")
+            self.progress.say(event.notice)
+            self.progress.send("training", event.resumed_from_step, event.total_steps, "steps")
         elif isinstance(event, (StepLogged, StepHeartbeat)):
-            self.send(
+            self.progress.send(
                 f"{self.training_label}step {event.step}/{event.total_steps}",
                 event.step,
                 event.total_steps,
@@ -332,7 +257,7 @@ class _Pipeline:
                 event.eta_s,
             )
         elif isinstance(event, TrainingFinished):
-            self.send("training", event.steps, event.steps, "steps")
+            self.progress.send("training", event.steps, event.steps, "steps")
 
     def models(self) -> dict:
         """The run's base and tuned models, loaded once for every stage after training that computes
@@ -340,12 +265,12 @@ class _Pipeline:
         from .models import load_run_model
 
         if not self.loaded:
-            self.engine_progress(Progress("loading models", 0, None))
+            self.progress.engine_progress(Progress("loading models", 0, None))
             self.loaded = {
                 side: load_run_model(self.paths.run, tuned=(side == "tuned"), precision=self.config.train.precision)
                 for side in ("base", "tuned")
             }
-            self.say(self.loaded["base"].info.precision_notice)
+            self.progress.say(self.loaded["base"].info.precision_notice)
         return self.loaded
 
     def precision_key(self) -> str:
@@ -369,7 +294,7 @@ class _Pipeline:
             self.paths.run,
             stride_tokens=COMPARE_STRIDE_TOKENS,
             max_tokens=self.eval_tokens,
-            on_progress=self.engine_progress,
+            on_progress=self.progress.engine_progress,
             cancel=self.cancel,
             **self.models(),
         )
@@ -390,7 +315,7 @@ class _Pipeline:
             n=self.config.samples,
             config=self.sampling,
             batch_size=self.config.batch_size,
-            on_progress=self.engine_progress,
+            on_progress=self.progress.engine_progress,
             cancel=self.cancel,
             **self.models(),
         )
@@ -415,98 +340,17 @@ class _Pipeline:
             n=self.config.samples,
             config=self.sampling,
             batch_size=self.config.batch_size,
-            on_progress=self.engine_progress,
+            on_progress=self.progress.engine_progress,
             cancel=self.cancel,
             **self.models(),
         )
         return key, False
 
     def ablation(self):
-        """Train each variant (the baseline is the main run itself when it has the same settings), score
-        all on the same valid records, write DIR/ablation/ablation.json."""
-        from .ablation import ABLATION_SAMPLES, AblationResult, AblationRow, count_sample_problems, median_tokens_per_s
-        from .models import load_model, load_run_model
-        from .perplexity_cache import cached_perplexity_of_file
-        from .progress import counting
-        from .runs import read_metrics, write_json_atomic
-
+        """The ablation stage (``assignment_ablation``): its result goes into the report."""
         self.loaded = {}  # the main run's models are not needed any more
-        valid = self.paths.splits.valid
-        main_key, rows, cached = self.record.key("train"), [], True
-
-        def score(loaded, label: str):
-            """(windowed, each record alone, all cached?) on the same leading valid records."""
-            results = []
-            for context, unit in (("windowed", "windows"), ("record", "records")):
-                result, hit = cached_perplexity_of_file(
-                    loaded,
-                    valid,
-                    stride_tokens=COMPARE_STRIDE_TOKENS,
-                    max_tokens=ABLATION_EVAL_TOKENS,
-                    context=context,
-                    cancel=self.cancel,
-                    on_progress=counting(self.engine_progress, f"{label} · valid {context}", unit),
-                )
-                if self.cancel is not None and self.cancel.is_set():
-                    raise Cancelled("cancelled")
-                results.append((result, hit))
-            return results[0][0], results[1][0], results[0][1] and results[1][1]
-
-        steps_left, scorings_left = self.ablation_work()
-        for variant in variants(self.config.train, self.config.ablation_steps):
-            stage = f"ablation {variant.name}"
-            run_dir = self.paths.ablation / variant.name
-            self.training_label = f"{variant.name} · "
-            if self.train_key(dataclasses.replace(variant.config, data=str(self.paths.data))) == main_key:
-                run_dir, seconds = self.paths.run, self.record.stages["train"].seconds  # the main run is this variant
-            else:
-                steps_left -= self.config.ablation_steps
-                self.ablation_rest_s = self.eta.ablation(steps_left, scorings_left)
-                began = time.monotonic()
-                key, hit = self.train_run(stage, variant.config, run_dir)
-                entry = self.record.finished(stage, time.monotonic() - began, key=key, cached=hit)
-                seconds, cached = entry.seconds, cached and hit
-            scorings_left -= 1
-            self.ablation_rest_s = self.eta.ablation(steps_left, scorings_left)
-            self.engine_progress(Progress(f"loading {variant.name}", 0, None))
-            tuned = load_run_model(run_dir, tuned=True, precision=self.config.train.precision)
-            result, record, hit = score(tuned, variant.name)
-            self.engine_progress(Progress(f"{variant.name} · {ABLATION_SAMPLES} samples", 0, None))
-            drawn, with_problem = count_sample_problems(tuned, self.paths.data, self.sampling, cancel=self.cancel)
-            cached = cached and hit
-            rows.append(
-                AblationRow(
-                    variant.name,
-                    variant.change,
-                    result.perplexity,
-                    median_tokens_per_s(read_metrics(run_dir)),
-                    seconds,
-                    record_perplexity=record.perplexity,
-                    samples=drawn,
-                    with_problem=with_problem,
-                )
-            )
-        self.training_label, self.ablation_rest_s = "", 0.0
-        base, base_record, hit = score(
-            load_model(
-                self.config.train.model,
-                allow_fallback=self.config.train.allow_fallback,
-                precision=self.config.train.precision,
-            ),
-            "untuned",
-        )
-        ablation = AblationResult(
-            steps=self.config.ablation_steps,
-            seed=self.config.train.seed,
-            records=base.records,
-            tokens=base.tokens,
-            base_perplexity=base.perplexity,
-            rows=tuple(rows),
-            base_record_perplexity=base_record.perplexity,
-        )
-        write_json_atomic(self.paths.ablation / "ablation.json", ablation.to_json())
-        self.ablation_result = ablation
-        return None, cached and hit
+        self.ablation_result, cached = run_ablation(self)
+        return None, cached
 
     def report(self):
         from .report import build_report
@@ -525,8 +369,3 @@ class _Pipeline:
             ablation_hint=self.config.ablation_steps == 0,
         )
         return None, False
-
-
-def _training_settings(config: TrainConfig) -> dict:
-    """Every training setting but where things go: two configs with the same settings train the same model."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}

@@ -1,15 +1,17 @@
-"""What the assignment's pipeline tells while it runs: ``PipelineProgress`` events, the ETA of the stages
-still to come (``StageEstimates``, from what this invocation measured and the stage table's guesses) and
-the table of stage times printed at the end."""
+"""What the assignment's pipeline tells while it runs: ``PipelineProgress`` events (sent by
+``StageProgress``, which also passes each notice on once), the ETA of the stages still to come
+(``StageEstimates``, from what this invocation measured and the stage table's guesses) and the table of
+stage times printed at the end."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .ablation import ABLATION_EVAL_TOKENS
 from .assignment_stages import STAGE_TABLE, STAGES, Stage, stage_named
-from .progress import format_duration
+from .progress import Progress, format_duration
 from .stage_record import StageTime
 
 
@@ -100,6 +102,88 @@ class StageEstimates:
         if stage.ablation_only:
             return self.ablation(*self.ablation_work)
         return None
+
+
+class StageProgress:
+    """The running stage's ``PipelineProgress`` events, and each notice passed on once.
+
+    The stage's ETA is its running part's pace (a stage scores or draws in ``Stage.parts`` parts of one
+    size, each with its own counter) times what is left of it, plus the parts still to come; the overall
+    ETA adds ``StageEstimates.after``. ``begin`` starts each stage."""
+
+    def __init__(
+        self,
+        stages: Sequence[str],
+        table: tuple[Stage, ...],
+        eta: StageEstimates,
+        on_progress: Callable[[PipelineProgress], None] | None,
+        on_notice: Callable[[str], None] | None = None,
+    ):
+        self.stages, self.table, self.eta = tuple(stages), table, eta
+        self.on_progress, self.on_notice = on_progress, on_notice
+        self.said: list[str] = []  # notices already passed on
+        self.ablation_rest_s: float | None = None  # the ablation's parts after the running one, once estimable
+        self.begin("", 0, time.monotonic())
+
+    def begin(self, stage: str, number: int, now: float) -> None:
+        """Stage ``number`` (from 1) begins at ``now`` (``time.monotonic``), in its first part."""
+        self.stage, self.number = stage, number
+        self.part_done, self.part_began, self.last_sent, self.parts_seen = 0, now, now, 1
+
+    def send(self, detail: str, done: int, total: int | None, unit: str, stage_eta_s: float | None = None) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if done < self.part_done:  # a new part of the stage (valid, then test): it began at the last event
+            self.part_began = self.last_sent
+            self.parts_seen += 1
+        self.part_done, self.last_sent = done, now
+        part_s = None  # the running part's whole duration at its pace so far
+        if total and done:
+            part_s = (now - self.part_began) * total / done
+            if stage_eta_s is None:
+                stage_eta_s = part_s * (total - done) / total
+        rest = self.rest_of_stage(part_s)
+        if stage_eta_s is not None and rest is not None:
+            stage_eta_s += rest
+        later, complete = self.eta.after(self.stage)
+        overall = (stage_eta_s or 0.0) + later
+        known = (stage_eta_s is not None or total is None) and rest is not None
+        self.on_progress(
+            PipelineProgress(
+                self.stage,
+                self.number,
+                len(self.stages),
+                detail,
+                done,
+                total,
+                unit,
+                stage_eta_s,
+                overall,
+                complete and known,
+            )
+        )
+
+    def rest_of_stage(self, part_s: float | None) -> float | None:
+        """Seconds of the running stage's parts after this one (None: not known yet)."""
+        if self.stage == "ablation":
+            return self.ablation_rest_s
+        left = stage_named(self.stage, self.table).parts - self.parts_seen
+        if left <= 0:
+            return 0.0
+        return None if part_s is None else left * part_s
+
+    def say(self, notice: str | None) -> None:
+        """Pass a notice on once: training repeats the model's fallback notice, joined to its own by "; "."""
+        for said in self.said:
+            notice = (notice or "").replace(f"{said}; ", "").replace(said, "")
+        if notice and self.on_notice is not None:
+            self.said.append(notice)
+            self.on_notice(notice)
+
+    def engine_progress(self, event: Progress) -> None:
+        """An engine function's own progress, shown as the running stage's."""
+        self.send(event.stage, event.done, event.total, event.unit)
 
 
 def stage_table(stages: Sequence[StageTime]) -> str:

@@ -1,11 +1,13 @@
-"""The assignment's experiments on a run: perplexity before/after, base-vs-tuned samples, sampling sweeps.
+"""The assignment's sample experiments on a run: base-vs-tuned samples and sampling sweeps.
 
 Each function is what both the CLI and the app call: typed results out (``engine.results``, cached in
 the run directory with their ``to_json``), progress as ``Progress`` events, cancellation through a
 ``threading.Event`` the caller holds (a cancelled experiment raises ``Cancelled`` and caches nothing).
 
-Cached files (paths from ``engine.runs.RunPaths``): ``eval.json`` (perplexity), ``compare.json``
-(overlap and diversity), ``sweep-<param>.json`` (sweeps); samples go to ``samples/*.jsonl``.
+Cached files (paths from ``engine.runs.RunPaths``): ``compare.json`` (overlap and diversity),
+``sweep-<param>.json`` (sweeps); samples go to ``samples/*.jsonl``. Perplexity before/after is
+``perplexity_comparison`` (``eval.json``); ``experiment_cache`` reads every one of them back. The steps
+all experiments share (cancel checks, loading a side's model, the plan of sides) live here.
 """
 
 from __future__ import annotations
@@ -26,28 +28,19 @@ from tweetsmith.data.split import SplitDir
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand, human_band_for_split, intervals
 from .decode_loop import DECODE_VERSION
 from .diversity import Reference, diversity, reference_from_file
-from .errors import ConfigError, EngineError, ModelError
+from .errors import ConfigError, EngineError
 from .generate import DEFAULT_BATCH_SIZE
 from .models import load_run_model
 from .progress import ProgressFn, counting
-from .results import (
-    NO_TUNED_NOTE,
-    SPLITS,
-    PerplexityComparison,
-    SampleComparison,
-    SampleFigures,
-    SweepPoint,
-    SweepResult,
-)
-from .run_record import RunRecord, run_data_dir, runs_own_models
-from .runs import RunPaths, final_mtime, has_final_model, read_json, write_json_atomic
+from .results import NO_TUNED_NOTE, SampleComparison, SampleFigures, SweepPoint, SweepResult
+from .run_record import run_data_dir, runs_own_models
+from .runs import RunPaths, final_mtime, has_final_model, write_json_atomic
 from .sample_cache import cached_generate_samples
 from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
 from .sides import SIDES, Side
 from .voice import VoiceJudge, voice_judge
 
-COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
 SWEEP_PARAMS = ("temperature", "top_k", "top_p", "typical_p", "min_p", "repetition_penalty")
 DEFAULT_SWEEP_VALUES = {
     "temperature": (0.5, 0.7, 1.0, 1.2, 1.5),
@@ -88,117 +81,6 @@ def _release() -> None:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-# --- perplexity before/after ---------------------------------------------------------------------
-
-
-def compare_perplexity(
-    run_dir: str | Path,
-    *,
-    base: Any | None = None,
-    tuned: Any | None = None,
-    stride_tokens: int = COMPARE_STRIDE_TOKENS,
-    max_tokens: int = 0,
-    on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    precision: str | None = None,
-    on_notice: Callable[[str], None] | None = None,
-) -> PerplexityComparison:
-    """Perplexity of the base and the tuned model on the run's valid and test splits; saved to RUN/eval.json.
-
-    ``max_tokens`` > 0 scores each split's leading records that fit in that many tokens (a bounded pass
-    over a big split). Pass already-loaded models as ``base`` / ``tuned`` to skip loading them; the others
-    load in ``precision`` (None: fp32 on a CPU; the CLI and the app pass "auto").
-    """
-    from .perplexity import max_len_for
-    from .perplexity_cache import cached_perplexity_of_file
-
-    data = run_data_dir(run_dir)
-    splits = SplitDir(data)
-    if not has_final_model(run_dir) and tuned is None:
-        raise ModelError(
-            f"{run_dir}: no final/ model yet; finish training first (or evaluate the base with `tweetsmith eval`)"
-        )
-    results: dict[str, dict] = {}
-    stride = stride_tokens
-    for side, given in (("base", base), ("tuned", tuned)):
-        _check(cancel)
-        loaded = _load(run_dir, side, given, precision, on_notice)
-        # A model with a context shorter than the stride is scored in non-overlapping windows.
-        stride = min(stride_tokens, max_len_for(loaded.model))
-        results[side], results[f"{side}_record"] = {}, {}
-        for split in SPLITS:
-            # The base model's figures are the same for every run on this data: computed once, then cached.
-            results[side][split], _ = cached_perplexity_of_file(
-                loaded,
-                splits.path(split),
-                stride_tokens=stride,
-                max_tokens=max_tokens,
-                cancel=cancel,
-                on_progress=counting(on_progress, f"{side} · {split}", "windows"),
-            )
-            _check(cancel)
-            results[f"{side}_record"][split], _ = cached_perplexity_of_file(
-                loaded,
-                splits.path(split),
-                max_tokens=max_tokens,
-                cancel=cancel,
-                context="record",
-                on_progress=counting(on_progress, f"{side} · {split} · per record", "batches"),
-            )
-            _check(cancel)
-        loaded = None  # noqa: F841 (free it before the next model loads)
-        _release()
-    comparison = PerplexityComparison(
-        run=str(run_dir),
-        model=RunRecord.read(run_dir).model,
-        data=str(data),
-        stride_tokens=stride,
-        max_tokens=max_tokens,
-        base=results["base"],
-        tuned=results["tuned"],
-        final_mtime=final_mtime(run_dir),
-        created=_now(),
-        base_record=results["base_record"],
-        tuned_record=results["tuned_record"],
-    )
-    write_json_atomic(RunPaths(Path(run_dir)).eval, comparison.to_json())
-    return comparison
-
-
-def cached_comparison(run_dir: str | Path) -> PerplexityComparison | None:
-    """RUN/eval.json if present and still describing the current final/ model, else None (loads nothing)."""
-    return _cached(run_dir, RunPaths(Path(run_dir)).eval, PerplexityComparison)
-
-
-def cached_samples(run_dir: str | Path) -> SampleComparison | None:
-    """RUN/compare.json as a ``SampleComparison`` while it describes the current final/, else None."""
-    return _cached(run_dir, RunPaths(Path(run_dir)).compare, SampleComparison)
-
-
-def cached_sweep(run_dir: str | Path, param: str) -> SweepResult | None:
-    """RUN/sweep-<param>.json as a ``SweepResult`` while it describes the current final/, else None."""
-    return _cached(run_dir, RunPaths(Path(run_dir)).sweep(param), SweepResult)
-
-
-def _cached(run_dir: str | Path, path: Path, kind):
-    """A cache file read back as ``kind``; a missing, broken or foreign file is no cache (computed again),
-    and so is one computed before final/ last changed (the model was retrained since) or, for samples, by
-    an older decoding loop (``DECODE_VERSION``)."""
-    raw = read_json(path)
-    if not isinstance(raw, dict):
-        return None
-    try:
-        cached = kind.from_json(raw)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-        return None
-    mtime = final_mtime(run_dir)
-    if mtime is not None and (cached.final_mtime is None or mtime > cached.final_mtime + 1e-6):
-        return None
-    if getattr(cached, "decode_version", DECODE_VERSION) != DECODE_VERSION:
-        return None  # samples drawn by an older decoding loop
-    return cached
 
 
 # --- samples: authors, base vs tuned ----------------------------------------------------------------

@@ -6,7 +6,7 @@ token, at a line break of any kind (``decode_loop.LINE_BREAKS``: the text is cut
 after ``max_new_tokens``; the token loop itself is ``engine.decode_loop``. A tweet (typed text + sample)
 longer than 280 characters is cut before the word the limit falls in (``decode_loop.cap_tweet``, applied
 once in ``_sample``). A sample's text holds no control character (``clean_sample_text``), so the card, the
-markdown export and the files get what the stream showed.
+markdown export and the files get what the stream showed. What comes back is a ``sample_record.Sample``.
 
 Seeds: sample i of a request uses ``config.seed + i`` and records it. Each row samples from its own
 ``torch.Generator``, so a sample is the same whether it was generated alone or in a batch (up to float
@@ -29,78 +29,11 @@ from tweetsmith.data.records import prompt_for
 
 from .decode_loop import LINE_BREAKS, cap_tweet, clean_sample_text, decode_rows, record_start, undecided_tail
 from .errors import ConfigError, EngineError
+from .sample_record import Sample
 from .sampling import SamplingConfig
 
 DEFAULT_BATCH_SIZE = 64  # samples decoded together: 3.3x the samples/s of 16 here (bench/generation_speed.py)
 POLL_S = 0.05  # how often a waiting consumer checks that the generation thread is still alive
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One generated sample and everything needed to reproduce it."""
-
-    author: str
-    prompt: str  # the full prompt, e.g. "\\paulg- The best"
-    text: str  # the generated continuation, cut at the first line break, control characters removed
-    new_tokens: int  # tokens the model produced, the stop token included
-    seconds: float  # wall time of the generate call that made it (its whole batch when batched)
-    first_token_s: float | None  # streamed samples: time from the request to the first new token
-    tokens_per_s: float  # new_tokens / seconds
-    config: SamplingConfig
-    model: str
-    adapter: str | None
-    seed: int
-    stopped: bool = False  # cancelled before it ended by itself
-    cut_at_limit: bool = False  # typed text + sample ran past decode_loop.TWEET_MAX_CHARS: cut there (``cap_tweet``)
-    precision: str | None = None  # the model's compute precision ("fp32", "bf16"); None: not recorded (older files)
-
-    @property
-    def user_text(self) -> str:
-        """What the user typed after the author prefix."""
-        prefix = prompt_for(self.author)
-        return self.prompt[len(prefix) :] if self.prompt.startswith(prefix) else self.prompt
-
-    @property
-    def full_text(self) -> str:
-        """The tweet as a reader sees it: the user's text followed by the continuation."""
-        return self.user_text + self.text
-
-    def to_dict(self) -> dict:
-        return {
-            "author": self.author,
-            "prompt": self.prompt,
-            "text": self.text,
-            "new_tokens": self.new_tokens,
-            "seconds": self.seconds,
-            "first_token_s": self.first_token_s,
-            "tokens_per_s": self.tokens_per_s,
-            "config": self.config.to_dict(),
-            "model": self.model,
-            "adapter": self.adapter,
-            "seed": self.seed,
-            "stopped": self.stopped,
-            "cut_at_limit": self.cut_at_limit,
-            "precision": self.precision,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Sample:
-        return cls(
-            author=d.get("author", ""),
-            prompt=d.get("prompt", ""),
-            text=d.get("text", ""),
-            new_tokens=int(d.get("new_tokens", 0)),
-            seconds=float(d.get("seconds", 0.0)),
-            first_token_s=d.get("first_token_s"),
-            tokens_per_s=float(d.get("tokens_per_s", 0.0)),
-            config=SamplingConfig.from_dict(d.get("config") or {}),
-            model=d.get("model", ""),
-            adapter=d.get("adapter"),
-            seed=int(d.get("seed", 0)),
-            stopped=bool(d.get("stopped", False)),
-            cut_at_limit=bool(d.get("cut_at_limit", False)),
-            precision=d.get("precision"),
-        )
 
 
 # --- generate() plumbing -------------------------------------------------------------------------

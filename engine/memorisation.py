@@ -14,22 +14,21 @@ longest match starting at word i of a sample is found by a binary search of the 
 among the sorted suffixes: the suffix sharing the longest prefix with it sits beside its insertion
 point. Word ids are stored as big-endian 4-byte codes, so comparing two byte strings compares the word
 sequences, and the search runs in C (``bisect`` over a sequence view). It is built once per training
-file (keyed by the sha256 of its bytes) and cached under ``$TWEETSMITH_HOME/memorisation/``.
+file (keyed by the sha256 of its bytes) and cached under ``$TWEETSMITH_HOME/memorisation/``. The words
+come from ``memorisation_words``, the sorting from ``suffix_array``.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +38,9 @@ import numpy as np
 from tweetsmith.data.records import parse_line, read_split_lines
 from tweetsmith.data.split import SplitDir
 
+from .memorisation_words import span_words, span_words_of_records, word_offsets
 from .progress import Progress, ProgressFn
+from .suffix_array import SortedSuffixes, suffix_array
 
 if TYPE_CHECKING:
     from .results import MemorisationSummary
@@ -49,31 +50,6 @@ INDEX_VERSION = 1
 _WORD = np.dtype(">u4")  # big-endian: byte order == numeric order, so bytes compare like word sequences
 _UNKNOWN = 0  # id of a sample word the training split never uses: matches nothing
 STAGE = "indexing train.txt"  # what the progress events call building the index
-
-
-# Every alternative of nltk's EMOTICON_RE needs eyes [:;=8] or a heart "<3": a token with none of these
-# characters is lower-cased by TweetTokenizer(preserve_case=False), so only those few need the regex.
-_MAYBE_EMOTICON = re.compile(r"[:;=8<]").search
-_HAS_ALNUM = re.compile(r"[^\W_]").search  # == any(ch.isalnum() for ch in token)
-
-
-@functools.lru_cache(maxsize=1)
-def _cased_tokenizer():
-    from nltk.tokenize import TweetTokenizer
-    from nltk.tokenize.casual import EMOTICON_RE
-
-    return TweetTokenizer(preserve_case=True), EMOTICON_RE
-
-
-def span_words(text: str) -> list[str]:
-    """The words spans are made of: ``words_of(tokenize(text))`` (see the module docstring), computed
-    ~1.6x faster by checking only tokens that could be emoticons (the index tokenizes every record)."""
-    tokenizer, emoticon = _cased_tokenizer()
-    out = []
-    for token in tokenizer.tokenize(text):
-        if _HAS_ALNUM(token):
-            out.append(token if _MAYBE_EMOTICON(token) and emoticon.search(token) else token.lower())
-    return out
 
 
 def is_copied(longest_span_words: int, sample_words: int, threshold: int = COPY_SPAN_WORDS) -> bool:
@@ -101,21 +77,6 @@ class SpanMatch:
         return dict(self.__dict__)
 
 
-def word_offsets(text: str, words: Sequence[str]) -> list[tuple[int, int] | None]:
-    """Character span of each word token in ``text`` (searched in order, case-insensitively)."""
-    lower = text.lower()
-    out: list[tuple[int, int] | None] = []
-    pos = 0
-    for word in words:
-        found = lower.find(word.lower(), pos) if len(lower) == len(text) else -1
-        if found < 0:
-            out.append(None)
-            continue
-        out.append((found, found + len(word)))
-        pos = found + len(word)
-    return out
-
-
 def longest_common_span(a: Sequence[str], b: Sequence[str]) -> tuple[int, int]:
     """(length, start in ``a``) of the longest run of consecutive items shared by ``a`` and ``b`` (plain DP)."""
     best, best_start = 0, 0
@@ -129,83 +90,6 @@ def longest_common_span(a: Sequence[str], b: Sequence[str]) -> tuple[int, int]:
                     best, best_start = current[j + 1], i - current[j + 1] + 1
         previous = current
     return best, best_start
-
-
-def suffix_array(ids: np.ndarray) -> np.ndarray:
-    """Start positions of the suffixes of ``ids`` in lexicographic order (prefix doubling, numpy sorts).
-
-    Rounds double the compared prefix until every rank is unique; with a unique separator after each
-    record that takes ~log2(longest record) rounds.
-    """
-    n = len(ids)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint32)
-    _, rank = np.unique(ids, return_inverse=True)
-    rank = rank.astype(np.int64)
-    k = 1
-    while True:
-        second = np.zeros(n, dtype=np.int64)
-        second[: n - k] = rank[k:] + 1  # 0: past the end, which sorts first
-        key = rank * (n + 1) + second
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        new_rank = np.empty(n, dtype=np.int64)
-        new_rank[order] = np.concatenate(([0], np.cumsum(sorted_key[1:] != sorted_key[:-1])))
-        rank = new_rank
-        if rank.max() == n - 1 or k >= n:
-            return order.astype(np.uint32)
-        k *= 2
-
-
-PARALLEL_MIN_RECORDS = 200_000  # below this, starting worker processes costs more than it saves
-_CHUNK_RECORDS = 20_000
-
-
-def _span_words_chunk(texts: list[str]) -> list[list[str]]:
-    return [span_words(t) for t in texts]
-
-
-def _tokenized(texts: Iterable[str], total: int) -> Iterator[list[str]]:
-    """``span_words`` of each text, in order; a large split is tokenized in worker processes (the
-    tokenizer is ~0.3 ms a tweet, so a million tweets take minutes on one core)."""
-    workers = min(os.cpu_count() or 1, 8)
-    if total < PARALLEL_MIN_RECORDS or workers < 2:
-        yield from (span_words(t) for t in texts)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    texts = list(texts)
-    chunks = [texts[i : i + _CHUNK_RECORDS] for i in range(0, len(texts), _CHUNK_RECORDS)]
-    done = 0
-    try:
-        # spawn, not fork: the caller may hold threads (the app) or torch state that forking would copy.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for words in pool.map(_span_words_chunk, chunks):
-                yield from words
-                done += 1
-    except (BrokenProcessPool, OSError):  # workers can't start (e.g. a __main__ read from stdin): go on here
-        pass
-    for chunk in chunks[done:]:
-        yield from _span_words_chunk(chunk)
-
-
-class _Suffixes:
-    """The sorted suffixes as a read-only sequence of byte strings, each cut to ``width`` bytes (for
-    bisect). One per query, so threads can search the same index at once."""
-
-    __slots__ = ("corpus", "sa", "width")
-
-    def __init__(self, corpus: bytes, sa, width: int):
-        self.corpus, self.sa, self.width = corpus, sa, width
-
-    def __len__(self) -> int:
-        return len(self.sa)
-
-    def __getitem__(self, j: int) -> bytes:
-        start = 4 * self.sa[j]
-        return self.corpus[start : start + self.width]
 
 
 class MemorisationIndex:
@@ -240,7 +124,7 @@ class MemorisationIndex:
         ids = array("q")  # compact: a million tweets are ~16M words
         starts = array("q")
         separators = array("q")
-        for r, words in enumerate(_tokenized(texts, total)):
+        for r, words in enumerate(span_words_of_records(texts, total)):
             starts.append(len(ids))
             for word in words:
                 wid = vocab.get(word)
@@ -286,7 +170,7 @@ class MemorisationIndex:
 
     def _longest_at(self, query: bytes) -> tuple[int, int]:
         """(words, corpus position) of the longest prefix of ``query`` found among the suffixes."""
-        suffixes = _Suffixes(self.corpus, self._sa, len(query))
+        suffixes = SortedSuffixes(self.corpus, self._sa, len(query))
         index = bisect.bisect_left(suffixes, query)
         best, best_pos = 0, -1
         for j in (index - 1, index):

@@ -1,7 +1,7 @@
 """Perplexity per (model side, split) for whatever is open: a trained run, or loaded models on a data directory.
 
 ``PerplexityTable`` is what the app's perplexity panel draws, computed here so the app only asks and draws.
-With a trained run, ``experiments.compare_perplexity`` (what ``tweetsmith eval --compare`` runs) computes
+With a trained run, ``perplexity_comparison.compare_perplexity`` (what ``tweetsmith eval --compare`` runs) computes
 base vs tuned and caches them in RUN/eval.json; without one, the loaded models are scored on the data
 directory's splits (nothing cached). ``quick_table`` scores only the first N records of a run's valid split
 right after a training: seconds, where the full splits take minutes on a CPU.
@@ -83,7 +83,7 @@ def table_from_comparison(comparison: PerplexityComparison, note: str = "") -> P
 
 def cached_table(run_dir: str | Path | None) -> PerplexityTable | None:
     """The run's cached comparison while it describes the current final/ model, else None (loads nothing)."""
-    from .experiments import cached_comparison
+    from .experiment_cache import cached_comparison
 
     if run_dir is None:
         return None
@@ -105,8 +105,8 @@ def perplexity_table(
     """Base vs tuned on valid and test: for a trained run ``compare_perplexity`` (cached in RUN/eval.json,
     reusing the ``models`` that are the run's own, loading the others in ``precision``); else each loaded
     model on ``data_dir``'s splits. A cancelled pass leaves its figure out (it scored part of a file only)."""
-    from .experiments import compare_perplexity
     from .perplexity import perplexity_of_file
+    from .perplexity_comparison import compare_perplexity
 
     cancel = cancel or threading.Event()
     if run_dir is not None and has_final_model(run_dir):

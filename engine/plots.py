@@ -1,6 +1,6 @@
 """PNG plots (matplotlib, Agg backend: no display needed) and terminal plots (plotext) of experiment results.
 
-Inputs are ``results.SweepResult`` (a cached ``RUN/sweep-*.json`` read back with ``experiments.cached_sweep``
+Inputs are ``results.SweepResult`` (a cached ``RUN/sweep-*.json`` read back with ``experiment_cache.cached_sweep``
 re-plots without a model) and the run's metrics (``runs.read_metrics``).
 """
 

@@ -18,15 +18,9 @@ from pathlib import Path
 from tweetsmith.data.split import SplitDir
 
 from .ablation import AblationResult, median_tokens_per_s
-from .experiments import (
-    DEFAULT_SWEEP_VALUES,
-    cached_comparison,
-    cached_samples,
-    cached_sweep,
-    compare_perplexity,
-    compare_samples,
-    sweep,
-)
+from .experiment_cache import cached_comparison, cached_samples, cached_sweep
+from .experiments import DEFAULT_SWEEP_VALUES, compare_samples, sweep
+from .perplexity_comparison import compare_perplexity
 from .plots import plot_sweep, plot_training
 from .progress import ProgressFn
 from .report_data import dataset_section

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .ablation import AblationResult, ablation_table, median_tokens_per_s
-from .experiments import cached_comparison, cached_samples
+from .experiment_cache import cached_comparison, cached_samples
 from .run_record import RunRecord, recorded_data_dir
 from .runs import is_run_dir, read_metrics
 from .sample_problems import count_problems, problems_of

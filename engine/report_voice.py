@@ -28,7 +28,7 @@ def _cell(estimate: Estimate | None) -> str:
 
 
 def voice_section(run_dir: Path, link: Callable[[Path], str]) -> str:
-    from .experiments import cached_samples
+    from .experiment_cache import cached_samples
     from .voice_run import cached_voice
 
     out = [TITLE, DEFINITIONS]

@@ -1,6 +1,6 @@
 """What the experiments return: frozen, typed results, each with ``to_json``/``from_json`` for its cache.
 
-``experiments.compare_perplexity`` returns a ``PerplexityComparison`` (cached as RUN/eval.json),
+``perplexity_comparison.compare_perplexity`` returns a ``PerplexityComparison`` (cached as RUN/eval.json),
 ``compare_samples`` a ``SampleComparison`` (RUN/compare.json) and ``sweep`` a ``SweepResult``
 (RUN/sweep-<param>.json); ``memorisation.summarize`` a ``MemorisationSummary``. The CLI, the report, the plots and the app read the fields; none of them
 guesses a dict's shape. The JSON keeps the layout the caches had before these types, so older cache

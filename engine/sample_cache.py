@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from tweetsmith.data.records import prompt_for
 
 from .decode_loop import DECODE_VERSION
-from .generate import DEFAULT_BATCH_SIZE, Sample, generate_samples
+from .generate import DEFAULT_BATCH_SIZE, generate_samples
 from .paths import cache_dir
 from .perplexity_cache import model_fingerprint
 from .runs import write_json_atomic
+from .sample_record import Sample
 from .sampling import SamplingConfig
 
 

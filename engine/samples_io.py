@@ -16,7 +16,7 @@ from pathlib import Path
 from tweetsmith.data.errors import DataError
 from tweetsmith.data.records import Record, format_line, parse_line, read_split_lines
 
-from .generate import Sample
+from .sample_record import Sample
 
 
 @dataclass(frozen=True)

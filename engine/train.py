@@ -104,7 +104,8 @@ def _attempts(
     """Run the attempt; after a CUDA out-of-memory error the plan did not foresee, run it again with half
     the micro-batch and twice the accumulation (same tokens per step), from this run's newest checkpoint."""
     from . import checkpoints
-    from .train_run import TrainAttempt, clean_partial_writes, is_disk_full, is_out_of_memory
+    from .train_failures import clean_partial_writes, is_disk_full, is_out_of_memory
+    from .train_run import TrainAttempt
 
     batch_size, grad_accum, notice = config.batch_size, config.grad_accum, None
     while True:

@@ -4,8 +4,10 @@ naming the flag. Strings become a ``TrainConfig`` through ``engine.config.config
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from .config import option
 from .errors import ConfigError
@@ -111,6 +113,12 @@ class TrainConfig:
         ``engine.config.config_from_strings`` runs after reading a config from strings."""
         validate(self)
         return self
+
+
+def training_settings(config: TrainConfig) -> dict[str, Any]:
+    """Every training setting but where things go: two configs with the same settings train the same model
+    (the assignment keys a training, and tells the ablation's baseline from its main run, by them)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
 
 
 def tensorboard_installed() -> bool:

@@ -1,32 +1,29 @@
 """One training attempt: load, tokenize, plan memory, build the Trainer, train, save final/.
 
 ``engine.train`` retries it with half the micro-batch (and twice the accumulation) after a CUDA
-out-of-memory error that the memory plan did not foresee.
+out-of-memory error that the memory plan did not foresee (``train_failures`` sorts the error). The
+Trainer's arguments come from ``train_arguments``; final/ is written by ``final_model``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import errno
 import gc
 import math
-import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from . import checkpoints
 from .errors import ConfigError
+from .final_model import best_checkpoint, save_final
 from .precision import PRECISION_DTYPES, choose_precision, matmul_shape
 from .progress import Progress
 from .run_record import RunRecord
 from .runs import trim_metrics
 from .step_watch import StepCancelled, StepWatch
+from .train_arguments import trainer_arguments
 from .train_config import step_budget
 from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
-
-FINAL_STAGING = ".final.incomplete"
 
 
 def load_dtype(method: str, precision: str, device: str) -> str:
@@ -34,41 +31,6 @@ def load_dtype(method: str, precision: str, device: str) -> str:
     if method == "full" or not device.startswith("cuda"):
         return "float32"
     return PRECISION_DTYPES[precision]
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    import torch
-
-    return isinstance(err, torch.cuda.OutOfMemoryError) or "CUDA out of memory" in str(err)
-
-
-def is_disk_full(err: BaseException | None) -> bool:
-    """ENOSPC however it surfaces: OSError, torch.save's RuntimeError, safetensors' StorageFull."""
-    seen = 0
-    while err is not None and seen < 5:
-        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            return True
-        text = str(err)
-        if "No space left on device" in text or "StorageFull" in text or "file write failed" in text:
-            return True
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return False
-
-
-def clean_partial_writes(paths) -> None:
-    checkpoints.clear_staging(paths.checkpoints)
-    shutil.rmtree(paths.root / FINAL_STAGING, ignore_errors=True)
-
-
-def training_arguments(**kwargs: Any):
-    """TrainingArguments from the keys this transformers version knows (5.24 renamed activation checkpointing)."""
-    from transformers import TrainingArguments
-
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    if "activation_checkpointing" in fields:
-        kwargs["activation_checkpointing"] = kwargs.pop("gradient_checkpointing")
-        kwargs["activation_checkpointing_kwargs"] = kwargs.pop("gradient_checkpointing_kwargs")
-    return TrainingArguments(**{k: v for k, v in kwargs.items() if k in fields})
 
 
 class TrainAttempt:
@@ -301,37 +263,14 @@ class TrainAttempt:
         control = ControlCallback(
             cancel=self.cancel, eval_every=config.eval_every, save_every=config.save_every, world_size=procs.world_size
         )
-        args = training_arguments(
-            output_dir=str(paths.checkpoints),
-            per_device_train_batch_size=plan.batch_size,
-            gradient_accumulation_steps=plan.grad_accum,
-            learning_rate=config.learning_rate,
-            num_train_epochs=config.epochs,
+        args = trainer_arguments(
+            config,
+            plan,
+            precision=precision,
+            device=device,
+            world_size=procs.world_size,
             max_steps=self.budget.max_steps,
-            lr_scheduler_type=config.lr_scheduler,
-            warmup_steps=config.warmup,
-            logging_strategy="steps",
-            logging_steps=config.logging_steps,
-            eval_strategy="no",
-            save_strategy="no",
-            seed=config.seed,
-            report_to="none",
-            disable_tqdm=True,
-            log_level="error",
-            log_level_replica="error",
-            use_cpu=device == "cpu",
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            tf32=True if cuda else None,
-            optim="adamw_torch_fused",
-            dataloader_pin_memory=cuda,
-            remove_unused_columns=False,
-            label_names=["labels"],
-            torch_compile=config.compile,
-            gradient_checkpointing=plan.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
-            ddp_backend="gloo" if not cuda and procs.world_size > 1 else None,
-            ddp_find_unused_parameters=False,
+            output_dir=str(paths.checkpoints),
         )
         trainer = TweetTrainer(
             model=model,
@@ -490,46 +429,3 @@ class TrainAttempt:
             final_valid_perplexity=final_ppl,
             stopped_early=stopped_early,
         )
-
-
-def best_checkpoint(trainer) -> checkpoints.Checkpoint | None:
-    """The complete checkpoint of the best valid perplexity the trainer tracked (None when no evaluation ran)."""
-    if trainer.best_step is None:
-        return None
-    found = [c for c in checkpoints.list_checkpoints(trainer.checkpoints_dir) if c.step == trainer.best_step]
-    return found[0] if found else checkpoints.best(trainer.checkpoints_dir)
-
-
-def save_final(model, loaded, config, method: str, paths) -> None:
-    """final/: the adapter (plus tokenizer), the full model, or with ``merge`` the merged full model; swapped in atomically."""
-    staged = paths.root / FINAL_STAGING
-    shutil.rmtree(staged, ignore_errors=True)
-    if method != "full" and config.merge:
-        model = _merged(model, loaded, config, method, paths)
-    model.save_pretrained(staged)
-    loaded.tokenizer.save_pretrained(staged)
-    if paths.final.exists():
-        old = paths.root / ".final.old"
-        shutil.rmtree(old, ignore_errors=True)
-        paths.final.rename(old)
-        staged.rename(paths.final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staged.rename(paths.final)
-
-
-def _merged(model, loaded, config, method: str, paths):
-    """LoRA merged into the base; a quantized base is reloaded in full precision first (merging into 4-bit loses the update)."""
-    if method == "lora":
-        return model.merge_and_unload()
-    from peft import PeftModel
-
-    from .models import load_model
-
-    adapter_dir = paths.root / ".adapter.incomplete"
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    model.save_pretrained(adapter_dir)
-    base = load_model(loaded.info.spec, allow_fallback=config.allow_fallback, dtype="float32", device="cpu").model
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    return merged

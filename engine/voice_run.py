@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .decode_loop import DECODE_VERSION
 from .errors import ConfigError
-from .experiments import _cached, _check, _load, _now, _plan, _release, _save
+from .experiment_cache import cached_result
+from .experiments import _check, _load, _now, _plan, _release, _save
 from .generate import DEFAULT_BATCH_SIZE
 from .plots import plot_confusion
 from .progress import ProgressFn, counting
@@ -36,7 +37,7 @@ DEFAULT_PER_AUTHOR = 50
 
 def cached_voice(run_dir: str | Path) -> VoiceResult | None:
     """RUN/voice.json while it describes the current final/ and decoding loop, else None (loads nothing)."""
-    return _cached(run_dir, RunPaths(Path(run_dir)).voice, VoiceResult)
+    return cached_result(run_dir, RunPaths(Path(run_dir)).voice, VoiceResult)
 
 
 def voice_key(data: Path, per_author: int, config: SamplingConfig) -> str:

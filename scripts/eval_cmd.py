@@ -160,7 +160,7 @@ def _evaluate(loaded, path: str, args, context: str = "windowed"):
 
 def _compare(args):
     from tweetsmith.engine.errors import ModelError
-    from tweetsmith.engine.experiments import compare_perplexity
+    from tweetsmith.engine.perplexity_comparison import compare_perplexity
     from tweetsmith.engine.run_record import run_data_dir
     from tweetsmith.engine.runs import has_final_model
 

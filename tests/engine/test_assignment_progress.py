@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from tweetsmith.engine.assignment_progress import PipelineProgress, StageEstimates
 
 
@@ -41,8 +39,7 @@ def _pipeline(monkeypatch, stage: str, ablation_steps: int = 0, on_notice=None, 
     events = []
     config = assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig(**train), ablation_steps=ablation_steps)
     pipeline = assignment._Pipeline(config, events.append, None, on_notice)
-    pipeline.stage, pipeline.number, pipeline.began = stage, 2, 0.0
-    pipeline.part_done, pipeline.part_began, pipeline.last_sent, pipeline.parts_seen = 0, 0.0, 0.0, 1
+    pipeline.progress.begin(stage, 2, 0.0)
     return pipeline, now, events
 
 
@@ -53,15 +50,15 @@ def test_the_stage_eta_restarts_with_each_part_of_a_stage(monkeypatch):
     pipeline, now, events = _pipeline(monkeypatch, "perplexity before")
     for done in range(1, 11):  # valid, windowed: 10 windows, 6 s each
         now[0] += 6.0
-        pipeline.send("base · valid", done, 10, "windows")
+        pipeline.progress.send("base · valid", done, 10, "windows")
         if done == 5:
             assert events[-1].stage_eta_s == 5 * 6.0 + 3 * 10 * 6.0  # its other half, then three parts as long
             assert events[-1].eta_complete is False  # nothing measured for the stages after this one
     assert events[-1].stage_eta_s == 3 * 10 * 6.0
     now[0] += 3.0
-    pipeline.send("base · valid · per record", 1, 20, "batches")  # the first batch took 3 s of its own clock
+    pipeline.progress.send("base · valid · per record", 1, 20, "batches")  # the first batch took 3 s of its own clock
     now[0] += 3.0
-    pipeline.send("base · valid · per record", 2, 20, "batches")
+    pipeline.progress.send("base · valid · per record", 2, 20, "batches")
     # 3 s a batch since the part began (not (60 + 6) s / 2), for its 18 batches and two more parts like it
     assert events[-1].stage_eta_s == 3.0 * 18 + 2 * 3.0 * 20
 
@@ -72,7 +69,7 @@ def test_a_sweep_counts_its_ten_parts(monkeypatch):
     for part in range(3):
         for done in (50, 100):
             now[0] += 10.0
-            pipeline.send(f"part {part}", done, 100, "samples")
+            pipeline.progress.send(f"part {part}", done, 100, "samples")
     assert events[-1].stage_eta_s == 7 * 20.0  # three parts done at 20 s each, seven to come
 
 
@@ -95,25 +92,23 @@ def test_the_ablation_trains_every_variant_but_the_main_run(monkeypatch):
     """Six rows (baseline, concat packing, no packing, full or LoRA, lr x0.5, lr x2) and the untuned model are
     scored; the baseline is trained only when the main run is not it."""
     from tweetsmith.engine.ablation import variants
+    from tweetsmith.engine.assignment_ablation import ablation_work
     from tweetsmith.engine.train_config import TrainConfig
 
-    other, _, _ = _pipeline(monkeypatch, "ablation", ablation_steps=20, max_steps=130)
-    assert other.ablation_work() == (6 * 20, 6 + 1)
-    same = variants(TrainConfig(max_steps=130), 20)[0].config  # the baseline's own settings as the main run's
-    main, _, _ = _pipeline(
-        monkeypatch, "ablation", ablation_steps=20, **{f.name: getattr(same, f.name) for f in dataclasses.fields(same)}
-    )
-    assert main.ablation_work() == (5 * 20, 6 + 1)
-    assert other.ablation_work() != main.ablation_work()
+    other = TrainConfig(max_steps=130)
+    assert ablation_work(other, 20) == (6 * 20, 6 + 1)
+    main = variants(other, 20)[0].config  # the baseline's own settings as the main run's
+    assert ablation_work(main, 20) == (5 * 20, 6 + 1)
+    assert ablation_work(other, 0) == (0, 0)
 
 
 def test_the_ablation_stage_adds_its_parts_to_come(monkeypatch):
     """While a variant trains, the stage's ETA is its own plus what the pipeline says the rest will take."""
     pipeline, now, events = _pipeline(monkeypatch, "ablation", ablation_steps=20)
-    pipeline.send("no-pack · step 5/20", 5, 20, "steps", 150.0)
+    pipeline.progress.send("no-pack · step 5/20", 5, 20, "steps", 150.0)
     assert (events[-1].stage_eta_s, events[-1].eta_complete) == (150.0, False)  # the rest is not known yet
-    pipeline.ablation_rest_s = 900.0
-    pipeline.send("no-pack · step 6/20", 6, 20, "steps", 140.0)
+    pipeline.progress.ablation_rest_s = 900.0
+    pipeline.progress.send("no-pack · step 6/20", 6, 20, "steps", 140.0)
     assert (events[-1].stage_eta_s, events[-1].overall_eta_s, events[-1].eta_complete) == (1040.0, 1041.0, True)
 
 
@@ -128,7 +123,7 @@ def test_each_notice_reaches_the_user_once(monkeypatch):
         "gpt2-medium is not cached and HF_HUB_OFFLINE is set: using the embedded offline model smollm2-135m instead"
     )
     plan = "batch 8 does not fit in memory: batch 4 x 2 accumulation"
-    pipeline.say(fallback)
+    pipeline.progress.say(fallback)
 
     def started(notice):
         return TrainingStarted(

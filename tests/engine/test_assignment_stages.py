@@ -93,10 +93,9 @@ def test_a_new_row_is_all_a_new_stage_takes(monkeypatch):
     assert pipeline.eta.after("sweep top_p") == (7.0 + 1.0, True)  # the poem's 7 s and the report's 1 s
     now = [0.0]
     monkeypatch.setattr(assignment.time, "monotonic", lambda: now[0])
-    pipeline.stage, pipeline.number, pipeline.began = "poem", 9, 0.0
-    pipeline.part_done, pipeline.part_began, pipeline.last_sent, pipeline.parts_seen = 0, 0.0, 0.0, 1
+    pipeline.progress.begin("poem", 9, 0.0)
     now[0] = 10.0
-    pipeline.send("line 1", 5, 10, "words")  # half the first of three parts in 10 s
+    pipeline.progress.send("line 1", 5, 10, "words")  # half the first of three parts in 10 s
     assert events[-1].stage_eta_s == 10.0 + 2 * 20.0 and events[-1].stages == 10
 
 

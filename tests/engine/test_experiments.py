@@ -12,19 +12,11 @@ import pytest
 from tweetsmith.engine.decode_loop import DECODE_VERSION
 from tweetsmith.engine.diversity import diversity, reference_from_file
 from tweetsmith.engine.errors import ConfigError
-from tweetsmith.engine.experiments import (
-    Cancelled,
-    authors_from_split,
-    cached_comparison,
-    cached_samples,
-    cached_sweep,
-    compare_perplexity,
-    compare_samples,
-    parse_sweep_values,
-    sweep,
-)
+from tweetsmith.engine.experiment_cache import cached_comparison, cached_samples, cached_sweep
+from tweetsmith.engine.experiments import Cancelled, authors_from_split, compare_samples, parse_sweep_values, sweep
 from tweetsmith.engine.models import load_model
 from tweetsmith.engine.perplexity import perplexity_of_file
+from tweetsmith.engine.perplexity_comparison import compare_perplexity
 from tweetsmith.engine.progress import Progress
 from tweetsmith.engine.results import PerplexityComparison, SampleComparison, SweepResult
 from tweetsmith.engine.samples_io import load_samples
@@ -221,7 +213,7 @@ def test_report_answers_every_question(tmp_path, tiny_llama_dir, make_fake_run):
 
 def test_samples_io_round_trip_append_and_text_files(tmp_path):
     from tweetsmith.data.errors import DataError
-    from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sample_record import Sample
     from tweetsmith.engine.samples_io import read_scored_texts, save_sample_lines, save_samples
 
     def sample(i):

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from tweetsmith.engine.errors import ConfigError, EngineError
-from tweetsmith.engine.generate import Sample, cut_at_stop, generate_samples, stream_sample
+from tweetsmith.engine.generate import cut_at_stop, generate_samples, stream_sample
 from tweetsmith.engine.models import load_model
+from tweetsmith.engine.sample_record import Sample
 from tweetsmith.engine.sampling import SamplingConfig
 
 AUTHORS = ["paulg", "sama", "naval", "pmarca", "a", "b", "c", "d"]

@@ -145,8 +145,9 @@ def test_cache_keys_and_cached_figures_differ_by_precision(monkeypatch, tiny_lla
 
 
 def test_samples_record_their_precision(tiny_llama_dir):
-    from tweetsmith.engine.generate import Sample, generate_samples
+    from tweetsmith.engine.generate import generate_samples
     from tweetsmith.engine.sample_cache import cached_generate_samples
+    from tweetsmith.engine.sample_record import Sample
     from tweetsmith.engine.sampling import SamplingConfig
 
     bf16 = load_model(str(tiny_llama_dir), precision="bf16")

@@ -9,15 +9,9 @@ import pytest
 
 from tweetsmith.data.records import parse_line
 from tweetsmith.engine.diversity import tokenize, words_of
-from tweetsmith.engine.memorisation import (
-    COPY_SPAN_WORDS,
-    MemorisationIndex,
-    index_for_data,
-    is_copied,
-    span_words,
-    suffix_array,
-    summarize,
-)
+from tweetsmith.engine.memorisation import COPY_SPAN_WORDS, MemorisationIndex, index_for_data, is_copied, summarize
+from tweetsmith.engine.memorisation_words import span_words
+from tweetsmith.engine.suffix_array import suffix_array
 
 WORDS = "the a startup founder money idea build ship users growth raise seed hire fail win fast slow big".split()
 

@@ -63,7 +63,7 @@ def test_share_and_worst_cases_match_brute_force(setup, capsys, brute_longest):
 
 
 def test_jsonl_samples_and_a_run_directory(setup, tmp_path, capsys, run_record_writer):
-    from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sample_record import Sample
     from tweetsmith.engine.samples_io import save_samples
     from tweetsmith.engine.sampling import SamplingConfig
 

@@ -1,10 +1,11 @@
 """The tweetsmith app: owns the workspace (loaded models, run, data) and the training; the screens show it.
 
 Model work never runs on the event loop. Loading and training are thread workers here: they post messages
-(``tui.messages``); the handlers below assign the workspace, then forward the message to the screen that
-shows it. Screens ask for what only the App changes with ``...Requested`` messages; the header watches
-``status``. After a model loads, ``gc.collect(); gc.freeze()`` moves torch's ~500k objects out of the
-collector's reach: no more 150-330 ms full collections stalling keys while streaming.
+(``tui.messages``); the handlers below replace the workspace (``tui.workspace``, frozen) and the
+``workspace`` setter publishes each new one on ``workspace_changed``, the one signal the screens and
+widgets that show it subscribe to: no message is forwarded by hand. Screens ask for what only the App
+changes with ``...Requested`` messages; the header watches ``status``. The loading workers' work is
+``tui.loading``'s.
 
 Leaving: every way out (ctrl+q, /quit, SIGHUP, SIGTERM, the terminal going away: see ``tui.lifeline``) goes
 through ``request_shutdown``, which sets every cancel event the engine watches, asks a running training
@@ -15,9 +16,8 @@ to stop (it saves a checkpoint of the last completed step) and exits once it has
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,18 +27,16 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-
-from tweetsmith.data.records import authors_by_frequency
-from tweetsmith.data.split import SplitDir
-from tweetsmith.engine.start_plan import StartPlan, load_side_model, plan_start
+from textual.signal import Signal
 
 from . import messages as msg
-from .errors import error_text
 from .lifeline import TRAINING_STOP_WAIT_S, Lifeline
+from .loading import Loader
 from .palette import TweetsmithCommands
 from .root import Root
+from .session import default_session_path
 from .training_job import message_for, run_training
-from .workspace import Workspace
+from .workspace import CancelEvents, Workspace
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
@@ -53,7 +51,8 @@ LOADED_NOTE_S = 5.0  # how long the header says "loaded in 2.1 s"
 
 
 class TweetsmithApp(App):
-    """The chat-style app. Pass a pre-loaded ``LoadedModel`` (tests) or let it load what ``plan_start`` picks."""
+    """The chat-style app. Pass a pre-loaded ``LoadedModel`` (tests) or let it load what
+    ``engine.start_plan.plan_start`` picks."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tweetsmith"
@@ -84,17 +83,21 @@ class TweetsmithApp(App):
         """``root``: the directory every path the user types must stay under (``tui.root``); None: anywhere.
         ``precision``: what models load in (``engine.precision.InferenceSettings``)."""
         super().__init__()
-        given = {side: model for side, model in (("base", loaded), ("tuned", tuned)) if model is not None}
-        self.workspace = Workspace(
+        self.workspace_changed: Signal[Workspace] = Signal(self, "workspace-changed")
+        self._workspace = Workspace(
             model_spec=model_spec,
             run_dir=Path(run_dir) if run_dir else None,
             data_dir=Path(data_dir) if data_dir else None,
-            session_path=Path(session_path) if session_path else None,
-            models=given,
-            root=Root.at(root) if root is not None else Root(),
-            precision=precision,
         )
-        self._given_models = bool(given)
+        # Not state (``tui.workspace``): the registry every worker's cancel event joins, and two settings.
+        self.cancels = CancelEvents()
+        self.root = Root.at(root) if root is not None else Root()
+        self.precision = precision
+        self._given: dict[Side, LoadedModel] = {
+            side: model for side, model in (("base", loaded), ("tuned", tuned)) if model is not None
+        }
+        self._loader = Loader(self.post_message, precision)  # the loading workers' work (``tui.loading``)
+        self._session_given = Path(session_path) if session_path else None
         self._runs_root = Path(runs_root) if runs_root else None
         self.training_cancel: threading.Event | None = None
         self.training_idle = threading.Event()  # set while no training thread runs (threads may wait on it)
@@ -104,12 +107,41 @@ class TweetsmithApp(App):
         self.shutting_down = False
         self._shutdown_code = 0
 
+    # --- the workspace ------------------------------------------------------------------------------
+
+    @property
+    def workspace(self) -> Workspace:
+        """What the app has open now. Only the App's handlers assign it (a new frozen value each time)."""
+        return self._workspace
+
+    @workspace.setter
+    def workspace(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self.workspace_changed.publish(workspace)
+
+    def _session_for(self, run_dir: Path | None, loaded: LoadedModel) -> Path:
+        """The chat's session file: ``--session``, else beside the run (or the model without one)."""
+        from tweetsmith.engine.paths import home
+
+        return self._session_given or default_session_path(run_dir, loaded.info.name, home())
+
+    def _keep_model(self, loaded: LoadedModel, side: Side, activate: bool) -> None:
+        """``loaded`` becomes the workspace's ``side``; with ``activate`` the chat uses it (and opens its session,
+        the first time)."""
+        ws = self.workspace
+        models = {**ws.models, side: loaded}
+        if not activate:
+            self.workspace = replace(ws, models=models)
+            return
+        session = ws.session_path or self._session_for(ws.run_dir, loaded)
+        self.workspace = replace(ws, models=models, side=side, session_path=session)
+
     # --- screens ----------------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
         from .screens.main import MainScreen
 
-        return MainScreen(self.workspace)
+        return MainScreen(self)
 
     @property
     def main(self) -> MainScreen:
@@ -126,7 +158,7 @@ class TweetsmithApp(App):
     def cancel_all_work(self) -> None:
         """Set every registered cancel event, the training's included. Thread-safe (events only): the signal
         handlers and the terminal watchdog call it before the event loop runs anything."""
-        self.workspace.cancels.set_all()
+        self.cancels.set_all()
 
     def action_quit(self) -> None:
         self.request_shutdown("quit")
@@ -154,103 +186,51 @@ class TweetsmithApp(App):
     # --- loading ----------------------------------------------------------------------------------
 
     def on_chat_screen_mounted(self) -> None:
-        """Start loading (or show the models we were given)."""
+        """Start loading (or show the models we were given: the tuned one in use, and in first)."""
         ws = self.workspace
-        if "tuned" in ws.models:
-            ws.side = "tuned"
-        for side, loaded in ws.models.items():
-            self.post_message(msg.ModelLoaded(loaded, side, 0.0, activate=(side == ws.side)))
+        side: Side = "tuned" if "tuned" in self._given else "base"
+        for given_side, loaded in sorted(self._given.items(), key=lambda item: item[0] != side):
+            self.post_message(msg.ModelLoaded(loaded, given_side, 0.0, given_side == side, ws.run_dir))
         from tweetsmith.engine.paths import runs_root
 
-        self._load_start(ws.model_spec, ws.run_dir, ws.data_dir, self._runs_root or runs_root(), ws.side)
+        self._load_start(ws.model_spec, ws.run_dir, ws.data_dir, self._runs_root or runs_root(), side)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_start(
         self, spec: str | None, run_dir: Path | None, data_dir: Path | None, root: Path, side: Side
     ) -> None:
-        """Load what ``plan_start`` picks (unless models were given) and the data's authors."""
-        try:
-            if self._given_models and run_dir is None:  # given a loaded model: no run to look for
-                plan = StartPlan(None, None, data_dir, side)
-            else:
-                plan = plan_start(spec, run_dir, data_dir, root)
-        except Exception as err:  # noqa: BLE001 - a bad run dir is shown, not raised
-            plan = StartPlan(None, spec, data_dir, "base")
-            self.post_message(msg.ModelLoadFailed(error_text(err)))
-        self.post_message(msg.StartPlanned(plan))
-        if not self._given_models:
-            result = self._load(plan.side, plan.run_dir, plan.model_spec)
-            if result is not None:
-                loaded, seconds = result
-                self.post_message(msg.ModelLoaded(loaded, plan.side, seconds, activate=True))
-        self._load_data(plan.data_dir)
-
-    def _load(self, side: Side, run_dir: Path | None, spec: str | None) -> tuple[LoadedModel, float] | None:
-        """In a worker: one side's model (a run's, else ``spec``'s) and the seconds it took; a failure is
-        posted as ``ModelLoadFailed`` (None returned)."""
-        began = time.perf_counter()
-        try:
-            loaded = load_side_model(side, run_dir, spec, self._say_progress, self.workspace.precision)
-        except Exception as err:  # noqa: BLE001 - the app stays up and says what to do
-            self.post_message(msg.ModelLoadFailed(error_text(err), side))
-            return None
-        gc.collect()
-        gc.freeze()
-        return loaded, time.perf_counter() - began
-
-    def _say_progress(self, text: str) -> None:
-        self.post_message(msg.ModelLoadProgressed(text))
-
-    def _load_data(self, data_dir: Path | None) -> None:
-        from tweetsmith.engine.data_cache import builtin_data_dir
-
-        try:
-            if data_dir is None:
-                data_dir = builtin_data_dir(self._say_progress)
-            self.post_message(msg.DataReady(Path(data_dir), authors_by_frequency(SplitDir(data_dir).train)))
-        except Exception as err:  # noqa: BLE001
-            self.post_message(msg.DataFailed(error_text(err)))
+        self._loader.start(spec, run_dir, data_dir, root, side, given=bool(self._given))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_side(self, side: Side, activate: bool, run_dir: Path | None, spec: str | None) -> None:
-        result = self._load(side, run_dir, spec)
-        if result is not None:
-            loaded, seconds = result
-            self.post_message(msg.ModelLoaded(loaded, side, seconds, activate))
+        self._loader.side(side, activate, run_dir, spec)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _open_target(self, run_dir: Path | None, spec: str | None, data_dir: Path | None) -> None:
-        """``/run RUN`` or ``/model SPEC``: load it; it replaces the models (and the data, with a run's own)."""
-        try:
-            plan = plan_start(spec, run_dir, None, Path("."))
-        except Exception as err:  # noqa: BLE001
-            self.post_message(msg.ModelLoadFailed(error_text(err)))
-            return
-        result = self._load(plan.side, plan.run_dir, plan.model_spec)
-        if result is None:
-            return
-        self.post_message(msg.TargetOpened(plan, *result))
-        if plan.data_dir is not None and plan.data_dir != data_dir:
-            self._load_data(plan.data_dir)
+        self._loader.target(run_dir, spec, data_dir)
 
     def on_start_planned(self, message: msg.StartPlanned) -> None:
-        self.workspace.run_dir = message.plan.run_dir
+        self.workspace = replace(self.workspace, run_dir=message.plan.run_dir)
 
     def on_model_loaded(self, message: msg.ModelLoaded) -> None:
-        ws = self.workspace
-        ws.models[message.side] = message.loaded
+        if message.run_dir != self.workspace.run_dir:
+            return  # loaded for a run that /run (or a training) has replaced since: not this run's model
+        self._keep_model(message.loaded, message.side, message.activate)
         if message.activate:
-            ws.side = message.side
             self._say_loaded(message.seconds)
-        self.main.post_message(message)
 
     def on_target_opened(self, message: msg.TargetOpened) -> None:
-        ws = self.workspace
-        ws.run_dir, ws.model_spec = message.plan.run_dir, message.plan.model_spec
-        ws.models = {message.plan.side: message.loaded}
-        ws.side = message.plan.side
+        """``/run`` or ``/model``: its model replaces every model, and its session the chat's."""
+        plan, loaded = message.plan, message.loaded
+        self.workspace = replace(
+            self.workspace,
+            run_dir=plan.run_dir,
+            model_spec=plan.model_spec,
+            models={plan.side: loaded},
+            side=plan.side,
+            session_path=self._session_for(plan.run_dir, loaded),
+        )
         self._say_loaded(message.seconds)
-        self.main.post_message(message)
 
     def _say_loaded(self, seconds: float) -> None:
         if not seconds:
@@ -267,19 +247,19 @@ class TweetsmithApp(App):
         self.notify(message.error, title="Model not loaded", severity="error", timeout=12)
 
     def on_data_ready(self, message: msg.DataReady) -> None:
-        self.workspace.data_dir = message.data_dir
-        self.workspace.authors = message.authors
+        self.workspace = replace(self.workspace, data_dir=message.data_dir, authors=tuple(message.authors))
         if self.status.startswith("preparing"):
             self.status = ""
-        self.main.post_message(message)
 
     def on_data_failed(self, message: msg.DataFailed) -> None:
         self.notify(message.error, title="No data", severity="warning", timeout=12)
 
     def on_perplexity_computed(self, message: msg.PerplexityComputed) -> None:
-        """The quick estimate after a training loaded the run's tuned model: keep it (ctrl+b is then instant)."""
-        if message.tuned is not None:
-            self.post_message(msg.ModelLoaded(message.tuned, "tuned", 0.0, activate=False))
+        """The quick estimate after a training loaded the run's tuned model: keep it (ctrl+b and /ab are then
+        instant), unless the workspace has a tuned model already or another run is open now."""
+        ws = self.workspace
+        if message.tuned is not None and "tuned" not in ws.models and message.run_dir == ws.run_dir:
+            self._keep_model(message.tuned, "tuned", activate=False)
 
     # --- requests from the screens ------------------------------------------------------------------
 
@@ -301,7 +281,8 @@ class TweetsmithApp(App):
             self.notify(f"already using the {side} model")
             return
         if side in ws.models:
-            self.on_model_loaded(msg.ModelLoaded(ws.models[side], side, 0.0, activate=True))
+            self._keep_model(ws.models[side], side, activate=True)
+            self._say_loaded(0.0)
             return
         if side == "tuned" and not ws.has_tuned:
             self.notify("no tuned model yet: train one (ctrl+t) or open a run with /run RUN", severity="warning")
@@ -327,7 +308,7 @@ class TweetsmithApp(App):
             self.pop_screen()
             return
         if not self.is_screen_installed("training"):
-            self.install_screen(TrainingScreen(self.workspace), "training")
+            self.install_screen(TrainingScreen(self), "training")
         self.push_screen("training")
 
     def action_evaluate(self) -> None:
@@ -350,8 +331,8 @@ class TweetsmithApp(App):
     def on_training_requested(self, message: msg.TrainingRequested) -> None:
         if self.shutting_down or self.workspace.training_running:
             return
-        self.training_cancel = self.workspace.track(threading.Event())
-        self.workspace.training_running = True
+        self.training_cancel = self.cancels.track(threading.Event())
+        self.workspace = replace(self.workspace, training_running=True)
         self.training_idle.clear()
         self._run_training(message.config, self.training_cancel)
 
@@ -362,7 +343,7 @@ class TweetsmithApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def _run_training(self, config: TrainConfig, cancel: threading.Event) -> None:
         try:
-            ended = run_training(config, cancel, self.relay_training_event, self._say_progress)
+            ended = run_training(config, cancel, self.relay_training_event, self._loader.say_progress)
         finally:
             self.training_idle.set()
         self.post_message(ended)
@@ -393,7 +374,7 @@ class TweetsmithApp(App):
             self.get_screen("training").post_message(message)
 
     def on_training_ended(self, message: msg.TrainingEnded) -> None:
-        self.workspace.training_running = False
+        self.workspace = replace(self.workspace, training_running=False)
         if self.shutting_down:
             self.exit(return_code=self._shutdown_code)  # the training ended while leaving: now leave
             return
@@ -416,15 +397,13 @@ class TweetsmithApp(App):
         The chat keeps its session and its loaded model (the run's base, as it was trained from it).
         """
         ws = self.workspace
-        ws.run_dir = run_dir
-        ws.models.pop("tuned", None)
-        if ws.side == "tuned":
-            ws.side = "base"
-        if "base" not in ws.models:
+        models = {side: loaded for side, loaded in ws.models.items() if side != "tuned"}
+        self.workspace = replace(ws, run_dir=run_dir, models=models, side="base")
+        if "base" not in models:
             self._load_side("base", True, run_dir, ws.model_spec)
 
     def on_training_failed(self, message: msg.TrainingFailed) -> None:
-        self.workspace.training_running = False
+        self.workspace = replace(self.workspace, training_running=False)
         if self.shutting_down:
             self.exit(return_code=self._shutdown_code)
             return

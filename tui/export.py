@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from .root import PathRefused
 
 if TYPE_CHECKING:
+    from .root import Root
     from .session import Session
-    from .workspace import Workspace
 
 MAX_NUMBER = 10_000  # chat-2.md ... chat-9999.md, then give up with a one-line error
 
@@ -57,16 +57,15 @@ def write_new(target: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
 
 
-def save_chat(session: Session, path: str | None, workspace: Workspace, title: str) -> str:
+def save_chat(session: Session, path: str | None, root: Root, run_dir: Path | None, title: str) -> str:
     """``/save [PATH]``: ``session`` as markdown into a new file (an existing one is kept: ``chat-2.md``); the
     default is the run's ``chat.md``, else a dated file here. Under a root (a served app) the path must stay
     inside it and end in .md, so no text typed in the chat can become a shell's start-up file or a key file.
     Returns the line to show; raises PathRefused (one line, with the fix)."""
-    root = workspace.root
     if path:
         given = path
-    elif workspace.run_dir is not None:
-        given = str(workspace.run_dir / "chat.md")
+    elif run_dir is not None:
+        given = str(run_dir / "chat.md")
     else:
         given = f"tweetsmith-chat-{time.strftime('%Y%m%d-%H%M%S')}.md"
     target = root.path(given, "/save")

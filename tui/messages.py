@@ -7,8 +7,9 @@ bubbles up, so the screen or the App can do their part). Every worker that can f
 
 Three directions:
 - worker -> its widget (then bubbling up): generation, metrics, insight, sweep.
-- worker -> App -> screen: loading and training. These don't bubble (``bubble=False``): the App
-  assigns the workspace, then forwards the same message to the screen that shows it.
+- worker -> App: loading and training. These don't bubble (``bubble=False``): the App replaces the
+  workspace, which it publishes (``tui.workspace``); screens learn of it from that signal, not from these.
+  The training's events also go to the training screen, which draws each of them.
 - screen -> App: ``...Requested``, for what only the App may change (models, run, training).
 
 Progress messages that supersede each other allow replacement (``can_replace``), so a slow UI never
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from .commands import Prompt
 
 
-# --- models and data: worker -> App -> chat screen --------------------------------------------------
+# --- models and data: worker -> App (which publishes the workspace) ---------------------------------
 
 
 @dataclass
@@ -64,12 +65,14 @@ class StartPlanned(Message, bubble=False):
 @dataclass
 class ModelLoaded(Message, bubble=False):
     """A model is ready; ``side`` is "base" or "tuned"; ``activate`` makes it the one the chat uses.
-    ``seconds`` is 0 for a model that was already loaded (a switch of sides)."""
+    ``seconds`` is 0 for a model that was already loaded; ``run_dir`` is the run it was loaded for (None:
+    none), so a model that arrives after ``/run`` opened another run is not taken for that run's."""
 
     loaded: LoadedModel
     side: Side
     seconds: float
-    activate: bool = True
+    activate: bool
+    run_dir: Path | None
 
 
 @dataclass
@@ -231,10 +234,11 @@ class PerplexityProgressed(Message):
 
 @dataclass
 class PerplexityComputed(Message):
-    """The panel's table; ``tuned`` is the run's tuned model when the quick estimate loaded it (the App
-    keeps it, so ctrl+b is then instant)."""
+    """The panel's table of ``run_dir`` (None: the loaded models on the data); ``tuned`` is the run's tuned
+    model when the quick estimate loaded it (the App keeps it, so ctrl+b and /ab are then instant)."""
 
     table: PerplexityTable
+    run_dir: Path | None
     tuned: LoadedModel | None = None
 
 

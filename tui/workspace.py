@@ -1,26 +1,34 @@
-"""What the app has open, in one typed object the screens read: the loaded models, the run, the data and
-its authors, whether a training runs, the cancel events of running work, and the root that every path a
-user types must stay under (``tui.root``; none in the terminal app unless ``--root`` is given).
+"""What the app has open, as one frozen value the App publishes: the loaded models by side, the side the chat
+uses, the run, the model spec, the data and its authors, the chat's session file, whether a training runs.
 
-The App owns it and is the only writer, always on the event loop, in the handlers of the messages its
-workers post (a worker never assigns it from its thread). Screens and widgets get it when they are built
-and read it; to change it they post a ``...Requested`` message (``tui.messages``) that the App handles.
-Workers get the values they need as arguments, read on the event loop when the work starts.
+The App owns it and is its only writer: on the event loop, in the handlers of the messages its workers post,
+it replaces the whole value (``dataclasses.replace``) and publishes the new one through one signal,
+``workspace_changed`` (elia's runtime config and its signal). A screen or widget that shows it subscribes
+in ``on_mount`` and reads ``owner.workspace``, the App's current value, whenever it acts, never a copy it
+kept. To change it, they post a ``...Requested`` message (``tui.messages``) that the App handles. Workers
+get the values they need as arguments, read on the event loop when the work starts.
+
+What is shared but is not state stays beside it on the App (``WorkspaceOwner``): the cancel events of
+running work (``CancelEvents``, a registry every worker's event joins), the root typed paths must stay under
+(``tui.root``) and the precision models load in, both fixed when the app starts.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from .root import Root
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from textual.signal import Signal
+
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.sides import Side
+
+    from .root import Root
 
 
 class CancelEvents:
@@ -45,21 +53,18 @@ class CancelEvents:
             cancel.set()
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Workspace:
-    """The app's open things. ``side`` is the model the chat uses ("base" or "tuned")."""
+    """The app's open things, one value at a time. ``side`` is the model the chat uses ("base" or "tuned")."""
 
     model_spec: str | None = None  # what --model or /model asked for (None: the run's, or the default)
     run_dir: Path | None = None
     data_dir: Path | None = None
-    session_path: Path | None = None  # --session: where the chat is saved (None: beside the run or model)
-    models: dict[str, LoadedModel] = field(default_factory=dict)
+    session_path: Path | None = None  # the chat's session file: --session, else beside the run or model
+    models: Mapping[Side, LoadedModel] = field(default_factory=dict)  # a new mapping for every change
     side: Side = "base"
-    authors: list[str] = field(default_factory=list)  # of the training split, most frequent first
+    authors: tuple[str, ...] = ()  # of the training split, most frequent first
     training_running: bool = False
-    cancels: CancelEvents = field(default_factory=CancelEvents)
-    root: Root = field(default_factory=Root)  # where typed paths may lead (confined in a served app)
-    precision: str = "auto"  # --precision: what models load in to chat and score (``engine.precision``)
 
     @property
     def model(self) -> LoadedModel | None:
@@ -73,6 +78,27 @@ class Workspace:
 
         return "tuned" in self.models or (self.run_dir is not None and has_final_model(self.run_dir))
 
-    def track(self, cancel: threading.Event) -> threading.Event:
-        """Register a cancel event the engine watches, so leaving the app sets it; returns it."""
-        return self.cancels.track(cancel)
+
+class WorkspaceOwner(Protocol):
+    """What screens and widgets read of the App, which they never import: the App is given to them as this."""
+
+    @property
+    def workspace(self) -> Workspace:
+        """The current workspace (the App replaces it; read it when acting, never keep it)."""
+        ...
+
+    @property
+    def workspace_changed(self) -> Signal[Workspace]:
+        """Published with each new workspace: ``subscribe(node, callback)`` in ``on_mount``."""
+        ...
+
+    @property
+    def cancels(self) -> CancelEvents: ...
+
+    @property
+    def root(self) -> Root: ...
+
+    @property
+    def precision(self) -> str:
+        """What models load in to chat and score (``engine.precision``; ``--precision``)."""
+        ...

@@ -104,7 +104,7 @@ async def test_a_request_typed_while_the_model_loads_waits_and_streams(
     make_app, settle, submit, message_log, tiny_loaded, monkeypatch
 ):
     from tweetsmith.engine.generate import stream_sample
-    from tweetsmith.tui import app as app_module
+    from tweetsmith.tui import loading
 
     release = threading.Event()
 
@@ -112,7 +112,7 @@ async def test_a_request_typed_while_the_model_loads_waits_and_streams(
         assert release.wait(600), "the test never released the model"
         return tiny_loaded
 
-    monkeypatch.setattr(app_module, "load_side_model", slow_load)
+    monkeypatch.setattr(loading, "load_side_model", slow_load)
     app = make_app(loaded=None)
     try:
         async with app.run_test(size=(120, 40), message_hook=message_log) as pilot:
@@ -138,10 +138,10 @@ async def test_a_request_typed_while_the_model_loads_waits_and_streams(
 
 
 async def test_escape_drops_a_waiting_request(make_app, submit, message_log, tiny_loaded, monkeypatch, settle):
-    from tweetsmith.tui import app as app_module
+    from tweetsmith.tui import loading
 
     release = threading.Event()
-    monkeypatch.setattr(app_module, "load_side_model", lambda *a, **k: (release.wait(600), tiny_loaded)[1])
+    monkeypatch.setattr(loading, "load_side_model", lambda *a, **k: (release.wait(600), tiny_loaded)[1])
     app = make_app(loaded=None)
     try:
         async with app.run_test(size=(120, 40), message_hook=message_log) as pilot:

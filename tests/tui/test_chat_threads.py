@@ -4,6 +4,7 @@ generation thread gets one thread (engine.threads), and torch's setting seen by 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -41,7 +42,7 @@ async def test_generation_threads_follow_the_training_and_nothing_else_changes(
         size=(120, 40), message_hook=lambda m: finished.append(m) if isinstance(m, msg.SampleFinished) else None
     ) as pilot:
         await settle(pilot)
-        app.workspace.training_running = training  # as while the app's training worker runs
+        app.workspace = replace(app.workspace, training_running=training)  # as while the app's training runs
         await submit(pilot, "paulg")
         await settle(pilot)
         assert finished

@@ -193,10 +193,11 @@ async def test_base_tuned_toggle_and_ab(make_app, trained_run, settle, submit):
         assert app.main.header.side == "tuned"
         await pilot.press("ctrl+b")
         await settle(pilot)
+        ws = app.workspace  # a new value: the App replaces it, never changes it
         assert ws.side == "base" and ws.model.info.adapter is None and app.main.header.side == "base"
         await submit(pilot, "/tuned")
         await settle(pilot)
-        assert ws.side == "tuned"
+        assert app.workspace.side == "tuned"
         await submit(pilot, "/ab paulg: Hello")
         await settle(pilot)
         pair = app.main.query_one(ABPair)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ..commands import AssignmentRequest
     from ..root import Root
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 
 def assignment_config(request: AssignmentRequest, model_spec: str, sampling: SamplingConfig) -> AssignmentConfig:
@@ -78,15 +78,15 @@ def confined_request(request: AssignmentRequest, root: Root) -> AssignmentReques
 class AssignmentScreen(Screen):
     BINDINGS = [Binding("escape", "close", "close (stops the pipeline; the same command resumes)")]
 
-    def __init__(self, workspace: Workspace, request: AssignmentRequest, sampling: SamplingConfig):
+    def __init__(self, owner: WorkspaceOwner, request: AssignmentRequest, sampling: SamplingConfig):
         super().__init__()
-        self.workspace = workspace
+        self.owner = owner
         self.request = request
         self.sampling = sampling
         self.result = None
         self._stages: list[str] = []
         self._stage: str | None = None
-        self._cancel = workspace.track(threading.Event())  # leaving the app stops the pipeline too
+        self._cancel = owner.cancels.track(threading.Event())  # leaving the app stops the pipeline too
 
     def compose(self) -> ComposeResult:
         sources = " ".join([*self.request.sources, *([self.request.builtin] if self.request.builtin else [])])
@@ -104,7 +104,9 @@ class AssignmentScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        model = self.workspace.models["base"].info.spec  # the chat's base model (main screen checked it is loaded)
+        model = self.owner.workspace.models[
+            "base"
+        ].info.spec  # the chat's base model (main screen checked it is loaded)
         self.query_one("#assignment-status", Static).update("starting…")
         self.run_pipeline(assignment_config(self.request, model, self.sampling))
 

@@ -2,6 +2,11 @@
 for its parts (the chat log streams and checks samples, each panel computes its own figures) and asks the
 App, by message, for what only the App changes (models, run, training).
 
+It follows the App's workspace (``tui.workspace``) through the one signal the App publishes it on: what
+changed since the last one it saw decides, in this order, the session the chat shows, the model in use
+(its notice, the cached perplexity, the voice, the colours), the requests waiting for a model (a typed one,
+``/ab``) and the data's authors. Everything else reads ``owner.workspace`` when it acts.
+
 Focus rule for the sampling keys: t/T k/K p/P n/N act whenever the input line is NOT focused (they are
 letters, and usernames like ``paulg`` start with them). Esc leaves the input (or stops a stream first);
 Enter, ``/`` or ``@`` come back to it. The footer lists the keys only while they act, and the sampling
@@ -26,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
+from tweetsmith.engine.sides import SIDES
 
 from .. import messages as msg
 from ..commands import (
@@ -49,11 +55,12 @@ from ..widgets.perplexity_panel import PerplexityPanel
 from ..widgets.prompt_input import AuthorAutoComplete, PromptInput
 from ..widgets.sampling_panel import SamplingPanel
 from ..widgets.voice_panel import VoicePanel
+from ..workspace import Workspace
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
 
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 _TEMP = Binding.Group("temp")
 _TOPK = Binding.Group("top-k")
@@ -85,9 +92,10 @@ class MainScreen(Screen):
     sampling: reactive[SamplingConfig] = reactive(SamplingConfig, always_update=True)
     seed_auto: reactive[bool] = reactive(True)  # a fresh seed per request until /seed N pins sampling.seed
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, owner: WorkspaceOwner) -> None:
         super().__init__()
-        self.workspace = workspace
+        self.owner = owner
+        self._shown = Workspace()  # the workspace this screen last followed (see the module's docstring)
         self.current_author = ""
         self._last_prompt: Prompt | None = None
         self._pending_ab: Prompt | None = None  # /ab waits for the model it asked the App to load
@@ -95,13 +103,13 @@ class MainScreen(Screen):
     # --- layout -----------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield ModelHeader(id="header")
+        yield ModelHeader(self.owner, id="header")
         with Horizontal(id="body"):
-            yield ChatLog(self.workspace, id="chat")
+            yield ChatLog(self.owner, id="chat")
             with Vertical(id="side"):
-                yield PerplexityPanel(self.workspace, id="perplexity", classes="panel")
-                yield DiversityPanel(self.workspace, id="diversity", classes="panel")
-                yield VoicePanel(self.workspace, id="voice", classes="panel")
+                yield PerplexityPanel(self.owner, id="perplexity", classes="panel")
+                yield DiversityPanel(self.owner, id="diversity", classes="panel")
+                yield VoicePanel(self.owner, id="voice", classes="panel")
                 yield SurprisalLegend(id="surprisal-legend", classes="panel")
                 yield SamplingPanel(id="sampling", classes="panel")
         yield Static(id="input-error", markup=False)
@@ -133,6 +141,7 @@ class MainScreen(Screen):
         panel = self.query_one(SamplingPanel)
         panel.seed_auto = self.seed_auto
         panel.config = self.sampling
+        self.owner.workspace_changed.subscribe(self, self._follow)
         self.post_message(msg.ChatScreenMounted())
 
     def watch_sampling(self, config: SamplingConfig) -> None:
@@ -202,38 +211,40 @@ class MainScreen(Screen):
         if self.set_param("seed", seed):
             self.seed_auto = False
 
-    # --- what the App tells the chat ----------------------------------------------------------------
+    # --- what the App publishes -------------------------------------------------------------------------
 
-    def on_model_loaded(self, message: msg.ModelLoaded) -> None:
-        self._model_ready(message.loaded, message.activate)
-        if message.activate and self.chat.session.path is None:
-            self.chat.open_session(message.loaded)
+    def _follow(self, ws: Workspace) -> None:
+        """A new workspace: the chat and the panels follow what changed since the last one (the header
+        follows it by itself)."""
+        shown, self._shown = self._shown, ws
+        if ws.session_path is not None and ws.session_path != shown.session_path:
+            self.chat.open_session(ws.session_path)  # the first model in, or /run, /model: its session
+        if ws.model is not None and ws.model is not shown.model:
+            self._model_in_use(ws.model)
+        if any(ws.models.get(side) is not shown.models.get(side) for side in SIDES):
+            self._models_in(ws)
+        if ws.data_dir != shown.data_dir or ws.authors != shown.authors:
+            self._authors_in(ws.authors)
 
-    def on_target_opened(self, message: msg.TargetOpened) -> None:
-        """/run or /model: that run's (or model's) session replaces the chat."""
-        self._model_ready(message.loaded, True)
-        self.chat.open_session(message.loaded)
+    def _model_in_use(self, loaded: LoadedModel) -> None:
+        """The chat uses ``loaded`` now: its notice, the run's cached perplexity, its samples' voice, its colours."""
+        if loaded.info.notice:
+            self.notify(loaded.info.notice, title="Fallback model", severity="warning", timeout=10)
+        self.query_one(PerplexityPanel).show_cached()
+        self.query_one(VoicePanel).measure(self.chat.session.entries, self.current_author)  # this model's samples
+        if self.chat.surprisal_on:
+            self.query_one(SurprisalLegend).side = self.owner.workspace.side
+            self.chat.rescore()
 
-    def _model_ready(self, loaded: LoadedModel, activate: bool) -> None:
-        """A model is in the workspace: with ``activate`` the chat uses it (header, panels, colours)."""
-        if activate:
-            info = loaded.info
-            self.header.show_model(info, self.workspace.side, self.workspace.run_dir)
-            if info.notice:
-                self.notify(info.notice, title="Fallback model", severity="warning", timeout=10)
-            self.query_one(PerplexityPanel).show_cached()
-            self.query_one(VoicePanel).measure(self.chat.session.entries, self.current_author)  # this model's samples
-            if self.chat.surprisal_on:
-                self.query_one(SurprisalLegend).side = self.workspace.side
-                self.chat.rescore()
-        if self._pending_ab is not None and {"base", "tuned"} <= set(self.workspace.models):
+    def _models_in(self, ws: Workspace) -> None:
+        """A model arrived: the request that waited for it streams (``/ab`` waits for both sides)."""
+        if self._pending_ab is not None and {"base", "tuned"} <= set(ws.models):
             prompt, self._pending_ab = self._pending_ab, None
             self.start_generation(prompt, ["base", "tuned"])
-        self.chat.release(self.workspace.models)  # a request typed while this model loaded
+        self.chat.release(ws.models)  # a request typed while this model loaded
 
-    def on_data_ready(self, message: msg.DataReady) -> None:
-        authors = message.authors
-        self.query_one(AuthorAutoComplete).authors = authors
+    def _authors_in(self, authors: tuple[str, ...]) -> None:
+        self.query_one(AuthorAutoComplete).authors = list(authors)
         if authors:
             self.prompt.placeholder = (
                 f"{authors[0]}: text to continue (optional)   · Tab completes usernames · /help for commands"
@@ -296,7 +307,7 @@ class MainScreen(Screen):
             self.show_error(str(err))
             return
         if isinstance(parsed, Prompt):
-            self.start_generation(parsed, [self.workspace.side])
+            self.start_generation(parsed, [self.owner.workspace.side])
         else:
             self.run_command(parsed)
 
@@ -310,7 +321,7 @@ class MainScreen(Screen):
             self.pin_seed(value)  # type: ignore[arg-type]
         elif name == "model":
             try:
-                spec = self.workspace.root.model_spec(str(value), "/model")
+                spec = self.owner.root.model_spec(str(value), "/model")
             except PathRefused as err:
                 self.show_error(str(err))
                 return
@@ -319,7 +330,7 @@ class MainScreen(Screen):
             from tweetsmith.engine.runs import is_run_dir
 
             try:
-                run = self.workspace.root.path(str(value), "/run")
+                run = self.owner.root.path(str(value), "/run")
             except PathRefused as err:
                 self.show_error(str(err))
                 return
@@ -355,9 +366,9 @@ class MainScreen(Screen):
     # --- generation ---------------------------------------------------------------------------------
 
     def start_ab(self, prompt: Prompt) -> None:
-        models = self.workspace.models
+        models = self.owner.workspace.models
         missing = [side for side in ("base", "tuned") if side not in models]
-        if "tuned" in missing and not self.workspace.has_tuned:
+        if "tuned" in missing and not self.owner.workspace.has_tuned:
             self.show_error("/ab needs a tuned model: train one (ctrl+t) or open a run (/run RUN)")
             return
         if missing:
@@ -373,7 +384,7 @@ class MainScreen(Screen):
         self._last_prompt = prompt
         self.current_author = prompt.author
         config = config or self.sampling.with_changes(seed=fresh_seed() if self.seed_auto else self.sampling.seed)
-        models = {side: self.workspace.models.get(side) for side in sides}
+        models = {side: self.owner.workspace.models.get(side) for side in sides}
         if any(m is None for m in models.values()):
             self.chat.hold(prompt, sides, config)
         else:
@@ -394,7 +405,7 @@ class MainScreen(Screen):
         on = self.chat.toggle_surprisal()
         legend = self.query_one(SurprisalLegend)
         legend.display = on
-        legend.side = self.workspace.side
+        legend.side = self.owner.workspace.side
 
     def action_source(self) -> None:
         why_not = self.chat.show_source()
@@ -413,32 +424,38 @@ class MainScreen(Screen):
     def open_sweep(self, request: SweepRequest) -> None:
         from .sweep import SweepScreen
 
-        if self.workspace.model is None:
+        if self.owner.workspace.model is None:
             self.show_error("the model is still loading; try again in a moment")
             return
-        authors = self.workspace.authors
+        authors = self.owner.workspace.authors
         author = self.current_author or (authors[0] if authors else "")
-        self.app.push_screen(SweepScreen(self.workspace, request, author, self.sampling))
+        self.app.push_screen(SweepScreen(self.owner, request, author, self.sampling))
 
     def open_assignment(self, request: AssignmentRequest) -> None:
         from .assignment import AssignmentScreen, confined_request
 
-        if "base" not in self.workspace.models:
+        if "base" not in self.owner.workspace.models:
             self.show_error("the model is still loading; try again in a moment")
             return
         try:
-            request = confined_request(request, self.workspace.root)
+            request = confined_request(request, self.owner.root)
         except PathRefused as err:
             self.show_error(str(err))
             return
-        self.app.push_screen(AssignmentScreen(self.workspace, request, self.sampling))
+        self.app.push_screen(AssignmentScreen(self.owner, request, self.sampling))
 
     def save_markdown(self, path: str | None) -> None:
         """``/save [PATH]``: the chat as markdown (``tui.export.save_chat``); a refusal shows under the input."""
         from ..export import save_chat
 
         try:
-            note = save_chat(self.chat.session, path, self.workspace, f"tweetsmith chat · {self.header.model_name}")
+            note = save_chat(
+                self.chat.session,
+                path,
+                self.owner.root,
+                self.owner.workspace.run_dir,
+                f"tweetsmith chat · {self.header.model_name}",
+            )
         except PathRefused as err:
             self.show_error(str(err))
             return

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
 
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 METRICS = (("dist_1", "dist-1"), ("dist_2", "dist-2"), ("self_bleu", "self-BLEU"))
 
@@ -46,14 +46,14 @@ def _label(param: str, value: float) -> str:
 class SweepScreen(Screen):
     BINDINGS = [Binding("escape", "close", "close (cancels a running sweep)")]
 
-    def __init__(self, workspace: Workspace, request: SweepRequest, author: str, sampling: SamplingConfig):
+    def __init__(self, owner: WorkspaceOwner, request: SweepRequest, author: str, sampling: SamplingConfig):
         super().__init__()
-        self.workspace = workspace
+        self.owner = owner
         self.request = request
         self.author = author
         self.sampling = sampling
         self.result: SweepResult | None = None
-        self._cancel = workspace.track(threading.Event())  # leaving the app cancels the sweep too
+        self._cancel = owner.cancels.track(threading.Event())  # leaving the app cancels the sweep too
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -71,7 +71,7 @@ class SweepScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        ws = self.workspace
+        ws = self.owner.workspace
         self.query_one("#sweep-status", Static).update("generating…")
         self.run_sweep(ws.run_dir, dict(ws.models), ws.side, ws.data_dir)
 
@@ -92,7 +92,7 @@ class SweepScreen(Screen):
                 n=self.request.samples,
                 config=self.sampling,
                 cancel=self._cancel,
-                precision=self.workspace.precision,
+                precision=self.owner.precision,
                 on_progress=lambda event: self.post_message(
                     msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage)
                 ),

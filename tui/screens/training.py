@@ -3,7 +3,8 @@
 The form's labels are the fields' help strings, so the CLI's ``--help`` and this form never disagree.
 Start and Stop ask the App (``TrainingRequested``, ``TrainingStopRequested``), whose worker runs the
 training: leaving this screen (Esc or ctrl+t) keeps it running, and the chat goes on with the model it
-had (the header shows the training's progress meanwhile). The App forwards the training's messages here.
+had (the header shows the training's progress meanwhile). The App passes the training's messages on here, and
+the note on the chat's model follows the workspace the App publishes (``tui.workspace``).
 
 Progress: the bar counts optimizer steps and moves inside a step with the engine's heartbeats (step +
 fraction), and a status line under it says what runs now: a stage before or between steps ("evaluating
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.train_config import TrainConfig
     from tweetsmith.engine.train_events import StepHeartbeat
 
-    from ..workspace import Workspace
+    from ..workspace import Workspace, WorkspaceOwner
 
 # The fields the form shows, in order; the rest keep TrainConfig's defaults.
 FORM_FIELDS = (
@@ -103,9 +104,9 @@ class TrainingScreen(Screen):
         Binding("ctrl+x", "stop", "stop (keeps a checkpoint)"),
     ]
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, owner: WorkspaceOwner) -> None:
         super().__init__()
-        self.workspace = workspace
+        self.owner = owner
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-title", markup=False)
@@ -147,12 +148,13 @@ class TrainingScreen(Screen):
         self._set_defaults()
         self.query_one("#train-progress", ProgressBar).display = False
         self._activity("")
-        self._say_chat_note()
+        self._say_chat_note(self.owner.workspace)
+        self.owner.workspace_changed.subscribe(self, self._say_chat_note)
         self.query_one("#f-data", Input).focus()
 
     def _set_defaults(self) -> None:
         """Fill the form from what the app has open: its data, its base model, a fresh run dir, LoRA on."""
-        ws = self.workspace
+        ws = self.owner.workspace
         if ws.data_dir is not None:
             self._set("data", short_path(ws.data_dir))
         base = ws.models.get("base") or ws.model
@@ -164,11 +166,12 @@ class TrainingScreen(Screen):
     def _set(self, name: str, value: str) -> None:
         self.query_one(f"#f-{name}", Input).value = value
 
-    def _say_chat_note(self) -> None:
-        loaded = self.workspace.model
+    def _say_chat_note(self, ws: Workspace) -> None:
+        loaded = ws.model
         model = loaded.info.name if loaded is not None else "the loaded model"
         self.query_one("#train-note", Static).update(
-            f"Training runs in the background: Esc returns to the chat, which keeps using {model} ({self.workspace.side}) meanwhile."
+            f"Training runs in the background: Esc returns to the chat, which keeps using {model} ({ws.side}) "
+            "meanwhile."
         )
 
     # --- the form -----------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ class TrainingScreen(Screen):
 
         texts = {name: self._field_text(name) for name in FORM_FIELDS}
         config = config_from_strings(_train_config_cls(), texts)
-        root = self.workspace.root
+        root = self.owner.root
         if root.confined:  # a served app: the paths must stay inside its root (and become absolute)
             config = dataclasses.replace(
                 config,
@@ -222,7 +225,7 @@ class TrainingScreen(Screen):
 
         from ..root import PathRefused
 
-        if self.workspace.training_running:
+        if self.owner.workspace.training_running:
             self._form_error("training is already running; stop it first")
             return
         try:
@@ -245,7 +248,7 @@ class TrainingScreen(Screen):
         self.post_message(msg.TrainingRequested(config))
 
     def action_stop(self) -> None:
-        if self.workspace.training_running:
+        if self.owner.workspace.training_running:
             self.post_message(msg.TrainingStopRequested())
             self.query_one("#train-stats", Static).update(
                 Content("stopping at the next micro-batch (a checkpoint is kept)…")
@@ -368,7 +371,7 @@ class TrainingScreen(Screen):
             text += "\nctrl+b or 'Use tuned' switches the chat to the tuned model."
         self.query_one("#train-result", Static).update(text)
         self.query_one("#use-tuned", Button).disabled = not tuned
-        self._set("out", _fresh_run_dir(self.workspace.data_dir))
+        self._set("out", _fresh_run_dir(self.owner.workspace.data_dir))
 
     def on_training_failed(self, message: msg.TrainingFailed) -> None:
         self._set_running(False)

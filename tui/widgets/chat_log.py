@@ -32,7 +32,7 @@ from tweetsmith.engine.generate import clean_sample_text
 from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
-from ..session import ChatEntry, Session, default_session_path, entry_from_sample
+from ..session import ChatEntry, Session, entry_from_sample
 from .card_keys import CardKeys, ChatRequest
 from .insight_cards import ScoreCard, SourceCard
 from .message_card import ABPair, MessageCard
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.sides import Side
 
     from ..commands import Prompt
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 FLUSH_S = 0.05  # streamed text reaches the card at most every 50 ms: one message per flush, not per token
 MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the file keeps them all
@@ -75,9 +75,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         "Esc leaves the input; then t/T k/K p/P n/N change the sampling at once. F1 lists everything."
     )
 
-    def __init__(self, workspace: Workspace, **kwargs) -> None:
+    def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.workspace = workspace
+        self.owner = owner
         self.session = Session(None)
         self.cards: dict[str, MessageCard] = {}
         self.cancel: threading.Event | None = None  # the running request's
@@ -124,12 +124,8 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
 
     # --- the session --------------------------------------------------------------------------------
 
-    def open_session(self, loaded: LoadedModel) -> None:
-        """Show the session of the open run (or of ``loaded``'s model without a run), unless it is shown."""
-        from tweetsmith.engine.paths import home
-
-        ws = self.workspace
-        path = ws.session_path or default_session_path(ws.run_dir, loaded.info.name, home())
+    def open_session(self, path: Path) -> None:
+        """Show the session saved in ``path`` (the workspace's ``session_path``), unless it is shown."""
         if path == self.session.path:
             return
         self.session = Session(path)
@@ -142,7 +138,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         live = [c for c in self.children if isinstance(c, MessageCard) and (c.waiting or c.streaming)]
         await self.clear(keep=live)
         shown = entries[-MAX_REOPENED_CARDS:]
-        show_side = self.workspace.has_tuned
+        show_side = self.owner.workspace.has_tuned
         for entry in shown:
             await self.add(MessageCard.from_entry(entry, show_side=show_side), before=live[0] if live else None)
         if entries and self.is_attached:
@@ -179,9 +175,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         self.stop()
         jobs = jobs or self._jobs(sides, config.num_samples)
         self.last_request = ChatRequest(prompt, tuple(sides), config)
-        self.cancel = self.workspace.track(threading.Event())
+        self.cancel = self.owner.cancels.track(threading.Event())
         self.streaming = True
-        self._generate(prompt, jobs, config, models, self.cancel, 1 if self.workspace.training_running else None)
+        self._generate(prompt, jobs, config, models, self.cancel, 1 if self.owner.workspace.training_running else None)
 
     def _jobs(self, sides: list[str], num_samples: int) -> list[Job]:
         jobs: list[Job] = []
@@ -201,7 +197,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         self.last_request = ChatRequest(prompt, tuple(sides), config)
         self.waiting = self.last_request, jobs
         self.streaming = True
-        card = MessageCard(prompt.author, prompt.text, sides[0], id=jobs[0].card_id, show_side=self.workspace.has_tuned)
+        card = MessageCard(
+            prompt.author, prompt.text, sides[0], id=jobs[0].card_id, show_side=self.owner.workspace.has_tuned
+        )
         card.wait()
         self.cards[jobs[0].card_id] = card
         self.call_later(self.add, card)
@@ -300,7 +298,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
             message.prompt_text,
             message.side,
             id=message.card_id,
-            show_side=message.pair_id is not None or self.workspace.has_tuned,
+            show_side=message.pair_id is not None or self.owner.workspace.has_tuned,
         )
         self.cards[message.card_id] = card
         if message.pair_id is None:
@@ -358,11 +356,11 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
     def _check(self, card: MessageCard) -> None:
         """A finished card: is it copied from a training tweet, and which of its tokens surprised its model
         most (its footer; also its colours while they are on)?"""
-        data_dir = self.workspace.data_dir
+        data_dir = self.owner.workspace.data_dir
         if data_dir is not None and SplitDir(data_dir).train.is_file():
             self._match(card.id or "", card.body_text, Path(data_dir))
         self._score_cards([card], card.side)
-        if self.surprisal_on and card.side != self.workspace.side:
+        if self.surprisal_on and card.side != self.owner.workspace.side:
             self._score_cards([card])
 
     @work(thread=True, exit_on_error=False, group="memorisation")
@@ -385,7 +383,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         checked = [c for c in self.cards.values() if c.match is not None]
         if not checked:
             pending = any(c.entry is not None for c in self.cards.values())
-            if pending and self.workspace.data_dir:
+            if pending and self.owner.workspace.data_dir:
                 return "still checking the last sample against the training tweets…"
             return "no sample checked against the training tweets yet (that needs a data directory)"
         card = next((c for c in reversed(checked) if c.match.copied), None) or next(
@@ -415,8 +413,8 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
 
     def _score_cards(self, cards: list[MessageCard], side: Side | None = None) -> None:
         """Score the cards' texts under ``side``'s model (default: the chat's) in a worker."""
-        side = side or self.workspace.side
-        loaded = self.workspace.models.get(side)
+        side = side or self.owner.workspace.side
+        loaded = self.owner.workspace.models.get(side)
         if loaded is None or not cards:
             return
         self._score_worker([(card.id or "", card.author, card.body_text) for card in cards], loaded, side)
@@ -436,7 +434,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
     def score(self, author: str, text: str) -> str | None:
         """``/score TEXT``: a card with ``text``'s tokens under each loaded side and what tuning changed most;
         returns why not when no model is loaded."""
-        ws = self.workspace
+        ws = self.owner.workspace
         models = {side: ws.models[side] for side in ("base", "tuned") if side in ws.models}
         if not models:
             return "the model is still loading; try again in a moment"
@@ -463,7 +461,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
     def on_surprisal_scored(self, message: msg.SurprisalScored) -> None:
         """The footer names the most surprising token under the card's own model; the colours follow the
         chat's model while they are on (after a switch of sides that rescoring is under way)."""
-        colours = self.surprisal_on and message.side == self.workspace.side
+        colours = self.surprisal_on and message.side == self.owner.workspace.side
         for card_id, (text, score) in message.scores.items():
             card = self.cards.get(card_id)
             if card is None or card.body_text != text:

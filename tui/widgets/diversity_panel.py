@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.bootstrap import HumanBand, HumanPool, Intervals
     from tweetsmith.engine.diversity import DiversityResult, Reference
 
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 APP_BAND_REPEATS = 10  # fewer sets than the CLI's 20: the band is redrawn as the session grows
 
@@ -65,9 +65,9 @@ class DiversityPanel(Widget):
     intervals: reactive[Intervals | None] = reactive(None, always_update=True)  # of "all"
     band: reactive[HumanBand | None] = reactive(None, always_update=True)  # for as many samples as "all"
 
-    def __init__(self, workspace: Workspace, **kwargs) -> None:
+    def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.workspace = workspace
+        self.owner = owner
         self._texts: list[str] = []  # the texts "all" was measured on
         self._reference: tuple[Path, Reference] | None = None  # the test split's vocabulary, per data dir
         self._bands: dict[tuple[Path, int], HumanBand] = {}
@@ -104,7 +104,7 @@ class DiversityPanel(Widget):
         if not texts:
             self.overall = None
             return
-        test = _test_split(self.workspace.data_dir)
+        test = _test_split(self.owner.workspace.data_dir)
         reference = self._reference[1] if self._reference is not None and self._reference[0] == test else None
         self._diversity(list(texts), author, list(author_texts), test, reference)
 
@@ -126,7 +126,7 @@ class DiversityPanel(Widget):
         self.post_message(msg.DiversityComputed(overall, author, per_author, reference))
 
     def on_diversity_computed(self, message: msg.DiversityComputed) -> None:
-        test = _test_split(self.workspace.data_dir)
+        test = _test_split(self.owner.workspace.data_dir)
         if message.reference is not None and test is not None:
             self._reference = (test, message.reference)
         self.author = message.author
@@ -162,7 +162,7 @@ class DiversityPanel(Widget):
             self.post_message(msg.IntervalsComputed(n, found, band))
 
     def on_intervals_computed(self, message: msg.IntervalsComputed) -> None:
-        test = _test_split(self.workspace.data_dir)
+        test = _test_split(self.owner.workspace.data_dir)
         if test is not None and message.band is not None:
             self._bands[(test, message.samples)] = message.band
         if self.overall is None or self.overall.samples != message.samples:

@@ -1,4 +1,8 @@
-"""The top line: which model the chat uses (model, adapter, device, dtype) and any notice about it."""
+"""The top line: which model the chat uses (model, adapter, device, dtype) and any notice about it.
+
+It shows the App's workspace (``tui.workspace``): subscribed to the signal the App publishes it on, it
+draws the model in use, its side and its run from each new one.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ if TYPE_CHECKING:
     from tweetsmith.engine.models import ModelInfo
     from tweetsmith.engine.sides import Side
 
+    from ..workspace import Workspace, WorkspaceOwner
+
 
 class ModelHeader(Widget):
     """``tweetsmith · smollm2-135m + LoRA (runs/vc) · cpu float32 · tuned``, plus a notice line.
 
-    The fields are reactive: the chat screen sets the model's when one loads or the side flips; ``status``
-    follows the App's reactive ``status`` (loading, training progress), which the header watches.
+    The fields are reactive: the model's follow the workspace's model in use (a model loads, the side
+    flips, ``/run``); ``status`` follows the App's reactive ``status`` (loading, training progress).
     """
 
     model_name: reactive[str] = reactive("loading model…")
@@ -33,13 +39,25 @@ class ModelHeader(Widget):
     status: reactive[str] = reactive("")  # e.g. "training step 12/40 (chat uses the base model)"
     notice: reactive[str] = reactive("")
 
+    def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.owner = owner
+
     def compose(self) -> ComposeResult:
         yield Static(id="header-title", markup=False)
         yield Static(id="header-notice", markup=False)
 
     def on_mount(self) -> None:
         self.watch(self.app, "status", self._app_status)
+        self.owner.workspace_changed.subscribe(self, self._follow)
+        self._follow(self.owner.workspace)
         self._refresh_title()
+
+    def _follow(self, workspace: Workspace) -> None:
+        """The model in use (while none is, the header keeps what it shows: "loading model…")."""
+        loaded = workspace.model
+        if loaded is not None:
+            self.show_model(loaded.info, workspace.side, workspace.run_dir)
 
     def _app_status(self, status: str) -> None:
         self.status = status

@@ -28,8 +28,9 @@ from ..errors import error_text
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.progress import Progress
+    from tweetsmith.engine.sides import Side
 
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 
 def format_perplexity(value: float | None) -> str:
@@ -50,11 +51,12 @@ class PerplexityPanel(Widget):
     busy: reactive[bool] = reactive(False)
     progress_label: reactive[str] = reactive("")
 
-    def __init__(self, workspace: Workspace, **kwargs) -> None:
+    def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.workspace = workspace
+        self.owner = owner
         self._cancel: threading.Event | None = None
         self._quick = False  # the running worker is the quick estimate
+        self._run: Path | None = None  # the run the table shown (or being computed) is of
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("Perplexity", "bold")), classes="panel-title")
@@ -115,20 +117,25 @@ class PerplexityPanel(Widget):
     # --- computing ----------------------------------------------------------------------------------
 
     def show_cached(self) -> None:
-        """The open run's cached figures (nothing computed); a panel without a run shows none."""
-        run_dir = self.workspace.run_dir
+        """The open run's cached figures (nothing computed); a panel without a run shows none. Figures of
+        another run give way, and so does their computation (``/run`` opened another run)."""
+        run_dir = self.owner.workspace.run_dir
+        other_run = run_dir != self._run
+        if other_run and self._cancel is not None:
+            self._cancel.set()  # its worker posts nothing now
+            self.busy = False
         try:
             table = cached_table(run_dir)
         except Exception as err:  # noqa: BLE001 - a broken cache is recomputed on ctrl+e
             self.notify(f"could not read the cached perplexity: {error_text(err)}", severity="warning")
             return
-        if table is not None or run_dir is None:
-            self.table = table
+        if table is not None or run_dir is None or other_run:  # else this run's quick estimate stays
+            self.table, self._run = table, run_dir
 
     def evaluate(self, records: int | None = None) -> None:
         """Base (and tuned) on valid and test; with ``records``, after a training, base vs tuned on the first
         ``records`` records of the run's valid split only."""
-        ws = self.workspace
+        ws = self.owner.workspace
         if records is not None:
             if ws.run_dir is not None:
                 self._start(records)
@@ -144,20 +151,22 @@ class PerplexityPanel(Widget):
     def _start(self, records: int | None) -> None:
         if self._cancel is not None:
             self._cancel.set()  # the quick estimate (if running) gives way
-        ws = self.workspace
-        self._cancel = cancel = ws.track(threading.Event())
+        ws = self.owner.workspace
+        self._cancel = cancel = self.owner.cancels.track(threading.Event())
         self._quick = records is not None
+        self._run = ws.run_dir
         self.show_progress("starting…", 0, 1)
-        self._compute(ws.run_dir, dict(ws.models), ws.data_dir, cancel, records)
+        self._compute(ws.run_dir, dict(ws.models), ws.data_dir, cancel, records, self.owner.precision)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="perplexity")
     def _compute(
         self,
         run_dir: Path | None,
-        models: dict[str, LoadedModel],
+        models: dict[Side, LoadedModel],
         data_dir: Path | None,
         cancel: threading.Event,
         records: int | None,
+        precision: str,
     ) -> None:
         """The full splits, or with ``records`` the quick estimate; a cancelled one posts nothing."""
 
@@ -176,7 +185,7 @@ class PerplexityPanel(Widget):
                     data_dir=data_dir,
                     cancel=cancel,
                     on_progress=progress,
-                    precision=self.workspace.precision,
+                    precision=precision,
                 )
             else:
                 assert run_dir is not None
@@ -186,7 +195,7 @@ class PerplexityPanel(Widget):
                     records=records,
                     cancel=cancel,
                     on_progress=progress,
-                    precision=self.workspace.precision,
+                    precision=precision,
                 )
                 table, tuned = quick.table, quick.loaded_tuned
         except Exception as err:  # noqa: BLE001
@@ -194,12 +203,14 @@ class PerplexityPanel(Widget):
                 self.post_message(msg.PerplexityFailed(error_text(err)))
             return
         if not cancel.is_set():
-            self.post_message(msg.PerplexityComputed(table, tuned))
+            self.post_message(msg.PerplexityComputed(table, run_dir, tuned))
 
     def on_perplexity_progressed(self, message: msg.PerplexityProgressed) -> None:
         self.show_progress(f"{message.label} {message.done}/{message.total}", message.done, message.total)
 
     def on_perplexity_computed(self, message: msg.PerplexityComputed) -> None:
+        if message.run_dir != self._run:
+            return  # of a run /run has replaced since
         self.busy = False
         self.table = message.table
 

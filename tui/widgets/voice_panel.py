@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tweetsmith.engine.voice import VoiceJudge
 
     from ..session import ChatEntry
-    from ..workspace import Workspace
+    from ..workspace import WorkspaceOwner
 
 VOICE_SEED = 0  # the seed of the two-sample test's draws and folds (``tweetsmith voice`` uses the sampling seed)
 
@@ -53,9 +53,9 @@ class VoicePanel(Widget):
     result: reactive[msg.VoiceComputed | None] = reactive(None, always_update=True)
     status: reactive[str] = reactive("")
 
-    def __init__(self, workspace: Workspace, **kwargs) -> None:
+    def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.workspace = workspace
+        self.owner = owner
         self._judges: Memo[Path, VoiceJudge] = Memo(_judge_for)
         self._asked = 0  # samples in the newest request: an older answer is not shown over a newer one
 
@@ -76,9 +76,9 @@ class VoicePanel(Widget):
 
     def measure(self, entries: Sequence[ChatEntry], author: str) -> None:
         """Measure the entries of the model in use (``workspace.side``) in a worker; ``author`` gets a column."""
-        side = self.workspace.side
+        side = self.owner.workspace.side
         kept = [e for e in entries if e.side == side and e.text.strip()]
-        data = self.workspace.data_dir
+        data = self.owner.workspace.data_dir
         if data is None or not SplitDir(data).test.is_file():
             self.status = "no data: open a run or /data to measure"
             return

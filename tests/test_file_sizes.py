@@ -14,10 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROOMS = ("engine", "data", "tui", "scripts")
 MAX_LINES = 450
 # Over the limit, not split yet: path -> why
-OVER_THE_LIMIT: dict[str, str] = {
-    "tui/widgets/chat_log.py": "ruff format wrapped its long signatures; split in the next commit",
-    "tui/screens/main.py": "ruff format wrapped its long signatures; split in the next commit",
-}
+OVER_THE_LIMIT: dict[str, str] = {}
 
 
 def line_counts() -> dict[str, int]:

@@ -22,6 +22,7 @@ from tweetsmith.engine.generate import clean_sample_text
 
 if TYPE_CHECKING:
     from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
 
 SESSION_FILE = "chat.jsonl"
@@ -113,6 +114,24 @@ def entry_from_sample(sample: Sample, *, side: Side, prompt_text: str | None = N
         tokens_per_s=sample.tokens_per_s,
         stopped=sample.stopped,
         cut_at_limit=sample.cut_at_limit,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+
+
+def entry_from_failure(
+    author: str, prompt_text: str, partial: str, *, side: Side, config: SamplingConfig, error: str
+) -> ChatEntry:
+    """A ChatEntry of the ``partial`` text a sample had when ``error`` cut it (asked with ``config``, its seed
+    included): kept in the session, marked stopped, as the card keeps it."""
+    return ChatEntry(
+        author=author,
+        prompt_text=clean_sample_text(prompt_text),
+        text=clean_sample_text(partial),
+        side=side,
+        params=config.to_dict(),
+        seed=config.seed,
+        stopped=True,
+        error=error,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
 

@@ -27,7 +27,7 @@ async def test_a_bug_in_a_worker_leaves_its_traceback_in_the_log(
         toasts = [n.message for n in app._notifications]
     text = log.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in text and "RuntimeError: boom: an index off by one" in text
-    assert "in broken_stream" in text and "in _generate" in text  # the frames: where it broke, which worker
+    assert "in broken_stream" in text and "in stream_jobs" in text  # the frames: where it broke, which work
     assert failed.error.startswith("RuntimeError: boom: an index off by one") and str(log) in failed.error
     assert any(str(log) in toast for toast in toasts), toasts
 

@@ -13,6 +13,8 @@ Enter, ``/`` or ``@`` come back to it. The footer lists the keys only while they
 panel says which state it is in (``check_action`` also refuses them while the input has focus, for
 terminals that send ``shift+t`` instead of ``T``).
 
+Slash commands are ``SlashCommands``'s (``screens/slash_commands.py``); a request is the chat log's to stream.
+
 Seeds: each request draws a fresh seed (``engine.sampling.fresh_seed``) unless ``/seed N`` pinned one, so
 Enter twice gives two tweets; the card shows the seed it used, and ``/seed N`` or ``tweetsmith sample
 --seed N`` gives that tweet again.
@@ -34,19 +36,7 @@ from tweetsmith.engine.sampling import SamplingConfig, fresh_seed
 from tweetsmith.engine.sides import SIDES
 
 from .. import messages as msg
-from ..commands import (
-    PARAM_KEYS,
-    AssignmentRequest,
-    Command,
-    CommandError,
-    Prompt,
-    ScoreRequest,
-    SweepRequest,
-    parse_input,
-    spec_for,
-    stepped,
-)
-from ..root import PathRefused
+from ..commands import PARAM_KEYS, CommandError, Prompt, parse_input, stepped
 from ..widgets.chat_log import ChatLog
 from ..widgets.diversity_panel import DiversityPanel
 from ..widgets.header import ModelHeader
@@ -56,6 +46,7 @@ from ..widgets.prompt_input import AuthorAutoComplete, PromptInput
 from ..widgets.sampling_panel import SamplingPanel
 from ..widgets.voice_panel import VoicePanel
 from ..workspace import Workspace
+from .slash_commands import SlashCommands
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
@@ -97,7 +88,8 @@ class MainScreen(Screen):
         self.owner = owner
         self._shown = Workspace()  # the workspace this screen last followed (see the module's docstring)
         self.current_author = ""
-        self._last_prompt: Prompt | None = None
+        self.last_prompt: Prompt | None = None  # what /ab sends without a prompt of its own
+        self.commands = SlashCommands(self)
         self._pending_ab: Prompt | None = None  # /ab waits for the model it asked the App to load
 
     # --- layout -----------------------------------------------------------------------------------
@@ -309,59 +301,7 @@ class MainScreen(Screen):
         if isinstance(parsed, Prompt):
             self.start_generation(parsed, [self.owner.workspace.side])
         else:
-            self.run_command(parsed)
-
-    def run_command(self, command: Command) -> None:
-        spec = spec_for(command.name)
-        if spec.field is not None:
-            self.set_param(spec.field, command.value)
-            return
-        name, value = command.name, command.value
-        if name == "seed":
-            self.pin_seed(value)  # type: ignore[arg-type]
-        elif name == "model":
-            try:
-                spec = self.owner.root.model_spec(str(value), "/model")
-            except PathRefused as err:
-                self.show_error(str(err))
-                return
-            self.post_message(msg.TargetRequested(None, spec))
-        elif name == "run":
-            from tweetsmith.engine.runs import is_run_dir
-
-            try:
-                run = self.owner.root.path(str(value), "/run")
-            except PathRefused as err:
-                self.show_error(str(err))
-                return
-            if not is_run_dir(run):
-                self.show_error(f"{run}: not a run directory (no config.json); train one with ctrl+t")
-                return
-            self.post_message(msg.TargetRequested(run, None))
-        elif name in ("base", "tuned"):
-            self.post_message(msg.SideRequested(name))
-        elif name == "ab":
-            prompt = value or self._last_prompt
-            if prompt is None:
-                self.show_error("/ab needs a prompt the first time: /ab paulg: The best")
-                return
-            self.start_ab(prompt)  # type: ignore[arg-type]
-        elif name in ("train", "help", "quit"):
-            self.call_later(self.run_action, f"app.{name}")  # the same action as the key
-        elif name == "eval":
-            self.query_one(PerplexityPanel).evaluate()
-        elif name == "sweep":
-            self.open_sweep(value)  # type: ignore[arg-type]
-        elif name == "assignment":
-            self.open_assignment(value)  # type: ignore[arg-type]
-        elif name == "score":
-            self.score_line(value)  # type: ignore[arg-type]
-        elif name == "source":
-            self.action_source()
-        elif name == "save":
-            self.save_markdown(value)  # type: ignore[arg-type]
-        elif name == "clear":
-            self.clear_chat()
+            self.commands.run(parsed)
 
     # --- generation ---------------------------------------------------------------------------------
 
@@ -381,7 +321,7 @@ class MainScreen(Screen):
     def start_generation(self, prompt: Prompt, sides: list[str], config: SamplingConfig | None = None) -> None:
         """Stream ``prompt`` on ``sides`` with ``config`` (None: the panel's settings and seed rule); before a
         model it needs is loaded, the request waits on its card and streams once it is."""
-        self._last_prompt = prompt
+        self.last_prompt = prompt
         self.current_author = prompt.author
         config = config or self.sampling.with_changes(seed=fresh_seed() if self.seed_auto else self.sampling.seed)
         models = {side: self.owner.workspace.models.get(side) for side in sides}
@@ -411,58 +351,3 @@ class MainScreen(Screen):
         why_not = self.chat.show_source()
         if why_not:
             self.show_error(why_not)
-
-    def score_line(self, request: ScoreRequest) -> None:
-        """``/score TEXT``: the text's tokens under each loaded side, as a card in the chat."""
-        author = request.author if request.author is not None else self.current_author
-        why_not = self.chat.score(author, request.text)
-        if why_not:
-            self.show_error(why_not)
-
-    # --- sweep, save, clear -----------------------------------------------------------------------
-
-    def open_sweep(self, request: SweepRequest) -> None:
-        from .sweep import SweepScreen
-
-        if self.owner.workspace.model is None:
-            self.show_error("the model is still loading; try again in a moment")
-            return
-        authors = self.owner.workspace.authors
-        author = self.current_author or (authors[0] if authors else "")
-        self.app.push_screen(SweepScreen(self.owner, request, author, self.sampling))
-
-    def open_assignment(self, request: AssignmentRequest) -> None:
-        from .assignment import AssignmentScreen, confined_request
-
-        if "base" not in self.owner.workspace.models:
-            self.show_error("the model is still loading; try again in a moment")
-            return
-        try:
-            request = confined_request(request, self.owner.root)
-        except PathRefused as err:
-            self.show_error(str(err))
-            return
-        self.app.push_screen(AssignmentScreen(self.owner, request, self.sampling))
-
-    def save_markdown(self, path: str | None) -> None:
-        """``/save [PATH]``: the chat as markdown (``tui.export.save_chat``); a refusal shows under the input."""
-        from ..export import save_chat
-
-        try:
-            note = save_chat(
-                self.chat.session,
-                path,
-                self.owner.root,
-                self.owner.workspace.run_dir,
-                f"tweetsmith chat · {self.header.model_name}",
-            )
-        except PathRefused as err:
-            self.show_error(str(err))
-            return
-        self.notify(note)
-
-    def clear_chat(self) -> None:
-        archived = self.chat.clear_session()
-        self.update_diversity()
-        if archived is not None:
-            self.notify(f"cleared; the old session is kept in {archived}")

@@ -4,7 +4,7 @@ model by each token?). It follows new text unless the user has scrolled up.
 
 Streams: one request is ``n`` samples (seeds ``seed .. seed+n-1``) for one side, or ``n`` base/tuned
 pairs for ``/ab``, generated one after another in a thread worker that posts the text every ~50 ms
-(``FLUSH_S``); ``stop`` sets the request's cancel event, which the engine checks every token, and
+(``tui.streaming``); ``stop`` sets the request's cancel event, which the engine checks every token, and
 cancels the worker group. While a training runs, each sample's own generation thread gets one torch
 thread (``stream_sample(num_threads=1)``); torch's count for the process is never changed.
 
@@ -15,8 +15,6 @@ on the whole session (the diversity panel) and says what failed.
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +25,12 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tweetsmith.data.split import SplitDir
-from tweetsmith.engine.generate import clean_sample_text
 
 from .. import messages as msg
 from ..errors import error_text
 from ..memo import Memo
-from ..session import ChatEntry, Session, entry_from_sample
+from ..session import ChatEntry, Session, entry_from_failure, entry_from_sample
+from ..streaming import Job, stream_jobs
 from .card_keys import CardKeys, ChatRequest
 from .insight_cards import ScoreCard, SourceCard
 from .message_card import ABPair, MessageCard
@@ -46,17 +44,7 @@ if TYPE_CHECKING:
     from ..commands import Prompt
     from ..workspace import WorkspaceOwner
 
-FLUSH_S = 0.05  # streamed text reaches the card at most every 50 ms: one message per flush, not per token
 MAX_REOPENED_CARDS = 200  # a long session reopens with its latest cards; the file keeps them all
-
-
-@dataclass(frozen=True)
-class Job:
-    card_id: str
-    side: Side
-    index: int  # sample i of the request: seed + i (the two cards of an /ab pair share it)
-    column: int = 0
-    pair_id: str | None = None
 
 
 def _index_for(data_dir: Path) -> MemorisationIndex:
@@ -235,54 +223,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         cancel: threading.Event,
         num_threads: int | None,
     ) -> None:
-        """Stream each job's sample, posting the text every ~50 ms; a failure keeps what came.
-
-        ``num_threads``: torch threads of each sample's generation thread alone (1 while training runs,
-        so the two do not fight over the cores); None leaves torch's setting alone.
-        """
-        from tweetsmith.engine.generate import stream_sample
-
+        """The request's samples, streamed in this worker (``tui.streaming``)."""
         worker = get_current_worker()
-        for job in jobs:
-            if cancel.is_set() or worker.is_cancelled:
-                break
-            self.post_message(
-                msg.SampleStarted(job.card_id, prompt.author, prompt.text, job.side, job.column, job.pair_id)
-            )
-            received: list[str] = []
-            pending: list[str] = []
-            last = time.perf_counter()
-            job_config = config.with_changes(seed=config.seed + job.index, num_samples=1)
-            try:
-                stream = stream_sample(
-                    models[job.side], prompt.author, prompt.text, job_config, cancel=cancel, num_threads=num_threads
-                )
-                for piece in stream:
-                    received.append(piece)
-                    pending.append(piece)
-                    now = time.perf_counter()
-                    if now - last >= FLUSH_S:
-                        self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
-                        pending, last = [], now
-                if pending:
-                    self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
-                self.post_message(msg.SampleFinished(job.card_id, stream.sample, job.side))
-            except Exception as err:  # noqa: BLE001 - the card keeps the text that came and says why
-                if pending:
-                    self.post_message(msg.TokensArrived(job.card_id, "".join(pending)))
-                self.post_message(
-                    msg.SampleFailed(
-                        job.card_id,
-                        error_text(err),
-                        "".join(received),
-                        prompt.author,
-                        prompt.text,
-                        job.side,
-                        job_config,
-                    )
-                )
-                break
-        self.post_message(msg.GenerationEnded(stopped=cancel.is_set(), cancel=cancel))
+        stream_jobs(self.post_message, prompt, jobs, config, models, cancel, num_threads, lambda: worker.is_cancelled)
 
     async def on_sample_started(self, message: msg.SampleStarted) -> None:
         if not self.is_attached:  # leaving
@@ -333,18 +276,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         if card is not None:
             card.fail(message.error)
         if message.partial:
+            m = message
             self._save(
-                ChatEntry(
-                    author=message.author,
-                    prompt_text=clean_sample_text(message.prompt_text),
-                    text=clean_sample_text(message.partial),
-                    side=message.side,
-                    params=message.config.to_dict(),
-                    seed=message.config.seed,
-                    stopped=True,
-                    error=message.error,
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                )
+                entry_from_failure(m.author, m.prompt_text, m.partial, side=m.side, config=m.config, error=m.error)
             )
 
     def on_generation_ended(self, message: msg.GenerationEnded) -> None:

@@ -85,7 +85,7 @@ class Cleaner:
         """The cleaned record, or None when it is dropped (and counted)."""
         options = self.options
         text = valid_unicode(record.text)
-        changed = []  # counted only for records that are kept
+        changed: list[str] = []  # counted only for records that are kept
         if options.fix_mojibake:
             text = self._step(text, fix_mojibake(text), "mojibake", changed)
         if options.unescape and "&" in text:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from .clean import SKIP_REASONS, Cleaner, CleanOptions, author_token
@@ -218,9 +219,10 @@ def _sources(config: PrepareConfig, paths: list[Path], encoding: str) -> Iterato
 
         yield str(path), fmt, make
     if config.builtin:
+        builtin = config.builtin
 
         def make_builtin(tally: ReadTally) -> Iterator[Record]:
-            records = read_builtin(config.builtin, max_chars=config.max_chars, tally=tally)
+            records = read_builtin(builtin, max_chars=config.max_chars, tally=tally)
             if config.author is None:
                 return records
             return (Record(config.author, record.text) for record in records)
@@ -232,7 +234,7 @@ def _prepare_into(
     tmp: Path,
     config: PrepareConfig,
     paths: list[Path],
-    ratios,
+    ratios: tuple[Fraction, Fraction, Fraction] | None,
     given: list[int] | None,
     encoding: str,
     total_bytes: int,
@@ -242,9 +244,11 @@ def _prepare_into(
     on_notice,
 ) -> PrepareSummary:
     """``ratios``: a seeded stratified split; else ``given`` names each input's split (``--split given``)."""
+    splitter: GivenSplitter | StratifiedSplitter
     if given is not None:
         splitter = GivenSplitter(dedupe=not config.keep_duplicates)
     else:
+        assert ratios is not None  # prepare() passes ratios whenever it passes no given splits
         splitter = StratifiedSplitter(
             tmp / ".work", ratios, config.seed, 1 + total_bytes // BUCKET_BYTES, dedupe=not config.keep_duplicates
         )
@@ -256,6 +260,7 @@ def _prepare_into(
     try:
         for number, (source, fmt, make) in enumerate(_sources(config, paths, encoding)):
             if given is not None:
+                assert isinstance(splitter, GivenSplitter)  # made above for given splits
                 splitter.current = given[number]
             tally = ReadTally()
             count = 0
@@ -301,10 +306,11 @@ def _prepare_into(
 
     result = splitter.write(tmp, written)
     skipped["duplicate"] += result.duplicates
-    if given is None:
+    if ratios is not None:  # a stratified split (no given splits)
         (tmp / ".work").rmdir()
+        train_share, valid_share, test_share = (float(r) for r in ratios)
     else:  # the shares the given files came to
-        ratios = tuple(n / max(sum(result.records), 1) for n in result.records)
+        train_share, valid_share, test_share = (n / max(sum(result.records), 1) for n in result.records)
     columns = list(zip(*result.authors.values()))  # per split: every author's count
     splits = tuple(
         SplitStats(name, result.records[s], result.bytes[s], result.words[s], len(columns[s]) - columns[s].count(0))
@@ -315,7 +321,7 @@ def _prepare_into(
         out_dir=str(config.out),
         inputs=tuple(inputs),
         seed=config.seed,
-        ratios=tuple(float(r) for r in ratios),
+        ratios=(train_share, valid_share, test_share),
         splits=splits,
         authors=authors,
         skipped=skipped,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,7 +112,7 @@ def read_jsonl(
 
 def _json_array(
     path: Path, encoding: str, tally: ReadTally, *, archive: bool, expected: str, not_an_array: str
-) -> Iterator[object]:
+) -> Generator[object, None, None]:
     """The items of the JSON array in ``path``, one at a time (after the ``window.YTD.<name>.part0 =``
     of an archive's .js file when ``archive``); ``not_an_array`` is the error when the text holds none.
 
@@ -139,10 +139,10 @@ def _json_array(
             head = head[match.end() :]
         head = head.lstrip()
         while not head:  # only whitespace so far: the array may start further on
-            text = next(chunks, None)
-            if text is None:
+            more = next(chunks, None)
+            if more is None:
                 break
-            head = text.lstrip()
+            head = more.lstrip()
         if head[:1] != "[":
             raise DataError(not_an_array)
         try:
@@ -176,10 +176,10 @@ def _archive_author(tweets_path: Path) -> str:
         first = next(items, None)  # the first item is all we need: the rest is never parsed
     finally:
         items.close()
-    try:
-        return _scalar_text(first["account"]["username"])
-    except (LookupError, TypeError):
-        raise DataError(broken) from None
+    account_item = first.get("account") if isinstance(first, dict) else None
+    if not isinstance(account_item, dict) or "username" not in account_item:
+        raise DataError(broken)
+    return _scalar_text(account_item["username"])
 
 
 def read_twitter(path: Path, encoding: str, author: str | None, max_chars: int, tally: ReadTally) -> Iterator[Record]:

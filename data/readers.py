@@ -138,6 +138,7 @@ def read_records(
     path = check_input(path, encoding)
     if format == "auto":
         format = detect_format(path, encoding=encoding, text_col=text_col, by_paragraph=by_paragraph)
+    records: Iterator[Record]
     if format == "lines":
         records = (parse_line(line) for _, line in iter_lines(path, encoding, max_chars, tally))
     elif format == "text":

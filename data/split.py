@@ -15,7 +15,7 @@ import math
 import random
 import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,7 +41,7 @@ SPLIT_WORDS = {  # words in a file name that say its split
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SplitDir:
     """A data directory's split files: ``root/train.txt``, ``valid.txt`` and ``test.txt``, in line format.
 
@@ -52,8 +52,8 @@ class SplitDir:
 
     root: Path
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))  # frozen: set once, always a Path
 
     @staticmethod
     def file_name(split: Split) -> str:
@@ -93,7 +93,7 @@ def split_named_by(path: str | Path) -> int | None:
     return found.pop() if len(found) == 1 else None
 
 
-def check_given_split(paths: list[str | Path]) -> list[int]:
+def check_given_split(paths: Sequence[str | Path]) -> list[int]:
     """Each input's split for ``--split given``: every file named for one, and all three splits present."""
     splits = []
     for path in paths:
@@ -143,7 +143,7 @@ def parse_ratios(text: str) -> tuple[Fraction, Fraction, Fraction]:
         raise DataError(f"--split {text}: not numbers; {hint}") from None
     if any(value < 0 for value in values):
         raise DataError(f"--split {text}: ratios must not be negative; {hint}")
-    total = sum(values)
+    total = sum(values, Fraction(0))
     if abs(total - 1) > Fraction(1, 10**9):
         try:
             shown = f"{float(total):g}"

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tweetsmith.data.prepare import PrepareConfig, PrepareProgress, prepare
+from tweetsmith.data.split import Split
 from tweetsmith.data.stats import is_prepare_output
 
+from .ablation import AblationResult
 from .assignment_ablation import ablation_work, run_ablation
 from .assignment_paths import AssignmentPaths, check_assignment_out, move_aside
 from .assignment_progress import PipelineProgress, StageEstimates, StageProgress
@@ -119,7 +121,7 @@ class _Pipeline:
         self.eval_tokens = default_eval_tokens() if config.eval_tokens is None else config.eval_tokens
         self.stages = stages_of(config.ablation_steps > 0, self.table)
         self.training_label = ""  # "no-pack · " while an ablation run trains
-        self.ablation_result = None
+        self.ablation_result: AblationResult | None = None  # the ablation stage's, for the report
         self.paths = AssignmentPaths(Path(config.out).expanduser())
         self.sampling = config.sampling.validated()
         self.cancel = cancel
@@ -187,7 +189,13 @@ class _Pipeline:
         self.progress.say(base.info.precision_notice)
         cached = True
         # windowed (the assignment's figure) and per record (what the chat faces), for valid and test
-        for split, context in (("valid", "windowed"), ("valid", "record"), ("test", "windowed"), ("test", "record")):
+        passes: tuple[tuple[Split, str], ...] = (
+            ("valid", "windowed"),
+            ("valid", "record"),
+            ("test", "windowed"),
+            ("test", "record"),
+        )
+        for split, context in passes:
             began = time.monotonic()
             label = f"base · {split}" + (" · per record" if context == "record" else "")
             result, hit = cached_perplexity_of_file(

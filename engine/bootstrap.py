@@ -27,7 +27,7 @@ percentile of each figure over the subsets; a model figure is "within", "above" 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +57,7 @@ def _counts(indices: np.ndarray, samples: int) -> np.ndarray:
     return np.bincount(flat, minlength=rows * samples).reshape(rows, samples)
 
 
-def _shares(per_sample: Sequence[Sequence], weight=None) -> tuple[np.ndarray, np.ndarray]:
+def _shares(per_sample: Sequence[Collection[Hashable]], weight=None) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's share of the distinct items of all samples: an item held k times in all counts 1/k
     at each holding, so the shares sum to the number of distinct items. Returns (shares of the items
     with ``weight(item)`` true, shares of all items), one value per sample."""
@@ -255,8 +255,9 @@ class HumanPool:
             chosen = rng.choice(len(self.texts), size=size, replace=False)
             result = diversity([self.texts[i] for i in chosen], reference=self._rest(chosen), bleu_n=bleu_n).to_dict()
             for key in metric_keys():
-                if result.get(key) is not None:
-                    rows.setdefault(key, []).append(float(result[key]))
+                value = result.get(key)
+                if isinstance(value, (int, float)):  # None: not measured on this subset
+                    rows.setdefault(key, []).append(float(value))
         tail = 100 * (1 - LEVEL) / 2
         bounds = {k: tuple(float(x) for x in np.percentile(v, [tail, 100 - tail])) for k, v in rows.items()}
         means = {k: float(np.mean(v)) for k, v in rows.items()}

@@ -76,7 +76,8 @@ def data_summary(data_dir: str | Path) -> CardData:
     each split's records (non-blank lines) and bytes."""
     data_dir = Path(data_dir).expanduser().resolve()
     digest = hashlib.sha256()
-    splits, files = {}, SplitDir(data_dir)
+    splits: dict[str, SplitSize] = {}
+    files = SplitDir(data_dir)
     for name in SPLIT_NAMES:
         path = files.path(name)
         if not path.is_file():
@@ -124,11 +125,11 @@ def model_summary(spec: str, source: str, location: str, *, memo: Path | None = 
     )
 
 
-def library_versions() -> dict:
+def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries a run depends on (None when absent), without importing them."""
     from importlib import metadata
 
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
             out[name] = metadata.version(name)
@@ -255,7 +256,7 @@ def finish_card(
     if card is None:
         return None
     estimated = tokens_seen is None
-    if estimated:
+    if tokens_seen is None:
         shape = card.resolved or card.flags
         processes = card.resolved.world_size if card.resolved else 1
         tokens_seen = steps * math.prod(

@@ -40,7 +40,10 @@ class Checkpoint:
 
 def step_of(path: Path) -> int:
     """The optimizer step a ``checkpoint-N`` directory holds."""
-    return int(re.fullmatch(rf"{PREFIX}(\d+)", Path(path).name).group(1))
+    match = re.fullmatch(rf"{PREFIX}(\d+)", Path(path).name)
+    if match is None:  # callers pass checkpoints found by this module: a bug, not a user's mistake
+        raise ValueError(f"{path}: not a {PREFIX}N directory")
+    return int(match.group(1))
 
 
 def is_complete(path: Path) -> bool:
@@ -60,7 +63,7 @@ def _read_marker(path: Path) -> dict:
 
 def list_checkpoints(directory: Path) -> list[Checkpoint]:
     """Complete checkpoints under ``directory``, oldest step first."""
-    found = []
+    found: list[Checkpoint] = []
     if not directory.is_dir():
         return found
     for path in directory.iterdir():

@@ -18,15 +18,18 @@ import dataclasses
 import math
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tweetsmith.data.options import field_help, option
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = ["config_from_strings", "field_help", "option", "value_from_string"]
 
-C = TypeVar("C")
+C = TypeVar("C", bound="DataclassInstance")  # a config is a dataclass: dataclasses.replace makes the copy
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 

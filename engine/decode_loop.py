@@ -216,7 +216,9 @@ def decode_rows(
     step_ids, cache = input_ids, None
     stops = blank = spaced = split = dash = None
     needs_text = torch.tensor([bool(r) for r in require_text], dtype=torch.bool, device=input_ids.device)
-    needs_space = torch.tensor([bool(o) for o in owes_space], dtype=torch.bool, device=input_ids.device)
+    needs_space: torch.Tensor | None = torch.tensor(
+        [bool(o) for o in owes_space], dtype=torch.bool, device=input_ids.device
+    )  # None once the first token is drawn
     if streamer is not None:
         streamer.put(input_ids.cpu())
     for _ in range(config.max_new_tokens):
@@ -231,6 +233,7 @@ def decode_rows(
             )
             split = TokenTable.split_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
             dash = TokenTable.dash_of(loaded.tokenizer, loaded.eot_id, scores.shape[-1]).to(scores.device)
+        assert stops is not None and blank is not None and spaced is not None and split is not None and dash is not None
         rows = active.tolist()
         for processor in penalties:
             scores = torch.cat(

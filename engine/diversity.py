@@ -65,14 +65,14 @@ class Reference:
 
     name: str
     lines: int
-    vocab: frozenset
-    bigrams: frozenset
+    vocab: frozenset[str]
+    bigrams: frozenset[tuple[str, ...]]  # pairs of words (``ngrams(words, 2)``)
 
 
 def reference_from_lines(lines: Iterable[str], name: str = "<reference>") -> Reference:
     """A reference from lines in line format (the ``\\author- `` prefix is dropped) or plain text lines."""
     vocab: set[str] = set()
-    bigrams: set[tuple[str, str]] = set()
+    bigrams: set[tuple[str, ...]] = set()
     count = 0
     for line in lines:
         words = words_of(tokenize(parse_line(line).text))
@@ -104,9 +104,9 @@ class DiversityResult:
     mean_words: float  # word tokens per sample
     reference: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, float | str | None]:
         """JSON-ready; self-BLEU is always ``self_bleu`` with its order in ``self_bleu_n``."""
-        out = {
+        out: dict[str, float | str | None] = {
             "samples": self.samples,
             "dist_1": self.dist_1,
             "dist_2": self.dist_2,

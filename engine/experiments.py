@@ -96,7 +96,7 @@ def authors_from_split(path: str | Path, n: int, seed: int = 0) -> list[str]:
     return [rng.choice(authors) for _ in range(n)]
 
 
-def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tuple[Path, list[str]]:
+def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tuple[Path, list[Side]]:
     """The data directory and the sides to run: with a run, base always and tuned once final/ exists;
     without one (the app on a bare model), the sides whose models were passed in."""
     if run_dir is None and data_dir is None:

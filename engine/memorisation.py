@@ -109,9 +109,7 @@ class MemorisationIndex:
     ):
         self.vocab, self.corpus, self.record_starts = vocab, corpus, record_starts
         self._sa = (
-            memoryview(np.ascontiguousarray(sa, dtype=np.uint32)).cast("B").cast("I")
-            if not isinstance(sa, memoryview)
-            else sa
+            np.ascontiguousarray(sa, dtype=np.uint32).data.cast("B").cast("I") if not isinstance(sa, memoryview) else sa
         )
         self._record_lines = record_lines
         self.records, self.source, self.build_seconds = records, source, build_seconds

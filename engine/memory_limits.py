@@ -69,7 +69,8 @@ class MemoryBudget:
     @property
     def bound(self) -> str | None:
         """What a one-line notice adds when the cgroup is the tighter bound: "cgroup limit 4.0 GiB"."""
-        return f"cgroup limit {self.cgroup.limit / 2**30:.1f} GiB" if self.bound_by_cgroup else None
+        cgroup = self.cgroup
+        return f"cgroup limit {cgroup.limit / 2**30:.1f} GiB" if cgroup is not None and self.bound_by_cgroup else None
 
 
 def _read(path: Path) -> str | None:

@@ -85,9 +85,11 @@ class LoadedModel:
 
     @property
     def context_tokens(self) -> int:
-        """The model's context length in tokens."""
+        """The model's context length in tokens; 1024 when its config names none (or names None: a config may
+        carry the attribute unset, and ``int(None)`` would fail every generation and training on it)."""
         config = self.model.config
-        return int(getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 1024))
+        positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        return int(positions) if positions else 1024
 
 
 def hub_offline() -> bool:

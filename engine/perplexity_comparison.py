@@ -21,6 +21,7 @@ from .progress import ProgressFn, counting
 from .results import SPLITS, PerplexityComparison
 from .run_record import RunRecord, run_data_dir
 from .runs import RunPaths, final_mtime, has_final_model, write_json_atomic
+from .sides import Side
 
 COMPARE_STRIDE_TOKENS = 512  # perplexity before/after: windows overlap by this stride (the cache key holds it)
 
@@ -54,7 +55,8 @@ def compare_perplexity(
         )
     results: dict[str, dict] = {}
     stride = stride_tokens
-    for side, given in (("base", base), ("tuned", tuned)):
+    models: tuple[tuple[Side, Any | None], ...] = (("base", base), ("tuned", tuned))
+    for side, given in models:
         _check(cancel)
         loaded = _load(run_dir, side, given, precision, on_notice)
         # A model with a context shorter than the stride is scored in non-overlapping windows.

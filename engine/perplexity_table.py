@@ -13,7 +13,7 @@ the records' concatenation, "record" with each record alone after end-of-text, a
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ from .sides import SIDES, Side
 
 if TYPE_CHECKING:
     from .models import LoadedModel
+    from .perplexity import PerplexityResult
 
 CONTEXTS = ("windowed", "record")
 
@@ -39,11 +40,11 @@ CONTEXTS = ("windowed", "record")
 class PerplexityTable:
     """Perplexity per (side, split), windowed and per record, and a note saying where the figures come from."""
 
-    values: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (side, split) -> windowed perplexity
+    values: Mapping[tuple[Side, str], float] = field(default_factory=dict)  # (side, split) -> windowed perplexity
     splits: tuple[str, ...] = SPLITS
     note: str = ""  # where the numbers come from, e.g. "cached in runs/vc/eval.json"
     # (side, split) -> per-record perplexity: each record alone after end-of-text, as the chat writes one
-    record_values: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    record_values: Mapping[tuple[Side, str], float] = field(default_factory=dict)
 
     def get(self, side: Side, split: str, context: str = "windowed") -> float | None:
         return (self.record_values if context == "record" else self.values).get((side, split))
@@ -66,13 +67,13 @@ class QuickEstimate:
 
 def table_from_comparison(comparison: PerplexityComparison, note: str = "") -> PerplexityTable:
     """The table of a run's ``PerplexityComparison`` (its valid and test rows)."""
-    values = {
+    values: dict[tuple[Side, str], float] = {
         (side, split): result.perplexity
         for side in SIDES
         for split, result in comparison.side(side).items()
         if split in SPLITS
     }
-    record = {
+    record: dict[tuple[Side, str], float] = {
         (side, split): result.perplexity
         for side in SIDES
         for split, result in comparison.side(side, "record").items()
@@ -122,7 +123,7 @@ def perplexity_table(
         return table_from_comparison(comparison, note=f"saved to {short_path(RunPaths(Path(run_dir)).eval)}")
     if data_dir is None:
         raise ConfigError("no data directory to evaluate on; start with --data DIR or open a run with /run")
-    values: dict[str, dict[tuple[str, str], float]] = {context: {} for context in CONTEXTS}
+    values: dict[str, dict[tuple[Side, str], float]] = {context: {} for context in CONTEXTS}
     for side, split, context in [
         (side, split, context) for side in SIDES if side in models for split in SPLITS for context in CONTEXTS
     ]:
@@ -160,12 +161,16 @@ def quick_table(
     from .models import load_run_model
     from .perplexity import perplexity_of_lines, record_perplexity_of_lines
 
+    scorers: tuple[tuple[Callable[..., PerplexityResult], str], ...] = (
+        (perplexity_of_lines, ""),  # windowed
+        (record_perplexity_of_lines, " · alone"),  # each record alone
+    )
     cancel = cancel or threading.Event()
     lines = read_split_lines(SplitDir(run_data_dir(run_dir)).valid)
     head = lines[:records]
     own = runs_own_models(run_dir, models)
-    values: dict[tuple[str, str], float] = {}
-    record_values: dict[tuple[str, str], float] = {}
+    values: dict[tuple[Side, str], float] = {}
+    record_values: dict[tuple[Side, str], float] = {}
     loaded_tuned = None
     for side in SIDES:
         if cancel.is_set():
@@ -178,12 +183,17 @@ def quick_table(
             if side == "tuned":
                 loaded_tuned = loaded
         label = f"{side} · valid[:{len(head)}]"
-        scoring = {"eot_id": loaded.eot_id, "pad_id": loaded.pad_id, "cancel": cancel}
-        windowed = perplexity_of_lines(
-            loaded.model, loaded.tokenizer, head, **scoring, on_progress=counting(on_progress, label)
-        )
-        alone = record_perplexity_of_lines(
-            loaded.model, loaded.tokenizer, head, **scoring, on_progress=counting(on_progress, f"{label} · alone")
+        windowed, alone = (
+            score(
+                loaded.model,
+                loaded.tokenizer,
+                head,
+                eot_id=loaded.eot_id,
+                pad_id=loaded.pad_id,
+                cancel=cancel,
+                on_progress=counting(on_progress, label + suffix),
+            )
+            for score, suffix in scorers
         )
         if cancel.is_set():
             break

@@ -100,7 +100,7 @@ def plot_sweep(sweep_result: SweepResult, path: str | Path) -> Path:
                     color=color,
                     label=side,
                 )
-            spans = sorted((x, _interval(p, key)) for x, p in zip(xs, points) if _interval(p, key))
+            spans = sorted((x, span) for x, p in zip(xs, points) if (span := _interval(p, key)) is not None)
             if spans:
                 ax.fill_between(
                     [a for a, _ in spans],

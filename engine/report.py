@@ -196,8 +196,8 @@ def _overlap(run_dir: Path) -> str:
         f"both; {c.prose()}. Overlap is the share "
         f"of generated words (tokens with a letter or digit, TweetTokenizer, lower-cased) found in the test set."
     )
-    if "base" in cmp.sides and "tuned" in cmp.sides:
-        b, t = cmp.sides["base"].figure("overlap"), cmp.sides["tuned"].figure("overlap")
+    b, t = (cmp.sides[side].figure("overlap") if side in cmp.sides else None for side in ("base", "tuned"))
+    if b is not None and t is not None:  # both sides drawn (overlap is None only without a test set to compare)
         more = "more" if t > b else "less" if t < b else "as"
         out.append(f"The tuned model's words are {more} often test-set words ({t:.1%} vs {b:.1%} for the base model).")
     return "\n\n".join(out)

@@ -11,8 +11,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tweetsmith.data.records import parse_line, read_split_lines
-from tweetsmith.data.split import SPLIT_NAMES, SplitDir
+from tweetsmith.data.records import Record, parse_line, read_split_lines
+from tweetsmith.data.split import SPLIT_NAMES, Split, SplitDir
 from tweetsmith.data.stats import STATS_FILE
 
 LENGTH_BUCKETS = (5, 10, 20, 40, 80)  # upper bounds (words) of the histogram's bars; the last bar is "more"
@@ -21,7 +21,7 @@ BAR_WIDTH = 40
 
 def dataset_section(data: Path) -> str:
     out = ["## 1. The dataset"]
-    per_split: dict[str, list] = {}
+    per_split: dict[Split, list[Record]] = {}
     splits = SplitDir(data)
     for split in SPLIT_NAMES:
         path = splits.path(split)
@@ -51,9 +51,9 @@ def dataset_section(data: Path) -> str:
     return "\n\n".join(out)
 
 
-def _authors(per_split: dict[str, list], top: int = 20) -> str:
+def _authors(per_split: dict[Split, list[Record]], top: int = 20) -> str:
     counts = {split: Counter(r.author for r in records) for split, records in per_split.items()}
-    total = Counter()
+    total: Counter[str] = Counter()
     for c in counts.values():
         total.update(c)
     splits = list(per_split)

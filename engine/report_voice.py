@@ -38,7 +38,7 @@ def voice_section(run_dir: Path, link: Callable[[Path], str]) -> str:
         return "\n\n".join(out)
     compared = cached_samples(run_dir)
     figures = {s: f for s, f in (compared.sides.items() if compared else ()) if f.authenticity is not None}
-    if figures:
+    if compared is not None and figures:
         table = "| | " + " | ".join(figures) + " |\n|---|" + "---:|" * len(figures)
         for label, key in (
             ("attributed to the prompted author", "attribution"),

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tweetsmith.data.split import Split
+
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL, HumanBand
 from .diversity import DiversityResult, figure_key
 from .perplexity import PerplexityResult
@@ -27,7 +29,7 @@ from .voice_results import ClassifierFit
 if TYPE_CHECKING:
     from .memorisation import SpanMatch
 
-SPLITS = ("valid", "test")
+SPLITS: tuple[Split, ...] = ("valid", "test")
 NO_TUNED_NOTE = "no tuned model (no final/ yet): base only"
 
 Bounds = Mapping[str, tuple[float, float]]  # figure name -> (low, high)

@@ -45,7 +45,7 @@ def plan_start(model_spec: str | None, run_dir: Path | None, data_dir: Path | No
         run_dir = last_run(runs_root)
     if run_dir is not None:
         data = data_dir or recorded_data_dir(run_dir)
-        side = "tuned" if has_final_model(run_dir) else "base"
+        side: Side = "tuned" if has_final_model(run_dir) else "base"
         return StartPlan(Path(run_dir), None, data, side)
     return StartPlan(None, model_spec, data_dir, "base")
 

@@ -35,7 +35,10 @@ def transformer_layers(model) -> list:
     import torch
 
     lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
-    return list(max(lists, key=len)) if lists else []
+    if not lists:
+        return []
+    longest: torch.nn.ModuleList = max(lists, key=len)
+    return list(longest)
 
 
 class StepWatch:

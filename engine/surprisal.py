@@ -258,15 +258,17 @@ def score_texts(
         out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], lps, name)
     for i in (i for i in range(len(records)) if out[i] is None):
         ids = [loaded.eot_id] + encoded[i]
-        lps = _stream_logprobs(
+        streamed = _stream_logprobs(
             loaded.model,
             ids,
             stride_tokens=min(DEFAULT_STRIDE_TOKENS, max_len),
             max_len_tokens=max_len,
             pad_id=loaded.pad_id,
         )
-        out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], lps[1:], name)
-    return out  # type: ignore[return-value]
+        out[i] = _text_score(loaded.tokenizer, records[i], encoded[i], streamed[1:], name)
+    scores = [score for score in out if score is not None]
+    assert len(scores) == len(records)  # each record is scored by one of the two passes above
+    return scores
 
 
 def most_surprising(score: TextScore, *, after_char: int = 0) -> TokenScore | None:

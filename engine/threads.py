@@ -9,6 +9,7 @@ the thread count of a training started afterwards, or run later on the same reus
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 
 def use_threads_in_this_thread(num_threads: int) -> bool:
@@ -33,7 +34,7 @@ def use_threads_in_this_thread(num_threads: int) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _thread_local_setters() -> tuple:
+def _thread_local_setters() -> tuple[Callable[[int], object], ...]:
     """Per-thread setters as ctypes functions taking the count: OpenMP's ``omp_set_num_threads`` (torch's
     bundled libgomp) and MKL's ``mkl_set_num_threads_local_`` (linked into libtorch_cpu; the trailing
     underscore is the Fortran-style entry, which takes its argument by reference). () when not found."""
@@ -48,7 +49,7 @@ def _thread_local_setters() -> tuple:
     except (OSError, AttributeError):
         return ()  # without OpenMP's own setter there is no per-thread count to set
     omp.argtypes, omp.restype = [ctypes.c_int], None
-    setters = [omp]
+    setters: list[Callable[[int], object]] = [omp]
     try:
         mkl = ctypes.CDLL(os.path.join(lib, "libtorch_cpu.so")).mkl_set_num_threads_local_
     except (OSError, AttributeError):

@@ -260,10 +260,12 @@ def build_train_data(
                 f"the train split has {encoded.tokens} tokens, fewer than one block of {block_size}: "
                 f"use --block-size {max(8, encoded.tokens // 2)}, --pack off, or more data"
             )
-        if pack == "isolated" and eot_id is None:
-            raise ValueError("isolated packing needs the end-of-text id")
+        collator: IsolatingCollator | Collator = Collator(pad_id)
+        if pack == "isolated":
+            if eot_id is None:
+                raise ValueError("isolated packing needs the end-of-text id")
+            collator = IsolatingCollator(eot_id)
         blocks = torch.from_numpy(encoded.ids[: n_blocks * block_size].astype(np.int64)).view(n_blocks, block_size)
-        collator = IsolatingCollator(eot_id) if pack == "isolated" else Collator(pad_id)
         return TrainData(BlockDataset(blocks), collator, n_blocks, n_blocks * block_size, block_size, pack)
     lengths = np.diff(encoded.offsets)
     useful = int(np.minimum(lengths, block_size).sum())

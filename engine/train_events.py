@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .progress import Progress
+from .training_samples import SamplesGenerated
 
 
 @dataclass(frozen=True)
@@ -104,4 +105,13 @@ class TrainingFinished:
     stopped_early: str | None = None  # --early-stopping ended a completed run before its last step: why, in one line
 
 
-TrainEvent = TrainingStarted | Progress | StepHeartbeat | StepLogged | Evaluated | CheckpointSaved | TrainingFinished
+TrainEvent = (
+    TrainingStarted
+    | Progress
+    | StepHeartbeat
+    | StepLogged
+    | Evaluated
+    | SamplesGenerated  # engine.training_samples: the fixed prompts' samples at each evaluation
+    | CheckpointSaved
+    | TrainingFinished
+)

@@ -28,6 +28,7 @@ from .jsonl import append_jsonl
 from .memory import mfu
 from .perplexity import DEFAULT_STRIDE_TOKENS, max_len_for, perplexity_of_lines
 from .progress import Progress
+from .step_watch import StepWatch
 from .train_events import CheckpointSaved, Evaluated, StepHeartbeat, StepLogged, TrainEvent
 
 
@@ -178,7 +179,7 @@ class TweetTrainer(Trainer):
         self._useful_tokens: torch.Tensor | int = 0
         self._staging = False
         self._evaluated_at: tuple[int, float] | None = None
-        self.step_watch = None  # engine.step_watch.StepWatch, set by the attempt
+        self.step_watch: StepWatch | None = None  # set by the attempt
         self.sample_authors: list[str] = []  # fixed prompts sampled at every evaluation, set by the attempt
         self._micro_batches = 0
         best = checkpoints.best(checkpoints_dir)

@@ -11,6 +11,7 @@ import gc
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import checkpoints
 from .errors import ConfigError
@@ -24,6 +25,11 @@ from .train_arguments import trainer_arguments
 from .train_config import step_budget
 from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
+
+if TYPE_CHECKING:
+    import torch
+
+    from .train_loop import TweetTrainer
 
 
 def load_dtype(method: str, precision: str, device: str) -> str:
@@ -55,7 +61,8 @@ class TrainAttempt:
         self.config, self.splits, self.paths, self.procs = config, splits, paths, procs
         self.batch_size, self.grad_accum, self.resume_from = batch_size, grad_accum, resume_from
         self.on_event, self.cancel, self.notice = on_event, cancel, notice
-        self.trainer = self.model = None
+        self.trainer: TweetTrainer | None = None  # held so that release() can drop them before a retry
+        self.model: torch.nn.Module | None = None
 
     def emit(self, event) -> None:
         if self.procs.is_main and self.on_event is not None:

@@ -137,7 +137,8 @@ def fit_author_classifier(
     known = set(authors)
     x_valid, y_valid = _labelled(valid, known)
     x_test, y_test = _labelled(test, known)
-    tried, best = [], None
+    tried: list[SettingScore] = []
+    best: tuple[float, Setting, object, object] | None = None  # (valid accuracy, setting, sklearn's vectorizer, model)
     by_features: dict[tuple, list[Setting]] = {}
     for setting in grid:
         by_features.setdefault((setting.char, setting.word), []).append(setting)
@@ -159,6 +160,7 @@ def fit_author_classifier(
             done += 1
             if on_progress:
                 on_progress(Progress("fitting the author classifier", done, len(grid), "settings"))
+    assert best is not None  # the grid has a setting at least: every setting is scored above
     _, setting, vectors, model = best
     pipeline = make_pipeline(vectors, model)
     predicted = np.array(pipeline.predict(x_test)) if x_test else np.array([])

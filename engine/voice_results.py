@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .bootstrap import DEFAULT_RESAMPLES, LEVEL
 from .sampling import SamplingConfig
@@ -54,8 +54,15 @@ class Estimate:
     def to_json(self) -> dict:
         return {"value": self.value, "n": self.n, "ci": list(self.interval) if self.interval else None}
 
+    @overload
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Estimate: ...
+    @overload
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> Estimate | None: ...
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> Estimate | None:
+        """An estimate read back; None for a figure that was not measured (saved as null)."""
         if d is None:
             return None
         ci = d.get("ci")
@@ -117,8 +124,15 @@ class ClassifierFit:
             "fit_seconds": self.fit_seconds,
         }
 
+    @overload
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ClassifierFit: ...
+    @overload
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> ClassifierFit | None: ...
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> ClassifierFit | None:
+        """A fit read back; None where a result had no classifier (one author: saved as null)."""
         if d is None:
             return None
         return cls(

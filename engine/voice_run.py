@@ -30,7 +30,7 @@ from .sampling import SamplingConfig
 from .sides import SIDES
 from .voice import voice_judge
 from .voice_model import GRID, classifier_key
-from .voice_results import VoiceResult, shown_author
+from .voice_results import VoiceFigures, VoiceResult, shown_author
 
 DEFAULT_PER_AUTHOR = 50
 
@@ -69,7 +69,8 @@ def run_voice(
     judge = voice_judge(data, on_progress=on_progress)
     prompts = [author for author in judge.authors for _ in range(per_author)]
     paths = RunPaths(Path(run_dir))
-    measured, plots = {}, {}
+    measured: dict[str, VoiceFigures] = {}
+    plots: dict[str, str] = {}  # side -> its confusion plot
     for side in sides:
         _check(cancel)
         loaded = _load(run_dir, side, None)
@@ -85,7 +86,7 @@ def run_voice(
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
         figures = judge.measure([s.author for s in samples], [s.text for s in samples], seed=config.seed)
-        if figures.confusion is not None:
+        if figures.confusion is not None and judge.classifier is not None:  # a confusion needs the classifier
             names = [shown_author(a) for a in judge.classifier.authors]
             plots[side] = str(
                 plot_confusion(

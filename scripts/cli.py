@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 # command name -> module with HELP, add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -37,7 +38,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with its errors as one line (the problem, and where the flags are listed), exit 2: the
     whole usage block buried the line that mattered (``--lora-r: invalid int value: 'abc'``)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
@@ -58,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Every character str.splitlines() breaks at: an error that echoes a column name or a path from the
 # user's file may hold one, and an error is one line.
-_LINE_BREAKS = {c: c.encode("unicode_escape").decode("ascii") for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAKS: dict[str, str | int | None] = {
+    c: c.encode("unicode_escape").decode("ascii") for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+}
 
 
 def one_line(message: str) -> str:

@@ -13,7 +13,11 @@ from typing import Any
 
 
 def add_config_arguments(
-    parser: argparse.ArgumentParser, cls: type, *, exclude: tuple[str, ...] = (), defaults: dict[str, Any] | None = None
+    parser: argparse._ActionsContainer,  # a parser or an argument group: argparse's (private) common base
+    cls: type,
+    *,
+    exclude: tuple[str, ...] = (),
+    defaults: dict[str, Any] | None = None,
 ) -> None:
     """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default
     (``defaults`` overrides a field's default for this command)."""
@@ -58,7 +62,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+def add_precision_argument(parser: argparse._ActionsContainer) -> None:
     """``--precision`` of scoring and sampling (``engine.precision.InferenceSettings``): one definition for
     every command that loads a model to score or sample."""
     from tweetsmith.engine.precision import InferenceSettings

@@ -143,6 +143,11 @@ def _evaluate(loaded, path: str, args, context: str = "windowed"):
     if stride != args.stride_tokens and context == "windowed":
         notice(f"stride {args.stride_tokens} is longer than the model's {max_len}-token window: using {stride}")
     bar = ProgressLine(f"eval {path}" + (" per record" if context == "record" else ""))
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
     result, cached = cached_perplexity_of_file(
         loaded,
         path,
@@ -150,7 +155,7 @@ def _evaluate(loaded, path: str, args, context: str = "windowed"):
         batch_windows=args.batch_windows,
         max_tokens=args.max_tokens,
         context=context,
-        on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)),
+        on_progress=progress,
     )
     bar.close()
     if cached:

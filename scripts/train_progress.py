@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tweetsmith.engine.progress import format_duration  # noqa: F401 - imported from here by the commands
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 PLAIN_EVERY_S = float(os.environ.get("TWEETSMITH_PROGRESS_EVERY_S", "10"))  # a log gets a progress line this often
 
@@ -41,8 +45,8 @@ class TrainProgress:
         self.method = "full"
         self.plain_every_s = PLAIN_EVERY_S if plain_every_s is None else plain_every_s
         self.live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None  # rich's live bar, made on the first output when live
+        self._task: TaskID | None = None
         self._last_plain = 0.0
         self._total_steps = 0
         self._step_info = ""  # loss, tokens/s of the last logged step
@@ -54,7 +58,7 @@ class TrainProgress:
             from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
             console = Console(file=self.stream, stderr=True)
-            self._progress = Progress(
+            progress = self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -63,8 +67,8 @@ class TrainProgress:
                 console=console,
                 refresh_per_second=4,
             )
-            self._progress.start()
-            self._task = self._progress.add_task("starting", total=None, info="")
+            progress.start()
+            self._task = progress.add_task("starting", total=None, info="")
         return self._progress
 
     def line(self, message: str) -> None:
@@ -79,7 +83,7 @@ class TrainProgress:
         self, description: str, completed: float | None, total: float | None, info: str, *, force: bool = False
     ) -> None:
         progress = self._ensure_progress()
-        if progress is not None:
+        if progress is not None and self._task is not None:  # the task is made with the bar
             progress.update(self._task, description=description, completed=completed or 0, total=total, info=info)
             return
         now = time.monotonic()

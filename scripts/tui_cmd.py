@@ -7,7 +7,8 @@ import argparse
 HELP = "open the app: stream tweets for a username, tweak sampling, train and compare (default command)"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse._ActionsContainer) -> None:
+    # _ActionsContainer: a parser or, from `tweetsmith serve`, one of its argument groups (argparse's common base)
     from .common import add_precision_argument
 
     add_precision_argument(parser)
@@ -60,5 +61,6 @@ def run(args: argparse.Namespace) -> int:
         run_dir, data = (p.expanduser().resolve() if p else None for p in (run_dir, data))
         if model and Path(model).expanduser().exists():
             model = str(Path(model).expanduser().resolve())
+        assert root is not None  # Root.at always names its directory
         os.chdir(root)
     return run_app(model_spec=model, run_dir=run_dir, data_dir=data, root=root, precision=args.precision)

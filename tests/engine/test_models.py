@@ -115,3 +115,21 @@ def test_models_command_lists_offline(capsys, embedded_dir):
     rows = {r["spec"]: r for r in json.loads(capsys.readouterr().out)["models"]}
     assert rows["smollm2-135m"]["offline"] is True
     assert rows["gpt2-medium"]["offline"] is False
+
+
+@pytest.mark.parametrize(
+    ("config", "tokens"),
+    [
+        ({"n_positions": 512, "max_position_embeddings": 2048}, 512),
+        ({"max_position_embeddings": 2048}, 2048),
+        ({}, 1024),
+        ({"n_positions": None, "max_position_embeddings": None}, 1024),  # int(None) raised TypeError here
+    ],
+)
+def test_context_tokens_falls_back_to_1024_when_the_config_names_none(config, tokens):
+    from types import SimpleNamespace
+
+    from tweetsmith.engine.models import LoadedModel
+
+    loaded = LoadedModel(SimpleNamespace(config=SimpleNamespace(**config)), None, None, None)  # only .model is read
+    assert loaded.context_tokens == tokens

@@ -93,9 +93,8 @@ class TweetsmithApp(App):
         self.cancels = CancelEvents()
         self.root = Root.at(root) if root is not None else Root()
         self.precision = precision
-        self._given: dict[Side, LoadedModel] = {
-            side: model for side, model in (("base", loaded), ("tuned", tuned)) if model is not None
-        }
+        given: dict[Side, LoadedModel | None] = {"base": loaded, "tuned": tuned}
+        self._given = {side: model for side, model in given.items() if model is not None}
         self._loader = Loader(self.post_message, precision)  # the loading workers' work (``tui.loading``)
         self._session_given = Path(session_path) if session_path else None
         self._runs_root = Path(runs_root) if runs_root else None
@@ -160,7 +159,7 @@ class TweetsmithApp(App):
         handlers and the terminal watchdog call it before the event loop runs anything."""
         self.cancels.set_all()
 
-    def action_quit(self) -> None:
+    async def action_quit(self) -> None:  # App's is a coroutine: leaving waits for nothing here
         self.request_shutdown("quit")
 
     def request_shutdown(self, reason: str, return_code: int = 0) -> None:
@@ -397,7 +396,7 @@ class TweetsmithApp(App):
         The chat keeps its session and its loaded model (the run's base, as it was trained from it).
         """
         ws = self.workspace
-        models = {side: loaded for side, loaded in ws.models.items() if side != "tuned"}
+        models: dict[Side, LoadedModel] = {side: loaded for side, loaded in ws.models.items() if side != "tuned"}
         self.workspace = replace(ws, run_dir=run_dir, models=models, side="base")
         if "base" not in models:
             self._load_side("base", True, run_dir, ws.model_spec)

@@ -11,6 +11,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tweetsmith.engine.train_config import TrainConfig
 
 
 class CommandError(ValueError):
@@ -172,8 +176,12 @@ class AssignmentRequest:
     ablation_steps: int = 0  # > 0: the ablation's short runs, this many steps each
 
 
-# What the app's pipeline trains unless told otherwise (``tweetsmith assignment`` trains all weights by default).
-ASSIGNMENT_TRAINING = {"lora": True, "eval_every": 0}
+def assignment_training() -> TrainConfig:
+    """What the app's pipeline trains unless told otherwise: LoRA, no evaluation during the run
+    (``tweetsmith assignment`` trains all weights by default)."""
+    from tweetsmith.engine.train_config import TrainConfig
+
+    return TrainConfig(lora=True, eval_every=0)
 
 
 def _assignment(arg: str, spec: CommandSpec) -> AssignmentRequest:
@@ -229,7 +237,7 @@ def _training_settings(texts: dict[str, str]) -> tuple[tuple[str, object], ...]:
     from tweetsmith.engine.train_config import TrainConfig
 
     try:
-        config = config_from_strings(TrainConfig, texts, base=TrainConfig(**ASSIGNMENT_TRAINING))
+        config = config_from_strings(TrainConfig, texts, base=assignment_training())
     except ConfigError as err:
         raise CommandError(str(err)) from None
     return tuple((name, getattr(config, name)) for name in texts)

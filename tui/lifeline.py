@@ -30,10 +30,15 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .app import TweetsmithApp
+
+    # What signal.signal takes and returns: a function, SIG_DFL or SIG_IGN, or None (set outside Python).
+    SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 POLL_S = 0.2  # how often the watchdog checks the terminal
 GRACE_S = 1.5  # after the work stopped, how long the app gets to exit by itself before os._exit
@@ -53,7 +58,7 @@ class Lifeline:
         self.fds = tuple(fd for fd in fds if _isatty(fd))  # only what was a terminal at start is watched
         self.reason: str | None = None
         self._stopped = threading.Event()
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
         self._watchdog: threading.Thread | None = None
 
     def install(self) -> None:
@@ -71,7 +76,7 @@ class Lifeline:
         self._stopped.set()
         if threading.current_thread() is threading.main_thread():
             for signum, previous in self._previous.items():
-                signal.signal(signum, previous)  # type: ignore[arg-type]
+                signal.signal(signum, previous)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.trigger(f"{signal.Signals(signum).name} received", 128 + signum)

@@ -200,7 +200,7 @@ class GenerationRequested(Message):
     sampling with a fresh seed) or ``m`` (continue a card: ``config`` None, the screen's settings)."""
 
     prompt: Prompt
-    sides: list[str]
+    sides: list[Side]
     config: SamplingConfig | None = None
 
 

@@ -26,7 +26,7 @@ class PathRefused(TweetsmithError):
     """A path the app may not use: outside its root, or not a usable path at all. One line, with the fix."""
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: str | Path) -> str:
     return " ".join(str(text).splitlines())
 
 

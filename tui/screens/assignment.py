@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -23,7 +23,8 @@ from .. import messages as msg
 from ..errors import error_text
 
 if TYPE_CHECKING:
-    from tweetsmith.engine.assignment import AssignmentConfig
+    from tweetsmith.engine.assignment import AssignmentConfig, AssignmentResult
+    from tweetsmith.engine.assignment_progress import PipelineProgress
     from tweetsmith.engine.sampling import SamplingConfig
 
     from ..commands import AssignmentRequest
@@ -36,12 +37,14 @@ def assignment_config(request: AssignmentRequest, model_spec: str, sampling: Sam
     the chat's sampling settings, into ``out`` (default: ``<runs>/assignment-<first source's name>``)."""
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine.assignment import AssignmentConfig
-    from tweetsmith.engine.train_config import TrainConfig
+
+    from ..commands import assignment_training
 
     out = request.out or default_out(request)
-    from ..commands import ASSIGNMENT_TRAINING
-
-    train = dataclasses.replace(TrainConfig(model=model_spec, **ASSIGNMENT_TRAINING), **dict(request.train))
+    # Values of TrainConfig's fields, each read by its field's type and checked when the command was parsed;
+    # a model= setting wins over the chat's model.
+    settings: dict[str, Any] = {"model": model_spec, **dict(request.train)}
+    train = dataclasses.replace(assignment_training(), **settings)
     prepare = PrepareConfig(inputs=request.sources, builtin=request.builtin, out=out)
     return AssignmentConfig(
         out=out,
@@ -83,7 +86,7 @@ class AssignmentScreen(Screen):
         self.owner = owner
         self.request = request
         self.sampling = sampling
-        self.result = None
+        self.result: AssignmentResult | None = None
         self._stages: list[str] = []
         self._stage: str | None = None
         self._cancel = owner.cancels.track(threading.Event())  # leaving the app stops the pipeline too
@@ -117,10 +120,7 @@ class AssignmentScreen(Screen):
 
         try:
             result = run_assignment(
-                config,
-                on_progress=lambda e: self.post_message(msg.AssignmentProgressed(e)),
-                cancel=self._cancel,
-                on_notice=self.notice_from_thread,
+                config, on_progress=self._progressed, cancel=self._cancel, on_notice=self.notice_from_thread
             )
         except (Cancelled, TrainingStopped) as err:
             self.post_message(
@@ -131,6 +131,10 @@ class AssignmentScreen(Screen):
             self.post_message(msg.AssignmentFailed(error_text(err)))
             return
         self.post_message(msg.AssignmentFinished(result))
+
+    def _progressed(self, event: PipelineProgress) -> None:
+        """The pipeline's ``on_progress`` (called in its thread)."""
+        self.post_message(msg.AssignmentProgressed(event))
 
     def notice_from_thread(self, text: str) -> None:
         """The pipeline's one-line notices (a memory plan that changed the batch, say) as a warning toast."""

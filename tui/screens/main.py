@@ -50,6 +50,7 @@ from .slash_commands import SlashCommands
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.sides import Side
 
     from ..workspace import WorkspaceOwner
 
@@ -307,7 +308,7 @@ class MainScreen(Screen):
 
     def start_ab(self, prompt: Prompt) -> None:
         models = self.owner.workspace.models
-        missing = [side for side in ("base", "tuned") if side not in models]
+        missing = [side for side in SIDES if side not in models]
         if "tuned" in missing and not self.owner.workspace.has_tuned:
             self.show_error("/ab needs a tuned model: train one (ctrl+t) or open a run (/run RUN)")
             return
@@ -318,17 +319,17 @@ class MainScreen(Screen):
             return
         self.start_generation(prompt, ["base", "tuned"])
 
-    def start_generation(self, prompt: Prompt, sides: list[str], config: SamplingConfig | None = None) -> None:
+    def start_generation(self, prompt: Prompt, sides: list[Side], config: SamplingConfig | None = None) -> None:
         """Stream ``prompt`` on ``sides`` with ``config`` (None: the panel's settings and seed rule); before a
         model it needs is loaded, the request waits on its card and streams once it is."""
         self.last_prompt = prompt
         self.current_author = prompt.author
         config = config or self.sampling.with_changes(seed=fresh_seed() if self.seed_auto else self.sampling.seed)
-        models = {side: self.owner.workspace.models.get(side) for side in sides}
-        if any(m is None for m in models.values()):
-            self.chat.hold(prompt, sides, config)
+        models = self.owner.workspace.models
+        if all(side in models for side in sides):
+            self.chat.stream(prompt, sides, config, {side: models[side] for side in sides})
         else:
-            self.chat.stream(prompt, sides, config, models)  # type: ignore[arg-type]
+            self.chat.hold(prompt, sides, config)
 
     def on_generation_requested(self, message: msg.GenerationRequested) -> None:
         self.start_generation(message.prompt, message.sides, message.config)  # r and m on a card

@@ -23,6 +23,7 @@ from ..errors import error_text
 
 if TYPE_CHECKING:
     from tweetsmith.engine.models import LoadedModel
+    from tweetsmith.engine.progress import Progress
     from tweetsmith.engine.results import SweepPoint, SweepResult
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
@@ -77,7 +78,7 @@ class SweepScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
     def run_sweep(
-        self, run_dir: Path | None, models: dict[str, LoadedModel], side: Side, data_dir: Path | None
+        self, run_dir: Path | None, models: dict[Side, LoadedModel], side: Side, data_dir: Path | None
     ) -> None:
         from tweetsmith.engine.experiments import sweep_open
 
@@ -93,14 +94,16 @@ class SweepScreen(Screen):
                 config=self.sampling,
                 cancel=self._cancel,
                 precision=self.owner.precision,
-                on_progress=lambda event: self.post_message(
-                    msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage)
-                ),
+                on_progress=self._progressed,
             )
         except Exception as err:  # noqa: BLE001
             self.post_message(msg.SweepFailed(error_text(err)))
             return
         self.post_message(msg.SweepFinished(self.request.field, result))
+
+    def _progressed(self, event: Progress) -> None:
+        """The sweep's ``on_progress`` (called in its thread); an unknown total shows as 1."""
+        self.post_message(msg.SweepProgressed(event.done, 1 if event.total is None else event.total, event.stage))
 
     def on_sweep_progressed(self, message: msg.SweepProgressed) -> None:
         self.query_one("#sweep-progress", ProgressBar).update(total=max(message.total, 1), progress=message.done)
@@ -121,7 +124,7 @@ class SweepScreen(Screen):
     def _plot(self, result: SweepResult) -> None:
         param, curves = result.param, result.curves
         values = result.values
-        ticks = list(range(1, len(values) + 1))  # categorical x: top-k's "off" (0) is not a small k
+        ticks = [float(x) for x in range(1, len(values) + 1)]  # categorical x: top-k's "off" (0) is not a small k
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
@@ -135,9 +138,10 @@ class SweepScreen(Screen):
                 if points:  # plotext's legend breaks on a series with no points
                     plt.plot([x for x, _ in points], [y for _, y in points], label=f"{side} {name}")
         band = result.human
-        for key, _ in METRICS if band is not None else ():
-            for bound in band.bounds.get(key, ()):  # the human band's edges: a curve between them reads as human
-                plt.hline(bound, "gray")
+        if band is not None:
+            for key, _ in METRICS:
+                for bound in band.bounds.get(key, ()):  # the human band's edges: a curve between them reads as human
+                    plt.hline(bound, "gray")
         plot.refresh()
         table: list = [(f"{param:<16}" + "".join(f"{_label(param, v):>8}" for v in values), "bold")]
         for side, curve in curves.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -138,7 +138,9 @@ class TrainingScreen(Screen):
             if kind is bool:
                 yield Switch(value=bool(default), id=f"f-{name}")
             else:
-                input_type = "integer" if kind is int else "number" if kind is float else "text"
+                input_type: Literal["integer", "number", "text"] = (
+                    "integer" if kind is int else "number" if kind is float else "text"
+                )
                 yield Input(
                     value="" if default is None else str(default), type=input_type, id=f"f-{name}", compact=True
                 )

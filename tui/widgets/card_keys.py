@@ -21,6 +21,7 @@ from .message_card import MessageCard
 
 if TYPE_CHECKING:
     from tweetsmith.engine.sampling import SamplingConfig
+    from tweetsmith.engine.sides import Side
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ChatRequest:
     """One request as the chat log ran it: the prompt, the sides it went to, the sampling with its seed."""
 
     prompt: Prompt
-    sides: tuple[str, ...]
+    sides: tuple[Side, ...]
     config: SamplingConfig
 
     def again(self) -> ChatRequest:

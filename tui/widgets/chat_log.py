@@ -15,6 +15,7 @@ on the whole session (the diversity panel) and says what failed.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,7 +130,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         show_side = self.owner.workspace.has_tuned
         for entry in shown:
             await self.add(MessageCard.from_entry(entry, show_side=show_side), before=live[0] if live else None)
-        if entries and self.is_attached:
+        if entries and self.session.path is not None and self.is_attached:
             hidden = f" (the latest {len(shown)} shown)" if len(shown) < len(entries) else ""
             note = f"reopened {len(entries)} samples from {self.session.path.name}{hidden}"
             await self.mount(Static(note, classes="session-note", markup=False), before=0)
@@ -153,9 +154,9 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
     def stream(
         self,
         prompt: Prompt,
-        sides: list[str],
+        sides: list[Side],
         config: SamplingConfig,
-        models: dict[str, LoadedModel],
+        models: Mapping[Side, LoadedModel],
         jobs: list[Job] | None = None,
     ) -> None:
         """Generate ``config.num_samples`` samples (pairs, with two sides) with seeds ``config.seed + i``,
@@ -167,7 +168,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         self.streaming = True
         self._generate(prompt, jobs, config, models, self.cancel, 1 if self.owner.workspace.training_running else None)
 
-    def _jobs(self, sides: list[str], num_samples: int) -> list[Job]:
+    def _jobs(self, sides: list[Side], num_samples: int) -> list[Job]:
         jobs: list[Job] = []
         for i in range(num_samples):
             if len(sides) == 1:
@@ -177,7 +178,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
                 jobs += [Job(self._next_id(), side, i, column, pair) for column, side in enumerate(sides)]
         return jobs
 
-    def hold(self, prompt: Prompt, sides: list[str], config: SamplingConfig) -> None:
+    def hold(self, prompt: Prompt, sides: list[Side], config: SamplingConfig) -> None:
         """A request that came before a model it needs: its first card shows it at once, waiting, and
         ``release`` streams it when the models are in (the typed text is never lost)."""
         self.stop()
@@ -192,7 +193,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         self.cards[jobs[0].card_id] = card
         self.call_later(self.add, card)
 
-    def release(self, models: dict[str, LoadedModel]) -> None:
+    def release(self, models: Mapping[Side, LoadedModel]) -> None:
         """Stream the waiting request once every model it needs is in ``models``."""
         if self.waiting is None or any(side not in models for side in self.waiting[0].sides):
             return
@@ -219,7 +220,7 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
         prompt: Prompt,
         jobs: list[Job],
         config: SamplingConfig,
-        models: dict[str, LoadedModel],
+        models: Mapping[Side, LoadedModel],
         cancel: threading.Event,
         num_threads: int | None,
     ) -> None:
@@ -314,18 +315,18 @@ class ChatLog(CardKeys, VerticalScroll, can_focus=True):
     def show_source(self) -> str | None:
         """Add the training tweet the latest copied sample (else the latest checked one) shares its longest
         span with; returns why not when there is none."""
-        checked = [c for c in self.cards.values() if c.match is not None]
+        checked = [(c.author, c.match) for c in self.cards.values() if c.match is not None]
         if not checked:
             pending = any(c.entry is not None for c in self.cards.values())
             if pending and self.owner.workspace.data_dir:
                 return "still checking the last sample against the training tweets…"
             return "no sample checked against the training tweets yet (that needs a data directory)"
-        card = next((c for c in reversed(checked) if c.match.copied), None) or next(
-            (c for c in reversed(checked) if c.match.record is not None), None
+        found = next((c for c in reversed(checked) if c[1].copied), None) or next(
+            (c for c in reversed(checked) if c[1].record is not None), None
         )
-        if card is None:
+        if found is None:
             return "no sample of this chat shares a word with any training tweet"
-        self.call_later(self.add, SourceCard(card.author, card.match))
+        self.call_later(self.add, SourceCard(*found))
         return None
 
     # --- surprisal: each token coloured by how surprised the chat's model was ---------------------------

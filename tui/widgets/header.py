@@ -42,6 +42,7 @@ class ModelHeader(Widget):
     def __init__(self, owner: WorkspaceOwner, **kwargs) -> None:
         super().__init__(**kwargs)
         self.owner = owner
+        self._title = Content("")  # what the title line shows
 
     def compose(self) -> ComposeResult:
         yield Static(id="header-title", markup=False)
@@ -84,7 +85,8 @@ class ModelHeader(Widget):
         parts += [(" · ", "dim"), (self.side, "reverse bold" if self.side == "tuned" else "bold")]
         if self.status:
             parts += [(" · ", "dim"), (self.status, "italic")]
-        self.query_one("#header-title", Static).update(Content.assemble(*parts))
+        self._title = Content.assemble(*parts)
+        self.query_one("#header-title", Static).update(self._title)
         notice = self.query_one("#header-notice", Static)
         notice.update(self.notice)
         notice.display = bool(self.notice)
@@ -113,4 +115,4 @@ class ModelHeader(Widget):
     @property
     def title_text(self) -> str:
         """The title as plain text (tests and screenshots read it)."""
-        return self.query_one("#header-title", Static).content.plain if self.children else ""
+        return self._title.plain

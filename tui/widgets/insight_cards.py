@@ -97,7 +97,7 @@ class SourceCard(Static):
 class SurprisalLegend(Static):
     """The colour key for surprisal, shown in the side panel while the colours are on."""
 
-    side: reactive[str] = reactive("base")
+    side: reactive[Side] = reactive("base")
 
     def __init__(self, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes, markup=False)

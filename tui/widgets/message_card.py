@@ -129,7 +129,7 @@ class MessageCard(Vertical, can_focus=True):
     def copied_span(self) -> tuple[int, int] | None:
         """Characters of the body copied from a training tweet (None unless the sample counts as copied)."""
         m = self.match
-        if m is None or not m.copied or m.char_start is None:
+        if m is None or not m.copied or m.char_start is None or m.char_end is None:
             return None
         return (m.char_start, m.char_end)
 
@@ -159,7 +159,7 @@ class MessageCard(Vertical, can_focus=True):
     def _footer_line(self) -> str:
         assert self.entry is not None
         line = f"{self.entry.param_line()}  ·  {self.entry.stats_line()}"
-        if self.copied_span is not None:
+        if self.match is not None and self.copied_span is not None:
             line += f"  ·  copied: {self.match.words} words of a training tweet (s shows it)"
         token = self.most_surprising
         if token is not None:

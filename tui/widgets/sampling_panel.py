@@ -45,8 +45,8 @@ class SamplingPanel(Widget):
             parts += [(f"{name:<8}", "dim"), (f"{value:>7}", "bold"), (f"  {key}", "dim italic")]
             if i < len(rows) - 1 or extra:
                 parts.append("\n")
-        for i, (name, value) in enumerate(extra):
-            parts += [(f"{name:<8}", "dim"), (f"{value:>7g}", "bold")]
+        for i, (name, number) in enumerate(extra):
+            parts += [(f"{name:<8}", "dim"), (f"{number:>7g}", "bold")]
             if i < len(extra) - 1:
                 parts.append("\n")
         self.query_one("#sampling-values", Static).update(Content.assemble(*parts))

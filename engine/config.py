@@ -4,7 +4,8 @@ reader that turns the strings a person typed into such a config.
 ``config_from_strings(TrainConfig, {"lr": "1e-4", "lora": "yes"})`` converts each text by its field's type
 and then runs the config's own checks (its ``validated()``), in the manner of run_clm's HfArgumentParser
 with checks in ``__post_init__``: the training form and ``/assignment key=value`` read a config through it,
-so the same bad value gets the same one-line ``ConfigError`` wherever it is typed.
+and the CLI reads each flag's text with ``value_from_string`` (``scripts.common.add_config_arguments``), so
+the same bad value gets the same one-line ``ConfigError`` wherever it is typed.
 
 Conversion, by the field's annotation: ``int`` a whole number; ``float`` a finite number; ``bool`` one of
 true/yes/on/1 or false/no/off/0 (any case); ``str`` as typed; a ``Literal[...]`` or an ``option(...,

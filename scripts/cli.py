@@ -36,7 +36,7 @@ COMMANDS = {
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse with its errors as one line (the problem, and where the flags are listed), exit 2: the
-    whole usage block buried the line that mattered (``--lora-r: invalid int value: 'abc'``)."""
+    whole usage block buried the line that mattered (``argument --lora-r: lora_r: 'abc' is not a whole number``)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import typing
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,7 +21,13 @@ def add_config_arguments(
     defaults: dict[str, Any] | None = None,
 ) -> None:
     """One ``--flag`` per field of the config dataclass ``cls``, with the field's help and default
-    (``defaults`` overrides a field's default for this command)."""
+    (``defaults`` overrides a field's default for this command).
+
+    A flag's text is read by the field's type through ``engine.config.value_from_string``, the reader of the
+    training form and ``/assignment key=value``, so a bad value gets the same one line wherever it is typed.
+    Two kinds of field have nothing to read: a bool is a switch (``--lora`` / ``--no-lora``), and free text
+    (a str without choices: a path, an author) is the value as typed (``prepare --author=`` keeps the
+    records authorless, where a form's empty box means the default)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         if field.name in exclude:
@@ -40,11 +47,29 @@ def add_config_arguments(
         parser.add_argument(
             flag,
             dest=field.name,
-            type=kind,
+            type=None if kind is str and not choices else _field_reader(cls, field.name),
             default=default,
-            choices=choices,
+            # the choices shown as argparse shows them, checked by the reader (which also reads "none")
+            metavar="{" + ",".join(map(str, choices)) + "}" if choices else None,
             help=f"{help_text} (default: {_escape(default)})" if default not in (None, "") else help_text,
         )
+
+
+def _field_reader(cls: type, name: str) -> Callable[[str], Any]:
+    """argparse's ``type`` for field ``name``: the text through ``value_from_string``, its ``ConfigError`` as
+    argparse's error (``argument --lr: lr: 'abc' is not a number``). argparse runs a str default through it
+    too (``--pack``'s "concat"): a valid choice reads as itself."""
+    from tweetsmith.engine.config import value_from_string
+    from tweetsmith.engine.errors import ConfigError
+
+    def read(text: str) -> Any:
+        try:
+            return value_from_string(cls, name, text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    read.__name__ = name  # argparse names a type by it in its own messages
+    return read
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:

@@ -95,7 +95,7 @@ def test_every_config_field_help_reads_as_written(command, config, capsys):
     [
         (
             ["train", "--lora-r", "abc"],
-            "tweetsmith train: error: argument --lora-r: invalid int value: 'abc' (see tweetsmith train --help)",
+            "tweetsmith train: error: argument --lora-r: lora_r: 'abc' is not a whole number (see tweetsmith train --help)",
         ),
         (
             ["sample", "--temperature"],

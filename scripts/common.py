@@ -47,7 +47,7 @@ def add_config_arguments(
         parser.add_argument(
             flag,
             dest=field.name,
-            type=None if kind is str and not choices else _field_reader(cls, field.name),
+            type=str if kind is str and not choices else _field_reader(cls, field.name),  # free text: as typed
             default=default,
             # the choices shown as argparse shows them, checked by the reader (which also reads "none")
             metavar="{" + ",".join(map(str, choices)) + "}" if choices else None,

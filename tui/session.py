@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tweetsmith.engine.decode_loop import TWEET_MAX_CHARS
 from tweetsmith.engine.generate import clean_sample_text
+from tweetsmith.engine.sampling import OPTIONAL_KNOBS
 
 if TYPE_CHECKING:
     from tweetsmith.engine.generate import Sample
@@ -64,9 +65,9 @@ class ChatEntry:
             parts.append(f"k {p['top_k']}")
         if "top_p" in p:
             parts.append(f"p {p['top_p']:g}")
-        for name, short in (("typical_p", "typical"), ("min_p", "min-p"), ("repetition_penalty", "rep")):
+        for name, short, _, off in OPTIONAL_KNOBS:  # the engine's knobs and labels (``SamplingConfig.short``)
             value = p.get(name)
-            if value not in (None, 0, 0.0, 1.0):
+            if value is not None and value != off:
                 parts.append(f"{short} {value:g}")
         if self.seed is not None:
             parts.append(f"seed {self.seed}")

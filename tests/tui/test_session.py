@@ -44,6 +44,45 @@ def test_entry_from_sample_keeps_params_and_costs():
     assert "stopped" in entry_from_sample(_sample(stopped=True), side="base").stats_line()
 
 
+async def test_every_optional_knob_that_is_on_is_named_as_the_engine_names_it():
+    """The card's line and the sampling panel read the engine's one list of knobs (``OPTIONAL_KNOBS``): a knob
+    at its off value is left out, one that is on carries ``SamplingConfig.short``'s label."""
+    from tweetsmith.engine.sampling import OPTIONAL_KNOBS
+
+    on = {"typical_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3}
+    assert set(on) == {name for name, *_ in OPTIONAL_KNOBS}  # a new knob needs a value here
+    config = SamplingConfig(temperature=0.7, seed=3, **on)
+    line = entry_from_sample(_sample(config=config), side="base").param_line()
+    short = config.short()
+    for name, label, _, _ in OPTIONAL_KNOBS:
+        assert f"{label} {on[name]:g}" in line and f"{label}={on[name]:g}" in short
+    off = SamplingConfig(repetition_penalty=1.0)
+    assert entry_from_sample(_sample(config=off), side="base").param_line() == "t 0.9 · k 50 · p 1 · seed 3"
+
+    panel = await _panel_text(config)
+    for name, label, _, _ in OPTIONAL_KNOBS:
+        assert f"{label:<8}{on[name]:>7g}" in panel
+    assert "rep" not in await _panel_text(off)
+
+
+async def _panel_text(config: SamplingConfig) -> str:
+    """What the sampling panel shows for ``config``, in an app of its own."""
+    from textual.app import App
+
+    from tweetsmith.tui.widgets.sampling_panel import SamplingPanel
+
+    class PanelApp(App):
+        def compose(self):
+            yield SamplingPanel()
+
+    app = PanelApp()
+    async with app.run_test() as pilot:
+        panel = app.query_one(SamplingPanel)
+        panel.config = config
+        await pilot.pause()
+        return str(panel.query_one("#sampling-values").content)
+
+
 def test_session_appends_reloads_skips_broken_lines_and_archives(tmp_path):
     path = tmp_path / "samples" / "chat.jsonl"
     session = Session(path)

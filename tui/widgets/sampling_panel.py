@@ -35,11 +35,7 @@ class SamplingPanel(Widget):
             ("max tok", str(config.max_new_tokens), "/max"),
             ("seed", "auto" if self.seed_auto else str(config.seed), "/seed"),
         ]
-        extra = [
-            (n, v)
-            for n, v in (("typical", config.typical_p), ("min-p", config.min_p), ("rep", config.repetition_penalty))
-            if v not in (1.0, 0.0)
-        ]
+        extra = [(short, value) for short, _, value in config.knobs_on()]  # the engine's labels, as on the cards
         parts: list = []
         for i, (name, value, key) in enumerate(rows):
             parts += [(f"{name:<8}", "dim"), (f"{value:>7}", "bold"), (f"  {key}", "dim italic")]

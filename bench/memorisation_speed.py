@@ -147,7 +147,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from tweetsmith.data.records import parse_line, read_split_lines
-    from tweetsmith.engine.memorisation import MemorisationIndex, index_for_data, span_words
+    from tweetsmith.engine.memorisation import MemorisationIndex, index_for_data
+    from tweetsmith.engine.memorisation_words import span_words
 
     print(f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="memo-bench-") as tmp:

@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from tweetsmith.engine.assignment_progress import PipelineProgress
     from tweetsmith.engine.bootstrap import HumanBand, Intervals
     from tweetsmith.engine.diversity import DiversityResult, Reference
-    from tweetsmith.engine.generate import Sample
     from tweetsmith.engine.memorisation import SpanMatch
     from tweetsmith.engine.models import LoadedModel
     from tweetsmith.engine.perplexity_table import PerplexityTable
     from tweetsmith.engine.progress import Progress
     from tweetsmith.engine.results import SweepResult
+    from tweetsmith.engine.sample_record import Sample
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
     from tweetsmith.engine.start_plan import StartPlan

@@ -22,7 +22,7 @@ from tweetsmith.engine.generate import clean_sample_text
 from tweetsmith.engine.sampling import OPTIONAL_KNOBS
 
 if TYPE_CHECKING:
-    from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sample_record import Sample
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.sides import Side
 

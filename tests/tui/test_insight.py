@@ -24,7 +24,7 @@ def training_tweet(small_splits) -> tuple[str, str]:
 def copying_model(monkeypatch, training_tweet):
     """Generation that returns a training tweet word for word (a model that memorised it)."""
     from tweetsmith.engine import generate
-    from tweetsmith.engine.generate import Sample
+    from tweetsmith.engine.sample_record import Sample
 
     _, text = training_tweet
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tweetsmith.engine.generate import Sample
+from tweetsmith.engine.sample_record import Sample
 from tweetsmith.engine.sampling import SamplingConfig
 from tweetsmith.tui.session import ChatEntry, Session, default_session_path, entry_from_sample, session_markdown
 

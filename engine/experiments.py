@@ -7,7 +7,8 @@ the run directory with their ``to_json``), progress as ``Progress`` events, canc
 Cached files (paths from ``engine.runs.RunPaths``): ``compare.json`` (overlap and diversity),
 ``sweep-<param>.json`` (sweeps); samples go to ``samples/*.jsonl``. Perplexity before/after is
 ``perplexity_comparison`` (``eval.json``); ``experiment_cache`` reads every one of them back. The steps
-all experiments share (cancel checks, loading a side's model, the plan of sides) live here.
+all experiments share (cancel checks, loading a side's model, the plan of sides, one side's samples:
+``side_samples``) live here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from .results import NO_TUNED_NOTE, SampleComparison, SampleFigures, SweepPoint,
 from .run_record import run_data_dir, runs_own_models
 from .runs import RunPaths, final_mtime, has_final_model, write_json_atomic
 from .sample_cache import cached_generate_samples
+from .sample_record import Sample
 from .samples_io import load_samples, save_samples
 from .sampling import SamplingConfig
 from .sides import SIDES, Side
@@ -115,46 +118,113 @@ def _plan(run_dir, data_dir, sides: Sequence[str], given: dict[str, Any]) -> tup
     return data, wanted
 
 
-def _index(data: Path, on_progress: ProgressFn | None):
-    """The memorisation index of the data's train split (built once per training file, then cached)."""
-    from .memorisation import index_for_data
+@dataclass(frozen=True)
+class _Inputs:
+    """What a sample experiment draws and measures against, prepared once before any model loads (``of``):
+    the data and the sides to run (``_plan``), the prompted authors, the test split's words, the train
+    split's memorisation index, the human band (the same figures on random sets of n test tweets) and the
+    voice judge."""
 
-    return index_for_data(data, on_progress=on_progress)
+    run_dir: str | Path | None
+    data: Path
+    sides: list[Side]
+    n: int
+    config: SamplingConfig
+    authors: list[str]
+    reference: Reference
+    train_index: Any  # memorisation.TrainIndex: built once per training file, then cached
+    human: HumanBand
+    judge: VoiceJudge
+
+    @classmethod
+    def of(cls, run_dir, data_dir, sides: Sequence[str], given: dict[str, Any], n: int, config, on_progress):
+        from .memorisation import index_for_data
+
+        data, wanted = _plan(run_dir, data_dir, sides, given)
+        splits = SplitDir(data)
+        reference = reference_from_file(splits.test)
+        authors = authors_from_split(splits.train, n, seed=config.seed)
+        train_index = index_for_data(data, on_progress=on_progress)
+        human = human_band_for_split(splits.test, n, seed=config.seed)
+        judge = voice_judge(data, on_progress=on_progress)
+        return cls(run_dir, data, wanted, n, config, authors, reference, train_index, human, judge)
+
+    def measure(self, samples: Sequence, *, file: str | None, model: str | None = None) -> SampleFigures:
+        """Diversity and overlap, their bootstrap intervals, how many samples are copied from train, and their
+        voice (attribution to the prompted author, authenticity)."""
+        from .memorisation import copied_share
+
+        texts, seed = [s.text for s in samples], self.config.seed
+        matches = self.train_index.match_many(texts)
+        voice = self.judge.measure([s.author for s in samples], texts, seed=seed)
+        return SampleFigures(
+            diversity=diversity(texts, reference=self.reference),
+            ci={**intervals(texts, reference=self.reference, seed=seed).bounds, **voice.bounds()},
+            copied=copied_share(matches),
+            copied_count=sum(m.copied for m in matches),
+            longest_span_mean=sum(m.words for m in matches) / len(matches) if matches else None,
+            file=file,
+            model=model,
+            attribution=voice.figure("attribution"),
+            authenticity=voice.figure("authenticity"),
+        )
+
+    def provenance(self, measured: Mapping[str, object]) -> dict[str, Any]:
+        """The fields every sample result shares (``results.SampleProvenance``), ``measured`` its sides."""
+        run_dir = self.run_dir
+        return {
+            "run": str(run_dir) if run_dir else None,
+            "n": self.n,
+            "config": self.config,
+            "reference": str(SplitDir(self.data).test),
+            "human": self.human,
+            "ci_level": LEVEL,
+            "resamples": DEFAULT_RESAMPLES,
+            "note": "" if "tuned" in measured else NO_TUNED_NOTE,
+            "final_mtime": final_mtime(run_dir) if run_dir is not None else None,
+            "created": _now(),
+            "decode_version": DECODE_VERSION,
+            "voice_classifier": self.judge.classifier.fit if self.judge.classifier is not None else None,
+        }
 
 
-def _measure(
-    samples: Sequence,
-    reference: Reference,
-    index,
-    seed: int,
-    *,
-    file: str | None,
-    model: str | None = None,
-    judge: VoiceJudge | None = None,
-) -> SampleFigures:
-    """Diversity and overlap, their bootstrap intervals, how many samples are copied from train, and their
-    voice (attribution to the prompted author, authenticity) when a ``judge`` is given."""
-    from .memorisation import copied_share
-
-    texts = [s.text for s in samples]
-    matches = index.match_many(texts)
-    voice = judge.measure([s.author for s in samples], texts, seed=seed) if judge is not None else None
-    return SampleFigures(
-        diversity=diversity(texts, reference=reference),
-        ci={**intervals(texts, reference=reference, seed=seed).bounds, **(voice.bounds() if voice else {})},
-        copied=copied_share(matches),
-        copied_count=sum(m.copied for m in matches),
-        longest_span_mean=sum(m.words for m in matches) / len(matches) if matches else None,
-        file=file,
-        model=model,
-        attribution=voice.figure("attribution") if voice else None,
-        authenticity=voice.figure("authenticity") if voice else None,
+def _draw(loaded, prompts: Sequence[str], config: SamplingConfig, label: str, *, batch_size, cancel, on_progress):
+    """``prompts`` sampled through the sample cache, progress counted under ``label``; cancel checked after."""
+    samples = cached_generate_samples(
+        loaded,
+        prompts,
+        config,
+        batch_size=batch_size,
+        cancel=cancel,
+        on_progress=counting(on_progress, label, "samples"),
     )
+    _check(cancel)
+    return samples
 
 
-def _band(data: Path, n: int, seed: int) -> HumanBand:
-    """The human band for ``n`` samples: the same figures on random sets of n test tweets."""
-    return human_band_for_split(SplitDir(data).test, n, seed=seed)
+def side_samples(
+    run_dir,
+    side: Side,
+    loaded: Any | None,
+    prompts: Sequence[str],
+    config: SamplingConfig,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cancel: threading.Event | None = None,
+    on_progress: ProgressFn | None = None,
+    precision: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> list[Sample]:
+    """One side's samples of ``prompts`` (progress as "<side> samples"): its model ``loaded``, else the run's
+    (``_load``), freed here before the next side's loads; cancel checked before loading and after sampling."""
+    _check(cancel)
+    model = _load(run_dir, side, loaded, precision, on_notice)
+    samples = _draw(
+        model, prompts, config, f"{side} samples", batch_size=batch_size, cancel=cancel, on_progress=on_progress
+    )
+    model = None  # noqa: F841 (free it before the next model loads)
+    _release()
+    return samples
 
 
 def _save(run_dir, samples, prefix: str) -> str | None:
@@ -191,53 +261,24 @@ def compare_samples(
     """
     config = config.validated()
     given = {"base": base, "tuned": tuned}
-    data, sides = _plan(run_dir, data_dir, SIDES, given)
-    splits = SplitDir(data)
-    reference = reference_from_file(splits.test)
-    authors = authors_from_split(splits.train, n, seed=config.seed)
-    train_index = _index(data, on_progress)
-    human = _band(data, n, config.seed)
-    judge = voice_judge(data, on_progress=on_progress)
+    inputs = _Inputs.of(run_dir, data_dir, SIDES, given, n, config, on_progress)
     measured: dict[str, SampleFigures] = {}
-    for side in sides:
-        _check(cancel)
-        loaded = _load(run_dir, side, given[side], precision, on_notice)
-        samples = cached_generate_samples(
-            loaded,
-            authors,
+    for side in inputs.sides:
+        samples = side_samples(
+            run_dir,
+            side,
+            given[side],
+            inputs.authors,
             config,
             batch_size=batch_size,
             cancel=cancel,
-            on_progress=counting(on_progress, f"{side} samples", "samples"),
+            on_progress=on_progress,
+            precision=precision,
+            on_notice=on_notice,
         )
-        _check(cancel)
-        loaded = None  # noqa: F841 (free it before the next model loads)
-        _release()
         file = _save(run_dir, samples, f"compare-{side}")
-        measured[side] = _measure(
-            samples,
-            reference,
-            train_index,
-            config.seed,
-            file=file,
-            model=samples[0].model if samples else None,
-            judge=judge,
-        )
-    result = SampleComparison(
-        run=str(run_dir) if run_dir else None,
-        n=n,
-        config=config,
-        reference=str(splits.test),
-        human=human,
-        sides=measured,
-        ci_level=LEVEL,
-        resamples=DEFAULT_RESAMPLES,
-        note="" if "tuned" in measured else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None,
-        created=_now(),
-        decode_version=DECODE_VERSION,
-        voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
-    )
+        measured[side] = inputs.measure(samples, file=file, model=samples[0].model if samples else None)
+    result = SampleComparison(sides=measured, **inputs.provenance(measured))
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).compare, result.to_json())
     return result
@@ -298,54 +339,30 @@ def sweep(
     values = parse_sweep_values(param, values)
     config = config.validated()
     given = {"base": base, "tuned": tuned}
-    data, wanted = _plan(run_dir, data_dir, sides, given)
-    splits = SplitDir(data)
-    reference = reference_from_file(splits.test)
-    authors = authors_from_split(splits.train, n, seed=config.seed)
-    train_index = _index(data, on_progress)
-    human = _band(data, n, config.seed)
-    judge = voice_judge(data, on_progress=on_progress)
+    inputs = _Inputs.of(run_dir, data_dir, sides, given, n, config, on_progress)
     curves: dict[str, tuple[SweepPoint, ...]] = {}
-    for side in wanted:
+    for side in inputs.sides:
         _check(cancel)
         loaded = _load(run_dir, side, given[side], precision, on_notice)
         curve = []
         for index, value in enumerate(values):
             point_config = config.with_changes(**{param: value})
             label = f"{side} · {param}={value:g} ({index + 1}/{len(values)})"
-            samples = cached_generate_samples(
+            samples = _draw(
                 loaded,
-                authors,
+                inputs.authors,
                 point_config,
+                label,
                 batch_size=batch_size,
                 cancel=cancel,
-                on_progress=counting(on_progress, label, "samples"),
+                on_progress=on_progress,
             )
-            _check(cancel)
             file = _save(run_dir, samples, f"sweep-{param}-{value:g}-{side}")
-            curve.append(
-                SweepPoint(value, _measure(samples, reference, train_index, config.seed, file=file, judge=judge))
-            )
+            curve.append(SweepPoint(value, inputs.measure(samples, file=file)))
         curves[side] = tuple(curve)
         loaded = None  # noqa: F841 (free it before the next model loads)
         _release()
-    result = SweepResult(
-        run=str(run_dir) if run_dir else None,
-        param=param,
-        values=tuple(values),
-        n=n,
-        config=config,
-        reference=str(splits.test),
-        human=human,
-        curves=curves,
-        ci_level=LEVEL,
-        resamples=DEFAULT_RESAMPLES,
-        note="" if "tuned" in curves else NO_TUNED_NOTE,
-        final_mtime=final_mtime(run_dir) if run_dir is not None else None,
-        created=_now(),
-        decode_version=DECODE_VERSION,
-        voice_classifier=judge.classifier.fit if judge.classifier is not None else None,
-    )
+    result = SweepResult(param=param, values=tuple(values), curves=curves, **inputs.provenance(curves))
     if run_dir is not None:
         write_json_atomic(RunPaths(Path(run_dir)).sweep(param), result.to_json())
     return result

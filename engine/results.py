@@ -180,16 +180,18 @@ class SampleFigures:
         )
 
 
-@dataclass(frozen=True)
-class SampleComparison:
-    """``n`` samples from each model (same authors and seeds), measured side by side (RUN/compare.json)."""
+@dataclass(frozen=True, kw_only=True)
+class SampleProvenance:
+    """What a sample experiment's figures come from, the part ``SampleComparison`` and ``SweepResult`` share:
+    the run, the samples drawn (how many, with which settings), what they are measured against, and what
+    tells a cache whether it still holds (``final_mtime``, ``decode_version``). Its ``_json`` and
+    ``_read`` are the only writer and reader of those keys in RUN/compare.json and RUN/sweep-<param>.json."""
 
     run: str | None
-    n: int
-    config: SamplingConfig
+    n: int  # samples per model (and per sweep point)
+    config: SamplingConfig  # every sampling setting (a sweep's other settings, the same at every point)
     reference: str  # the test split overlap is measured against
     human: HumanBand | None  # the same figures on random sets of n test tweets
-    sides: Mapping[str, SampleFigures]  # "base", and "tuned" once the run has final/
     ci_level: float = LEVEL
     resamples: int = DEFAULT_RESAMPLES
     note: str = ""  # e.g. that the tuned model is missing
@@ -198,16 +200,19 @@ class SampleComparison:
     decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
     voice_classifier: ClassifierFit | None = None  # the author classifier behind ``attribution`` (its ceiling, chance)
 
-    def to_json(self) -> dict:
+    def _json(self, head: Mapping[str, Any], figures: Mapping[str, Any]) -> dict:
+        """The file's layout: the run, ``head`` (what a kind adds up front), the samples and their measures,
+        ``figures``, then when and by what the figures were made (``note`` and the classifier when present)."""
         out = {
             "run": self.run,
+            **head,
             "n": self.n,
             "config": self.config.to_dict(),
             "reference": self.reference,
             "ci_level": self.ci_level,
             "resamples": self.resamples,
             "human": self.human.to_dict() if self.human else None,
-            "sides": {side: figures.to_json() for side, figures in self.sides.items()},
+            **figures,
             "final_mtime": self.final_mtime,
             "created": self.created,
             "decode_version": self.decode_version,
@@ -218,23 +223,37 @@ class SampleComparison:
             out["voice_classifier"] = self.voice_classifier.to_json()
         return out
 
+    @staticmethod
+    def _read(d: Mapping[str, Any]) -> dict[str, Any]:
+        """The shared fields of a file ``_json`` wrote (older files lack the later keys: their defaults)."""
+        return {
+            "run": d.get("run"),
+            "n": int(d["n"]),
+            "config": SamplingConfig.from_dict(d["config"]),
+            "reference": d["reference"],
+            "human": HumanBand.from_dict(d["human"]) if d.get("human") else None,
+            "ci_level": d.get("ci_level", LEVEL),
+            "resamples": d.get("resamples", DEFAULT_RESAMPLES),
+            "note": d.get("note", ""),
+            "final_mtime": d.get("final_mtime"),
+            "created": d.get("created", ""),
+            "decode_version": int(d.get("decode_version", 0)),
+            "voice_classifier": ClassifierFit.from_json(d.get("voice_classifier")),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleComparison(SampleProvenance):
+    """``n`` samples from each model (same authors and seeds), measured side by side (RUN/compare.json)."""
+
+    sides: Mapping[str, SampleFigures]  # "base", and "tuned" once the run has final/
+
+    def to_json(self) -> dict:
+        return self._json({}, {"sides": {side: figures.to_json() for side, figures in self.sides.items()}})
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> SampleComparison:
-        return cls(
-            run=d.get("run"),
-            n=int(d["n"]),
-            config=SamplingConfig.from_dict(d["config"]),
-            reference=d["reference"],
-            human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
-            sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()},
-            ci_level=d.get("ci_level", LEVEL),
-            resamples=d.get("resamples", DEFAULT_RESAMPLES),
-            note=d.get("note", ""),
-            final_mtime=d.get("final_mtime"),
-            created=d.get("created", ""),
-            decode_version=int(d.get("decode_version", 0)),
-            voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")),
-        )
+        return cls(**cls._read(d), sides={side: SampleFigures.from_json(v) for side, v in d["sides"].items()})
 
 
 # --- sweeps -----------------------------------------------------------------------------------------
@@ -255,25 +274,13 @@ class SweepPoint:
         return cls(value=d["value"], figures=SampleFigures.from_json(d))
 
 
-@dataclass(frozen=True)
-class SweepResult:
-    """Figures against one sampling parameter, a curve per model (RUN/sweep-<param>.json)."""
+@dataclass(frozen=True, kw_only=True)
+class SweepResult(SampleProvenance):
+    """Figures against one sampling parameter, a curve per model (RUN/sweep-<param>.json); ``n`` samples a point."""
 
-    run: str | None
     param: str  # "temperature", "top_k", ...
     values: tuple[float, ...]
-    n: int  # samples per point
-    config: SamplingConfig  # every other setting, the same at every point
-    reference: str
-    human: HumanBand | None
     curves: Mapping[str, tuple[SweepPoint, ...]]  # side -> one point per value, in ``values`` order
-    ci_level: float = LEVEL
-    resamples: int = DEFAULT_RESAMPLES
-    note: str = ""
-    final_mtime: float | None = None  # as in SampleComparison
-    created: str = ""
-    decode_version: int = 0  # engine.decode_loop.DECODE_VERSION of its samples (0: written before it was kept)
-    voice_classifier: ClassifierFit | None = None  # the author classifier behind ``attribution`` (its ceiling, chance)
 
     @property
     def bleu_n(self) -> int:
@@ -284,46 +291,13 @@ class SweepResult:
         return 4
 
     def to_json(self) -> dict:
-        out = {
-            "run": self.run,
-            "param": self.param,
-            "values": list(self.values),
-            "n": self.n,
-            "config": self.config.to_dict(),
-            "reference": self.reference,
-            "ci_level": self.ci_level,
-            "resamples": self.resamples,
-            "human": self.human.to_dict() if self.human else None,
-            "curves": {side: [p.to_json() for p in points] for side, points in self.curves.items()},
-            "final_mtime": self.final_mtime,
-            "created": self.created,
-            "decode_version": self.decode_version,
-        }
-        if self.note:
-            out["note"] = self.note
-        if self.voice_classifier is not None:
-            out["voice_classifier"] = self.voice_classifier.to_json()
-        return out
+        curves = {side: [p.to_json() for p in points] for side, points in self.curves.items()}
+        return self._json({"param": self.param, "values": list(self.values)}, {"curves": curves})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> SweepResult:
-        return cls(
-            run=d.get("run"),
-            param=d["param"],
-            values=tuple(d["values"]),
-            n=int(d["n"]),
-            config=SamplingConfig.from_dict(d["config"]),
-            reference=d["reference"],
-            human=HumanBand.from_dict(d["human"]) if d.get("human") else None,
-            curves={side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()},
-            ci_level=d.get("ci_level", LEVEL),
-            resamples=d.get("resamples", DEFAULT_RESAMPLES),
-            note=d.get("note", ""),
-            final_mtime=d.get("final_mtime"),
-            created=d.get("created", ""),
-            decode_version=int(d.get("decode_version", 0)),
-            voice_classifier=ClassifierFit.from_json(d.get("voice_classifier")),
-        )
+        curves = {side: tuple(SweepPoint.from_json(p) for p in points) for side, points in d["curves"].items()}
+        return cls(**cls._read(d), param=d["param"], values=tuple(d["values"]), curves=curves)
 
 
 # --- memorisation -----------------------------------------------------------------------------------

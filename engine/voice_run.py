@@ -19,13 +19,12 @@ from pathlib import Path
 from .decode_loop import DECODE_VERSION
 from .errors import ConfigError
 from .experiment_cache import cached_result
-from .experiments import _check, _load, _now, _plan, _release, _save
+from .experiments import _now, _plan, _save, side_samples
 from .generate import DEFAULT_BATCH_SIZE
 from .plots import plot_confusion
-from .progress import ProgressFn, counting
+from .progress import ProgressFn
 from .results import NO_TUNED_NOTE
 from .runs import RunPaths, final_mtime, write_json_atomic
-from .sample_cache import cached_generate_samples
 from .sampling import SamplingConfig
 from .sides import SIDES
 from .voice import voice_judge
@@ -72,19 +71,9 @@ def run_voice(
     measured: dict[str, VoiceFigures] = {}
     plots: dict[str, str] = {}  # side -> its confusion plot
     for side in sides:
-        _check(cancel)
-        loaded = _load(run_dir, side, None)
-        samples = cached_generate_samples(
-            loaded,
-            prompts,
-            config,
-            batch_size=batch_size,
-            cancel=cancel,
-            on_progress=counting(on_progress, f"{side} samples", "samples"),
+        samples = side_samples(
+            run_dir, side, None, prompts, config, batch_size=batch_size, cancel=cancel, on_progress=on_progress
         )
-        _check(cancel)
-        loaded = None  # noqa: F841 (free it before the next model loads)
-        _release()
         figures = judge.measure([s.author for s in samples], [s.text for s in samples], seed=config.seed)
         if figures.confusion is not None and judge.classifier is not None:  # a confusion needs the classifier
             names = [shown_author(a) for a in judge.classifier.authors]

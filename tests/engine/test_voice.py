@@ -202,7 +202,7 @@ def test_run_voice_measures_the_saved_samples_and_is_cached(tiny_run, monkeypatc
         )
         assert sum(map(sum, figures.confusion)) == 48
         assert open(result.plots[side], "rb").read(4) == b"\x89PNG"
-    monkeypatch.setattr(voice_run, "cached_generate_samples", lambda *a, **k: pytest.fail("generated again"))
+    monkeypatch.setattr(voice_run, "side_samples", lambda *a, **k: pytest.fail("generated again"))
     assert voice_run.run_voice(tiny_run, per_author=6, config=config) == result
 
 

@@ -45,6 +45,7 @@ from .experiments import DEFAULT_SWEEP_VALUES, Cancelled, compare_samples, sweep
 from .generate import DEFAULT_BATCH_SIZE
 from .perplexity_comparison import COMPARE_STRIDE_TOKENS, compare_perplexity
 from .progress import Progress
+from .results import SampleProvenance
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
@@ -308,25 +309,32 @@ class _Pipeline:
         )
         return key, False
 
-    def compare(self):
-        key = self.precision_key()
-        cached = cached_samples(self.paths.run)
-        if (
+    def fresh_samples(self, stage: str, cached: SampleProvenance | None, key: str) -> bool:
+        """Whether a sample stage's cached result (compare.json, a sweep-*.json) answers it: computed under
+        this stage's key (the precision), with the samples and sampling settings asked for."""
+        return (
             cached is not None
-            and self.record.key("compare") == key
+            and self.record.key(stage) == key
             and cached.n == self.config.samples
             and cached.config == self.sampling
-        ):
-            return key, True
-        compare_samples(
-            self.paths.run,
-            n=self.config.samples,
-            config=self.sampling,
-            batch_size=self.config.batch_size,
-            on_progress=self.progress.engine_progress,
-            cancel=self.cancel,
-            **self.models(),
         )
+
+    def sample_arguments(self) -> dict:
+        """How the sample stages draw: the samples, settings and batch size asked for, with the loaded models."""
+        return {
+            "n": self.config.samples,
+            "config": self.sampling,
+            "batch_size": self.config.batch_size,
+            "on_progress": self.progress.engine_progress,
+            "cancel": self.cancel,
+            **self.models(),
+        }
+
+    def compare(self):
+        key = self.precision_key()
+        if self.fresh_samples("compare", cached_samples(self.paths.run), key):
+            return key, True
+        compare_samples(self.paths.run, **self.sample_arguments())
         return key, False
 
     def sweep(self, param: str):
@@ -335,23 +343,11 @@ class _Pipeline:
         cached = cached_sweep(self.paths.run, param)
         if (
             cached is not None
-            and self.record.key(f"sweep {param}") == key
-            and cached.n == self.config.samples
-            and cached.config == self.sampling
             and list(cached.values) == list(values)
+            and self.fresh_samples(f"sweep {param}", cached, key)
         ):
             return key, True
-        sweep(
-            self.paths.run,
-            param,
-            values,
-            n=self.config.samples,
-            config=self.sampling,
-            batch_size=self.config.batch_size,
-            on_progress=self.progress.engine_progress,
-            cancel=self.cancel,
-            **self.models(),
-        )
+        sweep(self.paths.run, param, values, **self.sample_arguments())
         return key, False
 
     def ablation(self):

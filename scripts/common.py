@@ -95,6 +95,24 @@ def add_precision_argument(parser: argparse._ActionsContainer) -> None:
     add_config_arguments(parser, InferenceSettings)
 
 
+def add_samples_argument(parser: argparse.ArgumentParser) -> None:
+    """The SAMPLES argument of the commands that score a samples file (``metrics``, ``memorisation``)."""
+    parser.add_argument(
+        "samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line"
+    )
+
+
+def read_samples_argument(path: str) -> list:
+    """SAMPLES read to score (``samples_io.read_scored_texts``); a file without one is a one-line error."""
+    from tweetsmith.data.errors import DataError
+    from tweetsmith.engine.samples_io import read_scored_texts
+
+    items = read_scored_texts(path)
+    if not items:
+        raise DataError(f"{path}: no samples in it")
+    return items
+
+
 def _escape(value: Any) -> str:
     """Text as argparse help: argparse %-formats it, so a literal % is written %%."""
     return str(value).replace("%", "%%")

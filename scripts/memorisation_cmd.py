@@ -13,9 +13,9 @@ HELP = "share of samples copied from the training split, the distribution of lon
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line"
-    )
+    from .common import add_samples_argument
+
+    add_samples_argument(parser)
     parser.add_argument(
         "--train", required=True, metavar="DIR", help="the data directory (train.txt) or a run directory trained on it"
     )
@@ -45,19 +45,15 @@ def train_dir(path: str):
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from tweetsmith.data.errors import DataError
     from tweetsmith.data.split import SplitDir
     from tweetsmith.engine.errors import ConfigError
     from tweetsmith.engine.memorisation import index_for_data, summarize
-    from tweetsmith.engine.samples_io import read_scored_texts
 
-    from .common import ProgressLine, notice
+    from .common import ProgressLine, notice, read_samples_argument
 
     if args.worst < 0:
         raise ConfigError(f"--worst must be 0 or more, got {args.worst}")
-    items = read_scored_texts(args.samples)
-    if not items:
-        raise DataError(f"{args.samples}: no samples in it")
+    items = read_samples_argument(args.samples)
     data = train_dir(args.train)
     bar = ProgressLine("indexing train.txt (once; cached)")
 

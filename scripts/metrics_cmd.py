@@ -8,9 +8,9 @@ HELP = "diversity (dist-1/2/3, self-BLEU) and overlap with a reference of sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "samples", metavar="SAMPLES", help="a samples .jsonl (from tweetsmith sample) or a text file, one sample a line"
-    )
+    from .common import add_samples_argument
+
+    add_samples_argument(parser)
     parser.add_argument(
         "--reference", default=None, metavar="FILE", help="text to measure word overlap against (the test split)"
     )
@@ -22,16 +22,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     from collections import defaultdict
 
-    from tweetsmith.data.errors import DataError
     from tweetsmith.engine.diversity import diversity, reference_from_file
     from tweetsmith.engine.errors import ConfigError
-    from tweetsmith.engine.samples_io import read_scored_texts
+
+    from .common import read_samples_argument
 
     if args.bleu_n < 1:
         raise ConfigError(f"--bleu-n must be 1 or more, got {args.bleu_n}")
-    items = read_scored_texts(args.samples)
-    if not items:
-        raise DataError(f"{args.samples}: no samples in it")
+    items = read_samples_argument(args.samples)
     reference = reference_from_file(args.reference) if args.reference else None
     overall = diversity([i.text for i in items], reference=reference, bleu_n=args.bleu_n)
     groups: dict[str, list[str]] = defaultdict(list)

@@ -17,7 +17,7 @@ test: setup chromium lint
 
 # Style before the suite (seconds): the linter, then the formatter's check (`$(BIN)/ruff format` fixes it).
 LINTED := engine data tui scripts tests bench
-lint: setup
+lint: setup typecheck
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 

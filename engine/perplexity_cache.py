@@ -47,9 +47,8 @@ def model_fingerprint(loaded) -> str | None:
     ):  # figures and samples of another precision never answer each other (fp32 keys unchanged)
         parts.append(f"precision={info.precision}")
     quantization = getattr(loaded.model.config, "quantization_config", None)
-    parts.append(
-        f"quantization={quantization.to_json_string() if hasattr(quantization, 'to_json_string') else quantization}"
-    )
+    to_json_string = getattr(quantization, "to_json_string", None)  # a quantization config, or None
+    parts.append(f"quantization={to_json_string() if to_json_string is not None else quantization}")
     if info.adapter:
         adapter = Path(info.adapter)
         files = sorted(adapter.glob("adapter_model.*")) + sorted(adapter.glob("adapter_config.json"))

@@ -49,18 +49,8 @@ from .results import SampleProvenance
 from .runs import has_final_model
 from .sampling import SamplingConfig
 from .stage_record import StageRecord, StageTime, content_key
-from .train_config import TrainConfig, training_settings, validate
+from .train_config import TrainConfig, default_eval_tokens, training_settings, validate
 from .train_events import StepHeartbeat, StepLogged, TrainingFinished, TrainingStarted
-
-EVAL_TOKENS_CPU = 50_000  # perplexity stages on a CPU: each split's leading records within this many tokens
-
-
-def default_eval_tokens() -> int:
-    """0 (whole splits) on a GPU, where they take seconds; on a CPU a split's leading 50,000 tokens (~8 min a
-    split and model on 2 cores: the assignment's valid and test splits are 93k tokens each)."""
-    from .device import pick_device
-
-    return 0 if pick_device().device.startswith("cuda") else EVAL_TOKENS_CPU
 
 
 @dataclass(frozen=True)
@@ -74,7 +64,9 @@ class AssignmentConfig:
     samples: int = 100
     batch_size: int = DEFAULT_BATCH_SIZE
     sampling: SamplingConfig = SamplingConfig()
-    eval_tokens: int | None = None  # per split and model in the perplexity stages (0: whole; None: default_eval_tokens)
+    # per split and model in the perplexity stages, and in training's evaluations (``train.eval_tokens`` when
+    # None; 0: whole splits; both None: default_eval_tokens)
+    eval_tokens: int | None = None
     ablation_steps: int = 0  # > 0: train the ablation's short runs for this many steps each
 
 
@@ -118,8 +110,12 @@ class _Pipeline:
         if (config.eval_tokens or 0) < 0 or config.ablation_steps < 0:
             raise EngineError("--eval-tokens and --ablation must be 0 or more")
         validate(config.train)  # a bad training flag is refused now, not after the perplexity stage
-        self.config = config
-        self.eval_tokens = default_eval_tokens() if config.eval_tokens is None else config.eval_tokens
+        asked = config.train.eval_tokens if config.eval_tokens is None else config.eval_tokens
+        self.eval_tokens = default_eval_tokens() if asked is None else asked
+        # --eval-every N scores the valid split as the perplexity stages do: the same records, the same cap
+        self.config = config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, eval_tokens=self.eval_tokens)
+        )
         self.stages = stages_of(config.ablation_steps > 0, self.table)
         self.training_label = ""  # "no-pack · " while an ablation run trains
         self.ablation_result: AblationResult | None = None  # the ablation stage's, for the report

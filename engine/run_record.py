@@ -82,12 +82,19 @@ class RunRecord:
     early_stopping: int = 0  # before --early-stopping: never
     loss: str = "full"  # before --loss: the model's own loss
     report_to: str = "none"  # before --report-to: metrics.jsonl only
+    eval_tokens: int = 0  # before --eval-tokens: the whole valid split
 
     @classmethod
     def of_training(cls, config: TrainConfig, **resolved: Any) -> RunRecord:
-        """The record of ``config`` as asked, with what training resolved (``resolved`` names fields)."""
+        """The record of ``config`` as asked, with what training resolved (``resolved`` names fields). An
+        ``eval_tokens`` left unresolved is the default of the record's ``device``: a record holds what the
+        evaluations scored, never None."""
+        from .train_config import default_eval_tokens
+
         asked = dataclasses.asdict(config)
         fields = {**asked, "requested_model": config.model, **resolved}
+        if fields["eval_tokens"] is None:
+            fields["eval_tokens"] = default_eval_tokens(fields["device"])
         fields["target_modules"] = tuple(fields.get("target_modules") or ())
         return cls(**fields)
 

@@ -18,6 +18,9 @@ MAX_DEFAULT_BLOCK = 1024
 # (README, "How much training": chosen by per-record perplexity on a 443-record one-author corpus).
 MIN_STEPS = 60
 MAX_AUTO_EPOCHS = 8
+# Scoring a split on a CPU (training's evaluations, the assignment's perplexity stages): its leading records
+# within this many tokens; a GPU scores whole splits.
+EVAL_TOKENS_CPU = 50_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class TrainConfig:
         choices=("concat", "isolated", "off"),
     )
     eval_every: int = option(200, "evaluate valid perplexity every N steps and at the end (0: never)")
+    eval_tokens: int | None = option(
+        None,
+        "each evaluation scores the valid split's leading records within this many tokens (0: the whole split; "
+        f"none: the whole split on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU, where all of it takes minutes)",
+    )
     early_stopping: int = option(
         0,
         "stop after N evaluations in a row without a lower valid perplexity than the best "
@@ -117,8 +125,35 @@ class TrainConfig:
 
 def training_settings(config: TrainConfig) -> dict[str, Any]:
     """Every training setting but where things go: two configs with the same settings train the same model
-    (the assignment keys a training, and tells the ablation's baseline from its main run, by them)."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
+    (the assignment keys a training, and tells the ablation's baseline from its main run, by them).
+
+    ``eval_tokens`` is one only when evaluations run on part of the split: they pick final/ (the best) and
+    early stopping. Without evaluations, or scoring the whole split as before the flag, it changes nothing,
+    and leaving it out keeps the keys of the trainings an assignment already has (no retraining for it)."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "resume")}
+    if not config.eval_every or not config.eval_tokens:
+        del settings["eval_tokens"]
+    return settings
+
+
+def default_eval_tokens(device: str | None = None) -> int:
+    """Tokens of a split to score when none were asked: 0 (whole splits) on a GPU, where they take seconds; on a
+    CPU a split's leading ``EVAL_TOKENS_CPU`` tokens (~8 min a split and model on 2 cores: the assignment's
+    valid and test splits are 93k tokens each). ``device``: the one that scores (default: the best present)."""
+    if device is None:
+        from .device import pick_device
+
+        device = pick_device().device
+    return 0 if device.startswith("cuda") else EVAL_TOKENS_CPU
+
+
+def evaluation_tokens(config: TrainConfig, device: str, resumed: int | None = None) -> int:
+    """What training's evaluations score on ``device`` (never None): ``--eval-tokens`` as asked; when not
+    asked and resuming, what the run evaluated with so far (``resumed``, from its record: its checkpoints'
+    figures are compared with the new ones to keep the best); else the device's default."""
+    if config.eval_tokens is not None:
+        return config.eval_tokens
+    return resumed if resumed is not None else default_eval_tokens(device)
 
 
 def tensorboard_installed() -> bool:
@@ -144,6 +179,10 @@ def validate(config: TrainConfig) -> None:
         (config.max_steps > 0 or config.epochs > 0, f"--epochs must be positive, got {config.epochs}"),
         (config.block_size >= 0, f"--block-size must be 0 (automatic) or positive, got {config.block_size}"),
         (min(config.eval_every, config.save_every) >= 0, "--eval-every and --save-every must be 0 or positive"),
+        (
+            config.eval_tokens is None or config.eval_tokens >= 0,
+            f"--eval-tokens must be 0 (the whole valid split) or more, got {config.eval_tokens}",
+        ),
         (config.keep_checkpoints >= 1, f"--keep-checkpoints must be at least 1, got {config.keep_checkpoints}"),
         (config.logging_steps >= 1, f"--logging-steps must be at least 1, got {config.logging_steps}"),
         (config.warmup >= 0, f"--warmup must be 0 or positive, got {config.warmup}"),

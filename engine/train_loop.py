@@ -3,8 +3,9 @@
 - ``RunMonitor`` turns the Trainer's logs into ``StepLogged``/``Evaluated``/``CheckpointSaved`` events and
   ``metrics.jsonl`` lines (main process only), with useful tokens/s, ETA and MFU.
 - ``TweetTrainer`` counts useful (non-pad) tokens, evaluates with THE perplexity definition
-  (``perplexity.perplexity_of_lines``) instead of the Trainer's eval loop, and writes every checkpoint
-  under ``checkpoints/.incomplete/`` first, renaming it into place when complete.
+  (``perplexity.perplexity_of_lines``, on the valid split's leading ``--eval-tokens``) instead of the
+  Trainer's eval loop, and writes every checkpoint under ``checkpoints/.incomplete/`` first, renaming it
+  into place when complete.
 - ``ControlCallback`` schedules evaluations and saves and honours the cancellation flag at step ends
   (and, under DDP, only there, where all processes agree). In one process ``engine.step_watch`` stops
   inside the step; either way the RNG state of the last finished step is restored so the checkpoint
@@ -171,10 +172,12 @@ class TweetTrainer(Trainer):
         pad_id: int,
         checkpoints_dir: Path,
         keep_checkpoints: int,
+        eval_tokens: int = 0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.monitor, self.valid_lines, self.eot_id, self.pad_id = monitor, valid_lines, eot_id, pad_id
+        self.eval_tokens = eval_tokens  # > 0: each evaluation scores the valid split's leading records within it
         self.checkpoints_dir, self.keep_checkpoints = checkpoints_dir, keep_checkpoints
         self._useful_tokens: torch.Tensor | int = 0
         self._staging = False
@@ -255,6 +258,7 @@ class TweetTrainer(Trainer):
                 pad_id=self.pad_id,
                 name="valid",
                 stride_tokens=stride,
+                max_tokens=self.eval_tokens,  # on a CPU the whole split takes minutes at every evaluation
                 on_progress=self._evaluation_progress(),
             )
             value[0] = result.perplexity

@@ -22,7 +22,7 @@ from .run_record import RunRecord
 from .runs import trim_metrics
 from .step_watch import StepCancelled, StepWatch
 from .train_arguments import trainer_arguments
-from .train_config import step_budget
+from .train_config import evaluation_tokens, step_budget
 from .train_events import TrainingFinished, TrainingStarted
 from .train_plan import TrainPlan, available_now, default_shape, plan_training, probe_memory
 
@@ -80,6 +80,8 @@ class TrainAttempt:
         from .train_data import build_train_data
 
         device = self.pick_device()
+        resumed = RunRecord.read(self.paths.root).eval_tokens if self.resume_from else None
+        self.eval_tokens = evaluation_tokens(self.config, device, resumed)  # what every evaluation scores
         self.emit(Progress("loading model", 0, None))
         loaded, precision = self.load(device)
         self.emit(Progress("encoding train", 0, len(self.splits.train), "records"))
@@ -219,6 +221,7 @@ class TrainAttempt:
             pad_id=loaded.pad_id,
             train_tokens=data.useful_tokens,
             resumed_from=str(self.resume_from) if self.resume_from else None,
+            eval_tokens=self.eval_tokens,
         )
         if not procs.is_main:
             return
@@ -291,6 +294,7 @@ class TrainAttempt:
             pad_id=loaded.pad_id,
             checkpoints_dir=paths.checkpoints,
             keep_checkpoints=config.keep_checkpoints,
+            eval_tokens=self.eval_tokens,
             callbacks=[control],
         )
         trainer.remove_callback(PrinterCallback)

@@ -24,10 +24,10 @@ EXIT_STOPPED = 130
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tweetsmith.data.prepare import PrepareConfig
     from tweetsmith.engine.ablation import ABLATION_STEPS
-    from tweetsmith.engine.assignment import EVAL_TOKENS_CPU
     from tweetsmith.engine.generate import DEFAULT_BATCH_SIZE
     from tweetsmith.engine.sampling import SamplingConfig
     from tweetsmith.engine.train import TrainConfig
+    from tweetsmith.engine.train_config import EVAL_TOKENS_CPU
 
     from .common import add_config_arguments
 
@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help=f"perplexity before/after scores each split's leading records within N tokens "
-        f"(default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)",
+        help=f"perplexity before/after (and training's evaluations, with --eval-every) scores each split's leading "
+        f"records within N tokens (default: whole splits on a GPU, {EVAL_TOKENS_CPU:,} tokens on a CPU; 0: whole splits)",
     )
     parser.add_argument(
         "--ablation",
@@ -75,7 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, PrepareConfig, exclude=("inputs", "out", "seed", "force"))
     # The "perplexity after" stage measures the tuned model on valid and test: an evaluation at the end of
     # training would score the valid split a second time (14 of the 56 minutes of the default CPU epoch).
-    add_config_arguments(parser, TrainConfig, exclude=("data", "out", "resume"), defaults={"eval_every": 0})
+    # Training's --eval-tokens is the assignment's own (above): one cap for every score of a split.
+    add_config_arguments(
+        parser, TrainConfig, exclude=("data", "out", "resume", "eval_tokens"), defaults={"eval_every": 0}
+    )
     add_config_arguments(parser, SamplingConfig, exclude=("num_samples", "seed"))
 
 
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ablation STEPS must be 1 or more, got {args.ablation}")
     prepare = config_from_args(PrepareConfig, args, inputs=tuple(args.inputs), out=args.out, seed=args.split_seed)
     notice_resplit(prepare)
-    train = config_from_args(TrainConfig, args)
+    train = config_from_args(TrainConfig, args, eval_tokens=args.eval_tokens)  # run_assignment resolves None
     validate(train)
     sampling = dataclasses.replace(config_from_args(SamplingConfig, args), seed=0).validated()
     config = AssignmentConfig(

@@ -56,6 +56,7 @@ KEYS = [
     "early_stopping",
     "loss",
     "report_to",
+    "eval_tokens",
 ]
 
 
@@ -110,7 +111,25 @@ def test_a_record_reads_back_field_for_field(tmp_path):
     )
     assert (again.batch_size, again.grad_accum, again.gradient_checkpointing, again.pack) == (4, 2, True, "off")
     assert (again.min_steps, again.early_stopping, again.target_modules) == (0, 2, ("q_proj", "v_proj"))
+    assert again.eval_tokens == 50_000  # not asked: the default of the record's device (a CPU), never None
     assert not list(run.glob(".config.json.*"))  # written through a temp file, nothing left beside it
+
+
+def test_eval_tokens_is_what_training_resolved_or_as_asked(tmp_path):
+    """``eval_tokens`` holds what the evaluations scored: the value training passes, else the asked one, else
+    the default of the device the record names (0, the whole split, on a GPU)."""
+    record = _as_training_writes(tmp_path / "run")
+    config = TrainConfig(eval_tokens=300)
+    assert RunRecord.of_training(config, **_resolved(record)).eval_tokens == 300
+    assert RunRecord.of_training(config, **{**_resolved(record), "eval_tokens": 0}).eval_tokens == 0
+    assert RunRecord.of_training(TrainConfig(), **{**_resolved(record), "device": "cuda"}).eval_tokens == 0
+
+
+def _resolved(record: RunRecord) -> dict:
+    """What training passes ``of_training`` besides the config: the fields it resolved."""
+    names = ("model", "method", "lr", "block_size", "batch_size", "grad_accum", "gradient_checkpointing")
+    names += ("world_size", "precision", "device", "data", "target_modules", "eot_id", "pad_id", "train_tokens")
+    return {name: getattr(record, name) for name in (*names, "resumed_from")}
 
 
 def test_every_training_setting_has_a_field():
@@ -179,6 +198,7 @@ def test_the_first_versions_record_reads_with_what_its_training_did(tmp_path, fi
     record = RunRecord.read(run)
     assert (record.data, record.model, record.method, record.pack) == (str(data), "gpt2", "lora", "concat")
     assert (record.loss, record.min_steps, record.early_stopping, record.report_to) == ("full", 0, 0, "none")
+    assert record.eval_tokens == 0  # before --eval-tokens every evaluation scored the whole valid split
     assert run_data_dir(run) == data
     _write_raw(run, {**raw, "pack": False})
     assert RunRecord.read(run).pack == "off"

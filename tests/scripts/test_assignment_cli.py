@@ -251,6 +251,8 @@ def test_ablation_trains_one_flag_changed_each_and_tables_the_same_valid_records
     )
     assert not (out / "ablation" / "baseline").exists()  # the main run was reused, not trained again
     configs = {name: RunRecord.read(out / "ablation" / name) for name in rows if name != "baseline"}
+    # --eval-tokens reached every training (none evaluated here: --eval-every is 0 in the assignment)
+    assert RunRecord.read(out / "run").eval_tokens == 300 and {c.eval_tokens for c in configs.values()} == {300}
     assert configs["no-pack"].pack == "off" and configs["pack-concat"].pack == "concat"
     assert configs["full"].method == "full"
     assert configs["full"].lr == pytest.approx(5e-5)  # a full fine-tune at its own default learning rate
@@ -315,3 +317,41 @@ def _one_at_a_time(loaded, valid, records: int) -> float:
         nll -= logp.gather(1, ids[0, 1:, None]).sum().item()
         count += ids.shape[1] - 1
     return math.exp(nll / count)
+
+
+def test_eval_tokens_is_one_flag_that_caps_the_trainings_evaluations_too(tmp_path, monkeypatch):
+    """The assignment's own --eval-tokens (TrainConfig's is left out: no second flag) goes into the train config,
+    and the pipeline gives training its resolved value: --eval-every N scores the records the stages score."""
+    import argparse
+
+    from tweetsmith.data.prepare import PrepareConfig
+    from tweetsmith.engine import assignment
+    from tweetsmith.engine.experiments import Cancelled
+    from tweetsmith.engine.train_config import TrainConfig
+    from tweetsmith.scripts import assignment_cmd
+
+    parser = argparse.ArgumentParser()
+    assignment_cmd.add_arguments(parser)
+    assert [a.dest for a in parser._actions if "--eval-tokens" in a.option_strings] == ["eval_tokens"]
+
+    asked = []
+
+    def capture(config, **_):
+        asked.append(config)
+        raise Cancelled("captured")
+
+    monkeypatch.setattr(assignment, "run_assignment", capture)
+    source = tmp_path / "tweets.txt"
+    argv = ["assignment", str(source), "--out", str(tmp_path / "A"), "--eval-every", "5"]
+    assert main([*argv, "--eval-tokens", "300"]) == assignment_cmd.EXIT_STOPPED
+    assert main(argv) == assignment_cmd.EXIT_STOPPED
+    assert [(c.eval_tokens, c.train.eval_tokens, c.train.eval_every) for c in asked] == [(300, 300, 5), (None, None, 5)]
+
+    # run_assignment's pipeline resolves None once, for the perplexity stages and the training alike
+    monkeypatch.setattr(assignment, "default_eval_tokens", lambda: 1234)
+    pipeline = assignment._Pipeline(asked[1], None, None)
+    assert pipeline.eval_tokens == pipeline.config.train.eval_tokens == 1234
+    assert assignment._Pipeline(asked[0], None, None).config.train.eval_tokens == 300
+    # the app's `/assignment eval_tokens=N` sets the training field: it caps the stages too
+    from_app = assignment.AssignmentConfig("out", PrepareConfig(), TrainConfig(eval_tokens=700))
+    assert assignment._Pipeline(from_app, None, None).eval_tokens == 700

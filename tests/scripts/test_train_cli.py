@@ -133,3 +133,26 @@ def test_train_json_is_what_the_run_directory_holds(tiny_llama_dir, small_splits
     assert out["valid_perplexity"] == metrics[-1]["valid_perplexity"]
     assert out["run_dir"] == str(run) and out["result_dir"] == str(run / "final")
     assert (run / "final" / "adapter_config.json").is_file()
+
+
+def test_eval_tokens_flag_reaches_the_config_and_a_negative_one_is_refused(tmp_path, capsys, monkeypatch):
+    from tweetsmith.engine import train as train_module
+    from tweetsmith.engine.errors import ConfigError
+
+    asked = []
+
+    def capture(config, **_):
+        asked.append(config)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(train_module, "train", capture)
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--eval-tokens", "300"]) == 2 and main(argv) == 2
+    assert [c.eval_tokens for c in asked] == [300, None]  # None: training resolves it for its device
+    capsys.readouterr()
+    monkeypatch.undo()  # the real training: it refuses the value before it reads anything
+    assert main([*argv, "--eval-tokens", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "tweetsmith: error: --eval-tokens must be 0 (the whole valid split) or more, got -1"
+    ]

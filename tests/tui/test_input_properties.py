@@ -197,6 +197,7 @@ async def test_training_form_gives_a_config_or_one_line_error(make_app, settle, 
             "batch_size": "2",
             "block_size": "32",
             "eval_every": "0",
+            "eval_tokens": "",
             "early_stopping": "0",
             "report_to": "none",
         }

@@ -29,6 +29,7 @@ from textual.widgets import Button, Footer, Input, Label, ProgressBar, Static, S
 
 from tweetsmith.data.split import SplitDir
 from tweetsmith.engine.paths import short_path
+from tweetsmith.engine.train_config import EVAL_TOKENS_CPU
 
 from .. import messages as msg
 from ..widgets.loss_plot import LossPlot
@@ -55,6 +56,7 @@ FORM_FIELDS = (
     "batch_size",
     "block_size",
     "eval_every",
+    "eval_tokens",
     "early_stopping",
     "report_to",
     "resume",
@@ -63,6 +65,7 @@ LABELS = {
     "data": "Data (directory with train/valid/test.txt, or a file to prepare)",
     "lora": "LoRA (off: full fine-tune)",
     "lr": "Learning rate (empty: 3e-4 LoRA, 5e-5 full)",
+    "eval_tokens": f"Valid tokens each evaluation scores (empty: all on a GPU, {EVAL_TOKENS_CPU:,} on a CPU; 0: all)",
 }
 
 

@@ -214,7 +214,7 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .device import DevicePlan, pick_device
-    from .precision import choose_inference_precision, matmul_shape
+    from .precision import choose_inference_precision, matmul_shape, store_for_bf16_inference
 
     resolved = resolve_spec(spec, allow_fallback=allow_fallback, progress=progress)
     plan = pick_device(device)
@@ -224,7 +224,7 @@ def load_model(
     if precision is not None and dtype is None and not quantize and not _decided_after_loading(precision, plan.device):
         choice = choose_inference_precision(precision, plan.device)
         plan = DevicePlan(plan.device, choice.dtype_name)
-    kwargs: dict[str, Any] = {"dtype": plan.dtype}
+    kwargs: dict[str, Any] = {"dtype": torch.float32 if _bf16_on_cpu(choice, plan.device) else plan.dtype}
     if resolved.gguf_file:
         kwargs["gguf_file"] = resolved.gguf_file
     if resolved.source in ("cache", "local", "embedded", "gguf"):
@@ -249,12 +249,12 @@ def load_model(
         model.to(plan.device)
     if precision is not None and dtype is None and not quantize and _decided_after_loading(precision, plan.device):
         choice = choose_inference_precision(precision, plan.device, shape=matmul_shape(model.config))
-        if choice.dtype_name != plan.dtype_name:
-            cast_parameters(model, getattr(torch, choice.dtype_name))
-            plan = DevicePlan(plan.device, choice.dtype_name)
+        plan = DevicePlan(plan.device, choice.dtype_name)
+    special = configure_tokenizer(tokenizer)
+    if _bf16_on_cpu(choice, plan.device):
+        store_for_bf16_inference(model, [special.eot_id])
     if choice is not None:
         progress(choice.notice)
-    special = configure_tokenizer(tokenizer)
     model.generation_config.pad_token_id = special.pad_id
     model.generation_config.eos_token_id = special.eot_id
     if adapter is not None:
@@ -276,12 +276,10 @@ def load_model(
     return LoadedModel(model=model, tokenizer=tokenizer, info=info, special=special)
 
 
-def cast_parameters(model, dtype) -> None:
-    """The weights in ``dtype``, rounded once, as ``from_pretrained(dtype=...)`` would load them. Buffers keep
-    theirs: ``model.to(bf16)`` would also round RoPE's fp32 ``inv_freq`` (its angles are fp32 on purpose)."""
-    for param in model.parameters():
-        if param.is_floating_point() and param.dtype != dtype:
-            param.data = param.data.to(dtype)
+def _bf16_on_cpu(choice, device: str) -> bool:
+    """Scoring and sampling in bf16 on a CPU: the model loads in fp32, then ``store_for_bf16_inference`` stores
+    its matmuls in bf16 and keeps its residual stream fp32 (issue 27)."""
+    return choice is not None and choice.precision == "bf16" and device == "cpu"
 
 
 def _decided_after_loading(precision: str, device: str) -> bool:

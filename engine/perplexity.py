@@ -6,8 +6,9 @@ and stride ``stride_tokens`` (512): each token is predicted exactly once, with t
 the window allows; the first token is not predicted. Windows are batched (right padding masked out),
 which gives the same sums as scoring them one by one.
 
-A model loaded in bf16 (``--precision``, ``engine.precision``) runs its backbone in bf16; the output head,
-the log-softmax and the sums stay fp32 (``fp32_head``), which keeps the figure within 0.5% of fp32's.
+A model loaded in bf16 (``--precision``, ``engine.precision``) runs its matmuls in bf16 (on a CPU with its
+residual stream in fp32: ``engine.precision.store_for_bf16_inference``); the output head, the log-softmax and
+the sums stay fp32 (``fp32_head``), which keeps the figure within 0.5% of fp32's (bench/bf16_error.py).
 
 Per-record ("cold") perplexity (``record_perplexity_of_lines``): each record scored alone, after nothing
 but the end-of-text token: exp(sum of the NLLs of the record's tokens and its closing end-of-text / their

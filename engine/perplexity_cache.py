@@ -42,10 +42,10 @@ def model_fingerprint(loaded) -> str | None:
         return None
     memo = home() / "hashes.json"
     parts = [f"weights={file_sha256(weights, memo)}", f"dtype={info.dtype}", f"device={str(info.device).split(':')[0]}"]
-    if (
-        info.precision != "fp32"
-    ):  # figures and samples of another precision never answer each other (fp32 keys unchanged)
-        parts.append(f"precision={info.precision}")
+    # figures and samples of another precision never answer each other (fp32 keys unchanged), nor those of
+    # another way of storing the model for it
+    if info.precision != "fp32":
+        parts += [f"precision={info.precision}", f"weights in={_dtype_counts(loaded.model)}"]
     quantization = getattr(loaded.model.config, "quantization_config", None)
     to_json_string = getattr(quantization, "to_json_string", None)  # a quantization config, or None
     parts.append(f"quantization={to_json_string() if to_json_string is not None else quantization}")
@@ -56,6 +56,15 @@ def model_fingerprint(loaded) -> str | None:
             return None
         parts += [f"{f.name}={file_sha256(f, memo)}" for f in files]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _dtype_counts(model) -> str:
+    """The parameters' dtypes and how many of each: how a model is stored to run in bf16 (issue 27's layout keeps
+    the residual stream's norms and a few matmuls fp32, the layout of before had every weight bf16)."""
+    counts: dict[str, int] = {}
+    for param in model.parameters():
+        counts[str(param.dtype)] = counts.get(str(param.dtype), 0) + param.numel()
+    return ",".join(f"{dtype}:{n}" for dtype, n in sorted(counts.items()))
 
 
 def cache_key(

@@ -10,6 +10,31 @@ and shape, so the measurement (well under a second) runs once per machine.
 Scoring and sampling decide the same way (``choose_inference_precision``), at their own shapes: a sampling
 step (64 rows) and a scoring window (1,024 tokens), with the weights stored in bf16 as the model then is
 (no per-call cast). Their log-softmax and sums stay in fp32 (the callers upcast the logits).
+
+How a model is stored for bf16 on a CPU (``store_for_bf16_inference``, issue 27): the matmuls' weights and the
+embeddings in bf16, everything between the matmuls as fp32 as the model allows. Storing every weight in bf16
+(as before) also made the residual stream bf16, and every record is scored after end-of-text alone: that
+first position holds the attention sink's massive activations. In SmolLM2-135M its residual stream reaches
+20,600 in one channel from layer 12 to 28 (the other positions: 120-1,100), written by the MLP down
+projections of layers 2 and 11 and taken out again by those of 28 and 29. bf16 holds 20,600 to the nearest
+128, and the first prediction, of the ``\\`` that opens every record, moved by +0.31 nats (+1.2% on the
+per-record perplexity of 800 tweets of ~29 tokens by itself; the author names after it took back some).
+Emulating the roundings one kind at a time in fp32 located it: the weights' rounding alone moved the first
+prediction by 0.01 nats; the matmuls' bf16 inputs and outputs, with an fp32 residual stream, by 0.06; the same
+with the four down projections that write the massive values in fp32, by 0.002. Hence, at load:
+
+- the residual stream fp32: the embeddings' lookups are upcast, so every matmul's bf16 output is added into
+  fp32; the norms keep fp32 weights, compute in fp32 and hand the matmuls bf16 (one cast each, as before);
+- rotary angles cast to bf16, so queries and keys stay bf16 (as before: attention and the KV cache in bf16,
+  no cast of the cache per sampled token);
+- the matmuls whose largest output on the end-of-text token alone is ``MASSIVE_OUTPUT_RATIO`` times the
+  median matmul's stay fp32 (``massive_matmuls``; SmolLM2-135M: the 4 down projections above, 2.6% of
+  the weights, 3.5M parameters: 276 MB stored against 269 MB all-bf16).
+
+What remains is bf16's rounding of the matmuls' inputs and outputs: 0.02-0.035 nats a token either way (the
+layout of before: 0.13 on the authors' names), up to a few tenths of a percent where a dozen authors' names
+weigh on a figure (perplexity's docstring has the figures, bench/bf16_error.py the table). A model with a
+module this layout does not know (its check pass raises) falls back to the layout of before.
 """
 
 from __future__ import annotations
@@ -18,8 +43,10 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import option
 from .errors import ConfigError
@@ -240,3 +267,122 @@ def inference_timings(shape: tuple[int, int], *, cache_dir: Path | None = None) 
         use: cpu_matmul_timings(*shape, tokens=tokens, stored=True, cache_dir=cache_dir)
         for use, tokens in INFERENCE_PROBE_TOKENS.items()
     }
+
+
+# --- how a model is stored to score and sample in bf16 ----------------------------------------------
+
+# A matmul whose largest output on the end-of-text token alone is this many times the median matmul's is
+# kept fp32: those few write the attention sink's massive activations (SmolLM2-135M: four MLP down
+# projections, up to 20,000 against a median of 2.8), and bf16 rounds such a value by up to 1/512 of it.
+MASSIVE_OUTPUT_RATIO = 256.0
+
+
+def store_for_bf16_inference(model, probe_ids: Sequence[int]) -> str:
+    """Store a loaded fp32 ``model`` in place to score and sample in bf16 on a CPU: the matmuls' weights
+    (and the embeddings') in bf16, so the products run at bf16 speed with no cast of a weight per call;
+    the residual stream in fp32, the norms computing in fp32 and handing their output to the matmuls in
+    bf16 (one cast each, as before); rotary angles in bf16 so keys and values stay bf16; and the few
+    matmuls that write massive activations (``massive_matmuls``, found on ``probe_ids``) kept in fp32.
+
+    Returns "fp32 residual", or "all bf16" when a check pass fails on a module this does not know (every
+    weight is then bf16, the layout of before, which runs any model)."""
+    import torch
+
+    keep = massive_matmuls(model, probe_ids)
+    hooks: list = []
+    weights: dict[int, Any] = {}
+    for name, module in model.named_modules():
+        if _is_matmul(module):
+            if name in keep:
+                hooks.append(module.register_forward_pre_hook(_inputs_to_fp32))
+            else:
+                weights.update((id(p), p) for p in module.parameters(recurse=False))
+        elif isinstance(module, torch.nn.Embedding):
+            weights[id(module.weight)] = module.weight
+            hooks.append(module.register_forward_hook(_output_to(torch.float32)))
+        elif type(module).__name__.endswith("Norm"):
+            hooks.append(module.register_forward_hook(_output_to(torch.bfloat16)))
+        elif type(module).__name__.endswith("RotaryEmbedding"):
+            hooks.append(module.register_forward_hook(_output_to(torch.bfloat16)))
+    kept = {id(p) for name in keep for p in model.get_submodule(name).parameters(recurse=False)}
+    for key, param in weights.items():
+        if key not in kept:  # a weight tied to a kept matmul stays fp32 with it
+            param.data = param.data.to(torch.bfloat16)
+    try:
+        _check_pass(model, probe_ids)
+    except (RuntimeError, TypeError):  # a mixed-precision op this layout does not know: the layout of before
+        for hook in hooks:
+            hook.remove()
+        cast_parameters(model, torch.bfloat16)
+        return "all bf16"
+    return "fp32 residual"
+
+
+def massive_matmuls(model, probe_ids: Sequence[int], ratio: float = MASSIVE_OUTPUT_RATIO) -> set[str]:
+    """Names of the matmul modules whose largest |output| on ``probe_ids`` (fp32) is ``ratio`` times the median's."""
+    import torch
+
+    peaks: dict[str, float] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: peaks.__setitem__(name, float(out.abs().max())))
+        for name, module in model.named_modules()
+        if _is_matmul(module)
+    ]
+    try:
+        with torch.inference_mode():
+            model(input_ids=torch.tensor([list(probe_ids)], device=_device(model)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not peaks:
+        return set()
+    median = sorted(peaks.values())[len(peaks) // 2]
+    return {name for name, peak in peaks.items() if peak >= ratio * median}
+
+
+def cast_parameters(model, dtype) -> None:
+    """The weights in ``dtype``, rounded once, as ``from_pretrained(dtype=...)`` would load them. Buffers keep
+    theirs: ``model.to(bf16)`` would also round RoPE's fp32 ``inv_freq`` (its angles are fp32 on purpose)."""
+    for param in model.parameters():
+        if param.is_floating_point() and param.dtype != dtype:
+            param.data = param.data.to(dtype)
+
+
+def _is_matmul(module) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"  # GPT-2's transposed Linear
+
+
+def _inputs_to_fp32(_module, args):
+    return tuple(a.float() if _is_float_tensor(a) else a for a in args)
+
+
+def _output_to(dtype):
+    def hook(_module, _args, output):
+        if isinstance(output, tuple):
+            return tuple(o.to(dtype) if _is_float_tensor(o) else o for o in output)
+        return output.to(dtype) if _is_float_tensor(output) else output
+
+    return hook
+
+
+def _is_float_tensor(value) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _check_pass(model, probe_ids: Sequence[int]) -> None:
+    """One padded batch (two rows, the second one token shorter) through the stored model."""
+    import torch
+
+    ids = torch.tensor([list(probe_ids) * 2] * 2, device=_device(model))
+    mask = torch.ones_like(ids)
+    mask[1, -1] = 0
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask)

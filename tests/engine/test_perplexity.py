@@ -100,8 +100,8 @@ def test_a_lora_adapter_is_scored_merged_on_a_copy_and_the_model_never_changes(
     from tweetsmith.engine.lora import adapters_merged
 
     loaded = load_model(str(tiny_llama_dir))
+    torch.manual_seed(0)  # before peft draws lora_A: the same adapter whatever ran earlier in the session
     model = get_peft_model(loaded.model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
-    torch.manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:

@@ -25,10 +25,10 @@ def _save_adapter(base_dir, out, scale: float, seed: int):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(seed)  # before peft draws lora_A: the adapter is the same whatever ran earlier in the session
     peft_model = get_peft_model(
         model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"])
     )
-    torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:

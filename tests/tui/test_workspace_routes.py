@@ -56,8 +56,8 @@ def _lora_run(root: Path, base_dir: Path, data: Path, seed: int, write_run_recor
 
     run = root / "run"
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(seed)  # before peft draws lora_A: the same adapter whatever ran earlier in the session
     peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
-    torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:

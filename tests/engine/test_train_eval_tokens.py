@@ -72,14 +72,14 @@ def test_an_evaluation_scores_the_leading_records_within_eval_tokens(tiny_llama_
 
 
 def test_none_is_the_devices_default_and_recorded_as_it(tiny_llama_dir, small_splits, tmp_path):
-    """No --eval-tokens on a CPU: 50,000 tokens (the 50 valid tweets are fewer: the whole split), recorded."""
+    """No --eval-tokens: the default of the device it trained on (a CPU: 50,000 tokens, more than the 50 valid
+    tweets, so the whole split; a GPU: 0, the whole split), recorded as that number."""
     events = []
     run = tmp_path / "run"
     train(_config(tiny_llama_dir, small_splits, run), on_event=events.append)
-    record = RunRecord.read(run)
-    if record.device != "cpu":
-        pytest.skip(f"trained on {record.device}: the default asked of this test is a CPU's")
-    assert json.loads((run / "config.json").read_text())["eval_tokens"] == 50_000 == EVAL_TOKENS_CPU
+    device = RunRecord.read(run).device
+    assert default_eval_tokens("cpu") == 50_000 == EVAL_TOKENS_CPU and default_eval_tokens("cuda:0") == 0
+    assert json.loads((run / "config.json").read_text())["eval_tokens"] == default_eval_tokens(device)
     evaluated = [e.valid_perplexity for e in events if isinstance(e, Evaluated)]
     assert evaluated == [pytest.approx(_scores(run, small_splits).perplexity, rel=1e-4)]
 
